@@ -1,0 +1,60 @@
+//! The command line: raw arguments parsed by clap, then validated per subcommand.
+//!
+//! Each subcommand lives in its own file and returns the process exit code (Jepsen's: 0 valid,
+//! 1 invalid, 2 unknown, 254 bad arguments, 255 the harness itself failed).
+
+use clap::{Parser, Subcommand};
+
+pub mod check;
+pub mod node;
+pub mod report;
+
+/// Exit code for bad arguments or unusable input.
+pub const EXIT_BAD_ARGS: i32 = 254;
+/// Exit code for a failure of the harness itself.
+pub const EXIT_HARNESS: i32 = 255;
+
+/// An error that should end the program with a given exit code (after printing it).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    /// What went wrong and what to do about it, in one line.
+    pub message: String,
+}
+
+/// Makes a [`UsageError`] (exit 254) from a message.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError {
+        message: message.into(),
+    }
+    .into()
+}
+
+/// ferrocheck: Jepsen-style fault injection and fast consistency checking.
+#[derive(Debug, Parser)]
+#[command(name = "ferrocheck", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
+    Check(check::CheckArgs),
+    /// Run one toy-store node (started by the harness; also handy by hand).
+    Node(node::NodeArgs),
+    /// Rebuild the HTML report of a stored history.
+    Report(report::ReportArgs),
+}
+
+/// Runs the parsed command and returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Report(args) => report::run(args),
+    }
+}

@@ -1,0 +1,87 @@
+//! Targets: the systems under test, started as real processes, and the clients that talk to them.
+//!
+//! A [`Target`] starts its nodes, waits until they are ready, hands out [`Client`]s, reports
+//! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
+//! dropped). The registry at the bottom maps a target's name to its constructor.
+
+use crate::history::Value;
+use async_trait::async_trait;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What a client is asked to do: one op's `f`, key and argument.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The function: `read`, `write`, `cas`, ...
+    pub f: String,
+    /// The key, for keyed workloads.
+    pub key: Option<String>,
+    /// The argument: a write's value, a cas's `[from, to]`, nil for a read.
+    pub value: Value,
+}
+
+/// How a call ended, from the client's side.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It happened; the value is the result (a read's value, or the invoke's value echoed).
+    Ok(Value),
+    /// It certainly did not happen (a cas whose compare failed, a refused connection).
+    Fail(String),
+    /// Unknown: it may or may not have happened (timeout, connection lost mid-call).
+    Info(String),
+}
+
+/// A connection to the system under test, used by one process at a time.
+#[async_trait]
+pub trait Client: Send {
+    /// Performs one request. Must not hang forever, but the controller also wraps every call in
+    /// a timeout (which becomes `Info`); a client that cannot tell whether the request took
+    /// effect must answer `Info`, never `Fail`.
+    async fn invoke(&mut self, req: &Request) -> Outcome;
+}
+
+/// One node of a target, as the harness and the nemesis see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    /// Short name: `n1`, `n2`, ...
+    pub name: String,
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// The node's OS process id, while it runs.
+    pub pid: Option<u32>,
+    /// The node's log file.
+    pub log: PathBuf,
+}
+
+/// Options every target understands.
+#[derive(Clone, Debug)]
+pub struct TargetOptions {
+    /// How many nodes to start (each target has its own default when `None`).
+    pub nodes: Option<usize>,
+    /// Where nodes keep their logs and data (one subfolder per node).
+    pub work_dir: PathBuf,
+    /// First port to use on 127.0.0.1; 0 picks free ports.
+    pub base_port: u16,
+    /// The ferrocheck binary that runs toy-store nodes (`ferrocheck node ...`).
+    pub node_binary: PathBuf,
+    /// Seed for anything random inside the target.
+    pub seed: u64,
+}
+
+/// A system under test.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// The registry name, e.g. `lin-kv`.
+    fn name(&self) -> &str;
+    /// Starts every node and waits until each answers, with a clear timeout error that shows the
+    /// tail of the node's log.
+    async fn setup(&mut self) -> anyhow::Result<()>;
+    /// Opens a client for `process`.
+    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
+    /// The nodes as they are now.
+    fn nodes(&self) -> Vec<NodeInfo>;
+    /// An error naming any node that exited on its own (the run should stop and say so).
+    fn check_alive(&mut self) -> anyhow::Result<()>;
+    /// Stops every node. Safe to call more than once.
+    async fn teardown(&mut self) -> anyhow::Result<()>;
+}
