@@ -1,0 +1,578 @@
+//! Lock checks: mutual exclusion of "believed held" intervals, and lost updates on the resource
+//! the lock protects.
+//!
+//! The lock workload's vocabulary: `acquire` (ok value = the token: the fencing token when the
+//! lock hands one out, else the lock's random value), `read` (ok value = the resource, a list),
+//! `write` (value = the whole new list; the elements it adds to the writer's previous read are its
+//! own), `release`, and one `final-read` of the resource after every fault is healed.
+//!
+//! A client believes it holds the lock from its `acquire` ok until it invokes `release` (or, if it
+//! never does, until its last op ends, or the end of the history). Two different clients whose
+//! beliefs overlap break mutual exclusion. Whether the overlap did harm is the second question,
+//! answered the way Jepsen's set-full checker does: every element whose write was acknowledged
+//! must be in the final read; one that is missing is a lost update, and the write that dropped it
+//! is named. With fencing tokens (Kleppmann, "How to do distributed locking", 2016) the resource
+//! refuses a stale holder, so an overlap in which the stale holder got nothing past the fence is
+//! counted as "fenced" rather than as an anomaly.
+
+use crate::check::{Anomaly, CheckResult, Validity};
+use crate::history::{History, Op, OpType, Process, Value};
+use std::collections::{BTreeSet, HashMap};
+
+/// A client's belief that it holds the lock: from its acquire-ok to its release-invoke.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hold {
+    /// The client process.
+    pub process: u64,
+    /// Index of the `acquire` ok op.
+    pub acquired: u64,
+    /// Index of the op that ended the belief (`release` invoke, or the process's last op), or
+    /// `None` when the belief lasted to the end of the history.
+    pub ended: Option<u64>,
+    /// Time of the acquire ok, ns.
+    pub start: u64,
+    /// Time the belief ended, ns (the history's last time when still open).
+    pub end: u64,
+    /// The token the acquire returned.
+    pub token: Value,
+}
+
+/// Seconds with three decimals, for explanations.
+fn secs(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+fn client(op: &Op) -> Option<u64> {
+    match op.process {
+        Process::Client(p) => Some(p),
+        Process::Nemesis => None,
+    }
+}
+
+/// Every client's believed-held intervals, in order of acquisition.
+pub fn holds(history: &History) -> Vec<Hold> {
+    let end_time = history.ops.iter().map(|o| o.time).max().unwrap_or(0);
+    let mut open: HashMap<u64, Hold> = HashMap::new();
+    let mut last_op: HashMap<u64, &Op> = HashMap::new();
+    let mut out = Vec::new();
+    for op in &history.ops {
+        let Some(p) = client(op) else { continue };
+        last_op.insert(p, op);
+        if op.f == "acquire" && op.kind == OpType::Ok {
+            if let Some(prev) = open.remove(&p) {
+                // Acquired again without releasing: the old belief ends here.
+                out.push(Hold {
+                    ended: Some(op.index),
+                    end: op.time,
+                    ..prev
+                });
+            }
+            open.insert(
+                p,
+                Hold {
+                    process: p,
+                    acquired: op.index,
+                    ended: None,
+                    start: op.time,
+                    end: end_time,
+                    token: op.value.clone(),
+                },
+            );
+        } else if op.f == "release" && op.kind == OpType::Invoke {
+            if let Some(h) = open.remove(&p) {
+                out.push(Hold {
+                    ended: Some(op.index),
+                    end: op.time,
+                    ..h
+                });
+            }
+        }
+    }
+    // Beliefs never released: a process retired by an `info` stops believing when that op ends;
+    // one whose last op is still open (or completed ok) believes to the end of the history.
+    for (p, h) in open {
+        let last = last_op.get(&p);
+        match last {
+            Some(op) if op.kind == OpType::Info => out.push(Hold {
+                ended: Some(op.index),
+                end: op.time,
+                ..h
+            }),
+            _ => out.push(h),
+        }
+    }
+    out.sort_by_key(|h| (h.start, h.acquired));
+    out
+}
+
+/// Client resource calls (`read`/`write`) made during `hold` that were not refused, as
+/// (invoke time, completion time or `None` when it never completed).
+fn accepted_accesses(history: &History, hold: &Hold) -> Vec<(u64, Option<u64>)> {
+    let mut out = Vec::new();
+    for c in history.calls() {
+        let inv = &history.ops[c.invoke];
+        let done = c.complete.map(|i| &history.ops[i]);
+        if client(inv) != Some(hold.process)
+            || !(inv.f == "read" || inv.f == "write")
+            || inv.time < hold.start
+            || inv.time > hold.end
+            || done.is_some_and(|d| d.kind == OpType::Fail)
+        {
+            continue;
+        }
+        out.push((inv.time, done.map(|d| d.time)));
+    }
+    out
+}
+
+/// With fencing, whether the earlier holder `a` got an access past the fence after the later
+/// holder `b` had started using the resource: the only way an overlap can do harm there.
+fn interleaved(history: &History, a: &Hold, b: &Hold) -> bool {
+    let Some(b_first) = accepted_accesses(history, b).iter().map(|x| x.0).min() else {
+        return false;
+    };
+    accepted_accesses(history, a)
+        .iter()
+        .any(|(_, done)| done.is_none_or(|d| d > b_first))
+}
+
+/// The nemesis `pause` op closest before the overlap's start, but not before the earlier hold
+/// began (a pause of the earlier holder is what usually lets the lease run out).
+fn pause_near(history: &History, from: u64, overlap_end: u64) -> Option<&Op> {
+    history
+        .ops
+        .iter()
+        .filter(|o| o.process == Process::Nemesis && o.f == "pause" && o.kind != OpType::Fail)
+        .filter(|o| o.time >= from && o.time <= overlap_end)
+        .min_by_key(|o| o.time)
+}
+
+/// Mutual exclusion: any two clients whose believed-held intervals overlap. With `fenced`, an
+/// overlap in which the earlier holder got no access past the fence once the later holder had
+/// started using the resource did no harm; those are counted in `stats.fenced_overlaps` instead.
+pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
+    let holds = holds(history);
+    let mut anomalies = Vec::new();
+    let mut fenced_overlaps = 0usize;
+    for (i, a) in holds.iter().enumerate() {
+        for b in &holds[i + 1..] {
+            if a.process == b.process || b.start >= a.end || a.start >= b.end {
+                continue;
+            }
+            // `a` started first (holds are sorted by start).
+            let (from, to) = (b.start, a.end.min(b.end));
+            if fenced && !interleaved(history, a, b) {
+                fenced_overlaps += 1;
+                continue;
+            }
+            let held_until = match a.ended {
+                Some(_) => format!("believed it held until {}", secs(a.end)),
+                None => "still believed it held at the end of the history".to_string(),
+            };
+            let pause = pause_near(history, a.start, to);
+            let mut ops = vec![a.acquired, b.acquired];
+            ops.extend(a.ended);
+            ops.extend(b.ended);
+            let mut explanation = format!(
+                "client {} acquired the lock at {} (token {}) and {}; client {} acquired it at {} (token {})",
+                a.process,
+                secs(a.start),
+                a.token,
+                held_until,
+                b.process,
+                secs(b.start),
+                b.token
+            );
+            if let Some(p) = pause {
+                ops.push(p.index);
+                explanation.push_str(&format!(
+                    " after the nemesis paused {} at {} (the lease ran out while the holder was stopped)",
+                    p.value,
+                    secs(p.time)
+                ));
+            }
+            explanation.push_str(&format!(
+                "; both believed they held the lock from {} to {}",
+                secs(from),
+                secs(to)
+            ));
+            anomalies.push(Anomaly {
+                kind: "mutex-overlap".into(),
+                key: None,
+                ops,
+                explanation,
+                details: serde_json::json!({
+                    "first": {"process": a.process, "start": a.start, "end": a.end},
+                    "second": {"process": b.process, "start": b.start, "end": b.end},
+                }),
+            });
+        }
+    }
+    let validity = if anomalies.is_empty() {
+        Validity::Valid
+    } else {
+        Validity::Invalid
+    };
+    let summary = match (anomalies.len(), fenced_overlaps) {
+        (0, 0) => format!("{} holds, no two overlap", holds.len()),
+        (0, f) => format!(
+            "{} holds; {f} overlapping holds, every one stopped by the fence",
+            holds.len()
+        ),
+        (n, f) => format!(
+            "{n} overlapping holds of {} ({f} stopped by the fence): mutual exclusion is broken",
+            holds.len()
+        ),
+    };
+    CheckResult {
+        checker: "mutual-exclusion".into(),
+        validity,
+        summary,
+        anomalies,
+        stats: serde_json::json!({"holds": holds.len(), "fenced_overlaps": fenced_overlaps}),
+    }
+}
+
+/// The elements a write adds: those in its list that were not in the same process's previous
+/// successful read (all of them when there was none).
+fn added_elements(history: &History, write: &Op) -> Vec<Value> {
+    let prev_read = history.ops[..write.index as usize]
+        .iter()
+        .rev()
+        .find(|o| o.process == write.process && o.f == "read" && o.kind == OpType::Ok);
+    let seen: BTreeSet<&Value> = prev_read
+        .and_then(|r| r.value.as_list())
+        .map(|l| l.iter().collect())
+        .unwrap_or_default();
+    write
+        .value
+        .as_list()
+        .unwrap_or(&[])
+        .iter()
+        .filter(|v| !seen.contains(v))
+        .cloned()
+        .collect()
+}
+
+/// Lost updates: every element whose write was acknowledged must be in the final read
+/// (`final-read` ok; else the last ok `read`). Each lost element names the later write whose list
+/// no longer had it.
+pub fn check_lost_updates(history: &History) -> CheckResult {
+    let final_read = history
+        .ops
+        .iter()
+        .rev()
+        .find(|o| o.f == "final-read" && o.kind == OpType::Ok)
+        .or_else(|| {
+            history
+                .ops
+                .iter()
+                .rev()
+                .find(|o| o.f == "read" && o.kind == OpType::Ok)
+        });
+    let calls = history.calls();
+    let writes: Vec<(&Op, Option<&Op>)> = calls
+        .iter()
+        .map(|c| (&history.ops[c.invoke], c.complete.map(|i| &history.ops[i])))
+        .filter(|(inv, _)| inv.f == "write")
+        .collect();
+    let acked: Vec<&Op> = writes
+        .iter()
+        .filter_map(|(_, c)| c.filter(|c| c.kind == OpType::Ok))
+        .collect();
+    let refused = writes
+        .iter()
+        .filter(|(_, c)| c.is_some_and(|c| c.kind == OpType::Fail))
+        .count();
+    let Some(final_read) = final_read else {
+        return CheckResult {
+            checker: "lost-updates".into(),
+            validity: Validity::Unknown,
+            summary: "no final read of the resource: cannot tell which updates survived".into(),
+            anomalies: vec![],
+            stats: serde_json::json!({"acknowledged": acked.len()}),
+        };
+    };
+    let survived: BTreeSet<&Value> = final_read.value.as_list().unwrap_or(&[]).iter().collect();
+    let mut anomalies = Vec::new();
+    let mut acked_elements = 0usize;
+    for w in &acked {
+        for e in added_elements(history, w) {
+            acked_elements += 1;
+            if survived.contains(&e) {
+                continue;
+            }
+            // The write that dropped it: one that took effect after `w` (completed later, or never
+            // completed) and whose list no longer has `e`.
+            let overwriter = writes.iter().find(|(inv, c)| {
+                inv.process != w.process
+                    && c.is_none_or(|c| c.kind != OpType::Fail && c.index > w.index)
+                    && !inv.value.as_list().unwrap_or(&[]).contains(&e)
+            });
+            let mut ops = vec![w.index, final_read.index];
+            let mut explanation = format!(
+                "client {} wrote {} (acknowledged at {}), but the final read {} does not contain it",
+                w.process,
+                e,
+                secs(w.time),
+                final_read.value
+            );
+            if let Some((inv, c)) = overwriter {
+                ops.insert(1, inv.index);
+                let landed = match c {
+                    Some(c) => format!("acknowledged at {}", secs(c.time)),
+                    None => "never acknowledged".to_string(),
+                };
+                explanation.push_str(&format!(
+                    "; client {} overwrote it with {} (invoked at {}, {landed}), a list built from a read taken before {} was written",
+                    inv.process,
+                    inv.value,
+                    secs(inv.time),
+                    e
+                ));
+            }
+            anomalies.push(Anomaly {
+                kind: "lost-update".into(),
+                key: None,
+                ops,
+                explanation,
+                details: serde_json::json!({"element": e}),
+            });
+        }
+    }
+    let validity = if anomalies.is_empty() {
+        Validity::Valid
+    } else {
+        Validity::Invalid
+    };
+    let lost_count = anomalies.len();
+    let summary = format!(
+        "{} of {} acknowledged updates lost; {} writes refused by the resource",
+        lost_count, acked_elements, refused
+    );
+    CheckResult {
+        checker: "lost-updates".into(),
+        validity,
+        summary,
+        anomalies,
+        stats: serde_json::json!({
+            "acknowledged": acked_elements,
+            "lost": lost_count,
+            "refused_writes": refused,
+            "final_read": final_read.index,
+        }),
+    }
+}
+
+/// Both lock checks merged into one result (`lock` or `fenced-lock`): anomalies of both kinds,
+/// the worse verdict, and both summaries.
+pub fn check_lock(history: &History, fenced: bool) -> CheckResult {
+    let mutex = check_mutual_exclusion(history, fenced);
+    let lost = check_lost_updates(history);
+    let validity = mutex.validity.max(lost.validity);
+    CheckResult {
+        checker: if fenced { "fenced-lock" } else { "lock" }.into(),
+        validity,
+        summary: format!("{}; {}", mutex.summary, lost.summary),
+        anomalies: mutex.anomalies.into_iter().chain(lost.anomalies).collect(),
+        stats: serde_json::json!({"mutual_exclusion": mutex.stats, "lost_updates": lost.stats}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a history from `(ms, process, type, f, value)` rows; process `None` is the nemesis.
+    fn h(rows: &[(u64, Option<u64>, &str, &str, Value)]) -> History {
+        let ops = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (ms, p, t, f, v))| Op {
+                index: i as u64,
+                time: ms * 1_000_000,
+                process: p.map(Process::Client).unwrap_or(Process::Nemesis),
+                kind: match *t {
+                    "invoke" => OpType::Invoke,
+                    "ok" => OpType::Ok,
+                    "fail" => OpType::Fail,
+                    _ => OpType::Info,
+                },
+                f: f.to_string(),
+                key: None,
+                value: v.clone(),
+                error: None,
+            })
+            .collect();
+        History { header: None, ops }
+    }
+
+    fn l(xs: &[i64]) -> Value {
+        Value::List(xs.iter().map(|x| Value::Int(*x)).collect())
+    }
+
+    use Value::{Int, Nil};
+
+    /// Client `p` takes the lock at `t`, reads `before`, appends `x`, releases.
+    fn turn(
+        t: u64,
+        p: u64,
+        tok: i64,
+        before: &[i64],
+        x: i64,
+    ) -> Vec<(u64, Option<u64>, &'static str, &'static str, Value)> {
+        let mut after = before.to_vec();
+        after.push(x);
+        vec![
+            (t, Some(p), "invoke", "acquire", Nil),
+            (t + 1, Some(p), "ok", "acquire", Int(tok)),
+            (t + 2, Some(p), "invoke", "read", Nil),
+            (t + 3, Some(p), "ok", "read", l(before)),
+            (t + 4, Some(p), "invoke", "write", l(&after)),
+            (t + 5, Some(p), "ok", "write", l(&after)),
+            (t + 6, Some(p), "invoke", "release", Nil),
+            (t + 7, Some(p), "ok", "release", Nil),
+        ]
+    }
+
+    #[test]
+    fn sequential_holds_are_valid() {
+        let mut rows = turn(0, 1, 1, &[], 10);
+        rows.extend(turn(10, 2, 2, &[10], 20));
+        rows.extend(turn(20, 1, 3, &[10, 20], 11));
+        rows.push((30, Some(9), "invoke", "final-read", Nil));
+        rows.push((31, Some(9), "ok", "final-read", l(&[10, 20, 11])));
+        let r = check_lock(&h(&rows), false);
+        assert_eq!(r.validity, Validity::Valid, "{r:?}");
+        assert_eq!(r.stats["lost_updates"]["acknowledged"], 3);
+        assert_eq!(r.stats["mutual_exclusion"]["holds"], 3);
+    }
+
+    /// The GC-pause story: client 1 reads, is paused past its lease, client 2 takes the lock and
+    /// appends 20, client 1 wakes and writes its stale list, dropping 20.
+    fn paused_holder(stale_write: &'static str) -> History {
+        h(&[
+            (0, Some(1), "invoke", "acquire", Nil),
+            (1, Some(1), "ok", "acquire", Int(1)),
+            (2, Some(1), "invoke", "read", Nil),
+            (3, Some(1), "ok", "read", l(&[])),
+            (4, None, "info", "pause", Value::Str("client 1".into())),
+            (5, Some(1), "invoke", "write", l(&[10])),
+            (400, Some(2), "invoke", "acquire", Nil),
+            (401, Some(2), "ok", "acquire", Int(2)),
+            (402, Some(2), "invoke", "read", Nil),
+            (403, Some(2), "ok", "read", l(&[])),
+            (404, Some(2), "invoke", "write", l(&[20])),
+            (405, Some(2), "ok", "write", l(&[20])),
+            (406, Some(2), "invoke", "release", Nil),
+            (407, Some(2), "ok", "release", Nil),
+            (900, None, "info", "resume", Value::Str("client 1".into())),
+            (901, Some(1), stale_write, "write", l(&[10])),
+            (902, Some(1), "invoke", "release", Nil),
+            (903, Some(1), "fail", "release", Nil),
+            (950, Some(9), "invoke", "final-read", Nil),
+            (
+                951,
+                Some(9),
+                "ok",
+                "final-read",
+                if stale_write == "ok" {
+                    l(&[10])
+                } else {
+                    l(&[20])
+                },
+            ),
+        ])
+    }
+
+    #[test]
+    fn paused_holder_overlaps_and_loses_an_update() {
+        let hist = paused_holder("ok");
+        let m = check_mutual_exclusion(&hist, false);
+        assert_eq!(m.validity, Validity::Invalid);
+        assert_eq!(m.anomalies.len(), 1);
+        let a = &m.anomalies[0];
+        assert_eq!(a.kind, "mutex-overlap");
+        assert_eq!(a.ops, vec![1, 7, 16, 12, 4], "{a:?}");
+        assert!(
+            a.explanation
+                .contains("client 1 acquired the lock at 0.001 s"),
+            "{}",
+            a.explanation
+        );
+        assert!(
+            a.explanation.contains("paused \"client 1\" at 0.004 s"),
+            "{}",
+            a.explanation
+        );
+        assert!(
+            a.explanation.contains("from 0.401 s to 0.406 s"),
+            "{}",
+            a.explanation
+        );
+
+        let lost = check_lost_updates(&hist);
+        assert_eq!(lost.validity, Validity::Invalid);
+        assert_eq!(lost.anomalies.len(), 1);
+        let a = &lost.anomalies[0];
+        assert_eq!(a.kind, "lost-update");
+        assert_eq!(a.details["element"], 20);
+        assert_eq!(a.ops, vec![11, 5, 19], "{a:?}");
+        assert!(
+            a.explanation.contains("client 1 overwrote it"),
+            "{}",
+            a.explanation
+        );
+        assert_eq!(check_lock(&hist, false).validity, Validity::Invalid);
+        // A fence that let the stale write through does not excuse the overlap.
+        assert_eq!(check_mutual_exclusion(&hist, true).anomalies.len(), 1);
+    }
+
+    #[test]
+    fn a_fence_that_refuses_the_stale_write_makes_the_overlap_harmless() {
+        let hist = paused_holder("fail");
+        let r = check_lock(&hist, true);
+        assert_eq!(r.validity, Validity::Valid, "{r:?}");
+        assert_eq!(r.stats["mutual_exclusion"]["fenced_overlaps"], 1);
+        assert_eq!(r.stats["lost_updates"]["refused_writes"], 1);
+        assert_eq!(r.stats["lost_updates"]["lost"], 0);
+        // Without the fence the same overlap is still a broken mutex.
+        assert_eq!(
+            check_mutual_exclusion(&hist, false).validity,
+            Validity::Invalid
+        );
+    }
+
+    #[test]
+    fn unreleased_hold_runs_to_the_end_and_missing_final_read_is_unknown() {
+        let hist = h(&[
+            (0, Some(1), "invoke", "acquire", Nil),
+            (1, Some(1), "ok", "acquire", Int(1)),
+            (5, Some(2), "invoke", "acquire", Nil),
+            (6, Some(2), "ok", "acquire", Int(2)),
+            (7, Some(2), "invoke", "release", Nil),
+        ]);
+        let hs = holds(&hist);
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[0].ended, None);
+        assert_eq!(hs[0].end, 7_000_000);
+        assert_eq!(check_mutual_exclusion(&hist, false).anomalies.len(), 1);
+        assert_eq!(check_lost_updates(&hist).validity, Validity::Unknown);
+    }
+
+    #[test]
+    fn a_retired_process_stops_believing_when_its_info_arrives() {
+        let hist = h(&[
+            (0, Some(1), "invoke", "acquire", Nil),
+            (1, Some(1), "ok", "acquire", Int(1)),
+            (2, Some(1), "invoke", "read", Nil),
+            (3, Some(1), "info", "read", Nil),
+            (5, Some(2), "invoke", "acquire", Nil),
+            (6, Some(2), "ok", "acquire", Int(2)),
+        ]);
+        assert_eq!(
+            check_mutual_exclusion(&hist, false).validity,
+            Validity::Valid
+        );
+    }
+}
