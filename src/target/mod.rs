@@ -4,6 +4,9 @@
 //! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
 //! dropped). The registry at the bottom maps a target's name to its constructor.
 
+pub mod redis;
+pub mod server_process;
+
 use crate::history::Value;
 use async_trait::async_trait;
 use std::net::SocketAddr;

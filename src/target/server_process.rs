@@ -1,0 +1,252 @@
+//! A server binary (redis-server, etcd, a lock worker) run as a child process that cannot
+//! outlive the harness.
+//!
+//! Each child gets `PR_SET_PDEATHSIG = SIGKILL` before it execs, so the kernel kills it if the
+//! harness dies (even by SIGKILL); [`ServerProcess`] kills and reaps it on [`ServerProcess::kill`]
+//! and again when dropped, so no path leaves a server running. Output goes to a log file whose
+//! tail is shown when the server does not come up.
+
+use anyhow::{bail, Context};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running child process, killed and reaped on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// Makes `cmd` die with SIGKILL when the thread that spawned it exits (the harness), and not
+/// start at all if the harness is already gone.
+pub fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
+    // (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+impl ServerProcess {
+    /// Starts `program args...` with stdout and stderr appended to `log` (created with its
+    /// folder). `name` is used in error messages (`n1`, `redis n2`).
+    pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open log file {}", log.display()))?;
+        let err = out
+            .try_clone()
+            .with_context(|| format!("cannot open log file {}", log.display()))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({})", program.display()))?;
+        Ok(ServerProcess {
+            name: name.to_string(),
+            child: Some(child),
+            log: log.to_owned(),
+        })
+    }
+
+    /// The OS process id while the child has not been reaped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The log file.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// `Some(description)` if the process has exited on its own.
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot be waited for: {e}")),
+        }
+    }
+
+    /// An error naming the process if it has exited, with the tail of its log.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.exited() {
+            bail!(
+                "{} exited on its own ({status}); last lines of {}:\n{}",
+                self.name,
+                self.log.display(),
+                log_tail(&self.log, 15)
+            );
+        }
+        Ok(())
+    }
+
+    /// Kills (SIGKILL, which also ends a stopped process) and reaps the child. Idempotent.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The last `lines` lines of a log file (or a note that it could not be read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return format!("(cannot read {}: {e})", path.display()),
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    let tail = all[all.len().saturating_sub(lines)..].join("\n");
+    if tail.is_empty() {
+        "(log is empty)".to_string()
+    } else {
+        tail
+    }
+}
+
+/// Finds a binary: `configured` if given (it must exist), else `name` on PATH. `hint` is the
+/// whole error line when it is missing.
+pub fn find_binary(name: &str, configured: Option<&Path>, hint: &str) -> anyhow::Result<PathBuf> {
+    if let Some(p) = configured {
+        if p.is_file() {
+            return Ok(p.to_owned());
+        }
+        bail!("{} does not exist: {hint}", p.display());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!("{hint}")
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, release it).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("cannot bind a free port on 127.0.0.1")?;
+    Ok(l.local_addr().context("cannot read a bound port")?.port())
+}
+
+/// `count` ports: consecutive from `base` when it is non-zero, else free ones.
+pub fn ports(base: u16, count: usize) -> anyhow::Result<Vec<u16>> {
+    if base != 0 {
+        return (0..count)
+            .map(|i| {
+                base.checked_add(i as u16).with_context(|| {
+                    format!("port {base} + {i} is out of range: pick a lower --base-port")
+                })
+            })
+            .collect();
+    }
+    let mut out: Vec<u16> = Vec::new();
+    while out.len() < count {
+        let p = free_port()?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_child_is_reaped_and_its_exit_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x/log");
+        let mut p = ServerProcess::spawn(
+            "sleeper",
+            Path::new("/bin/sh"),
+            &["-c".into(), "echo hello; exec sleep 30".into()],
+            &log,
+        )
+        .unwrap();
+        let pid = p.pid().unwrap();
+        assert!(p.check_alive().is_ok());
+        p.kill();
+        assert!(p.pid().is_none());
+        // Reaped: no such process any more.
+        assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err());
+
+        let mut q = ServerProcess::spawn(
+            "quitter",
+            Path::new("/bin/sh"),
+            &["-c".into(), "echo bye; exit 3".into()],
+            &log,
+        )
+        .unwrap();
+        let t = std::time::Instant::now();
+        while q.exited().is_none() && t.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let err = q.check_alive().unwrap_err().to_string();
+        assert!(
+            err.contains("quitter exited") && err.contains("bye"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_binary_says_what_to_do() {
+        let err = find_binary(
+            "no-such-binary-xyz",
+            None,
+            "no-such-binary-xyz not found on PATH: install it",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, "no-such-binary-xyz not found on PATH: install it");
+        let ps = ports(0, 3).unwrap();
+        assert_eq!(ps.len(), 3);
+        assert_eq!(ports(7000, 2).unwrap(), vec![7000, 7001]);
+    }
+}

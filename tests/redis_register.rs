@@ -1,0 +1,124 @@
+//! The `redis` target against a real redis-server: register ops, a missing binary, a dead node.
+
+use ferrocheck::history::Value;
+use ferrocheck::target::redis::{redis_binary, RedisTarget};
+use ferrocheck::target::{Outcome, Request, Target, TargetOptions};
+use std::path::PathBuf;
+
+/// True if redis-server is installed; otherwise says why the test skips (and fails under CI).
+fn have_redis() -> bool {
+    if redis_binary(None).is_ok() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("redis-server not found on PATH and CI is set: apt-get install redis-server");
+    }
+    eprintln!("skipping: redis-server not found on PATH (apt-get install redis-server)");
+    false
+}
+
+fn options(dir: &std::path::Path) -> TargetOptions {
+    TargetOptions {
+        nodes: Some(1),
+        work_dir: dir.to_owned(),
+        base_port: 0,
+        node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
+        seed: 1,
+    }
+}
+
+fn req(f: &str, value: Value) -> Request {
+    Request {
+        f: f.into(),
+        key: Some("k".into()),
+        value,
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+#[tokio::test]
+async fn register_ops_and_a_killed_node() {
+    if !have_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = RedisTarget::new(options(dir.path()), None);
+    t.setup().await.unwrap();
+    let nodes = t.nodes();
+    assert_eq!(nodes.len(), 1);
+    assert!(nodes[0].addr.ip().is_loopback());
+    let pid = nodes[0].pid.unwrap();
+
+    let mut c = t.client(0).await.unwrap();
+    use Value::{Int, List, Nil};
+    assert_eq!(c.invoke(&req("read", Nil)).await, Outcome::Ok(Nil));
+    assert_eq!(
+        c.invoke(&req("cas", List(vec![Nil, Int(1)]))).await,
+        Outcome::Ok(List(vec![Nil, Int(1)]))
+    );
+    assert_eq!(c.invoke(&req("write", Int(3))).await, Outcome::Ok(Int(3)));
+    assert_eq!(c.invoke(&req("read", Nil)).await, Outcome::Ok(Int(3)));
+    assert_eq!(
+        c.invoke(&req("cas", List(vec![Int(3), Int(4)]))).await,
+        Outcome::Ok(List(vec![Int(3), Int(4)]))
+    );
+    assert_eq!(
+        c.invoke(&req("cas", List(vec![Int(3), Int(5)]))).await,
+        Outcome::Fail("compare failed".into())
+    );
+    assert_eq!(c.invoke(&req("read", Nil)).await, Outcome::Ok(Int(4)));
+
+    // Kill the node behind the harness's back: the target must say so, clients must not hang.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let mut reported = None;
+    while start.elapsed().as_secs() < 5 {
+        if let Err(e) = t.check_alive() {
+            reported = Some(e.to_string());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let reported = reported.expect("a killed redis-server must be reported");
+    assert!(reported.contains("redis-server n1 exited"), "{reported}");
+    match c.invoke(&req("read", Nil)).await {
+        Outcome::Ok(v) => panic!("read from a dead node returned {v}"),
+        Outcome::Fail(_) | Outcome::Info(_) => {}
+    }
+    t.teardown().await.unwrap();
+    assert!(!alive(pid));
+}
+
+#[tokio::test]
+async fn missing_binary_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = RedisTarget::new(options(dir.path()), Some(dir.path().join("no-redis-here")));
+    let err = t.setup().await.unwrap_err().to_string();
+    assert!(
+        err.contains("apt-get install redis-server, or pass --redis-server PATH"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+}
+
+#[tokio::test]
+async fn teardown_on_drop_leaves_no_server() {
+    if !have_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pid = {
+        let mut t = RedisTarget::new(options(dir.path()), None);
+        t.setup().await.unwrap();
+        t.nodes()[0].pid.unwrap()
+        // Dropped without teardown.
+    };
+    assert!(!alive(pid), "redis-server {pid} outlived its target");
+}
