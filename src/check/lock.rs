@@ -37,6 +37,31 @@ pub struct Hold {
     pub token: Value,
 }
 
+/// " (token 7)" for a fencing token; nothing for an opaque lock value.
+fn token_note(token: &Value) -> String {
+    match token {
+        Value::Int(t) => format!(" (token {t})"),
+        _ => String::new(),
+    }
+}
+
+/// A value for an explanation: long lists show their ends and their length.
+fn brief(v: &Value) -> String {
+    match v.as_list() {
+        Some(l) if l.len() > 8 => {
+            let head: Vec<String> = l[..3].iter().map(Value::to_string).collect();
+            let tail: Vec<String> = l[l.len() - 3..].iter().map(Value::to_string).collect();
+            format!(
+                "[{} ... {}] ({} elements)",
+                head.join(" "),
+                tail.join(" "),
+                l.len()
+            )
+        }
+        _ => v.to_string(),
+    }
+}
+
 /// Seconds with three decimals, for explanations.
 fn secs(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
@@ -154,59 +179,79 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
     let holds = holds(history);
     let mut anomalies = Vec::new();
     let mut fenced_overlaps = 0usize;
+    let mut overlapping_holds = 0usize;
     for (i, a) in holds.iter().enumerate() {
+        // Every later hold by another client that began while `a` still believed it held.
+        let mut others: Vec<&Hold> = Vec::new();
         for b in &holds[i + 1..] {
             if a.process == b.process || b.start >= a.end || a.start >= b.end {
                 continue;
             }
-            // `a` started first (holds are sorted by start).
-            let (from, to) = (b.start, a.end.min(b.end));
             if fenced && !interleaved(history, a, b) {
                 fenced_overlaps += 1;
-                continue;
+            } else {
+                others.push(b);
             }
-            let held_until = match a.ended {
-                Some(_) => format!("believed it held until {}", secs(a.end)),
-                None => "still believed it held at the end of the history".to_string(),
-            };
-            let pause = pause_near(history, a.start, to);
-            let mut ops = vec![a.acquired, b.acquired];
-            ops.extend(a.ended);
-            ops.extend(b.ended);
-            let mut explanation = format!(
-                "client {} acquired the lock at {} (token {}) and {}; client {} acquired it at {} (token {})",
-                a.process,
-                secs(a.start),
-                a.token,
-                held_until,
-                b.process,
-                secs(b.start),
-                b.token
-            );
-            if let Some(p) = pause {
-                ops.push(p.index);
-                explanation.push_str(&format!(
-                    " after the nemesis paused {} at {} (the lease ran out while the holder was stopped)",
-                    p.value,
-                    secs(p.time)
-                ));
-            }
-            explanation.push_str(&format!(
-                "; both believed they held the lock from {} to {}",
-                secs(from),
-                secs(to)
-            ));
-            anomalies.push(Anomaly {
-                kind: "mutex-overlap".into(),
-                key: None,
-                ops,
-                explanation,
-                details: serde_json::json!({
-                    "first": {"process": a.process, "start": a.start, "end": a.end},
-                    "second": {"process": b.process, "start": b.start, "end": b.end},
-                }),
-            });
         }
+        let Some(b) = others.first() else { continue };
+        overlapping_holds += others.len();
+        let (from, to) = (b.start, a.end.min(b.end));
+        let held_until = match a.ended {
+            Some(_) => format!("believed it held until {}", secs(a.end)),
+            None => "still believed it held at the end of the history".to_string(),
+        };
+        let pause = pause_near(history, a.start, to);
+        let mut ops = vec![a.acquired, b.acquired];
+        ops.extend(a.ended);
+        ops.extend(b.ended);
+        let mut explanation = format!(
+            "client {} acquired the lock at {}{} and {held_until}; client {} acquired it at {}{}",
+            a.process,
+            secs(a.start),
+            token_note(&a.token),
+            b.process,
+            secs(b.start),
+            token_note(&b.token),
+        );
+        if let Some(p) = pause {
+            ops.push(p.index);
+            explanation.push_str(&format!(
+                " after the nemesis paused {} at {} (the lease ran out while the holder was stopped)",
+                p.value,
+                secs(p.time)
+            ));
+        }
+        explanation.push_str(&format!(
+            "; both believed they held the lock from {} to {}",
+            secs(from),
+            secs(to)
+        ));
+        if others.len() > 1 {
+            let who: BTreeSet<u64> = others.iter().map(|o| o.process).collect();
+            let who: Vec<String> = who.iter().map(u64::to_string).collect();
+            let clients = if who.len() == 1 { "client" } else { "clients" };
+            explanation.push_str(&format!(
+                ", and {} more holds (by {clients} {}) began before client {} let go",
+                others.len() - 1,
+                who.join(", "),
+                a.process
+            ));
+            ops.extend(others[1..].iter().map(|o| o.acquired));
+        }
+        let overlapping: Vec<serde_json::Value> = others
+            .iter()
+            .map(|o| serde_json::json!({"process": o.process, "start": o.start, "end": o.end}))
+            .collect();
+        anomalies.push(Anomaly {
+            kind: "mutex-overlap".into(),
+            key: None,
+            ops,
+            explanation,
+            details: serde_json::json!({
+                "holder": {"process": a.process, "start": a.start, "end": a.end},
+                "overlapping": overlapping,
+            }),
+        });
     }
     let validity = if anomalies.is_empty() {
         Validity::Valid
@@ -219,8 +264,12 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
             "{} holds; {f} overlapping holds, every one stopped by the fence",
             holds.len()
         ),
+        (n, 0) => format!(
+            "{n} holders were joined by {overlapping_holds} overlapping holds (of {} holds): mutual exclusion is broken",
+            holds.len()
+        ),
         (n, f) => format!(
-            "{n} overlapping holds of {} ({f} stopped by the fence): mutual exclusion is broken",
+            "{n} holders were joined by {overlapping_holds} overlapping holds (of {} holds; {f} more stopped by the fence): mutual exclusion is broken",
             holds.len()
         ),
     };
@@ -229,14 +278,19 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
         validity,
         summary,
         anomalies,
-        stats: serde_json::json!({"holds": holds.len(), "fenced_overlaps": fenced_overlaps}),
+        stats: serde_json::json!({
+            "holds": holds.len(),
+            "overlapping_holds": overlapping_holds,
+            "fenced_overlaps": fenced_overlaps,
+        }),
     }
 }
 
 /// The elements a write adds: those in its list that were not in the same process's previous
 /// successful read (all of them when there was none).
 fn added_elements(history: &History, write: &Op) -> Vec<Value> {
-    let prev_read = history.ops[..write.index as usize]
+    let upto = (write.index as usize).min(history.ops.len());
+    let prev_read = history.ops[..upto]
         .iter()
         .rev()
         .find(|o| o.process == write.process && o.f == "read" && o.kind == OpType::Ok);
@@ -302,11 +356,13 @@ pub fn check_lost_updates(history: &History) -> CheckResult {
             if survived.contains(&e) {
                 continue;
             }
-            // The write that dropped it: one that took effect after `w` (completed later, or never
-            // completed) and whose list no longer has `e`.
+            // The write that dropped it: one that may have taken effect after `w` (acknowledged
+            // later, unknown, or never completed) and whose list no longer has `e`.
             let overwriter = writes.iter().find(|(inv, c)| {
                 inv.process != w.process
-                    && c.is_none_or(|c| c.kind != OpType::Fail && c.index > w.index)
+                    && c.is_none_or(|c| {
+                        c.kind == OpType::Info || (c.kind == OpType::Ok && c.index > w.index)
+                    })
                     && !inv.value.as_list().unwrap_or(&[]).contains(&e)
             });
             let mut ops = vec![w.index, final_read.index];
@@ -315,7 +371,7 @@ pub fn check_lost_updates(history: &History) -> CheckResult {
                 w.process,
                 e,
                 secs(w.time),
-                final_read.value
+                brief(&final_read.value)
             );
             if let Some((inv, c)) = overwriter {
                 ops.insert(1, inv.index);
@@ -326,7 +382,7 @@ pub fn check_lost_updates(history: &History) -> CheckResult {
                 explanation.push_str(&format!(
                     "; client {} overwrote it with {} (invoked at {}, {landed}), a list built from a read taken before {} was written",
                     inv.process,
-                    inv.value,
+                    brief(&inv.value),
                     secs(inv.time),
                     e
                 ));

@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod lock_worker;
 pub mod node;
 pub mod report;
 
@@ -44,6 +45,9 @@ pub struct Cli {
 pub enum Command {
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),
+    /// Run one lock client as its own process (started by the lock targets).
+    #[command(hide = true)]
+    LockWorker(lock_worker::LockWorkerArgs),
     /// Run one toy-store node (started by the harness; also handy by hand).
     Node(node::NodeArgs),
     /// Rebuild the HTML report of a stored history.
@@ -54,6 +58,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::LockWorker(args) => lock_worker::run(args),
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),
     }

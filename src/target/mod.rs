@@ -4,6 +4,7 @@
 //! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
 //! dropped). The registry at the bottom maps a target's name to its constructor.
 
+pub mod lock;
 pub mod redis;
 pub mod server_process;
 
@@ -56,6 +57,18 @@ pub struct NodeInfo {
     pub log: PathBuf,
 }
 
+/// A client-side worker process (a lock client run as its own OS process), so a fault such as a
+/// pause can stop a client the way a long GC pause would.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerInfo {
+    /// The client process it serves.
+    pub process: u64,
+    /// Its OS process id.
+    pub pid: u32,
+    /// Whether it believes it holds the lock (from its acquire ok until it invokes release).
+    pub holds_lock: bool,
+}
+
 /// Options every target understands.
 #[derive(Clone, Debug)]
 pub struct TargetOptions {
@@ -87,4 +100,9 @@ pub trait Target: Send + Sync {
     fn check_alive(&mut self) -> anyhow::Result<()>;
     /// Stops every node. Safe to call more than once.
     async fn teardown(&mut self) -> anyhow::Result<()>;
+    /// Client worker processes, for targets whose clients run as their own OS processes (the
+    /// lock targets); a pause nemesis aimed at "the lock holder" picks the one that holds it.
+    fn workers(&self) -> Vec<WorkerInfo> {
+        Vec::new()
+    }
 }

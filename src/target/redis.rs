@@ -150,20 +150,25 @@ async fn ping(addr: SocketAddr) -> bool {
     )
 }
 
-/// Starts `count` servers named `n1..`, ports from `opts.base_port` (or free ones).
+/// Starts one server per name, ports from `opts.base_port` (or free ones), each with its own
+/// folder `<work_dir>/<name>`.
 pub async fn start_servers(
     opts: &TargetOptions,
     binary: &Path,
-    count: usize,
+    names: &[String],
 ) -> anyhow::Result<Vec<RedisServer>> {
-    let ports = ports(opts.base_port, count)?;
-    let mut out = Vec::with_capacity(count);
-    for (i, port) in ports.into_iter().enumerate() {
-        let name = format!("n{}", i + 1);
-        let dir = opts.work_dir.join(&name);
-        out.push(RedisServer::start(&name, binary, port, &dir).await?);
+    let ports = ports(opts.base_port, names.len())?;
+    let mut out = Vec::with_capacity(names.len());
+    for (name, port) in names.iter().zip(ports) {
+        let dir = opts.work_dir.join(name);
+        out.push(RedisServer::start(name, binary, port, &dir).await?);
     }
     Ok(out)
+}
+
+/// `n1`, `n2`, ... `n<count>`.
+pub fn node_names(count: usize) -> Vec<String> {
+    (1..=count).map(|i| format!("n{i}")).collect()
 }
 
 /// The `redis` target: `nodes` independent redis-servers (1 by default); clients use the first.
@@ -193,7 +198,7 @@ impl Target for RedisTarget {
     async fn setup(&mut self) -> anyhow::Result<()> {
         let binary = redis_binary(self.binary.as_deref())?;
         let count = self.opts.nodes.unwrap_or(1).max(1);
-        self.servers = start_servers(&self.opts, &binary, count).await?;
+        self.servers = start_servers(&self.opts, &binary, &node_names(count)).await?;
         Ok(())
     }
 

@@ -4,6 +4,8 @@
 //! yields the next [`Request`] given how the previous one ended (a lock worker goes acquire →
 //! read → write → release). The controller adds rate, concurrency and the time limit.
 
+pub mod lock;
+
 use crate::check::CheckOptions;
 use crate::target::{Outcome, Request};
 use rand::rngs::StdRng;

@@ -1,0 +1,202 @@
+//! The controller's side of a lock worker: a `ferrocheck lock-worker` child process driven over
+//! stdin/stdout, and the table of workers that tells a nemesis which pid holds the lock.
+//!
+//! A worker stopped by SIGSTOP simply does not answer; when it is continued it finishes the
+//! request it had and answers late. Replies carry the request's id, so a late answer to a request
+//! the controller already gave up on is skipped, never taken for the next one.
+
+use crate::target::lock::{WorkerReply, WorkerRequest};
+use crate::target::server_process::die_with_parent;
+use crate::target::{Client, Outcome, Request, WorkerInfo};
+use anyhow::Context;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// How long the controller waits for one answer. Generous on purpose: a paused holder should
+/// answer late rather than be given up on; the controller's own call timeout is usually shorter.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every live worker of a target, by client process: its pid and whether it believes it holds
+/// the lock (from its acquire ok until it invokes release).
+#[derive(Clone, Debug, Default)]
+pub struct WorkerTable {
+    inner: Arc<Mutex<BTreeMap<u64, WorkerInfo>>>,
+}
+
+impl WorkerTable {
+    /// The workers as they are now, by process.
+    pub fn list(&self) -> Vec<WorkerInfo> {
+        match self.inner.lock() {
+            Ok(t) => t.values().cloned().collect(),
+            Err(p) => p.into_inner().values().cloned().collect(),
+        }
+    }
+
+    /// The worker that believes it holds the lock, if any.
+    pub fn holder(&self) -> Option<WorkerInfo> {
+        self.list().into_iter().find(|w| w.holds_lock)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut BTreeMap<u64, WorkerInfo>)) {
+        match self.inner.lock() {
+            Ok(mut t) => f(&mut t),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+/// A client that forwards each request to its own worker process.
+pub struct WorkerClient {
+    process: u64,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    next_id: u64,
+    table: WorkerTable,
+}
+
+impl WorkerClient {
+    /// Starts `binary lock-worker args...` for client `process`, its stderr going to `log`, and
+    /// enters it in `table`.
+    pub fn spawn(
+        process: u64,
+        binary: &Path,
+        args: &[String],
+        log: &Path,
+        table: WorkerTable,
+    ) -> anyhow::Result<Self> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let err = std::fs::File::create(log)
+            .with_context(|| format!("cannot create worker log {}", log.display()))?;
+        let mut std_cmd = std::process::Command::new(binary);
+        std_cmd
+            .arg("lock-worker")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(err));
+        die_with_parent(&mut std_cmd);
+        let mut cmd = Command::from(std_cmd);
+        cmd.kill_on_drop(true);
+        let mut child = cmd.spawn().with_context(|| {
+            format!(
+                "cannot start lock worker {} lock-worker: is the ferrocheck binary there?",
+                binary.display()
+            )
+        })?;
+        let stdin = child.stdin.take().context("lock worker has no stdin")?;
+        let stdout = child.stdout.take().context("lock worker has no stdout")?;
+        let pid = child.id().context("lock worker exited at once")?;
+        table.update(|t| {
+            t.insert(
+                process,
+                WorkerInfo {
+                    process,
+                    pid,
+                    holds_lock: false,
+                },
+            );
+        });
+        Ok(WorkerClient {
+            process,
+            child,
+            stdin,
+            stdout: tokio::io::AsyncBufReadExt::lines(BufReader::new(stdout)),
+            next_id: 0,
+            table,
+        })
+    }
+
+    /// The worker's OS pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    fn set_holding(&self, holds: bool) {
+        let p = self.process;
+        self.table.update(|t| {
+            if let Some(w) = t.get_mut(&p) {
+                w.holds_lock = holds;
+            }
+        });
+    }
+
+    async fn roundtrip(&mut self, req: &Request) -> Outcome {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = WorkerRequest {
+            id,
+            f: req.f.clone(),
+            value: req.value.clone(),
+        };
+        let mut line = match serde_json::to_string(&msg) {
+            Ok(l) => l,
+            Err(e) => return Outcome::Fail(format!("cannot encode request: {e}")),
+        };
+        line.push('\n');
+        if let Err(e) = self.stdin.write_all(line.as_bytes()).await {
+            return Outcome::Fail(format!("lock worker is gone (nothing sent): {e}"));
+        }
+        if let Err(e) = self.stdin.flush().await {
+            return Outcome::Info(format!("lock worker pipe failed after sending: {e}"));
+        }
+        let wait = async {
+            loop {
+                match self.stdout.next_line().await {
+                    Ok(Some(text)) => match serde_json::from_str::<WorkerReply>(&text) {
+                        Ok(r) if r.id == id => return r.into_outcome(),
+                        Ok(_) => continue, // a late answer to a request given up on
+                        Err(e) => {
+                            return Outcome::Info(format!(
+                                "bad reply {text:?} from lock worker: {e}"
+                            ))
+                        }
+                    },
+                    Ok(None) => return Outcome::Info("lock worker exited mid-request".into()),
+                    Err(e) => return Outcome::Info(format!("cannot read lock worker: {e}")),
+                }
+            }
+        };
+        match tokio::time::timeout(REPLY_TIMEOUT, wait).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Info(format!(
+                "lock worker did not answer within {REPLY_TIMEOUT:?}"
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Client for WorkerClient {
+    async fn invoke(&mut self, req: &Request) -> Outcome {
+        if req.f == "release" {
+            // The belief ends when the client decides to release, before it asks.
+            self.set_holding(false);
+        }
+        let out = self.roundtrip(req).await;
+        if req.f == "acquire" && matches!(out, Outcome::Ok(_)) {
+            self.set_holding(true);
+        }
+        out
+    }
+}
+
+impl Drop for WorkerClient {
+    fn drop(&mut self) {
+        let p = self.process;
+        self.table.update(|t| {
+            t.remove(&p);
+        });
+        // kill_on_drop sends SIGKILL; a stopped worker dies too.
+        let _ = self.child.start_kill();
+    }
+}
