@@ -9,7 +9,7 @@ use ferrocheck::check::Validity;
 use ferrocheck::target::lock::redis::RedisLockTarget;
 use ferrocheck::target::lock::LockOptions;
 use ferrocheck::target::{Target, TargetOptions};
-use lock_support::{have, run_lock_test};
+use lock_support::{children_running, have, run_lock_test, Plan};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ fn alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
 }
 
-async fn scenario(fencing: bool) -> (ferrocheck::check::CheckResult, usize) {
+async fn scenario(fencing: bool, op_timeout_ms: u64) -> (ferrocheck::check::CheckResult, usize) {
     let dir = tempfile::tempdir().unwrap();
     let opts = TargetOptions {
         nodes: None,
@@ -38,23 +38,37 @@ async fn scenario(fencing: bool) -> (ferrocheck::check::CheckResult, usize) {
     let pids: Vec<u32> = target.nodes().iter().filter_map(|n| n.pid).collect();
     assert_eq!(pids.len(), 2);
     let target: Arc<dyn Target> = Arc::new(target);
-    let (history, hits) = run_lock_test(
-        target.clone(),
+    let plan = Plan {
         fencing,
-        3,
-        Duration::from_millis(3500),
-        Duration::from_millis(400),
-        Duration::from_millis(900),
-    )
-    .await;
+        workers: 3,
+        run: Duration::from_millis(3500),
+        every: Duration::from_millis(400),
+        pause: Duration::from_millis(900),
+        op_timeout: Duration::from_millis(op_timeout_ms),
+    };
+    let (history, hits) = run_lock_test(target.clone(), &plan).await;
     assert!(
         target.workers().is_empty(),
         "workers left: {:?}",
         target.workers()
     );
-    drop(target); // Drop kills both redis-servers.
+    drop(target); // Drop kills both redis-servers and any worker still finishing.
     for pid in pids {
         assert!(!alive(pid), "redis-server {pid} outlived the test");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let left = children_running("lock-worker");
+    assert!(
+        left.is_empty(),
+        "lock workers outlived the target: {left:?}"
+    );
+    if let Some(path) = std::env::var_os("LOCK_TEST_DUMP") {
+        let mut f = std::fs::File::create(format!(
+            "{}-{fencing}-{op_timeout_ms}",
+            path.to_string_lossy()
+        ))
+        .unwrap();
+        history.write_jsonl(&mut f).unwrap();
     }
     let result = check_lock(&history, fencing);
     eprintln!("{}: {}", result.checker, result.summary);
@@ -69,7 +83,7 @@ async fn paused_holder_breaks_the_lease_lock_and_loses_updates() {
     if !have("redis-server", "apt-get install redis-server") {
         return;
     }
-    let (r, hits) = scenario(false).await;
+    let (r, hits) = scenario(false, 5000).await;
     assert!(hits >= 2, "the nemesis found a holder only {hits} times");
     assert_eq!(r.validity, Validity::Invalid, "{}", r.summary);
     assert!(
@@ -99,7 +113,7 @@ async fn fencing_tokens_lose_nothing() {
     if !have("redis-server", "apt-get install redis-server") {
         return;
     }
-    let (r, hits) = scenario(true).await;
+    let (r, hits) = scenario(true, 5000).await;
     assert!(hits >= 2, "the nemesis found a holder only {hits} times");
     let lost = &r.stats["lost_updates"];
     assert_eq!(lost["lost"], 0, "{}", r.summary);
@@ -115,5 +129,32 @@ async fn fencing_tokens_lose_nothing() {
         "{}: {:?}",
         r.summary,
         r.anomalies
+    );
+}
+
+/// The pause outlasts the op timeout: the stalled write is recorded `info`, its client retires,
+/// and the worker, once continued, still performs the write it had — clobbering later updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_given_up_on_still_lands_late() {
+    if !have("redis-server", "apt-get install redis-server") {
+        return;
+    }
+    let (r, hits) = scenario(false, 500).await;
+    assert!(hits >= 2, "the nemesis found a holder only {hits} times");
+    assert!(
+        r.anomalies.iter().any(|a| a.kind == "mutex-overlap"),
+        "{}",
+        r.summary
+    );
+    let lost: Vec<_> = r
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == "lost-update")
+        .collect();
+    assert!(!lost.is_empty(), "{}", r.summary);
+    assert!(
+        lost.iter().any(|a| a.explanation.contains("overwrote it")),
+        "{:?}",
+        lost
     );
 }

@@ -358,13 +358,23 @@ pub fn check_lost_updates(history: &History) -> CheckResult {
             }
             // The write that dropped it: one that may have taken effect after `w` (acknowledged
             // later, unknown, or never completed) and whose list no longer has `e`.
-            let overwriter = writes.iter().find(|(inv, c)| {
-                inv.process != w.process
-                    && c.is_none_or(|c| {
-                        c.kind == OpType::Info || (c.kind == OpType::Ok && c.index > w.index)
-                    })
-                    && !inv.value.as_list().unwrap_or(&[]).contains(&e)
-            });
+            // Of several, the one whose list branched off closest to `w`'s (the longest common
+            // prefix: it was built from the latest stale read), the earliest on a tie.
+            let w_list = w.value.as_list().unwrap_or(&[]);
+            let overwriter = writes
+                .iter()
+                .filter(|(inv, c)| {
+                    inv.process != w.process
+                        && c.is_none_or(|c| {
+                            c.kind == OpType::Info || (c.kind == OpType::Ok && c.index > w.index)
+                        })
+                        && !inv.value.as_list().unwrap_or(&[]).contains(&e)
+                })
+                .max_by_key(|(inv, _)| {
+                    let l = inv.value.as_list().unwrap_or(&[]);
+                    let common = l.iter().zip(w_list).take_while(|(x, y)| x == y).count();
+                    (common, std::cmp::Reverse(inv.index))
+                });
             let mut ops = vec![w.index, final_read.index];
             let mut explanation = format!(
                 "client {} wrote {} (acknowledged at {}), but the final read {} does not contain it",
@@ -376,8 +386,12 @@ pub fn check_lost_updates(history: &History) -> CheckResult {
             if let Some((inv, c)) = overwriter {
                 ops.insert(1, inv.index);
                 let landed = match c {
-                    Some(c) => format!("acknowledged at {}", secs(c.time)),
-                    None => "never acknowledged".to_string(),
+                    Some(c) if c.kind == OpType::Ok => format!("acknowledged at {}", secs(c.time)),
+                    Some(c) => format!(
+                        "given up on at {}, so it could land any time later",
+                        secs(c.time)
+                    ),
+                    None => "never answered, so it could land any time later".to_string(),
                 };
                 explanation.push_str(&format!(
                     "; client {} overwrote it with {} (invoked at {}, {landed}), a list built from a read taken before {} was written",

@@ -63,8 +63,15 @@ impl Recorder {
         });
     }
 
-    /// Invokes `req` on `client` as `process`, recording both ends.
-    pub async fn call(&self, process: u64, client: &mut dyn Client, req: &Request) -> Outcome {
+    /// Invokes `req` on `client` as `process` within `timeout` (past it: `info`), recording both
+    /// ends, as the controller does.
+    pub async fn call(
+        &self,
+        process: u64,
+        client: &mut dyn Client,
+        req: &Request,
+        timeout: Duration,
+    ) -> Outcome {
         self.record(
             Process::Client(process),
             OpType::Invoke,
@@ -72,7 +79,10 @@ impl Recorder {
             req.value.clone(),
             None,
         );
-        let out = client.invoke(req).await;
+        let out = match tokio::time::timeout(timeout, client.invoke(req)).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Info(format!("timed out after {timeout:?}")),
+        };
         let (kind, value, error) = match &out {
             Outcome::Ok(v) => (OpType::Ok, v.clone(), None),
             Outcome::Fail(e) => (OpType::Fail, req.value.clone(), Some(e.clone())),
@@ -80,6 +90,15 @@ impl Recorder {
         };
         self.record(Process::Client(process), kind, &req.f, value, error);
         out
+    }
+
+    /// Whether `process`'s latest op is the invocation of a write.
+    pub fn last_is_write_invoke(&self, process: u64) -> bool {
+        let ops = self.ops.lock().unwrap();
+        ops.iter()
+            .rev()
+            .find(|o| o.process == Process::Client(process))
+            .is_some_and(|o| o.f == "write" && o.kind == OpType::Invoke)
     }
 
     pub fn history(&self) -> History {
@@ -90,16 +109,30 @@ impl Recorder {
     }
 }
 
-/// Runs `workers` lock workers for `run`, pausing the holder for `pause` every `every`, then a
-/// final read. Returns the history and how many pauses hit a holder.
-pub async fn run_lock_test(
-    target: Arc<dyn Target>,
-    fencing: bool,
-    workers: usize,
-    run: Duration,
-    every: Duration,
-    pause: Duration,
-) -> (History, usize) {
+/// How a lock test runs.
+pub struct Plan {
+    pub fencing: bool,
+    pub workers: usize,
+    pub run: Duration,
+    /// Pause the holder this often...
+    pub every: Duration,
+    /// ...for this long.
+    pub pause: Duration,
+    /// A call past this is `info`; the process retires and gets a new client.
+    pub op_timeout: Duration,
+}
+
+/// Runs the plan's lock workers, pausing the holder now and then, then a final read. Returns the
+/// history and how many pauses hit a holder.
+pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, usize) {
+    let (fencing, workers, run, every, pause, op_timeout) = (
+        plan.fencing,
+        plan.workers,
+        plan.run,
+        plan.every,
+        plan.pause,
+        plan.op_timeout,
+    );
     let rec = Recorder::new();
     let workload = LockWorkload::new(fencing);
     let deadline = Instant::now() + run;
@@ -108,6 +141,7 @@ pub async fn run_lock_test(
         let mut client = target.client(w as u64).await.unwrap();
         let mut gen = workload.worker(w);
         let rec = rec.clone();
+        let target = target.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
             let mut process = w as u64;
@@ -115,9 +149,11 @@ pub async fn run_lock_test(
             while Instant::now() < deadline {
                 let step = gen.next(&mut rng, last.as_ref().map(|(r, o)| (r, o)));
                 let Step::Request(req) = step else { break };
-                let out = rec.call(process, client.as_mut(), &req).await;
+                let out = rec.call(process, client.as_mut(), &req, op_timeout).await;
                 if matches!(out, Outcome::Info(_)) {
-                    process += 100; // retired: continue under a new process id
+                    // Retired: continue under a new process id with a new client.
+                    process += 100;
+                    client = target.client(process).await.unwrap();
                 }
                 last = Some((req, out));
             }
@@ -128,9 +164,19 @@ pub async fn run_lock_test(
     let mut hits = 0;
     while Instant::now() + every < deadline {
         tokio::time::sleep(every).await;
-        let Some(holder) = target.workers().into_iter().find(|w| w.holds_lock) else {
-            continue;
-        };
+        // Catch the holder between its read and its write: its last op is a write invoke.
+        let mut holder = None;
+        for _ in 0..60 {
+            holder = target
+                .workers()
+                .into_iter()
+                .find(|w| w.holds_lock && rec.last_is_write_invoke(w.process));
+            if holder.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let Some(holder) = holder else { continue };
         let pid = Pid::from_raw(holder.pid as i32);
         let who = Value::Str(format!("client {} (pid {})", holder.process, holder.pid));
         rec.record(Process::Nemesis, OpType::Info, "pause", who.clone(), None);
@@ -145,13 +191,43 @@ pub async fn run_lock_test(
         clients.push(t.await.unwrap());
     }
     drop(clients);
+    // A worker continued by the last resume may still be landing its stale write.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut fin = target.client(999).await.unwrap();
     let req = Request {
         f: "final-read".into(),
         key: None,
         value: Value::Nil,
     };
-    let out = rec.call(999, fin.as_mut(), &req).await;
+    let out = rec
+        .call(999, fin.as_mut(), &req, Duration::from_secs(5))
+        .await;
     assert!(matches!(out, Outcome::Ok(_)), "final read failed: {out:?}");
     (rec.history(), hits)
+}
+
+/// Processes whose parent is this test process and whose command line mentions `needle`.
+pub fn children_running(needle: &str) -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid ...
+        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        if fields.get(1) != Some(&me.as_str()) || fields.first() == Some(&"Z") {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
 }

@@ -218,6 +218,7 @@ impl Target for RedisLockTarget {
     }
 
     async fn teardown(&mut self) -> anyhow::Result<()> {
+        self.workers.kill_all().await;
         self.servers.iter_mut().for_each(RedisServer::stop);
         Ok(())
     }

@@ -23,10 +23,12 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every live worker of a target, by client process: its pid and whether it believes it holds
-/// the lock (from its acquire ok until it invokes release).
+/// the lock (from its acquire ok until it invokes release); and the retired workers, still
+/// finishing a request the controller gave up on, until [`WorkerTable::kill_all`].
 #[derive(Clone, Debug, Default)]
 pub struct WorkerTable {
     inner: Arc<Mutex<BTreeMap<u64, WorkerInfo>>>,
+    retired: Arc<Mutex<Vec<Child>>>,
 }
 
 impl WorkerTable {
@@ -43,6 +45,25 @@ impl WorkerTable {
         self.list().into_iter().find(|w| w.holds_lock)
     }
 
+    /// Kills and reaps every retired worker (live ones die when their client is dropped or when
+    /// the harness exits). Called on teardown.
+    pub async fn kill_all(&self) {
+        let children: Vec<Child> = match self.retired.lock() {
+            Ok(mut r) => r.drain(..).collect(),
+            Err(p) => p.into_inner().drain(..).collect(),
+        };
+        for mut c in children {
+            let _ = c.kill().await;
+        }
+    }
+
+    fn retire(&self, child: Child) {
+        match self.retired.lock() {
+            Ok(mut r) => r.push(child),
+            Err(p) => p.into_inner().push(child),
+        }
+    }
+
     fn update(&self, f: impl FnOnce(&mut BTreeMap<u64, WorkerInfo>)) {
         match self.inner.lock() {
             Ok(mut t) => f(&mut t),
@@ -54,8 +75,8 @@ impl WorkerTable {
 /// A client that forwards each request to its own worker process.
 pub struct WorkerClient {
     process: u64,
-    child: Child,
-    stdin: ChildStdin,
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
     next_id: u64,
     table: WorkerTable,
@@ -108,8 +129,8 @@ impl WorkerClient {
         });
         Ok(WorkerClient {
             process,
-            child,
-            stdin,
+            child: Some(child),
+            stdin: Some(stdin),
             stdout: tokio::io::AsyncBufReadExt::lines(BufReader::new(stdout)),
             next_id: 0,
             table,
@@ -118,7 +139,7 @@ impl WorkerClient {
 
     /// The worker's OS pid.
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.child.as_ref().and_then(Child::id)
     }
 
     fn set_holding(&self, holds: bool) {
@@ -143,10 +164,13 @@ impl WorkerClient {
             Err(e) => return Outcome::Fail(format!("cannot encode request: {e}")),
         };
         line.push('\n');
-        if let Err(e) = self.stdin.write_all(line.as_bytes()).await {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Outcome::Fail("lock worker is closed (nothing sent)".into());
+        };
+        if let Err(e) = stdin.write_all(line.as_bytes()).await {
             return Outcome::Fail(format!("lock worker is gone (nothing sent): {e}"));
         }
-        if let Err(e) = self.stdin.flush().await {
+        if let Err(e) = stdin.flush().await {
             return Outcome::Info(format!("lock worker pipe failed after sending: {e}"));
         }
         let wait = async {
@@ -191,12 +215,18 @@ impl Client for WorkerClient {
 }
 
 impl Drop for WorkerClient {
+    /// A dropped client (retired after an `info`, or at the end of the run) closes the worker's
+    /// stdin but does not kill it: a paused worker, once continued, still performs the request
+    /// the controller gave up on — exactly the late effect an `info` allows — and then exits.
+    /// The target kills whatever is left on teardown.
     fn drop(&mut self) {
         let p = self.process;
         self.table.update(|t| {
             t.remove(&p);
         });
-        // kill_on_drop sends SIGKILL; a stopped worker dies too.
-        let _ = self.child.start_kill();
+        self.stdin = None;
+        if let Some(child) = self.child.take() {
+            self.table.retire(child);
+        }
     }
 }
