@@ -6,8 +6,10 @@
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod list;
 pub mod node;
 pub mod report;
+pub mod test;
 
 /// Exit code for bad arguments or unusable input.
 pub const EXIT_BAD_ARGS: i32 = 254;
@@ -42,6 +44,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a test: start a target, drive clients against it under faults, check the history.
+    Test(test::TestArgs),
+    /// List the built-in targets, workloads, nemeses and checkers.
+    List(list::ListArgs),
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),
     /// Run one toy-store node (started by the harness; also handy by hand).
@@ -53,6 +59,8 @@ pub enum Command {
 /// Runs the parsed command and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Test(args) => test::run(args),
+        Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),

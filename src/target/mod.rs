@@ -85,3 +85,15 @@ pub trait Target: Send + Sync {
     /// Stops every node. Safe to call more than once.
     async fn teardown(&mut self) -> anyhow::Result<()>;
 }
+
+/// The built-in targets: name and a line each.
+pub fn list() -> Vec<(&'static str, &'static str)> {
+    Vec::new()
+}
+
+/// Builds the target called `name`.
+pub fn by_name(name: &str, _opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+    Err(crate::cli::usage(format!(
+        "unknown target {name:?} (see `ferrocheck list`)"
+    )))
+}
