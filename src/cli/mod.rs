@@ -6,9 +6,11 @@
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod list;
 pub mod lock_worker;
 pub mod node;
 pub mod report;
+pub mod test;
 
 /// Exit code for bad arguments or unusable input.
 pub const EXIT_BAD_ARGS: i32 = 254;
@@ -43,6 +45,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a test: start a target, drive clients against it under faults, check the history.
+    Test(test::TestArgs),
+    /// List the built-in targets, workloads, nemeses and checkers.
+    List(list::ListArgs),
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),
     /// Run one lock client as its own process (started by the lock targets).
@@ -57,6 +63,8 @@ pub enum Command {
 /// Runs the parsed command and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Test(args) => test::run(args),
+        Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
         Command::LockWorker(args) => lock_worker::run(args),
         Command::Node(args) => node::run(args),

@@ -106,3 +106,15 @@ pub trait Target: Send + Sync {
         Vec::new()
     }
 }
+
+/// The built-in targets: name and a line each.
+pub fn list() -> Vec<(&'static str, &'static str)> {
+    Vec::new()
+}
+
+/// Builds the target called `name`.
+pub fn by_name(name: &str, _opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+    Err(crate::cli::usage(format!(
+        "unknown target {name:?} (see `ferrocheck list`)"
+    )))
+}

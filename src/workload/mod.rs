@@ -10,6 +10,8 @@ use crate::check::CheckOptions;
 use crate::target::{Outcome, Request};
 use rand::rngs::StdRng;
 
+pub mod register;
+
 /// What a worker should do next.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
@@ -40,4 +42,42 @@ pub trait Workload: Send + Sync {
     }
     /// The checks to run on the history.
     fn checks(&self) -> Vec<CheckOptions>;
+}
+
+/// Options every workload understands.
+#[derive(Clone, Debug)]
+pub struct WorkloadOptions {
+    /// How many independent keys to spread ops over.
+    pub keys: usize,
+    /// Seed for anything random the workload decides up front.
+    pub seed: u64,
+}
+
+impl Default for WorkloadOptions {
+    fn default() -> Self {
+        WorkloadOptions { keys: 5, seed: 0 }
+    }
+}
+
+/// The built-in workloads: name and a line each.
+pub fn list() -> Vec<(&'static str, &'static str)> {
+    vec![(
+        "register",
+        "read / write / cas on independent integer registers; checked for linearizability (cas-register model)",
+    )]
+}
+
+/// Builds the workload called `name`.
+pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Workload>> {
+    match name {
+        "register" => Ok(Box::new(register::Register::new(opts))),
+        _ => Err(crate::cli::usage(format!(
+            "unknown workload {name:?}; known workloads: {} (see `ferrocheck list`)",
+            list()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }

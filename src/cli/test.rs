@@ -1,0 +1,168 @@
+//! `ferrocheck test`: start a target, drive a workload against it under a nemesis, check the
+//! history, write the report, exit with the verdict.
+
+use crate::controller::{self, Ending, RunOutcome, RunSpec};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `ferrocheck test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The system under test (`ferrocheck list` shows them).
+    #[arg(long, default_value = "lww-kv")]
+    pub target: String,
+    /// Which ops the clients perform and how the history is checked.
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+    /// Which faults to inject while the clients run (`none` is the control run).
+    #[arg(long, default_value = "none")]
+    pub nemesis: String,
+    /// Seconds of client ops before the final phase.
+    #[arg(long, default_value_t = 15.0)]
+    pub time_limit: f64,
+    /// Concurrent client workers.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Total ops per second over all clients (0 = as fast as they go).
+    #[arg(long, default_value_t = 500.0)]
+    pub rate: f64,
+    /// Independent keys the ops are spread over.
+    #[arg(long, default_value_t = 5)]
+    pub keys: usize,
+    /// Seed for every random choice; a run with the same seed makes the same choices.
+    /// Random when not given (the summary prints it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Milliseconds a client waits for an answer before recording the op as `info`.
+    #[arg(long, default_value_t = 1000)]
+    pub op_timeout_ms: u64,
+    /// Number of nodes (default: the target's own, 3 for the toy stores).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// First TCP port for the nodes on 127.0.0.1 (0 = pick free ports).
+    #[arg(long, default_value_t = 0)]
+    pub base_port: u16,
+    /// Folder for recorded histories (`<dir>/<run>/history.jsonl`).
+    #[arg(long, default_value = "histories")]
+    pub history_dir: PathBuf,
+    /// Folder for HTML reports (`<dir>/<run>/index.html`).
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl TestArgs {
+    /// Validates the options into a [`RunSpec`].
+    pub fn into_spec(self) -> anyhow::Result<RunSpec> {
+        use super::usage;
+        if !(self.time_limit.is_finite() && self.time_limit > 0.0) {
+            return Err(usage("--time-limit must be a positive number of seconds"));
+        }
+        if self.concurrency == 0 {
+            return Err(usage("--concurrency must be at least 1"));
+        }
+        if !(self.rate.is_finite() && self.rate >= 0.0) {
+            return Err(usage(
+                "--rate must be 0 (unthrottled) or a positive number of ops/s",
+            ));
+        }
+        if self.keys == 0 {
+            return Err(usage("--keys must be at least 1"));
+        }
+        if self.op_timeout_ms == 0 {
+            return Err(usage("--op-timeout-ms must be at least 1"));
+        }
+        if self.nodes == Some(0) {
+            return Err(usage("--nodes must be at least 1"));
+        }
+        let seed = self.seed.unwrap_or_else(rand::random);
+        let node_binary = std::env::current_exe().map_err(|e| {
+            anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
+        })?;
+        let mut command_line = format!(
+            "ferrocheck test --target {} --workload {} --nemesis {} --time-limit {} --concurrency {} --rate {} --keys {} --seed {}",
+            self.target, self.workload, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
+        );
+        if let Some(n) = self.nodes {
+            command_line.push_str(&format!(" --nodes {n}"));
+        }
+        Ok(RunSpec {
+            target: self.target,
+            workload: self.workload,
+            nemesis: self.nemesis,
+            time_limit: Duration::from_secs_f64(self.time_limit),
+            concurrency: self.concurrency,
+            rate: self.rate,
+            keys: self.keys,
+            seed,
+            op_timeout: Duration::from_millis(self.op_timeout_ms),
+            nodes: self.nodes,
+            base_port: self.base_port,
+            history_dir: self.history_dir,
+            report_dir: self.report_dir,
+            node_binary,
+            progress: !self.quiet,
+            command_line,
+        })
+    }
+}
+
+/// Runs `ferrocheck test`.
+pub fn run(args: TestArgs) -> anyhow::Result<i32> {
+    let spec = args.into_spec()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let command_line = spec.command_line.clone();
+    let outcome = runtime.block_on(controller::run(spec))?;
+    print_summary(&outcome, &command_line);
+    Ok(outcome.validity().exit_code())
+}
+
+/// Prints the end-of-run summary: verdict per check, the anomaly, where things are.
+pub fn print_summary(outcome: &RunOutcome, command_line: &str) {
+    println!("run      {}", outcome.name);
+    match &outcome.ending {
+        Ending::Completed => {}
+        Ending::Interrupted(why) => {
+            println!("stopped  {why}: the history so far was kept and checked")
+        }
+        Ending::Aborted(why) => {
+            println!("aborted  {why}\n         the history so far was kept and checked")
+        }
+    }
+    println!(
+        "history  {} ({} ops)",
+        outcome.history_path.display(),
+        outcome.ops
+    );
+    if let Some(r) = &outcome.report_path {
+        let shown = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+        println!("report   file://{}", shown.display());
+    }
+    for w in &outcome.warnings {
+        println!("warning  {w}");
+    }
+    for r in &outcome.results {
+        println!(
+            "{}: {} — {}",
+            r.checker,
+            r.validity.to_string().to_uppercase(),
+            r.summary
+        );
+        for a in r.anomalies.iter().take(3) {
+            for line in a.explanation.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+    println!("verdict  {}", outcome.validity());
+    println!("reproduce: {command_line}");
+    println!(
+        "re-check:  ferrocheck check {}",
+        outcome.history_path.display()
+    );
+}

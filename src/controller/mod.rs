@@ -1,0 +1,358 @@
+//! The controller: one run from start to verdict.
+//!
+//! It builds the target and workload from a [`RunSpec`], starts the nodes, drives `concurrency`
+//! client workers until the time limit while recording every event, then runs the final phase
+//! (final reads), stops every node, checks the history and writes the report. Ctrl-C, SIGTERM, a
+//! node that dies and an error all take the same way out: in-flight ops are recorded as `info`,
+//! the nodes are stopped, and the history so far is kept and checked.
+
+pub mod progress;
+pub mod recorder;
+pub mod worker;
+
+use crate::check::{self, CheckOptions, CheckResult, Validity};
+use crate::history::{Header, History};
+use crate::target::{self, Target, TargetOptions};
+use crate::workload::{self, WorkloadOptions};
+use anyhow::Context;
+use progress::Progress;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use recorder::Recorder;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Mutex};
+
+/// The target, shared by the workers (new clients) and the monitor (liveness, teardown).
+pub type SharedTarget = Arc<Mutex<Box<dyn Target>>>;
+
+/// Where a run is: workers start new ops only while `Running`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Ops are being generated.
+    Running,
+    /// No new ops; ops in flight finish (or time out).
+    Stop,
+    /// Abandon ops in flight (recorded as `info`).
+    Abort,
+}
+
+/// Everything a run needs, validated by the CLI.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSpec {
+    /// Target name (registry).
+    pub target: String,
+    /// Workload name (registry).
+    pub workload: String,
+    /// Nemesis name (registry); `none` for the control run.
+    pub nemesis: String,
+    /// How long to generate ops.
+    pub time_limit: Duration,
+    /// How many client workers.
+    pub concurrency: usize,
+    /// Total ops per second over all workers (0 = unthrottled).
+    pub rate: f64,
+    /// Independent keys.
+    pub keys: usize,
+    /// Seed for the generator and everything random.
+    pub seed: u64,
+    /// Bound on one client call; past it the op is `info`.
+    pub op_timeout: Duration,
+    /// Number of nodes (`None` = the target's default).
+    pub nodes: Option<usize>,
+    /// First port for nodes (0 = free ports).
+    pub base_port: u16,
+    /// Where `histories/<run>/` go.
+    pub history_dir: PathBuf,
+    /// Where `reports/<run>/` go.
+    pub report_dir: PathBuf,
+    /// The ferrocheck binary that runs toy-store nodes.
+    #[serde(skip)]
+    pub node_binary: PathBuf,
+    /// Draw progress on the terminal.
+    #[serde(skip)]
+    pub progress: bool,
+    /// The command that reproduces this run.
+    pub command_line: String,
+}
+
+/// Why the main phase ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The time limit passed (or every generator finished).
+    Completed,
+    /// Ctrl-C or SIGTERM.
+    Interrupted(String),
+    /// The run could not go on (a node died, a client could not connect...).
+    Aborted(String),
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run's name: `<time>-<target>-<workload>`.
+    pub name: String,
+    /// The history file.
+    pub history_path: PathBuf,
+    /// The HTML report, if it could be written.
+    pub report_path: Option<PathBuf>,
+    /// One result per check.
+    pub results: Vec<CheckResult>,
+    /// How the main phase ended.
+    pub ending: Ending,
+    /// Ops in the history.
+    pub ops: usize,
+    /// Problems that did not stop the run (history write errors, teardown errors, report errors).
+    pub warnings: Vec<String>,
+}
+
+impl RunOutcome {
+    /// The merged verdict; a run that did not complete is at best `unknown`.
+    pub fn validity(&self) -> Validity {
+        let v = check::merge(&self.results);
+        if self.ending == Ending::Completed {
+            v
+        } else {
+            v.max(Validity::Unknown)
+        }
+    }
+}
+
+/// Runs one test end to end. Errors are for runs that could not start (bad names, a target that
+/// would not come up); anything after the target is up ends in a [`RunOutcome`].
+pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
+    let workload = workload::by_name(
+        &spec.workload,
+        &WorkloadOptions {
+            keys: spec.keys,
+            seed: spec.seed,
+        },
+    )?;
+    if spec.nemesis != "none" {
+        return Err(crate::cli::usage(format!(
+            "unknown nemesis {:?}; known nemeses: none (see `ferrocheck list`)",
+            spec.nemesis
+        )));
+    }
+    let name = format!(
+        "{}-{}-{}",
+        chrono::Local::now().format("%Y%m%dT%H%M%S%.3f"),
+        spec.target,
+        spec.workload
+    );
+    let run_dir = spec.history_dir.join(&name);
+    let target = target::by_name(
+        &spec.target,
+        TargetOptions {
+            nodes: spec.nodes,
+            work_dir: run_dir.join("nodes"),
+            base_port: spec.base_port,
+            node_binary: spec.node_binary.clone(),
+            seed: spec.seed,
+        },
+    )?;
+    let header = Header {
+        version: 1,
+        workload: Some(workload.name().to_owned()),
+        model: Some(workload.model().to_owned()),
+        run: Some(serde_json::to_value(&spec).context("serializing the run's options")?),
+    };
+    let recorder = Arc::new(Recorder::create(&run_dir.join("history.jsonl"), &header)?);
+    let target: SharedTarget = Arc::new(Mutex::new(target));
+    let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+    let mut signals = Signals::new()?;
+
+    // Start the nodes; Ctrl-C while they come up still stops them.
+    let setup = tokio::select! {
+        r = async { target.lock().await.setup().await } => r,
+        why = signals.next() => Err(anyhow::anyhow!("{why} while the target was starting")),
+    };
+    if let Err(e) = setup {
+        let _ = target.lock().await.teardown().await;
+        return Err(e.context(format!("target {} did not start", spec.target)));
+    }
+
+    let progress = Progress::new(spec.time_limit, spec.progress);
+    let deadline = tokio::time::Instant::now() + spec.time_limit;
+    let mean_delay = if spec.rate > 0.0 {
+        Duration::from_secs_f64(spec.concurrency as f64 / spec.rate)
+    } else {
+        Duration::ZERO
+    };
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..spec.concurrency {
+        let ctx = worker::WorkerCtx {
+            worker: w,
+            concurrency: spec.concurrency,
+            recorder: recorder.clone(),
+            target: target.clone(),
+            mean_delay,
+            op_timeout: spec.op_timeout,
+            deadline,
+            phase: phase_rx.clone(),
+        };
+        let rng = StdRng::seed_from_u64(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ w as u64);
+        workers.spawn(worker::run(ctx, workload.worker(w), rng));
+    }
+
+    // The main phase: watch the clock, the signals, the nodes and the workers.
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut ending = Ending::Completed;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                progress.update(&recorder.counts, "running");
+                if let Err(e) = target.lock().await.check_alive() {
+                    ending = Ending::Aborted(format!("{e:#}"));
+                    break;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+            why = signals.next() => {
+                ending = Ending::Interrupted(why);
+                break;
+            }
+            joined = workers.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => {
+                    ending = Ending::Aborted(format!("a client failed: {e:#}"));
+                    break;
+                }
+                Some(Err(e)) => {
+                    ending = Ending::Aborted(format!("a client task crashed: {e}"));
+                    break;
+                }
+            },
+        }
+    }
+    let _ = phase_tx.send(if ending == Ending::Completed {
+        Phase::Stop
+    } else {
+        Phase::Abort
+    });
+    // In-flight ops end within the op timeout (or at once on abort).
+    let drain = tokio::time::timeout(spec.op_timeout + Duration::from_secs(2), async {
+        while workers.join_next().await.is_some() {}
+    });
+    if drain.await.is_err() {
+        workers.abort_all();
+    }
+
+    let mut warnings = Vec::new();
+    if ending == Ending::Completed {
+        progress.update(&recorder.counts, "final reads");
+        if let Err(e) = final_phase(&spec, &*workload, &target, &recorder).await {
+            warnings.push(format!("final reads: {e:#}"));
+        }
+    }
+    progress.finish();
+    if let Err(e) = target.lock().await.teardown().await {
+        warnings.push(format!("stopping the nodes: {e:#}"));
+    }
+
+    let (history, write_error) = recorder.snapshot(header);
+    warnings.extend(write_error);
+    let results = check_all(&history, &workload.checks(), spec.progress).await;
+    Ok(RunOutcome {
+        name,
+        history_path: recorder.path().to_owned(),
+        report_path: None,
+        results,
+        ending,
+        ops: history.ops.len(),
+        warnings,
+    })
+}
+
+/// The final phase: the workload's final requests, one after another, by a fresh process.
+async fn final_phase(
+    spec: &RunSpec,
+    workload: &dyn workload::Workload,
+    target: &SharedTarget,
+    recorder: &Recorder,
+) -> anyhow::Result<()> {
+    let requests = workload.final_requests();
+    if requests.is_empty() {
+        return Ok(());
+    }
+    // Process ids of workers are w + k * concurrency; pick one no worker can have reached.
+    let process = 1_000_000 + spec.concurrency as u64;
+    let mut client = target.lock().await.client(process).await?;
+    let (_tx, mut phase) = watch::channel(Phase::Running);
+    let mut process = process;
+    for req in requests {
+        let outcome = worker::call(
+            recorder,
+            client.as_mut(),
+            process,
+            &req,
+            spec.op_timeout,
+            &mut phase,
+        )
+        .await;
+        if matches!(outcome, crate::target::Outcome::Info(_)) {
+            process += 1;
+            client = target.lock().await.client(process).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs every check on a blocking thread, with a spinner. A checker error becomes `unknown`.
+pub async fn check_all(
+    history: &History,
+    checks: &[CheckOptions],
+    visible: bool,
+) -> Vec<CheckResult> {
+    let spinner = Progress::spinner(format!("checking {} ops", history.ops.len()), visible);
+    let mut out = Vec::new();
+    for opts in checks {
+        let h = history.clone();
+        let o = opts.clone();
+        let name = o.model.clone().unwrap_or_else(|| "inferred model".into());
+        let r = tokio::task::spawn_blocking(move || check::check(&h, &o)).await;
+        out.push(match r {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => unknown(&name, format!("the checker could not run: {e:#}")),
+            Err(e) => unknown(&name, format!("the checker crashed: {e}")),
+        });
+    }
+    spinner.finish_and_clear();
+    out
+}
+
+fn unknown(model: &str, summary: String) -> CheckResult {
+    CheckResult {
+        checker: format!("linearizable({model})"),
+        validity: Validity::Unknown,
+        summary,
+        anomalies: vec![],
+        stats: serde_json::Value::Null,
+    }
+}
+
+/// SIGINT and SIGTERM as a stream of reasons.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    async fn next(&mut self) -> String {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted (SIGINT)".into(),
+            _ = self.term.recv() => "terminated (SIGTERM)".into(),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! One client worker: asks its generator for the next request, records the invoke, calls the
+//! client under a timeout, records the completion. A call that ends `info` retires the process
+//! (Jepsen's rule): the worker goes on under a fresh process id with a fresh client.
+
+use super::recorder::Recorder;
+use super::{Phase, SharedTarget};
+use crate::history::{OpType, Process};
+use crate::target::{Client, Outcome, Request};
+use crate::workload::{Step, WorkerGen};
+use rand::rngs::StdRng;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What a worker needs to run.
+pub struct WorkerCtx {
+    /// The worker's number, `0..concurrency`.
+    pub worker: usize,
+    /// How many workers there are (a retired process `p` continues as `p + concurrency`).
+    pub concurrency: usize,
+    /// Where events go.
+    pub recorder: Arc<Recorder>,
+    /// The system under test, for new clients after a retirement.
+    pub target: SharedTarget,
+    /// Mean pause between this worker's ops (0 = as fast as possible).
+    pub mean_delay: Duration,
+    /// Bound on one call; past it the op is `info`.
+    pub op_timeout: Duration,
+    /// No new op starts after this instant.
+    pub deadline: Instant,
+    /// Stop (finish the current op) or abort (abandon it as `info`).
+    pub phase: watch::Receiver<Phase>,
+}
+
+/// Performs one request as `process` and records both ends. Returns the outcome.
+pub async fn call(
+    recorder: &Recorder,
+    client: &mut dyn Client,
+    process: u64,
+    req: &Request,
+    op_timeout: Duration,
+    phase: &mut watch::Receiver<Phase>,
+) -> Outcome {
+    let p = Process::Client(process);
+    recorder.record(
+        p,
+        OpType::Invoke,
+        &req.f,
+        req.key.as_deref(),
+        req.value.clone(),
+        None,
+    );
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(op_timeout, client.invoke(req)) => match r {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Info(format!("timed out after {} ms", op_timeout.as_millis())),
+        },
+        _ = wait_for(phase, Phase::Abort) => Outcome::Info("interrupted: the run was aborted".into()),
+    };
+    let (kind, value, error) = match &outcome {
+        Outcome::Ok(v) => (OpType::Ok, v.clone(), None),
+        Outcome::Fail(e) => (OpType::Fail, req.value.clone(), Some(e.clone())),
+        Outcome::Info(e) => (OpType::Info, req.value.clone(), Some(e.clone())),
+    };
+    recorder.record(p, kind, &req.f, req.key.as_deref(), value, error);
+    outcome
+}
+
+/// Resolves once the phase is at least `at_least`.
+pub async fn wait_for(phase: &mut watch::Receiver<Phase>, at_least: Phase) {
+    let _ = phase.wait_for(|p| *p >= at_least).await;
+}
+
+/// Runs one worker until the deadline, a stop, or its generator says done.
+/// Returns an error only when no client could be opened (the run cannot go on).
+pub async fn run(
+    mut ctx: WorkerCtx,
+    mut gen: Box<dyn WorkerGen>,
+    mut rng: StdRng,
+) -> anyhow::Result<()> {
+    let mut process = ctx.worker as u64;
+    let mut client = ctx.target.lock().await.client(process).await?;
+    let mut last: Option<(Request, Outcome)> = None;
+    loop {
+        if *ctx.phase.borrow() >= Phase::Stop {
+            return Ok(());
+        }
+        if !ctx.mean_delay.is_zero() {
+            let nanos = ctx.mean_delay.as_nanos() as u64;
+            let pause = Duration::from_nanos(rng.gen_range(0..=2 * nanos));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = wait_for(&mut ctx.phase, Phase::Stop) => return Ok(()),
+            }
+        }
+        if Instant::now() >= ctx.deadline {
+            return Ok(());
+        }
+        let req = match gen.next(&mut rng, last.as_ref().map(|(r, o)| (r, o))) {
+            Step::Request(r) => r,
+            Step::Done => return Ok(()),
+        };
+        let outcome = call(
+            &ctx.recorder,
+            client.as_mut(),
+            process,
+            &req,
+            ctx.op_timeout,
+            &mut ctx.phase,
+        )
+        .await;
+        if matches!(outcome, Outcome::Info(_)) {
+            if *ctx.phase.borrow() >= Phase::Abort {
+                return Ok(());
+            }
+            process += ctx.concurrency as u64;
+            client = ctx.target.lock().await.client(process).await?;
+        }
+        last = Some((req, outcome));
+    }
+}
