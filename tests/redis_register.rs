@@ -101,11 +101,21 @@ async fn missing_binary_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = RedisTarget::new(options(dir.path()), Some(dir.path().join("no-redis-here")));
     let err = t.setup().await.unwrap_err().to_string();
-    assert!(
-        err.contains("apt-get install redis-server, or pass --redis-server PATH"),
-        "{err}"
-    );
+    assert!(err.starts_with("--redis-server "), "{err}");
+    assert!(err.contains("no such file"), "{err}");
     assert!(!err.contains('\n'), "{err}");
+    let err = ferrocheck::target::server_process::find_binary(
+        "redis-server-missing",
+        None,
+        ferrocheck::target::redis::MISSING,
+        "--redis-server",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "redis-server not found on PATH: apt-get install redis-server, or pass --redis-server PATH"
+    );
 }
 
 #[tokio::test]

@@ -434,6 +434,16 @@ pub fn check_lost_updates(history: &History) -> CheckResult {
     }
 }
 
+/// Whether the history's lock handed out fencing tokens: every acquire ok carries an integer.
+pub fn uses_fencing(history: &History) -> bool {
+    let mut tokens = history
+        .ops
+        .iter()
+        .filter(|o| o.f == "acquire" && o.kind == OpType::Ok)
+        .peekable();
+    tokens.peek().is_some() && tokens.all(|o| matches!(o.value, Value::Int(_)))
+}
+
 /// Both lock checks merged into one result (`lock` or `fenced-lock`): anomalies of both kinds,
 /// the worse verdict, and both summaries.
 pub fn check_lock(history: &History, fenced: bool) -> CheckResult {

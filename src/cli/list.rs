@@ -22,7 +22,10 @@ pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
         }
         println!();
     };
-    section("targets", &crate::target::list());
+    section(
+        "targets",
+        &[crate::target::list(), crate::target::real::list()].concat(),
+    );
     section("workloads", &crate::workload::list());
     section("nemeses", NEMESES);
     section("checkers", CHECKERS);

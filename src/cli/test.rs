@@ -51,6 +51,9 @@ pub struct TestArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Options of the real-system targets.
+    #[command(flatten)]
+    pub real: crate::target::real::RealOptions,
 }
 
 impl TestArgs {
@@ -88,6 +91,7 @@ impl TestArgs {
         if let Some(n) = self.nodes {
             command_line.push_str(&format!(" --nodes {n}"));
         }
+        command_line.push_str(&self.real.command_line());
         Ok(RunSpec {
             target: self.target,
             workload: self.workload,
@@ -105,6 +109,7 @@ impl TestArgs {
             node_binary,
             progress: !self.quiet,
             command_line,
+            real: self.real,
         })
     }
 }

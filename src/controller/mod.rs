@@ -76,6 +76,8 @@ pub struct RunSpec {
     pub progress: bool,
     /// The command that reproduces this run.
     pub command_line: String,
+    /// Options of the real-system targets (redis-server path, fencing, lock lease...).
+    pub real: target::real::RealOptions,
 }
 
 /// Why the main phase ended.
@@ -143,16 +145,17 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         spec.workload
     );
     let run_dir = spec.history_dir.join(&name);
-    let target = target::by_name(
-        &spec.target,
-        TargetOptions {
-            nodes: spec.nodes,
-            work_dir: run_dir.join("nodes"),
-            base_port: spec.base_port,
-            node_binary: spec.node_binary.clone(),
-            seed: spec.seed,
-        },
-    )?;
+    let target_opts = TargetOptions {
+        nodes: spec.nodes,
+        work_dir: run_dir.join("nodes"),
+        base_port: spec.base_port,
+        node_binary: spec.node_binary.clone(),
+        seed: spec.seed,
+    };
+    let target = match target::real::by_name(&spec.target, target_opts.clone(), &spec.real) {
+        Some(t) => t,
+        None => target::by_name(&spec.target, target_opts)?,
+    };
     let header = Header {
         version: 1,
         workload: Some(workload.name().to_owned()),

@@ -5,6 +5,7 @@
 //! dropped). The registry at the bottom maps a target's name to its constructor.
 
 pub mod lock;
+pub mod real;
 pub mod redis;
 pub mod server_process;
 

@@ -28,7 +28,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Finds the `redis-server` binary: `configured`, else PATH.
 pub fn redis_binary(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
-    find_binary("redis-server", configured, MISSING)
+    find_binary("redis-server", configured, MISSING, "--redis-server")
 }
 
 /// One `redis-server` process on 127.0.0.1.

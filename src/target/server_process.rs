@@ -149,13 +149,21 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
 }
 
 /// Finds a binary: `configured` if given (it must exist), else `name` on PATH. `hint` is the
-/// whole error line when it is missing.
-pub fn find_binary(name: &str, configured: Option<&Path>, hint: &str) -> anyhow::Result<PathBuf> {
+/// whole error line when it is not on PATH; `flag` is the option that names it.
+pub fn find_binary(
+    name: &str,
+    configured: Option<&Path>,
+    hint: &str,
+    flag: &str,
+) -> anyhow::Result<PathBuf> {
     if let Some(p) = configured {
         if p.is_file() {
             return Ok(p.to_owned());
         }
-        bail!("{} does not exist: {hint}", p.display());
+        bail!(
+            "{flag} {}: no such file; point {flag} at the {name} binary, or leave it out to use {name} from PATH",
+            p.display()
+        );
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
@@ -241,6 +249,7 @@ mod tests {
             "no-such-binary-xyz",
             None,
             "no-such-binary-xyz not found on PATH: install it",
+            "--xyz",
         )
         .unwrap_err()
         .to_string();

@@ -15,7 +15,9 @@ use rand::rngs::StdRng;
 /// The lock workload.
 #[derive(Clone, Debug, Default)]
 pub struct LockWorkload {
-    /// Whether the target runs with fencing tokens (changes the check, not the ops).
+    /// Whether the target runs with fencing tokens (changes the check, not the ops). When false
+    /// the model is `lock`, whose check still treats the run as fenced if every acquire returned
+    /// an integer token.
     pub fencing: bool,
 }
 

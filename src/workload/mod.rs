@@ -4,12 +4,11 @@
 //! yields the next [`Request`] given how the previous one ended (a lock worker goes acquire →
 //! read → write → release). The controller adds rate, concurrency and the time limit.
 
-pub mod lock;
-
 use crate::check::CheckOptions;
 use crate::target::{Outcome, Request};
 use rand::rngs::StdRng;
 
+pub mod lock;
 pub mod register;
 
 /// What a worker should do next.
@@ -61,16 +60,23 @@ impl Default for WorkloadOptions {
 
 /// The built-in workloads: name and a line each.
 pub fn list() -> Vec<(&'static str, &'static str)> {
-    vec![(
-        "register",
-        "read / write / cas on independent integer registers; checked for linearizability (cas-register model)",
-    )]
+    vec![
+        (
+            "register",
+            "read / write / cas on independent integer registers; checked for linearizability (cas-register model)",
+        ),
+        (
+            "lock",
+            "acquire / read / write / release of a resource guarded by a lock (lock targets); checked for mutual exclusion and lost updates",
+        ),
+    ]
 }
 
 /// Builds the workload called `name`.
 pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Workload>> {
     match name {
         "register" => Ok(Box::new(register::Register::new(opts))),
+        "lock" => Ok(Box::new(lock::LockWorkload::default())),
         _ => Err(crate::cli::usage(format!(
             "unknown workload {name:?}; known workloads: {} (see `ferrocheck list`)",
             list()

@@ -1,0 +1,130 @@
+//! The registry of targets that run real systems — `redis`, `redis-lock` — and the options they
+//! take on the command line (`--redis-server PATH`, `--fencing`, `--lock-ttl-ms`, ...).
+//!
+//! Kept apart from the toy stores' registry so each can grow alone; [`by_name`] answers `None`
+//! for a name it does not know, and the caller falls back to the toy stores.
+
+use crate::target::lock::redis::RedisLockTarget;
+use crate::target::lock::LockOptions;
+use crate::target::redis::RedisTarget;
+use crate::target::{Target, TargetOptions};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options for the real-system targets, as given on the command line.
+#[derive(Clone, Debug, Serialize, clap::Args)]
+pub struct RealOptions {
+    /// The redis-server binary (default: redis-server on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub redis_server: Option<PathBuf>,
+    /// Lock targets: acquiring also takes a fencing token, and the protected resource refuses
+    /// any read or write with a token lower than the highest it has seen.
+    #[arg(long)]
+    pub fencing: bool,
+    /// Lock targets: the lease, in milliseconds. A pause longer than this lets a second client
+    /// take the lock.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub lock_ttl_ms: u64,
+    /// Lock targets: the client's work between reading and writing the resource, in
+    /// milliseconds.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub lock_work_ms: u64,
+}
+
+impl Default for RealOptions {
+    fn default() -> Self {
+        RealOptions {
+            redis_server: None,
+            fencing: false,
+            lock_ttl_ms: 500,
+            lock_work_ms: 100,
+        }
+    }
+}
+
+impl RealOptions {
+    /// The lock settings these options describe.
+    pub fn lock(&self) -> LockOptions {
+        LockOptions {
+            ttl: Duration::from_millis(self.lock_ttl_ms.max(1)),
+            work: Duration::from_millis(self.lock_work_ms),
+            fencing: self.fencing,
+            ..LockOptions::default()
+        }
+    }
+
+    /// The flags that differ from the defaults, to reproduce a run (` --fencing ...`).
+    pub fn command_line(&self) -> String {
+        let d = RealOptions::default();
+        let mut out = String::new();
+        if let Some(p) = &self.redis_server {
+            out.push_str(&format!(" --redis-server {}", p.display()));
+        }
+        if self.fencing {
+            out.push_str(" --fencing");
+        }
+        if self.lock_ttl_ms != d.lock_ttl_ms {
+            out.push_str(&format!(" --lock-ttl-ms {}", self.lock_ttl_ms));
+        }
+        if self.lock_work_ms != d.lock_work_ms {
+            out.push_str(&format!(" --lock-work-ms {}", self.lock_work_ms));
+        }
+        out
+    }
+}
+
+/// The real-system targets: name and a line each.
+pub fn list() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "redis",
+            "real redis-server (1 node by default); register ops as GET / SET / a compare-and-set script",
+        ),
+        (
+            "redis-lock",
+            "Redis lease lock (SET NX PX, compare-and-delete release) guarding a list on a second redis-server; workload lock; --fencing adds fencing tokens",
+        ),
+    ]
+}
+
+/// Builds the real-system target called `name`, or `None` if it is not one of them.
+pub fn by_name(name: &str, opts: TargetOptions, real: &RealOptions) -> Option<Box<dyn Target>> {
+    match name {
+        "redis" => Some(Box::new(RedisTarget::new(opts, real.redis_server.clone()))),
+        "redis-lock" => Some(Box::new(RedisLockTarget::new(
+            opts,
+            real.lock(),
+            real.redis_server.clone(),
+        ))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_builds_and_others_fall_through() {
+        let opts = TargetOptions {
+            nodes: None,
+            work_dir: PathBuf::from("/nonexistent"),
+            base_port: 0,
+            node_binary: PathBuf::from("ferrocheck"),
+            seed: 0,
+        };
+        for (name, _) in list() {
+            let t = by_name(name, opts.clone(), &RealOptions::default());
+            assert_eq!(t.map(|t| t.name().to_string()).as_deref(), Some(name));
+        }
+        assert!(by_name("lin-kv", opts, &RealOptions::default()).is_none());
+        let r = RealOptions {
+            fencing: true,
+            lock_ttl_ms: 300,
+            ..Default::default()
+        };
+        assert_eq!(r.command_line(), " --fencing --lock-ttl-ms 300");
+        assert!(r.lock().fencing);
+    }
+}
