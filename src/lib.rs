@@ -8,6 +8,7 @@
 pub mod check;
 pub mod cli;
 pub mod history;
+pub mod nemesis;
 pub mod report;
 pub mod target;
 pub mod workload;

@@ -1,0 +1,5 @@
+//! stub
+/// stub
+pub fn shim_unavailable() -> Option<String> {
+    None
+}
