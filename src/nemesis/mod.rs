@@ -8,8 +8,8 @@
 //! as it was. Each mechanism has its own file: [`netns`] (a private network per run),
 //! [`partition`] (grudges as nftables/iptables rules), [`process`] (pause, resume, kill),
 //! [`proxy`] (userspace TCP proxy for packet faults), [`clock`] (an `LD_PRELOAD` clock shim),
-//! [`schedule`] (when to inject what, from `nemeses/*.toml`), and [`cleanup`] (leftovers of a
-//! killed run).
+//! [`schedule`] (when to inject what, from `nemeses/*.toml`), [`registry`] (fault families to
+//! nemeses), and [`cleanup`] (leftovers of a killed run).
 
 use crate::history::{Op, OpType, Process, Value};
 use std::ops::{Deref, DerefMut};
@@ -20,6 +20,7 @@ pub mod netns;
 pub mod partition;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod schedule;
 pub mod state;
 pub mod tools;
