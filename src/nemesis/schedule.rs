@@ -455,7 +455,7 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(!a.is_empty());
-        assert!(a.len() % 2 == 0, "every start has a stop");
+        assert!(a.len().is_multiple_of(2), "every start has a stop");
         assert!(a.iter().all(|p| p.at < Duration::from_secs(120)));
         assert!(a.windows(2).all(|w| w[0].at <= w[1].at));
     }

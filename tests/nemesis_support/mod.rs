@@ -46,3 +46,14 @@ pub fn namespaces_of(run: &str) -> Vec<String> {
         .filter(|n| n.starts_with(&prefix))
         .collect()
 }
+
+/// Deletes every namespace of a run when dropped (for tests that leave namespaces on purpose).
+pub struct NamespacesOf(pub String);
+
+impl Drop for NamespacesOf {
+    fn drop(&mut self) {
+        for ns in namespaces_of(&self.0) {
+            let _ = ferrocheck::nemesis::netns::delete_namespace(&ns);
+        }
+    }
+}
