@@ -130,3 +130,64 @@ fn leftover_namespace_blocks_creation_with_a_hint() {
     assert!(err.to_string().contains("ferrocheck cleanup"), "{err}");
     assert!(namespaces_of(rec.run()).is_empty());
 }
+
+#[test]
+fn tokio_runtime_started_inside_the_client_namespace_stays_there() {
+    if !netns_available() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let rec = record();
+    let net = Network::create(&rec, &names(1)).expect("creating the network");
+    let node = net.node("n1").unwrap().clone();
+    let addr = SocketAddr::from((node.addr, 7300));
+    let listener = netns::run_in(&node.namespace, move || TcpListener::bind(addr))
+        .unwrap()
+        .expect("binding in n1");
+    let client_ino = std::fs::metadata(format!("/run/netns/{}", net.client_namespace()))
+        .unwrap()
+        .ino();
+    let before = own_netns();
+
+    // What the controller does: on one thread, enter, then build the runtime.
+    let inos = std::thread::scope(|s| {
+        s.spawn(|| {
+            let _inside = net.enter_client().expect("entering");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut inos = Vec::new();
+                for _ in 0..4 {
+                    let h = tokio::spawn(async move {
+                        let s = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            tokio::net::TcpStream::connect(addr),
+                        )
+                        .await
+                        .expect("connect in time")
+                        .expect("connect");
+                        assert_eq!(s.local_addr().unwrap().ip(), CLIENT_ADDR);
+                        std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
+                    });
+                    inos.push(h.await.unwrap());
+                }
+                inos
+            })
+        })
+        .join()
+        .expect("client thread")
+    });
+    assert!(
+        inos.iter().all(|i| *i == client_ino),
+        "every worker is in the client namespace"
+    );
+    assert_eq!(
+        own_netns(),
+        before,
+        "the test thread never left the root namespace"
+    );
+    drop(listener);
+}

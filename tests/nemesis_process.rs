@@ -100,3 +100,39 @@ fn pause_nemesis_heal_resumes_paused_nodes() {
     assert!(reaches(b.pid(), 'S'), "heal resumes every paused node");
     assert!(nem.invoke(&Fault::Pause(vec!["n9".into()])).is_err());
 }
+
+/// Nodes whose processes are `sleep`s; restart starts a new one.
+struct Restartable(std::sync::Mutex<Vec<Sleeper>>);
+
+impl NodeControl for Restartable {
+    fn pid(&self, node: &str) -> Option<u32> {
+        let i: usize = node.strip_prefix('n')?.parse().ok()?;
+        self.0.lock().ok()?.get(i - 1).map(|s| s.pid())
+    }
+    fn restart(&self, node: &str) -> anyhow::Result<()> {
+        let i: usize = node.strip_prefix('n').unwrap_or("0").parse()?;
+        let mut v = self.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        v[i - 1] = Sleeper::start();
+        Ok(())
+    }
+}
+
+#[test]
+fn kill_nemesis_kills_and_heal_restarts() {
+    use ferrocheck::nemesis::process::KillNemesis;
+    let nodes = Arc::new(Restartable(std::sync::Mutex::new(vec![
+        Sleeper::start(),
+        Sleeper::start(),
+    ])));
+    let old = nodes.pid("n2").unwrap();
+    let mut nem = KillNemesis::new(nodes.clone());
+    nem.invoke(&Fault::Kill(vec!["n2".into()])).unwrap();
+    assert!(reaches(old, 'Z'), "SIGKILL leaves a zombie until reaped");
+    nem.heal().unwrap();
+    let new = nodes.pid("n2").unwrap();
+    assert_ne!(new, old, "heal restarted the killed node");
+    assert!(reaches(new, 'S'));
+    // Nothing is down any more: a second heal restarts nothing.
+    nem.heal().unwrap();
+    assert_eq!(nodes.pid("n2"), Some(new));
+}

@@ -10,6 +10,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// How long a system tool may take before it is killed.
+pub const TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Directories searched for system tools besides `PATH` (root's tools live in sbin).
 const SBIN: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
 
@@ -102,7 +105,8 @@ impl Capabilities {
     }
 }
 
-/// Runs `program args...`, inside `netns` when given, feeding `stdin`; returns stdout.
+/// Runs `program args...`, inside `netns` when given, feeding `stdin`; returns stdout. The tool
+/// is killed after [`TOOL_TIMEOUT`]. Its output must be small (it is read after it exits).
 ///
 /// A non-zero exit becomes [`NemesisError::Tool`] carrying the command line and its stderr.
 pub fn run(
@@ -140,9 +144,33 @@ pub fn run(
                 detail: format!("could not write its input: {e}"),
             })?;
     }
+    // These tools answer in milliseconds; one that hangs is killed rather than waited for.
+    let deadline = std::time::Instant::now() + TOOL_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(NemesisError::Tool {
+                    command: shown,
+                    detail: format!("no answer within {TOOL_TIMEOUT:?}, killed it"),
+                });
+            }
+            Err(e) => {
+                return Err(NemesisError::Tool {
+                    command: shown,
+                    detail: format!("could not wait for it: {e}"),
+                })
+            }
+        }
+    }
     let out = child.wait_with_output().map_err(|e| NemesisError::Tool {
         command: shown.clone(),
-        detail: format!("could not wait for it: {e}"),
+        detail: format!("could not read its output: {e}"),
     })?;
     if !out.status.success() {
         return Err(NemesisError::Tool {
@@ -170,4 +198,58 @@ pub fn ip(args: &[&str], netns: Option<&str>) -> Result<String, NemesisError> {
     }
     full.extend_from_slice(args);
     run(&ip, &full, None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_root_the_reason_names_the_unavailable_faults() {
+        let caps = Capabilities {
+            root: false,
+            ip: Some(PathBuf::from("/usr/sbin/ip")),
+            nft: None,
+            iptables: None,
+        };
+        let why = caps
+            .partition_unavailable()
+            .expect("no partitions without root");
+        assert!(why.contains("root") && why.contains("partitions"), "{why}");
+        let lines = caps.describe();
+        assert!(lines[0].starts_with("partition: unavailable"), "{lines:?}");
+        assert!(lines[1].ends_with("available"));
+    }
+
+    #[test]
+    fn without_ip_or_firewall_the_reason_says_what_to_install() {
+        let no_ip = Capabilities {
+            root: true,
+            ip: None,
+            nft: None,
+            iptables: None,
+        };
+        assert!(no_ip.netns_unavailable().unwrap().contains("iproute2"));
+        let no_fw = Capabilities {
+            ip: Some(PathBuf::from("/usr/sbin/ip")),
+            ..no_ip
+        };
+        assert!(no_fw.netns_unavailable().is_none());
+        assert!(no_fw.partition_unavailable().unwrap().contains("nftables"));
+    }
+
+    #[test]
+    fn a_failing_tool_reports_its_command_and_stderr() {
+        let err = run(
+            Path::new("/bin/sh"),
+            &["-c", "echo boom >&2; exit 3"],
+            None,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/bin/sh") && err.contains("boom"), "{err}");
+        let out = run(Path::new("/bin/cat"), &[], None, Some("fed")).unwrap();
+        assert_eq!(out, "fed");
+    }
 }
