@@ -12,7 +12,8 @@ use rand::SeedableRng;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_millis(400);
+// Long enough that a working link always answers on a loaded machine.
+const WAIT: Duration = Duration::from_millis(1000);
 
 /// Two nodes, a TCP listener on n2 and a UDP socket on each.
 struct Pair {

@@ -10,6 +10,50 @@
 //! [`proxy`] (userspace TCP proxy for packet faults), [`clock`] (an `LD_PRELOAD` clock shim),
 //! [`schedule`] (when to inject what, from `nemeses/*.toml`), [`registry`] (fault families to
 //! nemeses), and [`cleanup`] (leftovers of a killed run).
+//!
+//! How a controller wires it in (nodes as child processes, clients as tokio tasks):
+//!
+//! ```no_run
+//! use ferrocheck::nemesis::clock::Clock;
+//! use ferrocheck::nemesis::registry::{self, Resources};
+//! use ferrocheck::nemesis::schedule::Schedule;
+//! use ferrocheck::nemesis::state::{new_run_id, RunRecord};
+//! use ferrocheck::nemesis::{cleanup, netns::Network, HealGuard, Nemesis, NodeControl};
+//! use ferrocheck::history::OpType;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! # fn nodes_of_the_target() -> Arc<dyn NodeControl> { unimplemented!() }
+//! # fn main() -> anyhow::Result<()> {
+//! cleanup::sweep(Default::default())?; // leftovers of killed runs
+//! let record = RunRecord::create(&new_run_id())?; // lives as long as the run
+//! let names: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
+//! let net = Network::create(&record, &names)?; // node i listens on 10.77.0.(10+i)
+//! let mut clock = Clock::for_run(&record)?;
+//! for n in &names {
+//!     let mut cmd = net.command_in(n, "/proc/self/exe")?;
+//!     clock.configure(&mut cmd, n)?;
+//!     // cmd.args(["node", ...]).spawn()?
+//! }
+//! let schedule = Schedule::load("all")?;
+//! let plan = schedule.plan(&names, 42, Duration::from_secs(60))?;
+//! let mut nemesis = HealGuard::new(registry::build(&schedule, Resources {
+//!     network: Some(&net),
+//!     nodes: nodes_of_the_target(),
+//!     record: Some(&record),
+//!     clock: Some(clock),
+//!     proxies: Vec::new(),
+//! })?);
+//! let _inside = net.enter_client()?; // then build the tokio runtime on this thread
+//! for step in &plan {
+//!     // wait until step.at, then:
+//!     let _invoke = step.fault.op(OpType::Invoke, None); // append to the history
+//!     let result = nemesis.invoke(&step.fault);
+//!     let kind = if result.is_ok() { OpType::Ok } else { OpType::Info };
+//!     let _done = step.fault.op(kind, Some(&result)); // append to the history
+//! }
+//! nemesis.heal()?; // the guard heals again on drop, whatever happens
+//! # Ok(()) }
+//! ```
 
 use crate::history::{Op, OpType, Process, Value};
 use std::ops::{Deref, DerefMut};
