@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod cleanup;
 pub mod list;
 pub mod node;
 pub mod report;
@@ -50,6 +51,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),
+    /// Remove what a killed run left behind (namespaces, stopped processes, rules, clock files).
+    Cleanup(cleanup::CleanupArgs),
     /// Run one toy-store node (started by the harness; also handy by hand).
     Node(node::NodeArgs),
     /// Rebuild the HTML report of a stored history.
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Test(args) => test::run(args),
         Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
+        Command::Cleanup(args) => cleanup::run(args),
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),
     }
