@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod controller;
 pub mod history;
+pub mod nemesis;
 pub mod report;
 pub mod target;
 pub mod workload;

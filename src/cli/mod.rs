@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod cleanup;
 pub mod list;
 pub mod lock_worker;
 pub mod node;
@@ -51,6 +52,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),
+    /// Remove what a killed run left behind (namespaces, stopped processes, rules, clock files).
+    Cleanup(cleanup::CleanupArgs),
     /// Run one lock client as its own process (started by the lock targets).
     #[command(hide = true)]
     LockWorker(lock_worker::LockWorkerArgs),
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Test(args) => test::run(args),
         Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
+        Command::Cleanup(args) => cleanup::run(args),
         Command::LockWorker(args) => lock_worker::run(args),
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),
