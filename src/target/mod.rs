@@ -4,6 +4,8 @@
 //! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
 //! dropped). The registry at the bottom maps a target's name to its constructor.
 
+pub mod etcd;
+pub mod etcd_client;
 pub mod lock;
 pub mod real;
 pub mod redis;
@@ -105,6 +107,12 @@ pub trait Target: Send + Sync {
     /// lock targets); a pause nemesis aimed at "the lock holder" picks the one that holds it.
     fn workers(&self) -> Vec<WorkerInfo> {
         Vec::new()
+    }
+    /// Why this target cannot take faults of `family` (`clock`, `partition`, ...), if it cannot;
+    /// the run should refuse the nemesis with this message rather than inject nothing.
+    fn refuse_fault(&self, family: &str) -> Option<String> {
+        let _ = family;
+        None
     }
 }
 

@@ -1,9 +1,11 @@
-//! The registry of targets that run real systems — `redis`, `redis-lock` — and the options they
-//! take on the command line (`--redis-server PATH`, `--fencing`, `--lock-ttl-ms`, ...).
+//! The registry of targets that run real systems — `redis`, `redis-lock`, `etcd` — and the
+//! options they take on the command line (`--redis-server PATH`, `--etcd PATH`, `--fencing`,
+//! `--lock-ttl-ms`, `--serializable-reads`, ...).
 //!
 //! Kept apart from the toy stores' registry so each can grow alone; [`by_name`] answers `None`
 //! for a name it does not know, and the caller falls back to the toy stores.
 
+use crate::target::etcd::EtcdTarget;
 use crate::target::lock::redis::RedisLockTarget;
 use crate::target::lock::LockOptions;
 use crate::target::redis::RedisTarget;
@@ -18,6 +20,13 @@ pub struct RealOptions {
     /// The redis-server binary (default: redis-server on PATH).
     #[arg(long, value_name = "PATH")]
     pub redis_server: Option<PathBuf>,
+    /// The etcd binary (default: etcd on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub etcd: Option<PathBuf>,
+    /// etcd: serializable reads (a member's local copy, possibly stale) instead of
+    /// linearizable ones.
+    #[arg(long)]
+    pub serializable_reads: bool,
     /// Lock targets: acquiring also takes a fencing token, and the protected resource refuses
     /// any read or write with a token lower than the highest it has seen.
     #[arg(long)]
@@ -36,6 +45,8 @@ impl Default for RealOptions {
     fn default() -> Self {
         RealOptions {
             redis_server: None,
+            etcd: None,
+            serializable_reads: false,
             fencing: false,
             lock_ttl_ms: 500,
             lock_work_ms: 100,
@@ -61,6 +72,12 @@ impl RealOptions {
         if let Some(p) = &self.redis_server {
             out.push_str(&format!(" --redis-server {}", p.display()));
         }
+        if let Some(p) = &self.etcd {
+            out.push_str(&format!(" --etcd {}", p.display()));
+        }
+        if self.serializable_reads {
+            out.push_str(" --serializable-reads");
+        }
         if self.fencing {
             out.push_str(" --fencing");
         }
@@ -85,6 +102,10 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
             "redis-lock",
             "Redis lease lock (SET NX PX, compare-and-delete release) guarding a list on a second redis-server; workload lock; --fencing adds fencing tokens",
         ),
+        (
+            "etcd",
+            "real etcd cluster (3 members by default); register ops over the JSON gateway; --serializable-reads",
+        ),
     ]
 }
 
@@ -92,6 +113,11 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
 pub fn by_name(name: &str, opts: TargetOptions, real: &RealOptions) -> Option<Box<dyn Target>> {
     match name {
         "redis" => Some(Box::new(RedisTarget::new(opts, real.redis_server.clone()))),
+        "etcd" => Some(Box::new(EtcdTarget::new(
+            opts,
+            real.etcd.clone(),
+            real.serializable_reads,
+        ))),
         "redis-lock" => Some(Box::new(RedisLockTarget::new(
             opts,
             real.lock(),

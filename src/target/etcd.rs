@@ -1,0 +1,370 @@
+//! The `etcd` target: a real etcd cluster (3 members by default) started by ferrocheck on
+//! 127.0.0.1, and a register client over etcd's JSON gateway.
+//!
+//! Each member gets its own data dir and log under the work dir, a client port and a peer port.
+//! The cluster is ready when every member answers a linearizable read (which needs a leader).
+//! Reads are linearizable unless `--serializable-reads` asks for the member's local copy — the
+//! classic way to see stale reads under a partition. etcd is a Go program and ignores
+//! `LD_PRELOAD`, so clock faults cannot reach it: [`Target::refuse_fault`] says so.
+
+use crate::history::Value;
+use crate::target::etcd_client::{EtcdClient, EtcdError};
+use crate::target::server_process::{find_binary, log_tail, ports, ServerProcess};
+use crate::target::{Client, NodeInfo, Outcome, Request, Target, TargetOptions};
+use anyhow::{bail, Context};
+use async_trait::async_trait;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The error line for a missing `etcd`.
+pub const MISSING: &str =
+    "etcd not found on PATH: apt-get install etcd-server, or pass --etcd PATH";
+
+/// Why clock faults cannot reach etcd.
+pub const NO_CLOCK_FAULTS: &str = "clock faults are unsupported for etcd: it is a Go binary, which reads the clock without libc, so the LD_PRELOAD clock shim cannot reach it; use the partition, pause or kill nemeses";
+
+/// How long the cluster may take to elect a leader and answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one client call may take before it is unknown (`info`).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Finds the `etcd` binary: `configured`, else PATH.
+pub fn etcd_binary(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
+    find_binary("etcd", configured, MISSING, "--etcd")
+}
+
+/// One etcd member.
+struct Member {
+    name: String,
+    client_port: u16,
+    args: Vec<String>,
+    log: PathBuf,
+    process: Option<ServerProcess>,
+}
+
+impl Member {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    fn start(&mut self, binary: &Path) -> anyhow::Result<()> {
+        self.process = Some(ServerProcess::spawn(
+            &format!("etcd {}", self.name),
+            binary,
+            &self.args,
+            &self.log,
+        )?);
+        Ok(())
+    }
+}
+
+/// The `etcd` target.
+pub struct EtcdTarget {
+    opts: TargetOptions,
+    binary: Option<PathBuf>,
+    resolved: Option<PathBuf>,
+    serializable: bool,
+    members: Vec<Member>,
+}
+
+impl EtcdTarget {
+    /// A cluster of `opts.nodes` members (3 by default) that will start `etcd` (`binary`, else
+    /// from PATH) on `setup`; `serializable` makes clients' reads serializable.
+    pub fn new(opts: TargetOptions, binary: Option<PathBuf>, serializable: bool) -> Self {
+        EtcdTarget {
+            opts,
+            binary,
+            resolved: None,
+            serializable,
+            members: Vec::new(),
+        }
+    }
+
+    /// The members' client URLs.
+    pub fn client_urls(&self) -> Vec<String> {
+        self.members.iter().map(Member::url).collect()
+    }
+
+    /// Starts member `name` again (after a kill) from its data dir.
+    pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let binary = self
+            .resolved
+            .clone()
+            .context("the etcd target was never set up")?;
+        let m = self
+            .members
+            .iter_mut()
+            .find(|m| m.name == name)
+            .with_context(|| format!("no etcd member {name:?}"))?;
+        if let Some(p) = m.process.as_mut() {
+            p.kill();
+        }
+        m.start(&binary)
+    }
+
+    /// Kills member `name` (SIGKILL), leaving its data for a restart.
+    pub fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let m = self
+            .members
+            .iter_mut()
+            .find(|m| m.name == name)
+            .with_context(|| format!("no etcd member {name:?}"))?;
+        if let Some(p) = m.process.as_mut() {
+            p.kill();
+        }
+        Ok(())
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let start = Instant::now();
+        let clients: Vec<EtcdClient> = self
+            .members
+            .iter()
+            .map(|m| EtcdClient::new(&m.url(), Duration::from_secs(1)))
+            .collect::<anyhow::Result<_>>()?;
+        let mut ready = vec![false; clients.len()];
+        loop {
+            for (i, c) in clients.iter().enumerate() {
+                if !ready[i] {
+                    // A linearizable read needs a leader, so it also proves the cluster formed.
+                    ready[i] = c.get("ferrocheck-ready", false).await.is_ok();
+                }
+            }
+            if ready.iter().all(|r| *r) {
+                return Ok(());
+            }
+            for m in &mut self.members {
+                if let Some(p) = m.process.as_mut() {
+                    if let Some(status) = p.exited() {
+                        bail!(
+                            "etcd {} exited while starting ({status}); last lines of {}:\n{}",
+                            m.name,
+                            m.log.display(),
+                            log_tail(&m.log, 15)
+                        );
+                    }
+                }
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                let i = ready.iter().position(|r| !r).unwrap_or(0);
+                let m = &self.members[i];
+                bail!(
+                    "etcd {} did not answer a linearizable read on {} within {:?}; last lines of {}:\n{}",
+                    m.name,
+                    m.url(),
+                    READY_TIMEOUT,
+                    m.log.display(),
+                    log_tail(&m.log, 15)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The command line of each member of a cluster named `token` on the given ports.
+fn member_args(
+    names: &[String],
+    client_ports: &[u16],
+    peer_ports: &[u16],
+    work_dir: &Path,
+    token: &str,
+) -> Vec<Vec<String>> {
+    let cluster: Vec<String> = names
+        .iter()
+        .zip(peer_ports)
+        .map(|(n, p)| format!("{n}=http://127.0.0.1:{p}"))
+        .collect();
+    let cluster = cluster.join(",");
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let client = format!("http://127.0.0.1:{}", client_ports[i]);
+            let peer = format!("http://127.0.0.1:{}", peer_ports[i]);
+            let data = work_dir.join(n).join("data");
+            vec![
+                "--name".into(),
+                n.clone(),
+                "--data-dir".into(),
+                data.to_string_lossy().into_owned(),
+                "--listen-client-urls".into(),
+                client.clone(),
+                "--advertise-client-urls".into(),
+                client,
+                "--listen-peer-urls".into(),
+                peer.clone(),
+                "--initial-advertise-peer-urls".into(),
+                peer,
+                "--initial-cluster".into(),
+                cluster.clone(),
+                "--initial-cluster-state".into(),
+                "new".into(),
+                "--initial-cluster-token".into(),
+                token.to_string(),
+            ]
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Target for EtcdTarget {
+    fn name(&self) -> &str {
+        "etcd"
+    }
+
+    async fn setup(&mut self) -> anyhow::Result<()> {
+        let binary = etcd_binary(self.binary.as_deref())?;
+        let n = self.opts.nodes.unwrap_or(3).max(1);
+        let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+        let all = ports(self.opts.base_port, 2 * n)?;
+        let (client_ports, peer_ports) = all.split_at(n);
+        let token = format!("ferrocheck-{}-{}", std::process::id(), self.opts.seed);
+        let args = member_args(
+            &names,
+            client_ports,
+            peer_ports,
+            &self.opts.work_dir,
+            &token,
+        );
+        self.members = names
+            .iter()
+            .zip(args)
+            .zip(client_ports)
+            .map(|((name, args), port)| Member {
+                name: name.clone(),
+                client_port: *port,
+                args,
+                log: self.opts.work_dir.join(name).join("etcd.log"),
+                process: None,
+            })
+            .collect();
+        for m in &mut self.members {
+            m.start(&binary)?;
+        }
+        self.resolved = Some(binary);
+        self.wait_ready().await
+    }
+
+    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
+        if self.members.is_empty() {
+            bail!("the etcd target is not running: call setup first");
+        }
+        let m = &self.members[process as usize % self.members.len()];
+        Ok(Box::new(EtcdRegisterClient {
+            etcd: EtcdClient::new(&m.url(), CALL_TIMEOUT)?,
+            serializable: self.serializable,
+        }))
+    }
+
+    fn nodes(&self) -> Vec<NodeInfo> {
+        self.members
+            .iter()
+            .map(|m| NodeInfo {
+                name: m.name.clone(),
+                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, m.client_port)),
+                pid: m.process.as_ref().and_then(ServerProcess::pid),
+                log: m.log.clone(),
+            })
+            .collect()
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        for m in &mut self.members {
+            if let Some(p) = m.process.as_mut() {
+                p.check_alive()?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn teardown(&mut self) -> anyhow::Result<()> {
+        for m in &mut self.members {
+            if let Some(p) = m.process.as_mut() {
+                p.kill();
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse_fault(&self, family: &str) -> Option<String> {
+        (family == "clock").then(|| NO_CLOCK_FAULTS.to_string())
+    }
+}
+
+/// A register client: `read` = range (linearizable unless serializable), `write` = put,
+/// `cas [from to]` = a transaction comparing the value.
+pub struct EtcdRegisterClient {
+    etcd: EtcdClient,
+    serializable: bool,
+}
+
+/// An etcd error as an outcome: `fail` when it certainly did not happen, else `info`.
+pub fn outcome_of(e: EtcdError) -> Outcome {
+    if e.definite() {
+        Outcome::Fail(e.to_string())
+    } else {
+        Outcome::Info(e.to_string())
+    }
+}
+
+fn encode(v: &Value) -> Option<String> {
+    match v {
+        Value::Nil => None,
+        Value::Int(i) => Some(i.to_string()),
+        Value::Str(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn decode(s: Option<String>) -> Value {
+    match s {
+        None => Value::Nil,
+        Some(s) => s.parse().map(Value::Int).unwrap_or(Value::Str(s)),
+    }
+}
+
+#[async_trait]
+impl Client for EtcdRegisterClient {
+    async fn invoke(&mut self, req: &Request) -> Outcome {
+        let key = req.key.clone().unwrap_or_else(|| "register".to_string());
+        match req.f.as_str() {
+            "read" => match self.etcd.get(&key, self.serializable).await {
+                Ok(v) => Outcome::Ok(decode(v)),
+                // A failed read changes nothing: it is safe to call it failed.
+                Err(e) => Outcome::Fail(e.to_string()),
+            },
+            "write" => {
+                let Some(v) = encode(&req.value) else {
+                    return Outcome::Fail("cannot write nil".into());
+                };
+                match self.etcd.put(&key, &v).await {
+                    Ok(()) => Outcome::Ok(req.value.clone()),
+                    Err(e) => outcome_of(e),
+                }
+            }
+            "cas" => {
+                let Some([from, to]) = req
+                    .value
+                    .as_list()
+                    .and_then(|l| <&[Value; 2]>::try_from(l).ok())
+                else {
+                    return Outcome::Fail(format!("cas needs [from to], got {}", req.value));
+                };
+                let Some(new) = encode(to) else {
+                    return Outcome::Fail("cannot cas to nil".into());
+                };
+                match self.etcd.cas(&key, encode(from).as_deref(), &new).await {
+                    Ok(true) => Outcome::Ok(req.value.clone()),
+                    Ok(false) => Outcome::Fail("compare failed".into()),
+                    Err(e) => outcome_of(e),
+                }
+            }
+            other => Outcome::Fail(format!(
+                "the etcd register client does not know {other:?} (it knows read, write, cas)"
+            )),
+        }
+    }
+}

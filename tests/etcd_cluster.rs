@@ -1,0 +1,165 @@
+//! The `etcd` target against a real 3-member etcd cluster: it forms, register ops (including cas
+//! as a transaction) behave, a killed member is reported, clock faults are refused, nothing is
+//! left running.
+
+use ferrocheck::history::Value;
+use ferrocheck::target::etcd::{etcd_binary, EtcdTarget};
+use ferrocheck::target::{Outcome, Request, Target, TargetOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// True if etcd is installed; otherwise says why the test skips (and fails under CI).
+fn have_etcd() -> bool {
+    if etcd_binary(None).is_ok() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("etcd not found on PATH and CI is set: apt-get install etcd-server");
+    }
+    eprintln!("skipping: etcd not found on PATH (apt-get install etcd-server)");
+    false
+}
+
+fn req(f: &str, value: Value) -> Request {
+    Request {
+        f: f.into(),
+        key: Some("k".into()),
+        value,
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
+    if !have_etcd() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TargetOptions {
+        nodes: None,
+        work_dir: dir.path().to_owned(),
+        base_port: 0,
+        node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
+        seed: 3,
+    };
+    let mut t = EtcdTarget::new(opts, None, false);
+    t.setup().await.unwrap();
+    let nodes = t.nodes();
+    assert_eq!(nodes.len(), 3);
+    let pids: Vec<u32> = nodes.iter().map(|n| n.pid.unwrap()).collect();
+    assert!(t.refuse_fault("clock").unwrap().contains("LD_PRELOAD"));
+    assert!(t.refuse_fault("partition").is_none());
+
+    use Value::{Int, List, Nil};
+    let mut a = t.client(0).await.unwrap();
+    let mut b = t.client(1).await.unwrap(); // another member
+    assert_eq!(a.invoke(&req("read", Nil)).await, Outcome::Ok(Nil));
+    assert_eq!(
+        a.invoke(&req("cas", List(vec![Int(1), Int(2)]))).await,
+        Outcome::Fail("compare failed".into())
+    );
+    assert_eq!(
+        a.invoke(&req("cas", List(vec![Nil, Int(1)]))).await,
+        Outcome::Ok(List(vec![Nil, Int(1)]))
+    );
+    assert_eq!(a.invoke(&req("write", Int(3))).await, Outcome::Ok(Int(3)));
+    // Linearizable: the other member sees the write at once.
+    assert_eq!(b.invoke(&req("read", Nil)).await, Outcome::Ok(Int(3)));
+    assert_eq!(
+        b.invoke(&req("cas", List(vec![Int(3), Int(4)]))).await,
+        Outcome::Ok(List(vec![Int(3), Int(4)]))
+    );
+    assert_eq!(
+        a.invoke(&req("cas", List(vec![Int(3), Int(5)]))).await,
+        Outcome::Fail("compare failed".into())
+    );
+    assert_eq!(a.invoke(&req("read", Nil)).await, Outcome::Ok(Int(4)));
+
+    // Kill member n2 behind the target's back: it must be reported, by name.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[1] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let mut reported = None;
+    for _ in 0..100 {
+        if let Err(e) = t.check_alive() {
+            reported = Some(e.to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reported = reported.expect("a killed etcd member must be reported");
+    assert!(reported.contains("etcd n2 exited"), "{reported}");
+    // A client of the dead member gets fail/info, not a hang; the other two still have quorum.
+    match b.invoke(&req("read", Nil)).await {
+        Outcome::Ok(v) => panic!("read from a dead member returned {v}"),
+        Outcome::Fail(_) | Outcome::Info(_) => {}
+    }
+    // The two left keep a quorum (after a new election if n2 led): a write goes through.
+    let mut wrote = None;
+    for _ in 0..20 {
+        match a.invoke(&req("write", Int(6))).await {
+            Outcome::Ok(v) => {
+                wrote = Some(v);
+                break;
+            }
+            other => eprintln!("write during re-election: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(wrote, Some(Int(6)));
+    // It comes back from its data dir and catches up.
+    t.restart("n2").unwrap();
+    let mut caught_up = false;
+    for _ in 0..100 {
+        if b.invoke(&req("read", Nil)).await == Outcome::Ok(Int(6)) {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        caught_up,
+        "restarted member n2 never served the latest value"
+    );
+    let new_pid = t.nodes()[1].pid.unwrap();
+
+    t.teardown().await.unwrap();
+    for pid in [pids[0], new_pid, pids[2]] {
+        assert!(!alive(pid), "etcd {pid} outlived teardown");
+    }
+}
+
+#[tokio::test]
+async fn missing_binary_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TargetOptions {
+        nodes: Some(1),
+        work_dir: dir.path().to_owned(),
+        base_port: 0,
+        node_binary: PathBuf::from("ferrocheck"),
+        seed: 0,
+    };
+    let mut t = EtcdTarget::new(opts, Some(dir.path().join("no-etcd")), false);
+    let err = t.setup().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("--etcd ") && err.contains("no such file"),
+        "{err}"
+    );
+    let err = ferrocheck::target::server_process::find_binary(
+        "etcd-not-installed",
+        None,
+        ferrocheck::target::etcd::MISSING,
+        "--etcd",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "etcd not found on PATH: apt-get install etcd-server, or pass --etcd PATH"
+    );
+}
