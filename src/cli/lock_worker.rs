@@ -4,6 +4,7 @@
 //! holding the lock. It reads one JSON request per line on stdin and answers one JSON line on
 //! stdout (see `target::lock`); it exits when stdin closes. Diagnostics go to stderr.
 
+use crate::target::lock::etcd::EtcdLock;
 use crate::target::lock::redis::RedisLock;
 use crate::target::lock::resource::Resource;
 use crate::target::lock::{serve, LockOptions, LockService, LockSession};
@@ -12,10 +13,10 @@ use std::time::Duration;
 /// Arguments of `ferrocheck lock-worker`.
 #[derive(Debug, clap::Args)]
 pub struct LockWorkerArgs {
-    /// The lock service: `redis`.
+    /// The lock service: `redis` or `etcd`.
     #[arg(long, default_value = "redis")]
     pub backend: String,
-    /// Where the lock lives (`redis://127.0.0.1:P/`).
+    /// Where the lock lives (`redis://127.0.0.1:P/`, or an etcd member's `http://127.0.0.1:P`).
     #[arg(long)]
     pub lock: String,
     /// Where the protected resource lives (`redis://127.0.0.1:Q/`).
@@ -45,9 +46,10 @@ pub fn run(args: LockWorkerArgs) -> anyhow::Result<i32> {
     };
     let lock: Box<dyn LockService> = match args.backend.as_str() {
         "redis" => Box::new(RedisLock::new(&args.lock, &opts)?),
+        "etcd" => Box::new(EtcdLock::new(&args.lock, &opts)?),
         other => {
             return Err(super::usage(format!(
-                "unknown lock backend {other:?}: use redis"
+                "unknown lock backend {other:?}: use redis or etcd"
             )))
         }
     };

@@ -6,6 +6,7 @@
 //! for a name it does not know, and the caller falls back to the toy stores.
 
 use crate::target::etcd::EtcdTarget;
+use crate::target::lock::etcd::EtcdLockTarget;
 use crate::target::lock::redis::RedisLockTarget;
 use crate::target::lock::LockOptions;
 use crate::target::redis::RedisTarget;
@@ -103,6 +104,10 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
             "Redis lease lock (SET NX PX, compare-and-delete release) guarding a list on a second redis-server; workload lock; --fencing adds fencing tokens",
         ),
         (
+            "etcd-lock",
+            "etcd lock (lease + /v3/lock/lock) on a 3-member cluster, guarding a list on a redis-server; workload lock; --fencing uses the lock revision as the token",
+        ),
+        (
             "etcd",
             "real etcd cluster (3 members by default); register ops over the JSON gateway; --serializable-reads",
         ),
@@ -113,6 +118,12 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
 pub fn by_name(name: &str, opts: TargetOptions, real: &RealOptions) -> Option<Box<dyn Target>> {
     match name {
         "redis" => Some(Box::new(RedisTarget::new(opts, real.redis_server.clone()))),
+        "etcd-lock" => Some(Box::new(EtcdLockTarget::new(
+            opts,
+            real.lock(),
+            real.etcd.clone(),
+            real.redis_server.clone(),
+        ))),
         "etcd" => Some(Box::new(EtcdTarget::new(
             opts,
             real.etcd.clone(),

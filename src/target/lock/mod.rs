@@ -15,6 +15,7 @@
 //! (value = the whole new list), `release` and `final-read` (the resource, unfenced, after the
 //! run).
 
+pub mod etcd;
 pub mod redis;
 pub mod resource;
 pub mod worker;
