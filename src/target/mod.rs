@@ -108,6 +108,21 @@ pub trait Target: Send + Sync {
     fn workers(&self) -> Vec<WorkerInfo> {
         Vec::new()
     }
+    /// The names a fault of `family` (`pause`, `kill`, ...) should pick from: the node names by
+    /// default. The lock targets answer `["holder"]` for `pause`: stop whichever client holds
+    /// the lock at that moment, like a GC pause.
+    fn fault_targets(&self, family: &str) -> Vec<String> {
+        let _ = family;
+        self.nodes().into_iter().map(|n| n.name).collect()
+    }
+    /// The OS pid behind a fault target name: a node's, or for the lock targets `holder` (the
+    /// client process that holds the lock now) and `worker-<process>`.
+    fn pid_of(&self, name: &str) -> Option<u32> {
+        self.nodes()
+            .into_iter()
+            .find(|n| n.name == name)
+            .and_then(|n| n.pid)
+    }
     /// Why this target cannot take faults of `family` (`clock`, `partition`, ...), if it cannot;
     /// the run should refuse the nemesis with this message rather than inject nothing.
     fn refuse_fault(&self, family: &str) -> Option<String> {

@@ -177,6 +177,12 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let Some(holder) = holder else { continue };
+        // The names a pause nemesis would use resolve to this worker.
+        assert_eq!(target.fault_targets("pause"), vec!["holder".to_string()]);
+        assert_eq!(
+            target.pid_of(&format!("worker-{}", holder.process)),
+            Some(holder.pid)
+        );
         let pid = Pid::from_raw(holder.pid as i32);
         let who = Value::Str(format!("client {} (pid {})", holder.process, holder.pid));
         rec.record(Process::Nemesis, OpType::Info, "pause", who.clone(), None);

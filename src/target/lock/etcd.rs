@@ -183,6 +183,23 @@ impl Target for EtcdLockTarget {
         self.workers.list()
     }
 
+    fn fault_targets(&self, family: &str) -> Vec<String> {
+        if family == "pause" {
+            vec!["holder".to_string()]
+        } else {
+            self.nodes().into_iter().map(|n| n.name).collect()
+        }
+    }
+
+    fn pid_of(&self, name: &str) -> Option<u32> {
+        self.workers.pid_of(name).or_else(|| {
+            self.nodes()
+                .into_iter()
+                .find(|n| n.name == name)
+                .and_then(|n| n.pid)
+        })
+    }
+
     fn refuse_fault(&self, family: &str) -> Option<String> {
         self.cluster.refuse_fault(family)
     }

@@ -45,6 +45,18 @@ impl WorkerTable {
         self.list().into_iter().find(|w| w.holds_lock)
     }
 
+    /// The pid for a fault target name: `holder`, or `worker-<process>`.
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        if name == "holder" {
+            return self.holder().map(|w| w.pid);
+        }
+        let process: u64 = name.strip_prefix("worker-")?.parse().ok()?;
+        self.list()
+            .into_iter()
+            .find(|w| w.process == process)
+            .map(|w| w.pid)
+    }
+
     /// Kills and reaps every retired worker (live ones die when their client is dropped or when
     /// the harness exits). Called on teardown.
     pub async fn kill_all(&self) {
