@@ -6,6 +6,7 @@
 
 use crate::target::lock::etcd::EtcdLock;
 use crate::target::lock::redis::RedisLock;
+use crate::target::lock::redlock::Redlock;
 use crate::target::lock::resource::Resource;
 use crate::target::lock::{serve, LockOptions, LockService, LockSession};
 use std::time::Duration;
@@ -13,10 +14,11 @@ use std::time::Duration;
 /// Arguments of `ferrocheck lock-worker`.
 #[derive(Debug, clap::Args)]
 pub struct LockWorkerArgs {
-    /// The lock service: `redis` or `etcd`.
+    /// The lock service: `redis`, `etcd` or `redlock`.
     #[arg(long, default_value = "redis")]
     pub backend: String,
-    /// Where the lock lives (`redis://127.0.0.1:P/`, or an etcd member's `http://127.0.0.1:P`).
+    /// Where the lock lives: `redis://127.0.0.1:P/`, an etcd member's `http://127.0.0.1:P`, or
+    /// for redlock every instance's URL, comma-separated.
     #[arg(long)]
     pub lock: String,
     /// Where the protected resource lives (`redis://127.0.0.1:Q/`).
@@ -47,9 +49,13 @@ pub fn run(args: LockWorkerArgs) -> anyhow::Result<i32> {
     let lock: Box<dyn LockService> = match args.backend.as_str() {
         "redis" => Box::new(RedisLock::new(&args.lock, &opts)?),
         "etcd" => Box::new(EtcdLock::new(&args.lock, &opts)?),
+        "redlock" => {
+            let urls: Vec<String> = args.lock.split(',').map(str::to_string).collect();
+            Box::new(Redlock::new(&urls, &opts)?)
+        }
         other => {
             return Err(super::usage(format!(
-                "unknown lock backend {other:?}: use redis or etcd"
+                "unknown lock backend {other:?}: use redis, etcd or redlock"
             )))
         }
     };

@@ -1,6 +1,6 @@
-//! The registry of targets that run real systems — `redis`, `redis-lock`, `etcd` — and the
-//! options they take on the command line (`--redis-server PATH`, `--etcd PATH`, `--fencing`,
-//! `--lock-ttl-ms`, `--serializable-reads`, ...).
+//! The registry of targets that run real systems — `redis`, `redis-lock`, `redlock`, `etcd`,
+//! `etcd-lock` — and the options they take on the command line (`--redis-server PATH`,
+//! `--etcd PATH`, `--fencing`, `--lock-ttl-ms`, `--serializable-reads`, ...).
 //!
 //! Kept apart from the toy stores' registry so each can grow alone; [`by_name`] answers `None`
 //! for a name it does not know, and the caller falls back to the toy stores.
@@ -8,6 +8,7 @@
 use crate::target::etcd::EtcdTarget;
 use crate::target::lock::etcd::EtcdLockTarget;
 use crate::target::lock::redis::RedisLockTarget;
+use crate::target::lock::redlock::RedlockTarget;
 use crate::target::lock::LockOptions;
 use crate::target::redis::RedisTarget;
 use crate::target::{Target, TargetOptions};
@@ -104,6 +105,10 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
             "Redis lease lock (SET NX PX, compare-and-delete release) guarding a list on a second redis-server; workload lock; --fencing adds fencing tokens",
         ),
         (
+            "redlock",
+            "Redlock over 5 independent redis-servers (majority, validity with drift) guarding a list on a sixth; workload lock; no fencing tokens",
+        ),
+        (
             "etcd-lock",
             "etcd lock (lease + /v3/lock/lock) on a 3-member cluster, guarding a list on a redis-server; workload lock; --fencing uses the lock revision as the token",
         ),
@@ -118,6 +123,11 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
 pub fn by_name(name: &str, opts: TargetOptions, real: &RealOptions) -> Option<Box<dyn Target>> {
     match name {
         "redis" => Some(Box::new(RedisTarget::new(opts, real.redis_server.clone()))),
+        "redlock" => Some(Box::new(RedlockTarget::new(
+            opts,
+            real.lock(),
+            real.redis_server.clone(),
+        ))),
         "etcd-lock" => Some(Box::new(EtcdLockTarget::new(
             opts,
             real.lock(),
