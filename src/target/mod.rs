@@ -6,8 +6,10 @@
 
 use crate::history::Value;
 use async_trait::async_trait;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
 
 /// What a client is asked to do: one op's `f`, key and argument.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +55,16 @@ pub struct NodeInfo {
     pub log: PathBuf,
 }
 
+/// Where a target's node processes run: their address and how their command is prepared (e.g.
+/// inside the node's own network namespace, under the clock shim). Without one, nodes run on
+/// loopback as plain child processes.
+pub trait NodePlacement: Send + Sync + std::fmt::Debug {
+    /// The address node `node` must listen on.
+    fn ip(&self, node: &str) -> anyhow::Result<IpAddr>;
+    /// Prepares node `node`'s command before it is spawned (and again before a restart).
+    fn prepare(&self, node: &str, cmd: &mut Command) -> anyhow::Result<()>;
+}
+
 /// Options every target understands.
 #[derive(Clone, Debug)]
 pub struct TargetOptions {
@@ -66,6 +78,8 @@ pub struct TargetOptions {
     pub node_binary: PathBuf,
     /// Seed for anything random inside the target.
     pub seed: u64,
+    /// Where node processes run; `None` = loopback, plain child processes.
+    pub placement: Option<Arc<dyn NodePlacement>>,
 }
 
 /// A system under test.
@@ -76,12 +90,22 @@ pub trait Target: Send + Sync {
     /// Starts every node and waits until each answers, with a clear timeout error that shows the
     /// tail of the node's log.
     async fn setup(&mut self) -> anyhow::Result<()>;
+    /// The names its nodes will have once set up (`n1`, `n2`, ...), known before `setup` so the
+    /// harness can prepare a network for them.
+    fn planned_nodes(&self) -> Vec<String>;
+    /// True when the target runs its node processes as [`TargetOptions::placement`] says
+    /// (network namespaces, clock shim). A target that cannot must say false, so that faults
+    /// which need it are refused instead of silently doing nothing.
+    fn supports_placement(&self) -> bool {
+        false
+    }
     /// Opens a client for `process`.
     async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
     /// The nodes as they are now.
     fn nodes(&self) -> Vec<NodeInfo>;
-    /// An error naming any node that exited on its own (the run should stop and say so).
-    fn check_alive(&mut self) -> anyhow::Result<()>;
+    /// Nodes whose process exited since the last call: name, and why (exit status, log tail).
+    /// The controller decides whether that was a crash or a fault it injected.
+    fn exited(&mut self) -> Vec<(String, String)>;
     /// Stops every node. Safe to call more than once.
     async fn teardown(&mut self) -> anyhow::Result<()>;
 }
