@@ -319,9 +319,9 @@ fn picture(look: &Lookup, anomaly: &Anomaly) -> String {
         let y = lane_y(p);
         let _ = write!(
             s,
-            "<rect class=\"held\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"8\"><title>p{p} believes it holds the lock for {}</title></rect>",
+            "<rect class=\"held\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"6\"><title>p{p} believes it holds the lock for {}</title></rect>",
             x(a),
-            y + 30.0,
+            y + 32.0,
             (x(b) - x(a)).max(2.0),
             human_ns(b - a)
         );
@@ -397,6 +397,12 @@ fn picture(look: &Lookup, anomaly: &Anomaly) -> String {
         t1 as f64 / 1e9,
         human_ns(t1 - t0)
     );
-    s.push_str("</svg></figure>");
+    s.push_str("</svg><figcaption>Bars run from invoke to completion (green ok, red fail, amber info, grey never completed); shaded bands are faults in force");
+    if !held.is_empty() {
+        s.push_str(
+            "; blue bands are when each process believed it held the lock, red where they overlap",
+        );
+    }
+    s.push_str(".</figcaption></figure>");
     s
 }

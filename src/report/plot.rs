@@ -59,7 +59,7 @@ impl Frame {
     }
 
     fn x(&self, seconds: f64) -> f64 {
-        ML + seconds / self.x_max * (W - ML - MR)
+        ML + (seconds / self.x_max).clamp(0.0, 1.0) * (W - ML - MR)
     }
 
     fn y(&self, v: f64) -> f64 {
@@ -196,6 +196,14 @@ fn by_f<'a>(
     out
 }
 
+/// A legend entry: a colour square and a name.
+fn swatch(colour: &str, name: &str) -> (String, String) {
+    (
+        format!("<rect x=\"0\" y=\"-5\" width=\"10\" height=\"10\" fill=\"{colour}\"/>"),
+        name.to_owned(),
+    )
+}
+
 fn marker(status: Status, x: f64, y: f64) -> String {
     match status {
         Status::Ok => format!("M{x:.0} {y:.0}h0"),
@@ -267,15 +275,18 @@ pub(crate) fn latency(history: &History, timeline: &Timeline) -> String {
                 escape(name),
                 status.word()
             );
-            legend.push((
-                format!(
-                    "<path d=\"{}\" {}/>",
-                    marker(status, 5.0, 0.0),
-                    marker_style(status, colour)
-                ),
-                format!("{name} {}", status.word()),
-            ));
         }
+        legend.push(swatch(colour, name));
+    }
+    for status in [Status::Ok, Status::Fail, Status::Info] {
+        legend.push((
+            format!(
+                "<path d=\"{}\" {}/>",
+                marker(status, 5.0, 0.0),
+                marker_style(status, "#333333")
+            ),
+            status.word().to_owned(),
+        ));
     }
     f.legend(&legend);
     f.finish()
@@ -305,7 +316,7 @@ const QUANTILES: [(f64, &str, &str); 4] = [
     (0.5, "p50", ""),
     (0.95, "p95", "6 3"),
     (0.99, "p99", "2 3"),
-    (1.0, "max", "1 5"),
+    (1.0, "max", "1 3"),
 ];
 
 /// One quantile line: the `f` group, the quantile, and (seconds, milliseconds) points.
@@ -394,9 +405,14 @@ pub(crate) fn quantiles(history: &History, timeline: &Timeline) -> String {
             "<path class=\"line\" d=\"{d}\" stroke=\"{colour}\" stroke-dasharray=\"{dash}\"><title>{}</title></path>",
             escape(&label)
         );
+    }
+    for (gi, (name, _)) in groups.iter().enumerate() {
+        legend.push(swatch(PALETTE[gi % PALETTE.len()], name));
+    }
+    for (_, name, dash) in QUANTILES {
         legend.push((
-            format!("<path d=\"M0 0h12\" stroke=\"{colour}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>"),
-            label,
+            format!("<path d=\"M0 0h12\" stroke=\"#333333\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>"),
+            name.to_owned(),
         ));
     }
     f.legend(&legend);

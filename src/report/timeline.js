@@ -95,22 +95,6 @@
       ctx.beginPath(); ctx.moveTo(x, HEAD + AXIS - 4); ctx.lineTo(x, cssH); ctx.stroke();
       ctx.fillText(secs(t), x + 2, HEAD + AXIS - 6);
     }
-    // Fault windows.
-    var shown = 0;
-    D.faults.forEach(function (w) {
-      if (w[3] < v0 || w[2] > v1) return;
-      var a = Math.max(xOf(w[2]), LEFT), b = Math.min(xOf(w[3]), cssW);
-      var col = FAMILY[w[0]] || "#e6a23c";
-      ctx.globalAlpha = 0.18; ctx.fillStyle = col;
-      ctx.fillRect(a, 0, Math.max(b - a, 2), cssH);
-      ctx.globalAlpha = 1; ctx.fillStyle = col;
-      ctx.fillRect(a, 0, Math.max(b - a, 2), 3);
-      ctx.fillStyle = "#4a3300";
-      ctx.save(); ctx.beginPath(); ctx.rect(a, 0, Math.max(b - a, 2), HEAD); ctx.clip();
-      ctx.fillText(w[1] + (w[4] ? "" : " (never healed)"), a + 3, 14);
-      ctx.restore();
-      shown++;
-    });
     D.events.forEach(function (e) {
       if (e[0] < v0 || e[0] > v1) return;
       var x = Math.round(xOf(e[0])) + 0.5;
@@ -141,6 +125,22 @@
       rects[s].forEach(function (r) { ctx.rect(r[0], r[1], r[2], r[3]); });
       ctx.fill();
     }
+    // Fault windows, tinting the bars under them.
+    var shown = 0;
+    D.faults.forEach(function (w) {
+      if (w[3] < v0 || w[2] > v1) return;
+      var a = Math.max(xOf(w[2]), LEFT), b = Math.min(xOf(w[3]), cssW);
+      var col = FAMILY[w[0]] || "#e6a23c";
+      ctx.globalAlpha = 0.18; ctx.fillStyle = col;
+      ctx.fillRect(a, 0, Math.max(b - a, 2), cssH);
+      ctx.globalAlpha = 1; ctx.fillStyle = col;
+      ctx.fillRect(a, 0, Math.max(b - a, 2), 3);
+      ctx.fillStyle = "#4a3300";
+      ctx.save(); ctx.beginPath(); ctx.rect(a, 0, Math.max(b - a, 2), HEAD); ctx.clip();
+      ctx.fillText(w[1] + (w[4] ? "" : " (never healed)"), a + 3, 14);
+      ctx.restore();
+      shown++;
+    });
     marks.forEach(function (m) {
       ctx.strokeStyle = m[4] ? "#000" : "#6a1b9a"; ctx.lineWidth = m[4] ? 3 : 2;
       ctx.strokeRect(m[0] - 1.5, m[1] - 1.5, m[2] + 3, m[3] + 3);
@@ -259,4 +259,9 @@
 
   window.addEventListener("resize", resize);
   resize();
+  // A link may open the timeline on a stretch of time: #view=FROM,TO in seconds.
+  var m = /view=([0-9.]+),([0-9.]+)/.exec(location.hash);
+  if (m && Number(m[2]) > Number(m[1])) setView(Number(m[1]) * 1e9, Number(m[2]) * 1e9);
+  // How long the page took to become usable, for anyone checking the report's speed.
+  if (window.performance) canvas.setAttribute("data-ready-ms", String(Math.round(performance.now())));
 })();
