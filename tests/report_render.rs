@@ -80,10 +80,12 @@ fn nonlinearizable_result_shows_the_ops_prefix_and_states() {
     }
     assert!(html.contains("Longest linearizable prefix"));
     assert!(html.contains("Model states before the stuck op"));
-    assert!(html.contains("<th>stuck op</th>"));
+    // Details that name ops are shown as those ops, in words: the prefix (op 0) and the stuck op.
+    assert!(html.contains("<h4>stuck op</h4><ul class=\"oplist\"><li data-op=\"3\"><span class=\"opi\">#3</span> p1 read → ok 0</li>"), "{html}");
+    assert!(html.contains("<li data-op=\"0\"><span class=\"opi\">#0</span> p0 write 1 → ok</li>"));
     // The picture draws both calls, the partition in force, and marks them for the timeline.
-    assert!(html.contains("p1 read → ok 0"), "{html}");
-    assert!(html.contains("p0 write 1 → ok"));
+    assert!(html.contains(">#3 read → ok 0</text>"), "{html}");
+    assert!(html.contains(">#0 write 1 → ok</text>"));
     assert!(html.contains("<g class=\"fault  fam-partition\">"));
     assert!(html.contains("\"marked\":[4,0]"));
     assert_offline(&html);

@@ -51,11 +51,15 @@ impl<'a> Lookup<'a> {
         self.call_of.get(pos).map(|&c| &self.timeline.calls[c])
     }
 
-    /// A call in words: `p3 cas k2 [1 4] → ok [1 4]`.
-    fn describe(&self, call: &CallBar) -> String {
+    /// A call in words: `p3 cas k2 [1 4] → ok [1 4]` (without `p3` when `process` is false).
+    fn describe(&self, call: &CallBar, process: bool) -> String {
         let ops = &self.history.ops;
         let inv = &ops[call.invoke];
-        let mut s = format!("p{} {}", inv.process, inv.f);
+        let mut s = if process {
+            format!("p{} {}", inv.process, inv.f)
+        } else {
+            inv.f.clone()
+        };
         if let Some(k) = &inv.key {
             let _ = write!(s, " {k}");
         }
@@ -93,7 +97,7 @@ pub(crate) fn render(look: &Lookup, checker: &str, anomaly: &Anomaly, number: us
     );
     out.push_str(&picture(look, anomaly));
     out.push_str(&op_table(look, anomaly));
-    out.push_str(&details(anomaly));
+    out.push_str(&details(look, anomaly));
     out.push_str("</section>");
     out
 }
@@ -114,7 +118,7 @@ fn op_table(look: &Lookup, anomaly: &Anomaly) -> String {
         let op = &look.history.ops[pos];
         let call = look
             .call(index)
-            .map(|c| format!("{} · {}", look.describe(c), human_ns(c.end - c.start)))
+            .map(|c| format!("{} · {}", look.describe(c, true), human_ns(c.end - c.start)))
             .unwrap_or_else(|| "fault".into());
         let mut value = op.value.to_string();
         if let Some(e) = &op.error {
@@ -137,7 +141,7 @@ fn op_table(look: &Lookup, anomaly: &Anomaly) -> String {
 }
 
 /// The checker's details: known fields first, under headings, then everything as JSON.
-fn details(anomaly: &Anomaly) -> String {
+fn details(look: &Lookup, anomaly: &Anomaly) -> String {
     let d = &anomaly.details;
     let Some(map) = d.as_object() else {
         if d.is_null() {
@@ -162,10 +166,20 @@ fn details(anomaly: &Anomaly) -> String {
                     out,
                     "<h4>{title} <small>({})</small></h4>{}",
                     escape(k),
-                    jsonview::render(v)
+                    ops_in_words(look, v).unwrap_or_else(|| jsonview::render(v))
                 );
                 shown.push(k.clone());
             }
+        }
+    }
+    // Fields that name ops (`stuck_op`, `ops`, ...) are shown as those ops, in words.
+    for (k, v) in map {
+        if shown.contains(k) || !k.to_lowercase().contains("op") {
+            continue;
+        }
+        if let Some(words) = ops_in_words(look, v) {
+            let _ = write!(out, "<h4>{}</h4>{words}", escape(&k.replace('_', " ")));
+            shown.push(k.clone());
         }
     }
     let rest: serde_json::Map<String, serde_json::Value> = map
@@ -187,6 +201,42 @@ fn details(anomaly: &Anomaly) -> String {
     }
     out.push_str("</div>");
     out
+}
+
+/// A detail that is an op index or a list of them, as a list of those ops in words; `None`
+/// when the value is anything else or names an op the history does not have.
+fn ops_in_words(look: &Lookup, v: &serde_json::Value) -> Option<String> {
+    const SHOWN: usize = 40;
+    let indices: Vec<u64> = match v {
+        serde_json::Value::Number(n) => vec![n.as_u64()?],
+        serde_json::Value::Array(a) if !a.is_empty() => {
+            a.iter().map(|x| x.as_u64()).collect::<Option<_>>()?
+        }
+        _ => return None,
+    };
+    let mut out = String::from("<ul class=\"oplist\">");
+    for &index in indices.iter().take(SHOWN) {
+        let pos = *look.position.get(&index)?;
+        let op = &look.history.ops[pos];
+        let words = match look.call(index) {
+            Some(c) => look.describe(c, true),
+            None => format!("{} {} {}", op.process, op.f, op.value),
+        };
+        let _ = write!(
+            out,
+            "<li data-op=\"{index}\"><span class=\"opi\">#{index}</span> {}</li>",
+            escape(&words)
+        );
+    }
+    out.push_str("</ul>");
+    if indices.len() > SHOWN {
+        let _ = write!(
+            out,
+            "<p class=\"more\">… and {} more ops</p>",
+            indices.len() - SHOWN
+        );
+    }
+    Some(out)
 }
 
 /// The interval in which a lock holder believed it held the lock: from its `acquire`'s ok to
@@ -346,7 +396,7 @@ fn picture(look: &Lookup, anomaly: &Anomaly) -> String {
     for c in &calls {
         let y = lane_y(c.process) + 6.0;
         let (a, b) = (x(c.start), x(c.end).max(x(c.start) + 3.0));
-        let text = format!("#{} {}", ops[c.invoke].index, look.describe(c));
+        let text = format!("#{} {}", ops[c.invoke].index, look.describe(c, false));
         let (tx, anchor) = if a > WIDTH * 0.6 {
             (b, "end")
         } else {

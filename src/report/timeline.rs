@@ -5,7 +5,7 @@
 //! The JSON uses arrays, not objects, and a table of `f` names and keys, so a 100,000-op
 //! history stays a few megabytes.
 
-use crate::history::{History, OpType, Process};
+use crate::history::{History, Op, OpType, Process, Value};
 use std::collections::HashMap;
 
 /// The page script that draws the timeline on a canvas (zoom, pan, hover).
@@ -78,6 +78,8 @@ pub(crate) struct FaultWindow {
     pub healed: bool,
     /// Positions in `History::ops` of the nemesis ops that opened and closed it.
     pub ops: Vec<usize>,
+    /// The start op's value (which nodes, which processes), to pair it with its stop.
+    pub target: Value,
 }
 
 /// Everything the timeline, the anomaly pictures and the plots draw from.
@@ -147,59 +149,7 @@ impl Timeline {
         }
         let lanes = assign_lanes(&mut calls);
 
-        let mut windows: Vec<FaultWindow> = Vec::new();
-        let mut events = Vec::new();
-        // Per family: the open window, or the window that closed last (whose closing op may
-        // be followed by its own completion line, which extends it).
-        let mut open: HashMap<String, usize> = HashMap::new();
-        let mut closed: HashMap<String, (usize, String)> = HashMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            if op.is_client() {
-                continue;
-            }
-            match fault_family(&op.f) {
-                Some((family, true)) => {
-                    if let Some(&w) = open.get(&family) {
-                        windows[w].ops.push(i);
-                        continue;
-                    }
-                    closed.remove(&family);
-                    let value = op.value.to_string();
-                    let label = if op.value.is_nil() {
-                        op.f.clone()
-                    } else {
-                        format!("{} {}", op.f, value)
-                    };
-                    open.insert(family.clone(), windows.len());
-                    windows.push(FaultWindow {
-                        family,
-                        label,
-                        start: op.time,
-                        end,
-                        healed: false,
-                        ops: vec![i],
-                    });
-                }
-                Some((family, false)) => {
-                    if let Some(w) = open.remove(&family) {
-                        windows[w].end = op.time.max(windows[w].start);
-                        windows[w].healed = true;
-                        windows[w].ops.push(i);
-                        closed.insert(family, (w, op.f.clone()));
-                    } else if let Some((w, f)) = closed.get(&family) {
-                        if *f == op.f {
-                            windows[*w].end = op.time.max(windows[*w].end);
-                            windows[*w].ops.push(i);
-                        } else {
-                            events.push(i);
-                        }
-                    } else {
-                        events.push(i);
-                    }
-                }
-                None => events.push(i),
-            }
-        }
+        let (windows, events) = pair_faults(ops, end);
         Timeline {
             calls,
             windows,
@@ -311,6 +261,100 @@ impl Timeline {
     }
 }
 
+/// Pairs the nemesis's ops into fault windows; the ops that start or stop nothing are events.
+///
+/// A start opens a window (a second start of the same family on other targets opens another);
+/// a stop closes the open windows of its family with the same value, or all of them when its
+/// value names none (`stop-partition` heals every partition). A completion line right after its
+/// own invoke belongs to whatever the invoke did, and a stop's completion extends the window.
+fn pair_faults(ops: &[Op], end: u64) -> (Vec<FaultWindow>, Vec<usize>) {
+    let mut windows: Vec<FaultWindow> = Vec::new();
+    let mut events = Vec::new();
+    let mut open: HashMap<String, Vec<usize>> = HashMap::new();
+    // The previous nemesis op: its f, whether it was an invoke, and the windows it touched.
+    let mut prev: Option<(&str, bool, Vec<usize>)> = None;
+    for (i, op) in ops.iter().enumerate() {
+        if op.is_client() {
+            continue;
+        }
+        let completes_prev =
+            matches!(&prev, Some((f, true, _)) if *f == op.f) && op.kind != OpType::Invoke;
+        if completes_prev {
+            let touched = prev.take().map(|p| p.2).unwrap_or_default();
+            let stop = matches!(fault_family(&op.f), Some((_, false)));
+            for &w in &touched {
+                windows[w].ops.push(i);
+                if stop {
+                    windows[w].end = op.time.max(windows[w].end);
+                }
+            }
+            if touched.is_empty() {
+                events.push(i);
+            }
+            continue;
+        }
+        let touched = match fault_family(&op.f) {
+            Some((family, true)) => {
+                let list = open.entry(family.clone()).or_default();
+                let same = list
+                    .iter()
+                    .copied()
+                    .find(|&w| windows[w].target == op.value && ops[windows[w].ops[0]].f == op.f);
+                match same {
+                    Some(w) => {
+                        windows[w].ops.push(i);
+                        vec![w]
+                    }
+                    None => {
+                        let label = if op.value.is_nil() {
+                            op.f.clone()
+                        } else {
+                            format!("{} {}", op.f, op.value)
+                        };
+                        list.push(windows.len());
+                        windows.push(FaultWindow {
+                            family,
+                            label,
+                            start: op.time,
+                            end,
+                            healed: false,
+                            ops: vec![i],
+                            target: op.value.clone(),
+                        });
+                        vec![windows.len() - 1]
+                    }
+                }
+            }
+            Some((family, false)) => {
+                let list = open.entry(family).or_default();
+                let matching: Vec<usize> = list
+                    .iter()
+                    .copied()
+                    .filter(|&w| windows[w].target == op.value)
+                    .collect();
+                let closing = if matching.is_empty() {
+                    std::mem::take(list)
+                } else {
+                    list.retain(|w| !matching.contains(w));
+                    matching
+                };
+                for &w in &closing {
+                    windows[w].end = op.time.max(windows[w].start);
+                    windows[w].healed = true;
+                    windows[w].ops.push(i);
+                }
+                closing
+            }
+            None => Vec::new(),
+        };
+        if touched.is_empty() {
+            events.push(i);
+        }
+        prev = Some((op.f.as_str(), op.kind == OpType::Invoke, touched));
+    }
+    (windows, events)
+}
+
 /// Gives each call a lane: a new process takes over the lane of a process retired by an
 /// `info` (whose last call has ended), else opens a new lane. Calls on a lane never overlap.
 fn assign_lanes(calls: &mut [CallBar]) -> Vec<Vec<Process>> {
@@ -360,6 +404,25 @@ mod tests {
     }
 
     #[test]
+    fn pairs_each_kill_with_the_start_of_the_same_node() {
+        let h = parse(concat!(
+            "{\"time\":1,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":\"n1\"}\n",
+            "{\"time\":2,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":\"n2\"}\n",
+            "{\"time\":3,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start\",\"value\":\"n2\"}\n",
+            "{\"time\":4,\"process\":\"nemesis\",\"type\":\"invoke\",\"f\":\"start\",\"value\":null}\n",
+            "{\"time\":5,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start\",\"value\":\"started n1\"}\n",
+        ));
+        let t = Timeline::build(&h);
+        let spans: Vec<_> = t
+            .windows
+            .iter()
+            .map(|w| (w.label.as_str(), w.start, w.end))
+            .collect();
+        assert_eq!(spans, vec![("kill \"n1\"", 1, 5), ("kill \"n2\"", 2, 3)]);
+        assert!(t.events.is_empty());
+    }
+
+    #[test]
     fn pairs_fault_starts_with_stops_and_absorbs_completion_lines() {
         let h = parse(concat!(
             "{\"time\":1,\"process\":\"nemesis\",\"type\":\"invoke\",\"f\":\"start-partition\",\"value\":[\"n1\"]}\n",
@@ -381,6 +444,7 @@ mod tests {
         let pause = &t.windows[1];
         assert_eq!((pause.start, pause.end, pause.healed), (7, 8, false));
         assert_eq!(t.events, vec![6]);
+        assert_eq!(t.windows[0].ops, vec![0, 1, 3, 4]);
         assert_eq!(t.calls.len(), 1);
         assert_eq!(t.calls[0].status, Status::Open);
         let json = t.page_json(&h, &[2]);
