@@ -191,6 +191,20 @@ fn chromium_renders_verdict_anomaly_and_fault_windows() {
         "only the two acquires are in view"
     );
 
+    // Opened on one op, the timeline shows that call's details.
+    let op_page = PathBuf::from(format!("{}#op=4", page.display()));
+    let focused = chromium(&bin, profile.path(), &op_page, &["--dump-dom"]);
+    let tip = focused
+        .split("<div id=\"tl-tip\"")
+        .nth(1)
+        .and_then(|s| s.split("</div>").next())
+        .unwrap_or("");
+    assert!(!tip.contains("hidden"), "tooltip not shown: {tip}");
+    assert!(tip.contains("process 1: acquire"), "{tip}");
+    assert!(tip.contains("ops #3 … #4"), "{tip}");
+    assert!(tip.contains("named by an anomaly"), "{tip}");
+    assert!(tip.contains("fault: pause"), "{tip}");
+
     let shot = out.join("report.png");
     chromium(
         &bin,

@@ -206,3 +206,21 @@ fn hundred_thousand_ops_stay_under_ten_megabytes() {
     );
     assert_offline(&html);
 }
+
+#[test]
+fn empty_history_without_checkers_still_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = ferrocheck::history::History::default();
+    let path = report::write(
+        dir.path(),
+        &ferrocheck::report::RunInfo::default(),
+        &history,
+        &[],
+    )
+    .unwrap();
+    let html = read(&path);
+    assert!(html.contains(">VALID</span> ferrocheck run"));
+    assert!(html.contains("No checker ran."));
+    assert!(html.contains("No faults were injected in this run."));
+    assert!(html.contains("No client calls in this history."));
+}

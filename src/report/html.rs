@@ -35,7 +35,7 @@ pub(crate) fn render(run: &RunInfo, history: &History, results: &[CheckResult]) 
     page.push_str(&anomalies(&look, results));
     page.push_str(&faults(history, &timeline));
     page.push_str(
-        "<section id=\"timeline-section\"><h2>Timeline</h2><p class=\"hint\">One lane per client process; bars run from invoke to completion. Scroll to zoom, drag to pan, hover for details, double-click to reset. Shaded bands are fault windows. Add <code>#view=FROM,TO</code> (seconds) to the address to open on a stretch of time.</p>\
+        "<section id=\"timeline-section\"><h2>Timeline</h2><p class=\"hint\">One lane per client process; bars run from invoke to completion. Scroll to zoom, drag to pan, hover for details, double-click to reset. Shaded bands are fault windows. Add <code>#view=FROM,TO</code> (seconds) or <code>#op=N</code> to the address to open on a stretch of time or on one op.</p>\
          <div class=\"controls\"><button type=\"button\" id=\"tl-reset\">Whole run</button><button type=\"button\" id=\"tl-in\">Zoom in</button><button type=\"button\" id=\"tl-out\">Zoom out</button><button type=\"button\" id=\"tl-anomaly\">Zoom to anomaly</button>\
          <span class=\"legend\"><i class=\"sw ok\"></i>ok <i class=\"sw fail\"></i>fail <i class=\"sw info\"></i>info <i class=\"sw open\"></i>never completed <i class=\"sw marked\"></i>named by an anomaly</span><span id=\"tl-range\"></span></div>\
          <div id=\"tl-wrap\"><canvas id=\"tl-canvas\"></canvas><div id=\"tl-tip\" hidden></div></div>\

@@ -208,10 +208,9 @@
     if (k < ls.length && calls[ls[k]][3] <= t + slack) return ls[k];
     return -1;
   }
-  canvas.addEventListener("mousemove", function (e) {
-    if (drag) { tip.hidden = true; return; }
-    var r = canvas.getBoundingClientRect(), x = e.clientX - r.left, y = e.clientY - r.top;
-    var lines = [], t = tOf(x), c = callAt(x, y);
+  // What the tooltip says about call c (or -1) and the faults in force at time t.
+  function describe(c, t) {
+    var lines = [];
     if (c >= 0) {
       var k = calls[c];
       lines.push("process " + k[10] + ": " + D.fs[k[1]] + (k[2] >= 0 ? " " + D.keys[k[2]] : "") + (k[8] ? " " + k[8] : ""));
@@ -220,12 +219,20 @@
       if (marked[c]) lines.push("named by an anomaly");
     }
     D.faults.forEach(function (w) { if (t >= w[2] && t <= w[3]) lines.push("fault: " + w[1] + " (" + secs(w[2]) + " – " + (w[4] ? secs(w[3]) : "end") + ")"); });
+    return lines;
+  }
+  function showTip(lines, x, y) {
     if (!lines.length || x < LEFT) { tip.hidden = true; return; }
     tip.textContent = lines.join("\n");
     tip.hidden = false;
     var left = Math.min(x + 14, cssW - tip.offsetWidth - 4);
     tip.style.left = Math.max(left, 0) + "px";
     tip.style.top = (y + 16) + "px";
+  }
+  canvas.addEventListener("mousemove", function (e) {
+    if (drag) { tip.hidden = true; return; }
+    var r = canvas.getBoundingClientRect(), x = e.clientX - r.left, y = e.clientY - r.top;
+    showTip(describe(callAt(x, y), tOf(x)), x, y);
   });
   canvas.addEventListener("mouseleave", function () { tip.hidden = true; });
 
@@ -262,6 +269,13 @@
   // A link may open the timeline on a stretch of time: #view=FROM,TO in seconds.
   var m = /view=([0-9.]+),([0-9.]+)/.exec(location.hash);
   if (m && Number(m[2]) > Number(m[1])) setView(Number(m[1]) * 1e9, Number(m[2]) * 1e9);
+  // #op=N opens the timeline on op N's call, with its details shown.
+  var o = /op=([0-9]+)/.exec(location.hash), oc = o && Number(o[1]) <= maxOp ? callOfOp[Number(o[1])] : -1;
+  if (oc >= 0) {
+    focus = oc; showCalls([oc]);
+    var k = calls[oc];
+    showTip(describe(oc, k[3]), xOf(k[3]), laneTop(k[0]) + laneH);
+  }
   // How long the page took to become usable, for anyone checking the report's speed.
   if (window.performance) canvas.setAttribute("data-ready-ms", String(Math.round(performance.now())));
 })();
