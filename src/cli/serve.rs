@@ -65,10 +65,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Serves files under `root` (an absolute, canonical folder) to every connection on
-/// `listener`, until accepting fails.
+/// Serves files under the folder `root` to every connection on `listener`, until accepting
+/// fails.
 pub async fn serve(listener: TcpListener, root: PathBuf) -> std::io::Result<()> {
-    let root = std::sync::Arc::new(root);
+    let root = std::sync::Arc::new(root.canonicalize()?);
     loop {
         let (stream, _) = listener.accept().await?;
         let root = root.clone();
