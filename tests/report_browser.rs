@@ -53,19 +53,27 @@ fn chromium(bin: &Path, profile: &Path, page: &Path, extra: &[&str]) -> String {
             "--no-first-run",
             "--disable-dev-shm-usage",
             "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(&url)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
     let mut browser = Browser(child);
     let mut out = browser.0.stdout.take().expect("piped stdout");
+    let mut err = browser.0.stderr.take().expect("piped stderr");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
         s
     });
     let deadline = Instant::now() + Duration::from_secs(25);
@@ -81,6 +89,15 @@ fn chromium(bin: &Path, profile: &Path, page: &Path, extra: &[&str]) -> String {
         }
     }
     drop(browser);
+    // The page's console, logged by --enable-logging: no script error, and no load the
+    // page's Content-Security-Policy had to block (it allows no connection at all).
+    let log = err_reader.join().expect("stderr reader thread");
+    for line in log.lines().filter(|l| l.contains(":CONSOLE")) {
+        assert!(
+            !line.contains("Uncaught") && !line.contains("Content Security Policy"),
+            "the page logged: {line}"
+        );
+    }
     reader.join().expect("reader thread")
 }
 

@@ -11,6 +11,9 @@ use std::fmt::Write;
 
 const STYLE: &str = include_str!("report.css");
 
+/// The page may load nothing: its own inline script and style only, no connections at all.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'";
+
 /// How many anomalies per checker are drawn; the rest are counted.
 const MAX_ANOMALIES: usize = 20;
 
@@ -27,7 +30,7 @@ pub(crate) fn render(run: &RunInfo, history: &History, results: &[CheckResult]) 
     let mut page = String::with_capacity(1 << 20);
     let _ = write!(
         page,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} — {}</title><style>{STYLE}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><title>{} — {}</title><style>{STYLE}</style></head><body>",
         verdict,
         escape(&title)
     );

@@ -52,7 +52,7 @@ pub fn write_index(reports_root: &Path) -> anyhow::Result<PathBuf> {
 
 fn render(rows: &[Row]) -> String {
     let mut s = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>ferrocheck runs</title><style>\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\"><title>ferrocheck runs</title><style>\
          body{margin:0 auto;max-width:1100px;padding:16px 20px;color:#1d1f21;background:#fff;font:15px/1.45 system-ui,\"DejaVu Sans\",sans-serif}\
          table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #d7dbe0}thead th{background:#f5f7f9}\
          .badge{color:#fff;padding:0 7px;border-radius:3px;font-size:13px;font-weight:600}.v-valid{background:#3f8f4a}.v-invalid{background:#c9302c}.v-unknown{background:#d98c00}\
