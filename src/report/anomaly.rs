@@ -11,6 +11,11 @@ use crate::history::{History, Process};
 use std::collections::HashMap;
 use std::fmt::Write;
 
+/// How many of an anomaly's ops are listed in its table.
+const MAX_ROWS: usize = 200;
+/// How many of an anomaly's ops are drawn in its picture (the most important come first).
+const MAX_DRAWN: usize = 40;
+
 /// Lookups from op positions to the calls and windows that hold them.
 pub(crate) struct Lookup<'a> {
     history: &'a History,
@@ -107,7 +112,7 @@ fn op_table(look: &Lookup, anomaly: &Anomaly) -> String {
     let mut out = String::from(
         "<table class=\"ops\"><thead><tr><th>op</th><th>process</th><th>type</th><th>f</th><th>key</th><th>value</th><th>time</th><th>call</th></tr></thead><tbody>",
     );
-    for &index in &anomaly.ops {
+    for &index in anomaly.ops.iter().take(MAX_ROWS) {
         let Some(&pos) = look.position.get(&index) else {
             let _ = write!(
                 out,
@@ -137,6 +142,13 @@ fn op_table(look: &Lookup, anomaly: &Anomaly) -> String {
         );
     }
     out.push_str("</tbody></table>");
+    if anomaly.ops.len() > MAX_ROWS {
+        let _ = write!(
+            out,
+            "<p class=\"more\">… and {} more ops, listed in results.json.</p>",
+            anomaly.ops.len() - MAX_ROWS
+        );
+    }
     out
 }
 
@@ -264,7 +276,7 @@ const LANE: f64 = 44.0;
 fn picture(look: &Lookup, anomaly: &Anomaly) -> String {
     let mut calls: Vec<&CallBar> = Vec::new();
     let mut nemesis_ops: Vec<usize> = Vec::new();
-    for &index in &anomaly.ops {
+    for &index in anomaly.ops.iter().take(MAX_DRAWN) {
         if let Some(c) = look.call(index) {
             if !calls.iter().any(|x| x.invoke == c.invoke) {
                 calls.push(c);

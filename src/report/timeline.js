@@ -287,6 +287,7 @@
   };
 
   window.addEventListener("resize", resize);
+  window.addEventListener("beforeprint", resize);
   resize();
   // A link may open the timeline on a stretch of time: #view=FROM,TO in seconds.
   var m = /view=([0-9.]+),([0-9.]+)/.exec(location.hash);
