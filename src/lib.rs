@@ -8,6 +8,7 @@
 pub mod check;
 pub mod cli;
 pub mod history;
+pub mod node;
 pub mod report;
 pub mod target;
 pub mod workload;

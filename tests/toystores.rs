@@ -1,0 +1,196 @@
+//! The toy stores as real clusters: three `ferrocheck node` processes on loopback per test,
+//! driven through the `Target` and `Client` the harness uses.
+
+use ferrocheck::history::Value;
+use ferrocheck::target::{self, Client, Outcome, Request, Target, TargetOptions};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Options for a 3-node cluster on free ports, with its files in `dir`.
+fn options(dir: &tempfile::TempDir, base_port: u16) -> TargetOptions {
+    TargetOptions {
+        nodes: Some(3),
+        work_dir: dir.path().to_path_buf(),
+        base_port,
+        node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
+        seed: 1,
+    }
+}
+
+/// A started cluster of `name`, torn down (and its directory removed) when dropped.
+struct Cluster {
+    target: Box<dyn Target>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(name: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut target = target::by_name(name, options(&dir, 0)).unwrap();
+        target.setup().await.unwrap();
+        Cluster { target, _dir: dir }
+    }
+
+    /// A client of node `i` (0-based): processes are spread as `process % nodes`.
+    async fn client(&self, i: u64) -> Box<dyn Client> {
+        self.target.client(i).await.unwrap()
+    }
+}
+
+fn read(key: &str) -> Request {
+    Request {
+        f: "read".into(),
+        key: Some(key.into()),
+        value: Value::Nil,
+    }
+}
+
+fn write(key: &str, v: i64) -> Request {
+    Request {
+        f: "write".into(),
+        key: Some(key.into()),
+        value: Value::Int(v),
+    }
+}
+
+fn cas(key: &str, from: Option<i64>, to: i64) -> Request {
+    let from = from.map(Value::Int).unwrap_or(Value::Nil);
+    Request {
+        f: "cas".into(),
+        key: Some(key.into()),
+        value: Value::List(vec![from, Value::Int(to)]),
+    }
+}
+
+/// Write, read back, cas from nil, cas success and failure, all through `client`.
+async fn register_basics(client: &mut dyn Client, other: &mut dyn Client) {
+    assert_eq!(client.invoke(&read("fresh")).await, Outcome::Ok(Value::Nil));
+    assert_eq!(
+        client.invoke(&write("a", 3)).await,
+        Outcome::Ok(Value::Int(3))
+    );
+    assert_eq!(client.invoke(&read("a")).await, Outcome::Ok(Value::Int(3)));
+    let swap = cas("a", Some(3), 4);
+    assert_eq!(client.invoke(&swap).await, Outcome::Ok(swap.value.clone()));
+    assert!(matches!(
+        client.invoke(&cas("a", Some(3), 5)).await,
+        Outcome::Fail(_)
+    ));
+    let from_nil = cas("b", None, 1);
+    assert_eq!(
+        client.invoke(&from_nil).await,
+        Outcome::Ok(from_nil.value.clone())
+    );
+    assert!(matches!(
+        client.invoke(&cas("b", None, 2)).await,
+        Outcome::Fail(_)
+    ));
+    assert_eq!(other.invoke(&read("a")).await, Outcome::Ok(Value::Int(4)));
+}
+
+#[tokio::test]
+async fn lin_kv_serves_registers_through_a_follower() {
+    let mut cluster = Cluster::start("lin-kv").await;
+    // Process 1 talks to n2, a follower; process 2 to n3.
+    let (mut follower, mut other) = (cluster.client(1).await, cluster.client(2).await);
+    register_basics(follower.as_mut(), other.as_mut()).await;
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn lin_kv_follower_without_leader_fails_cleanly() {
+    let mut cluster = Cluster::start("lin-kv").await;
+    cluster.target.kill_node("n1").await.unwrap();
+    let mut follower = cluster.client(1).await;
+    let outcome = follower.invoke(&write("a", 1)).await;
+    assert!(matches!(outcome, Outcome::Fail(_)), "{outcome:?}");
+    // The leader comes back with the data it acknowledged before the crash.
+    let mut leader = cluster.client(0).await;
+    cluster.target.start_node("n1").await.unwrap();
+    assert_eq!(
+        leader.invoke(&write("a", 2)).await,
+        Outcome::Ok(Value::Int(2))
+    );
+    cluster.target.kill_node("n1").await.unwrap();
+    cluster.target.start_node("n1").await.unwrap();
+    assert_eq!(leader.invoke(&read("a")).await, Outcome::Ok(Value::Int(2)));
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_taken_base_port_is_named_in_the_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = target::by_name("lin-kv", options(&dir, port)).unwrap();
+    let err = target.setup().await.unwrap_err().to_string();
+    assert!(err.contains(&format!("port {port}")), "{err}");
+    assert!(err.contains("--base-port"), "{err}");
+    assert!(target.nodes().is_empty() || target.nodes().iter().all(|n| n.pid.is_none()));
+}
+
+#[tokio::test]
+async fn unknown_target_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = target::by_name("nope", options(&dir, 0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("unknown target \"nope\""), "{err}");
+    for (name, _) in target::list() {
+        assert!(err.contains(name), "{err}");
+    }
+}
+
+fn process_exists(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+#[tokio::test]
+async fn teardown_leaves_no_node_running() {
+    let mut cluster = Cluster::start("lin-kv").await;
+    let pids: Vec<u32> = cluster
+        .target
+        .nodes()
+        .iter()
+        .filter_map(|n| n.pid)
+        .collect();
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|&p| process_exists(p)));
+    cluster.target.teardown().await.unwrap();
+    for pid in pids {
+        assert!(
+            !process_exists(pid),
+            "node pid {pid} still exists after teardown"
+        );
+    }
+    assert!(cluster.target.nodes().iter().all(|n| n.pid.is_none()));
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn check_alive_reports_a_node_killed_from_outside() {
+    let mut cluster = Cluster::start("lin-kv").await;
+    cluster.target.check_alive().unwrap();
+    let n2 = cluster.target.nodes()[1].clone();
+    let pid = n2.pid.unwrap();
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        match cluster.target.check_alive() {
+            Err(e) => break e.to_string(),
+            Ok(()) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Ok(()) => panic!("check_alive did not notice n2 was killed"),
+        }
+    };
+    assert!(
+        err.contains("n2") && err.contains(&pid.to_string()),
+        "{err}"
+    );
+    assert!(err.contains("signal") || err.contains("9"), "{err}");
+    cluster.target.teardown().await.unwrap();
+}
