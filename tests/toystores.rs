@@ -62,8 +62,9 @@ fn cas(key: &str, from: Option<i64>, to: i64) -> Request {
     }
 }
 
-/// Write, read back, cas from nil, cas success and failure, all through `client`.
-async fn register_basics(client: &mut dyn Client, other: &mut dyn Client) {
+/// Write, read back, cas from nil, cas success and failure, all through `client`; leaves `a`
+/// holding 4.
+async fn register_basics(client: &mut dyn Client) {
     assert_eq!(client.invoke(&read("fresh")).await, Outcome::Ok(Value::Nil));
     assert_eq!(
         client.invoke(&write("a", 3)).await,
@@ -85,7 +86,22 @@ async fn register_basics(client: &mut dyn Client, other: &mut dyn Client) {
         client.invoke(&cas("b", None, 2)).await,
         Outcome::Fail(_)
     ));
-    assert_eq!(other.invoke(&read("a")).await, Outcome::Ok(Value::Int(4)));
+}
+
+/// Reads `key` through `client` until it returns `want`, for up to 3 seconds.
+async fn eventually_reads(client: &mut dyn Client, key: &str, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let got = client.invoke(&read(key)).await;
+        if got == Outcome::Ok(Value::Int(want)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{key} still reads {got:?}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -93,7 +109,8 @@ async fn lin_kv_serves_registers_through_a_follower() {
     let mut cluster = Cluster::start("lin-kv").await;
     // Process 1 talks to n2, a follower; process 2 to n3.
     let (mut follower, mut other) = (cluster.client(1).await, cluster.client(2).await);
-    register_basics(follower.as_mut(), other.as_mut()).await;
+    register_basics(follower.as_mut()).await;
+    assert_eq!(other.invoke(&read("a")).await, Outcome::Ok(Value::Int(4)));
     cluster.target.teardown().await.unwrap();
 }
 
@@ -114,6 +131,56 @@ async fn lin_kv_follower_without_leader_fails_cleanly() {
     cluster.target.kill_node("n1").await.unwrap();
     cluster.target.start_node("n1").await.unwrap();
     assert_eq!(leader.invoke(&read("a")).await, Outcome::Ok(Value::Int(2)));
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn lww_kv_serves_locally_reads_stale_and_converges() {
+    let mut cluster = Cluster::start("lww-kv").await;
+    let (mut n1, mut n2, mut n3) = (
+        cluster.client(0).await,
+        cluster.client(1).await,
+        cluster.client(2).await,
+    );
+    register_basics(n1.as_mut()).await;
+    eventually_reads(n2.as_mut(), "a", 4).await;
+    eventually_reads(n3.as_mut(), "a", 4).await;
+    // Replication waits at least 10 ms, so a read on another node right after an acknowledged
+    // write usually misses it: a stale read, with no fault at all.
+    let mut stale = 0;
+    for i in 0..5 {
+        let key = format!("s{i}");
+        assert_eq!(n1.invoke(&write(&key, 1)).await, Outcome::Ok(Value::Int(1)));
+        if n2.invoke(&read(&key)).await == Outcome::Ok(Value::Nil) {
+            stale += 1;
+        }
+        eventually_reads(n2.as_mut(), &key, 1).await;
+    }
+    assert!(stale > 0, "no stale read in 5 tries");
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn lww_kv_loses_a_write_from_a_node_whose_clock_is_behind() {
+    let mut cluster = Cluster::start("lww-kv").await;
+    let (mut n1, mut n2, mut n3) = (
+        cluster.client(0).await,
+        cluster.client(1).await,
+        cluster.client(2).await,
+    );
+    cluster
+        .target
+        .set_clock_offset("n2", -60_000)
+        .await
+        .unwrap();
+    assert_eq!(n1.invoke(&write("x", 1)).await, Outcome::Ok(Value::Int(1)));
+    eventually_reads(n2.as_mut(), "x", 1).await;
+    // n2 acknowledges the later write, but stamps it a minute in the past: it loses everywhere.
+    assert_eq!(n2.invoke(&write("x", 2)).await, Outcome::Ok(Value::Int(2)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for client in [&mut n1, &mut n2, &mut n3] {
+        assert_eq!(client.invoke(&read("x")).await, Outcome::Ok(Value::Int(1)));
+    }
     cluster.target.teardown().await.unwrap();
 }
 
