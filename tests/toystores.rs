@@ -185,6 +185,86 @@ async fn lww_kv_loses_a_write_from_a_node_whose_clock_is_behind() {
 }
 
 #[tokio::test]
+async fn quorum_kv_serves_registers_from_every_node() {
+    let mut cluster = Cluster::start("quorum-kv").await;
+    let (mut n1, mut n2, mut n3) = (
+        cluster.client(0).await,
+        cluster.client(1).await,
+        cluster.client(2).await,
+    );
+    register_basics(n2.as_mut()).await;
+    assert_eq!(n1.invoke(&read("a")).await, Outcome::Ok(Value::Int(4)));
+    assert_eq!(n3.invoke(&read("a")).await, Outcome::Ok(Value::Int(4)));
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn quorum_kv_cas_is_atomic_under_contention() {
+    let mut cluster = Cluster::start("quorum-kv").await;
+    let mut client = cluster.client(0).await;
+    assert_eq!(
+        client.invoke(&write("c", 0)).await,
+        Outcome::Ok(Value::Int(0))
+    );
+    // Six clients, two per node, each increment the same counter by read-then-cas.
+    let mut tasks = Vec::new();
+    for process in 0..6 {
+        let mut client = cluster.client(process).await;
+        tasks.push(tokio::spawn(async move {
+            let (mut swapped, mut unknown) = (0, 0);
+            for _ in 0..20 {
+                let Outcome::Ok(Value::Int(v)) = client.invoke(&read("c")).await else {
+                    continue;
+                };
+                match client.invoke(&cas("c", Some(v), v + 1)).await {
+                    Outcome::Ok(_) => swapped += 1,
+                    Outcome::Info(_) => unknown += 1,
+                    Outcome::Fail(_) => {}
+                }
+            }
+            (swapped, unknown)
+        }));
+    }
+    let (mut swapped, mut unknown) = (0, 0);
+    for task in tasks {
+        let (s, u) = task.await.unwrap();
+        swapped += s;
+        unknown += u;
+    }
+    let Outcome::Ok(Value::Int(last)) = client.invoke(&read("c")).await else {
+        panic!("final read failed");
+    };
+    eprintln!("counter {last}: {swapped} acknowledged, {unknown} unknown increments");
+    // Every acknowledged swap added exactly one; unknown ones may or may not have.
+    assert!(swapped > 0, "no cas succeeded");
+    assert!(
+        last >= swapped && last <= swapped + unknown,
+        "counter is {last} after {swapped} acknowledged and {unknown} unknown increments"
+    );
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn quorum_kv_needs_a_majority_and_remembers_across_restarts() {
+    let mut cluster = Cluster::start("quorum-kv").await;
+    let (mut n1, mut n3) = (cluster.client(0).await, cluster.client(2).await);
+    cluster.target.kill_node("n3").await.unwrap();
+    assert_eq!(n1.invoke(&write("x", 1)).await, Outcome::Ok(Value::Int(1)));
+    // Only n1 and n2 hold x. Bring n3 back, take n2 away, and crash-restart n1: the majority
+    // {n1, n3} still knows x only if n1 kept it in its journal.
+    cluster.target.start_node("n3").await.unwrap();
+    cluster.target.kill_node("n2").await.unwrap();
+    cluster.target.kill_node("n1").await.unwrap();
+    cluster.target.start_node("n1").await.unwrap();
+    assert_eq!(n3.invoke(&read("x")).await, Outcome::Ok(Value::Int(1)));
+    // With two of three nodes down, nothing can be written, and the client is told so.
+    cluster.target.kill_node("n1").await.unwrap();
+    let outcome = n3.invoke(&write("x", 2)).await;
+    assert!(matches!(outcome, Outcome::Fail(_)), "{outcome:?}");
+    cluster.target.teardown().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_taken_base_port_is_named_in_the_error() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
