@@ -289,9 +289,15 @@ async fn unknown_target_lists_the_known_ones() {
     }
 }
 
+/// True if `pid` is a live process (a zombie waiting to be reaped counts as dead).
 fn process_exists(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    exists && !zombie
 }
 
 #[tokio::test]
@@ -340,4 +346,56 @@ async fn check_alive_reports_a_node_killed_from_outside() {
     );
     assert!(err.contains("signal") || err.contains("9"), "{err}");
     cluster.target.teardown().await.unwrap();
+}
+
+/// Set in the child copy of this test binary that plays the harness.
+const HARNESS_CHILD: &str = "FERROCHECK_TEST_HARNESS_CHILD";
+
+#[tokio::test]
+async fn nodes_die_when_the_harness_is_sigkilled() {
+    if std::env::var_os(HARNESS_CHILD).is_some() {
+        // The child: start a cluster, say which pids it has, and wait to be killed.
+        let cluster = Cluster::start("lin-kv").await;
+        let pids: Vec<String> = cluster
+            .target
+            .nodes()
+            .iter()
+            .filter_map(|n| n.pid.map(|p| p.to_string()))
+            .collect();
+        println!("PIDS {}", pids.join(" "));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        return;
+    }
+    use std::io::BufRead;
+    let exe = std::env::current_exe().unwrap();
+    let mut harness = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "nodes_die_when_the_harness_is_sigkilled",
+            "--nocapture",
+        ])
+        .env(HARNESS_CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = harness.stdout.take().unwrap();
+    let pids: Vec<u32> = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let rest = line.strip_prefix("PIDS ")?.to_string();
+            Some(rest.split(' ').filter_map(|p| p.parse().ok()).collect())
+        })
+        .unwrap_or_default();
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    assert_eq!(pids.len(), 3, "the child harness did not report its nodes");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while pids.iter().any(|&p| process_exists(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "nodes {pids:?} outlived their SIGKILLed harness"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
