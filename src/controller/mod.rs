@@ -13,6 +13,7 @@ pub mod worker;
 
 use crate::check::{self, CheckOptions, CheckResult, Validity};
 use crate::history::{Header, History};
+use crate::report::{self, RunInfo};
 use crate::target::{self, Target, TargetOptions};
 use crate::workload::{self, WorkloadOptions};
 use anyhow::Context;
@@ -184,6 +185,7 @@ pub async fn run_async(
     faults: &mut faults::FaultEnv,
 ) -> anyhow::Result<RunOutcome> {
     let run_dir = spec.history_dir.join(&name);
+    let started = chrono::Local::now();
     let header = Header {
         version: 1,
         workload: Some(workload.name().to_owned()),
@@ -318,10 +320,30 @@ pub async fn run_async(
     let (history, write_error) = recorder.snapshot(header);
     warnings.extend(write_error);
     let results = check_all(&history, &workload.checks(), spec.progress).await;
+    let run_info = RunInfo {
+        name: name.clone(),
+        target: spec.target.clone(),
+        workload: spec.workload.clone(),
+        nemesis: spec.nemesis.clone(),
+        options: serde_json::to_value(spec).unwrap_or_default(),
+        command: spec.command_line.clone(),
+        start_time: started.to_rfc3339(),
+        seed: spec.seed,
+        history: recorder.path().to_owned(),
+    };
+    let report_path = match report::write(&spec.report_dir.join(&name), &run_info, &history, &results)
+        .and_then(|p| report::write_index(&spec.report_dir).map(|_| p))
+    {
+        Ok(p) => Some(p),
+        Err(e) => {
+            warnings.push(format!("writing the report: {e:#}"));
+            None
+        }
+    };
     Ok(RunOutcome {
         name,
         history_path: recorder.path().to_owned(),
-        report_path: None,
+        report_path,
         results,
         ending,
         ops: history.ops.len(),

@@ -5,11 +5,16 @@
 //! dropped). The registry at the bottom maps a target's name to its constructor.
 
 use crate::history::Value;
+use crate::node::StoreKind;
 use async_trait::async_trait;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
+
+pub mod node_process;
+pub mod resp_client;
+pub mod toy;
 
 /// What a client is asked to do: one op's `f`, key and argument.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,16 +113,49 @@ pub trait Target: Send + Sync {
     fn exited(&mut self) -> Vec<(String, String)>;
     /// Stops every node. Safe to call more than once.
     async fn teardown(&mut self) -> anyhow::Result<()>;
+    /// Kills node `name` abruptly (SIGKILL), as a crash; [`exited`](Target::exited)
+    /// does not report a node killed this way.
+    async fn kill_node(&mut self, name: &str) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "target {} cannot kill node {name}: unsupported",
+            self.name()
+        )
+    }
+    /// Starts node `name` again after [`kill_node`](Target::kill_node), with the data it kept,
+    /// and waits until it answers.
+    async fn start_node(&mut self, name: &str) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "target {} cannot restart node {name}: unsupported",
+            self.name()
+        )
+    }
+    /// Moves node `name`'s clock by `offset_ms` from real time (replacing any earlier offset).
+    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
+        let _ = offset_ms;
+        anyhow::bail!(
+            "target {} cannot skew the clock of node {name}: unsupported",
+            self.name()
+        )
+    }
 }
 
-/// The built-in targets: name and a line each.
+/// The targets ferrocheck knows: name and one line saying what it is.
 pub fn list() -> Vec<(&'static str, &'static str)> {
-    Vec::new()
+    StoreKind::ALL
+        .iter()
+        .map(|kind| (kind.name(), kind.description()))
+        .collect()
 }
 
-/// Builds the target called `name`.
-pub fn by_name(name: &str, _opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+/// The target called `name`, not started yet.
+pub fn by_name(name: &str, opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+    if let Some(kind) = StoreKind::ALL.into_iter().find(|k| k.name() == name) {
+        return Ok(Box::new(toy::ToyTarget::new(kind, opts)));
+    }
+    let known: Vec<&str> = list().into_iter().map(|(name, _)| name).collect();
     Err(crate::cli::usage(format!(
-        "unknown target {name:?} (see `ferrocheck list`)"
+        "unknown target {name:?}; known: {}",
+        known.join(", ")
     )))
 }
+
