@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Nodes in a toy cluster unless `--nodes` says otherwise.
 pub const DEFAULT_NODES: usize = 3;
+/// The first port nodes use inside their own network namespaces.
+const NAMESPACE_PORT: u16 = 7001;
 /// How long a node may take to answer its first `PING`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a node gets to exit after SIGTERM before SIGKILL.
@@ -68,8 +70,15 @@ impl ToyTarget {
         let base = self.opts.base_port;
         // Probes stay bound until every port is picked, so no port is handed out twice.
         let mut probes = Vec::new();
+        let mut ports = Vec::new();
         for i in 0..count {
             let ip = self.listen_ip(i)?;
+            if !ip.is_loopback() {
+                // The node has a network namespace (and so every port) of its own.
+                let first = if base == 0 { NAMESPACE_PORT } else { base };
+                ports.push(first.saturating_add(i as u16));
+                continue;
+            }
             if base == 0 {
                 let probe = TcpListener::bind((ip, 0))
                     .map_err(|e| anyhow::anyhow!("cannot find a free port on {ip}: {e}"))?;
@@ -90,6 +99,9 @@ impl ToyTarget {
                     )))
                 }
             }
+        }
+        if !ports.is_empty() {
+            return Ok(ports);
         }
         probes.iter().map(|p| Ok(p.local_addr()?.port())).collect()
     }
