@@ -10,8 +10,8 @@ pub mod cleanup;
 pub mod list;
 pub mod node;
 pub mod report;
-pub mod test;
 pub mod serve;
+pub mod test;
 
 /// Exit code for bad arguments or unusable input.
 pub const EXIT_BAD_ARGS: i32 = 254;

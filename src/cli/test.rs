@@ -150,6 +150,9 @@ pub fn print_summary(outcome: &RunOutcome, command_line: &str) {
             r.summary
         );
         for a in r.anomalies.iter().take(3) {
+            if r.summary.contains(a.explanation.as_str()) {
+                continue;
+            }
             for line in a.explanation.lines() {
                 println!("    {line}");
             }

@@ -95,9 +95,7 @@ impl FaultEnv {
 
     /// How the target should place its nodes, if anywhere special.
     pub fn placement(&self) -> Option<Arc<dyn NodePlacement>> {
-        self.placement
-            .clone()
-            .map(|p| p as Arc<dyn NodePlacement>)
+        self.placement.clone().map(|p| p as Arc<dyn NodePlacement>)
     }
 
     /// Moves the calling thread into the clients' namespace (before the runtime starts).
@@ -236,7 +234,14 @@ impl NemesisThread {
                 }
                 // Wait for the stop (the plan ends before the time limit), then heal.
                 let _ = stopped.recv();
-                recorder.record(Process::Nemesis, OpType::Invoke, "heal", None, Value::Nil, None);
+                recorder.record(
+                    Process::Nemesis,
+                    OpType::Invoke,
+                    "heal",
+                    None,
+                    Value::Nil,
+                    None,
+                );
                 let healed = nemesis.heal();
                 let (kind, error) = match &healed {
                     Ok(()) => (OpType::Ok, None),
@@ -289,7 +294,14 @@ fn apply(
     if let Err(e) = &result {
         warnings.push(format!("{} failed: {e}", fault.f()));
     }
-    recorder.record(Process::Nemesis, done.kind, &done.f, None, done.value, done.error);
+    recorder.record(
+        Process::Nemesis,
+        done.kind,
+        &done.f,
+        None,
+        done.value,
+        done.error,
+    );
 }
 
 /// How long after healing to wait before the final reads, so the target can recover.

@@ -331,15 +331,16 @@ pub async fn run_async(
         seed: spec.seed,
         history: recorder.path().to_owned(),
     };
-    let report_path = match report::write(&spec.report_dir.join(&name), &run_info, &history, &results)
-        .and_then(|p| report::write_index(&spec.report_dir).map(|_| p))
-    {
-        Ok(p) => Some(p),
-        Err(e) => {
-            warnings.push(format!("writing the report: {e:#}"));
-            None
-        }
-    };
+    let report_path =
+        match report::write(&spec.report_dir.join(&name), &run_info, &history, &results)
+            .and_then(|p| report::write_index(&spec.report_dir).map(|_| p))
+        {
+            Ok(p) => Some(p),
+            Err(e) => {
+                warnings.push(format!("writing the report: {e:#}"));
+                None
+            }
+        };
     Ok(RunOutcome {
         name,
         history_path: recorder.path().to_owned(),

@@ -158,4 +158,3 @@ pub fn by_name(name: &str, opts: TargetOptions) -> anyhow::Result<Box<dyn Target
         known.join(", ")
     )))
 }
-
