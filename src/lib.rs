@@ -10,6 +10,7 @@ pub mod cli;
 pub mod controller;
 pub mod history;
 pub mod nemesis;
+pub mod node;
 pub mod report;
 pub mod target;
 pub mod workload;

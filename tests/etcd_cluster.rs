@@ -44,6 +44,7 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
         base_port: 0,
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 3,
+        placement: None,
     };
     let mut t = EtcdTarget::new(opts, None, false);
     t.setup().await.unwrap();
@@ -86,14 +87,15 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
     .unwrap();
     let mut reported = None;
     for _ in 0..100 {
-        if let Err(e) = t.check_alive() {
-            reported = Some(e.to_string());
+        if let Some((node, why)) = t.exited().into_iter().next() {
+            reported = Some(format!("{node}: {why}"));
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let reported = reported.expect("a killed etcd member must be reported");
-    assert!(reported.contains("etcd n2 exited"), "{reported}");
+    assert!(reported.starts_with("n2: etcd n2 exited"), "{reported}");
+    assert!(t.exited().is_empty(), "an exit is reported once");
     // A client of the dead member gets fail/info, not a hang; the other two still have quorum.
     match b.invoke(&req("read", Nil)).await {
         Outcome::Ok(v) => panic!("read from a dead member returned {v}"),
@@ -113,7 +115,7 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
     }
     assert_eq!(wrote, Some(Int(6)));
     // It comes back from its data dir and catches up.
-    t.restart("n2").unwrap();
+    t.start_node("n2").await.unwrap();
     let mut caught_up = false;
     for _ in 0..100 {
         if b.invoke(&req("read", Nil)).await == Outcome::Ok(Int(6)) {
@@ -143,6 +145,7 @@ async fn missing_binary_is_one_clear_line() {
         base_port: 0,
         node_binary: PathBuf::from("ferrocheck"),
         seed: 0,
+        placement: None,
     };
     let mut t = EtcdTarget::new(opts, Some(dir.path().join("no-etcd")), false);
     let err = t.setup().await.unwrap_err().to_string();

@@ -9,7 +9,7 @@ use ferrocheck::check::Validity;
 use ferrocheck::target::lock::etcd::EtcdLockTarget;
 use ferrocheck::target::lock::LockOptions;
 use ferrocheck::target::{Target, TargetOptions};
-use lock_support::{children_running, have, run_lock_test, Plan};
+use lock_support::{have, run_lock_test, workers_of, Plan};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,7 @@ async fn scenario(fencing: bool) -> (ferrocheck::check::CheckResult, usize) {
         base_port: 0,
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 11,
+        placement: None,
     };
     let lock = LockOptions {
         ttl: Duration::from_millis(1000), // etcd rounds this up to its minimum (about 2 s)
@@ -32,6 +33,7 @@ async fn scenario(fencing: bool) -> (ferrocheck::check::CheckResult, usize) {
     let mut target = EtcdLockTarget::new(opts, lock, None, None);
     target.setup().await.unwrap();
     let pids: Vec<u32> = target.nodes().iter().filter_map(|n| n.pid).collect();
+    let resource = target.nodes()[3].addr;
     assert_eq!(pids.len(), 4, "3 etcd members and the resource redis");
     let target = Arc::new(target);
     let plan = Plan {
@@ -41,6 +43,7 @@ async fn scenario(fencing: bool) -> (ferrocheck::check::CheckResult, usize) {
         every: Duration::from_millis(700),
         pause: Duration::from_millis(3500),
         op_timeout: Duration::from_secs(10),
+        final_pause: false,
     };
     let (history, hits) = run_lock_test(target.clone(), &plan).await;
     let Ok(mut target) = Arc::try_unwrap(target) else {
@@ -51,7 +54,8 @@ async fn scenario(fencing: bool) -> (ferrocheck::check::CheckResult, usize) {
         let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err();
         assert!(gone, "server {pid} outlived teardown");
     }
-    assert!(children_running("lock-worker").is_empty());
+    let left = workers_of(resource);
+    assert!(left.is_empty(), "lock workers outlived teardown: {left:?}");
     let result = check_lock(&history, fencing);
     eprintln!("{}: {}", result.checker, result.summary);
     for a in &result.anomalies {

@@ -9,7 +9,7 @@ use ferrocheck::check::Validity;
 use ferrocheck::target::lock::redis::RedisLockTarget;
 use ferrocheck::target::lock::LockOptions;
 use ferrocheck::target::{Target, TargetOptions};
-use lock_support::{children_running, have, run_lock_test, Plan};
+use lock_support::{have, run_lock_test, workers_of, Plan};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +26,7 @@ async fn scenario(fencing: bool, op_timeout_ms: u64) -> (ferrocheck::check::Chec
         base_port: 0,
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 7,
+        placement: None,
     };
     let lock = LockOptions {
         ttl: Duration::from_millis(300),
@@ -36,6 +37,7 @@ async fn scenario(fencing: bool, op_timeout_ms: u64) -> (ferrocheck::check::Chec
     let mut target = RedisLockTarget::new(opts, lock, None);
     target.setup().await.unwrap();
     let pids: Vec<u32> = target.nodes().iter().filter_map(|n| n.pid).collect();
+    let resource = target.nodes()[1].addr;
     assert_eq!(pids.len(), 2);
     let target: Arc<dyn Target> = Arc::new(target);
     let plan = Plan {
@@ -45,6 +47,7 @@ async fn scenario(fencing: bool, op_timeout_ms: u64) -> (ferrocheck::check::Chec
         every: Duration::from_millis(400),
         pause: Duration::from_millis(900),
         op_timeout: Duration::from_millis(op_timeout_ms),
+        final_pause: op_timeout_ms < 1000,
     };
     let (history, hits) = run_lock_test(target.clone(), &plan).await;
     assert!(
@@ -57,13 +60,13 @@ async fn scenario(fencing: bool, op_timeout_ms: u64) -> (ferrocheck::check::Chec
         assert!(!alive(pid), "redis-server {pid} outlived the test");
     }
     // SIGKILL was sent on drop; give a loaded machine a moment to finish them off.
-    let mut left = children_running("lock-worker");
+    let mut left = workers_of(resource);
     for _ in 0..50 {
         if left.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        left = children_running("lock-worker");
+        left = workers_of(resource);
     }
     assert!(
         left.is_empty(),

@@ -9,7 +9,7 @@ use ferrocheck::check::Validity;
 use ferrocheck::target::lock::redlock::RedlockTarget;
 use ferrocheck::target::lock::LockOptions;
 use ferrocheck::target::{Target, TargetOptions};
-use lock_support::{children_running, have, run_lock_test, Plan};
+use lock_support::{have, run_lock_test, workers_of, Plan};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ fn options(dir: &std::path::Path) -> TargetOptions {
         base_port: 0,
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 5,
+        placement: None,
     }
 }
 
@@ -42,6 +43,7 @@ async fn a_paused_redlock_holder_loses_updates() {
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["l1", "l2", "l3", "l4", "l5", "resource"]);
     let pids: Vec<u32> = nodes.iter().filter_map(|n| n.pid).collect();
+    let resource = nodes[5].addr;
     let target = Arc::new(target);
     let plan = Plan {
         fencing: false,
@@ -50,6 +52,7 @@ async fn a_paused_redlock_holder_loses_updates() {
         every: Duration::from_millis(400),
         pause: Duration::from_millis(900),
         op_timeout: Duration::from_secs(5),
+        final_pause: false,
     };
     let (history, hits) = run_lock_test(target.clone(), &plan).await;
     let Ok(mut target) = Arc::try_unwrap(target) else {
@@ -60,7 +63,8 @@ async fn a_paused_redlock_holder_loses_updates() {
         let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err();
         assert!(gone, "redis-server {pid} outlived teardown");
     }
-    assert!(children_running("lock-worker").is_empty());
+    let left = workers_of(resource);
+    assert!(left.is_empty(), "lock workers outlived teardown: {left:?}");
     let r = check_lock(&history, false);
     eprintln!("{}: {}", r.checker, r.summary);
     assert!(hits >= 2, "the nemesis found a holder only {hits} times");

@@ -24,6 +24,7 @@ fn options(dir: &std::path::Path) -> TargetOptions {
         base_port: 0,
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 1,
+        placement: None,
     }
 }
 
@@ -71,6 +72,14 @@ async fn register_ops_and_a_killed_node() {
     );
     assert_eq!(c.invoke(&req("read", Nil)).await, Outcome::Ok(Int(4)));
 
+    // A kill by the harness is not a crash; a restart comes back empty (no persistence).
+    t.kill_node("n1").await.unwrap();
+    assert!(!alive(pid));
+    assert!(t.exited().is_empty());
+    t.start_node("n1").await.unwrap();
+    let pid = t.nodes()[0].pid.unwrap();
+    assert_eq!(c.invoke(&req("read", Nil)).await, Outcome::Ok(Nil));
+
     // Kill the node behind the harness's back: the target must say so, clients must not hang.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -80,14 +89,18 @@ async fn register_ops_and_a_killed_node() {
     let start = std::time::Instant::now();
     let mut reported = None;
     while start.elapsed().as_secs() < 5 {
-        if let Err(e) = t.check_alive() {
-            reported = Some(e.to_string());
+        if let Some((node, why)) = t.exited().into_iter().next() {
+            reported = Some(format!("{node}: {why}"));
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let reported = reported.expect("a killed redis-server must be reported");
-    assert!(reported.contains("redis-server n1 exited"), "{reported}");
+    assert!(
+        reported.starts_with("n1: redis-server n1 exited"),
+        "{reported}"
+    );
+    assert!(t.exited().is_empty(), "an exit is reported once");
     match c.invoke(&req("read", Nil)).await {
         Outcome::Ok(v) => panic!("read from a dead node returned {v}"),
         Outcome::Fail(_) | Outcome::Info(_) => {}

@@ -4,11 +4,17 @@
 //! invalid > unknown > valid, and a list of [`Anomaly`]s, each naming the ops that prove it and
 //! explaining it in words a student can follow. Checkers do no I/O.
 
-pub mod lock;
-
 use crate::history::{History, Value};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+pub mod explain;
+pub mod linearizable;
+pub mod lock;
+pub mod model;
+pub mod models;
+pub mod partition;
+pub mod synth;
 
 /// The three-valued verdict. Ordered so that `max` merges results: Valid < Unknown < Invalid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -115,13 +121,83 @@ pub fn merge(results: &[CheckResult]) -> Validity {
 /// Checks `history` as `opts` says. Errors are for unusable input (an unknown model name, ops
 /// the model cannot interpret), never for a verdict.
 pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResult> {
-    match opts.model.as_deref() {
-        Some("lock") => return Ok(lock::check_lock(history, lock::uses_fencing(history))),
-        Some("fenced-lock") => return Ok(lock::check_lock(history, true)),
+    let name = choose_model(history, opts)?;
+    match name.as_str() {
+        "lock" => return Ok(lock::check_lock(history, lock::uses_fencing(history))),
+        "fenced-lock" => return Ok(lock::check_lock(history, true)),
         _ => {}
     }
-    let _ = (history, opts);
-    anyhow::bail!("the checker is not built yet")
+    if opts.consistency != Consistency::Linearizable {
+        anyhow::bail!(
+            "{:?} consistency is not supported yet: check with --consistency linearizable",
+            opts.consistency
+        );
+    }
+    let mut values = model::Interner::default();
+    let initial = opts.initial_value.clone().unwrap_or(Value::Nil);
+    use models::*;
+    match name.as_str() {
+        "register" => {
+            let m = register::Register {
+                initial: values.intern(&initial),
+            };
+            partition::check_linearizable(&m, history, opts, values)
+        }
+        "cas-register" => {
+            let m = cas_register::CasRegister {
+                initial: values.intern(&initial),
+            };
+            partition::check_linearizable(&m, history, opts, values)
+        }
+        "kv" => {
+            let m = kv::Kv {
+                initial: kv::as_text(&initial),
+            };
+            partition::check_linearizable(&m, history, opts, values)
+        }
+        "mutex" => partition::check_linearizable(&mutex::Mutex, history, opts, values),
+        "set" => partition::check_linearizable(&set::Set, history, opts, values),
+        "fifo-queue" => {
+            partition::check_linearizable(&fifo_queue::FifoQueue, history, opts, values)
+        }
+        "counter" => {
+            let initial = match &initial {
+                Value::Nil => 0,
+                v => v.as_int().ok_or_else(|| {
+                    anyhow::anyhow!("a counter's initial value must be an integer, got {v}")
+                })?,
+            };
+            partition::check_linearizable(&counter::Counter { initial }, history, opts, values)
+        }
+        other => anyhow::bail!(
+            "unknown model {other:?}: use one of {}",
+            models::NAMES.join(", ")
+        ),
+    }
+}
+
+/// The model to check with: `opts.model`, else the history header's, else one inferred from
+/// the ops' `f` values. Errors when none fits.
+pub fn choose_model(history: &History, opts: &CheckOptions) -> anyhow::Result<String> {
+    if let Some(m) = &opts.model {
+        return Ok(m.clone());
+    }
+    if let Some(m) = history.header.as_ref().and_then(|h| h.model.clone()) {
+        return Ok(m);
+    }
+    let fs = history
+        .ops
+        .iter()
+        .filter(|o| o.is_client())
+        .map(|o| o.f.as_str());
+    match model::model_for_functions(fs) {
+        Some(m) => Ok(m.to_string()),
+        None if history.ops.iter().all(|o| !o.is_client()) => Ok("register".to_string()),
+        None => anyhow::bail!(
+            "cannot tell which model this history needs from its ops: pass --model (one of {})",
+            models::NAMES.join(", ")
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -151,3 +227,6 @@ mod tests {
         assert_eq!(Unknown.exit_code(), 2);
     }
 }
+
+#[cfg(test)]
+mod check_tests;

@@ -11,6 +11,7 @@ pub mod list;
 pub mod lock_worker;
 pub mod node;
 pub mod report;
+pub mod serve;
 pub mod test;
 
 /// Exit code for bad arguments or unusable input.
@@ -61,6 +62,8 @@ pub enum Command {
     Node(node::NodeArgs),
     /// Rebuild the HTML report of a stored history.
     Report(report::ReportArgs),
+    /// Serve the reports folder read-only over HTTP (127.0.0.1 by default).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command and returns the exit code.
@@ -73,5 +76,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::LockWorker(args) => lock_worker::run(args),
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

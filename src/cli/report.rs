@@ -1,10 +1,182 @@
-//! `ferrocheck report` (not built yet).
+//! `ferrocheck report HISTORY [--out DIR]`: check a stored history as its header says and write
+//! the run's HTML report (and `results.json`), then refresh the run index.
+//!
+//! The exit code is the verdict's (0 valid, 1 invalid, 2 unknown), as for `ferrocheck check`. A
+//! checker that cannot run (an unknown model, ops it cannot read) shows as `unknown` in the
+//! report with its error, rather than stopping the report.
+
+use crate::check::{self, CheckOptions, CheckResult, Consistency, Validity};
+use crate::history::History;
+use crate::report::{self, RunInfo};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `ferrocheck report`.
 #[derive(Debug, clap::Args)]
-pub struct ReportArgs {}
+pub struct ReportArgs {
+    /// The history to report on (JSON Lines, as `ferrocheck test` writes it).
+    pub history: PathBuf,
+    /// Where to write index.html and results.json [default: reports/<run name>, and the run
+    /// index reports/index.html is refreshed].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
 
 /// Runs `ferrocheck report`.
-pub fn run(_args: ReportArgs) -> anyhow::Result<i32> {
-    Err(super::usage("`ferrocheck report` is not built yet"))
+pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    let history = History::read_jsonl(&args.history).map_err(|e| {
+        super::usage(format!(
+            "cannot read the history: {e} (expected JSON Lines as `ferrocheck test` writes)"
+        ))
+    })?;
+    let info = run_info(&history, &args.history);
+    let results = run_checks(&history);
+    let (dir, root) = match &args.out {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let root = PathBuf::from("reports");
+            (root.join(folder_name(&info.name)), Some(root))
+        }
+    };
+    let page = report::write(&dir, &info, &history, &results)?;
+    if let Some(root) = root {
+        report::write_index(&root)?;
+    }
+    let verdict = check::merge(&results);
+    for r in &results {
+        println!("{:<8} {}: {}", r.validity.to_string(), r.checker, r.summary);
+    }
+    println!("{verdict}: report written to {}", page.display());
+    Ok(verdict.exit_code())
+}
+
+/// A run name made safe as one folder name: no separators, no `..`.
+fn folder_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.trim_matches('.').is_empty() {
+        "run".into()
+    } else {
+        safe
+    }
+}
+
+/// The checks a history's header names: `run.checks` (consistency names such as
+/// `linearizable`, or model names), else one check with the header's model.
+fn planned_checks(history: &History) -> Vec<CheckOptions> {
+    let header = history.header.clone().unwrap_or_default();
+    let base = CheckOptions {
+        model: header.model.clone(),
+        ..Default::default()
+    };
+    let run = header.run.unwrap_or(serde_json::Value::Null);
+    let consistency = run
+        .get("consistency")
+        .and_then(|c| serde_json::from_value::<Consistency>(c.clone()).ok());
+    let named: Vec<String> = run
+        .get("checks")
+        .and_then(|c| c.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if named.is_empty() {
+        return vec![CheckOptions {
+            consistency: consistency.unwrap_or_default(),
+            ..base
+        }];
+    }
+    named
+        .into_iter()
+        .map(
+            |name| match serde_json::from_value::<Consistency>(name.clone().into()) {
+                Ok(c) => CheckOptions {
+                    consistency: c,
+                    ..base.clone()
+                },
+                Err(_) => CheckOptions {
+                    model: Some(name),
+                    consistency: consistency.unwrap_or_default(),
+                    ..base.clone()
+                },
+            },
+        )
+        .collect()
+}
+
+/// Runs every planned check; a check that cannot run becomes an `unknown` result with its error.
+fn run_checks(history: &History) -> Vec<CheckResult> {
+    planned_checks(history)
+        .into_iter()
+        .map(|opts| {
+            check::check(history, &opts).unwrap_or_else(|e| {
+                let consistency = serde_json::to_value(opts.consistency)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "check".into());
+                CheckResult {
+                    checker: format!(
+                        "{consistency}({})",
+                        opts.model.as_deref().unwrap_or("inferred model")
+                    ),
+                    validity: Validity::Unknown,
+                    summary: format!("could not check: {e:#}"),
+                    anomalies: Vec::new(),
+                    stats: serde_json::Value::Null,
+                }
+            })
+        })
+        .collect()
+}
+
+/// The run's facts from the history's header (`run` object), with the history's folder name as
+/// the run's name when the header does not give one.
+fn run_info(history: &History, path: &Path) -> RunInfo {
+    let header = history.header.clone().unwrap_or_default();
+    let run = header.run.clone().unwrap_or(serde_json::Value::Null);
+    let text = |k: &str| {
+        run.get(k)
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    let folder = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "histories");
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let mut name = text("name");
+    if name.is_empty() {
+        name = folder.unwrap_or(stem);
+    }
+    let mut workload = text("workload");
+    if workload.is_empty() {
+        workload = header.workload.clone().unwrap_or_default();
+    }
+    RunInfo {
+        name,
+        target: text("target"),
+        workload,
+        nemesis: text("nemesis"),
+        options: run.clone(),
+        command: text("command"),
+        start_time: text("start_time"),
+        seed: run.get("seed").and_then(|s| s.as_u64()).unwrap_or(0),
+        history: path.to_owned(),
+    }
 }

@@ -117,12 +117,8 @@ impl TestArgs {
 /// Runs `ferrocheck test`.
 pub fn run(args: TestArgs) -> anyhow::Result<i32> {
     let spec = args.into_spec()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     let command_line = spec.command_line.clone();
-    let outcome = runtime.block_on(controller::run(spec))?;
+    let outcome = controller::run(spec)?;
     print_summary(&outcome, &command_line);
     Ok(outcome.validity().exit_code())
 }
@@ -159,6 +155,9 @@ pub fn print_summary(outcome: &RunOutcome, command_line: &str) {
             r.summary
         );
         for a in r.anomalies.iter().take(3) {
+            if r.summary.contains(a.explanation.as_str()) {
+                continue;
+            }
             for line in a.explanation.lines() {
                 println!("    {line}");
             }

@@ -6,12 +6,14 @@
 //! node that dies and an error all take the same way out: in-flight ops are recorded as `info`,
 //! the nodes are stopped, and the history so far is kept and checked.
 
+pub mod faults;
 pub mod progress;
 pub mod recorder;
 pub mod worker;
 
 use crate::check::{self, CheckOptions, CheckResult, Validity};
 use crate::history::{Header, History};
+use crate::report::{self, RunInfo};
 use crate::target::{self, Target, TargetOptions};
 use crate::workload::{self, WorkloadOptions};
 use anyhow::Context;
@@ -122,9 +124,11 @@ impl RunOutcome {
     }
 }
 
-/// Runs one test end to end. Errors are for runs that could not start (bad names, a target that
-/// would not come up); anything after the target is up ends in a [`RunOutcome`].
-pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
+/// Runs one test end to end: prepares the fault environment (the clients' network namespace
+/// must be entered before the async runtime starts its threads), then runs [`run_async`].
+/// Errors are for runs that could not start (bad names, a target that would not come up, a
+/// fault this machine cannot inject); anything after the target is up ends in a [`RunOutcome`].
+pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let workload = workload::by_name(
         &spec.workload,
         &WorkloadOptions {
@@ -132,12 +136,6 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
             seed: spec.seed,
         },
     )?;
-    if spec.nemesis != "none" {
-        return Err(crate::cli::usage(format!(
-            "unknown nemesis {:?}; known nemeses: none (see `ferrocheck list`)",
-            spec.nemesis
-        )));
-    }
     let name = format!(
         "{}-{}-{}",
         chrono::Local::now().format("%Y%m%dT%H%M%S%.3f"),
@@ -145,27 +143,91 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         spec.workload
     );
     let run_dir = spec.history_dir.join(&name);
-    let target_opts = TargetOptions {
+    let target_opts = |placement| TargetOptions {
         nodes: spec.nodes,
         work_dir: run_dir.join("nodes"),
         base_port: spec.base_port,
         node_binary: spec.node_binary.clone(),
         seed: spec.seed,
+        placement,
     };
-    let target = match target::real::by_name(&spec.target, target_opts.clone(), &spec.real) {
-        Some(t) => t,
-        None => target::by_name(&spec.target, target_opts)?,
+    let build = |placement: Option<Arc<dyn target::NodePlacement>>| match target::real::by_name(
+        &spec.target,
+        target_opts(placement.clone()),
+        &spec.real,
+    ) {
+        Some(t) => Ok(t),
+        None => target::by_name(&spec.target, target_opts(placement)),
     };
+    // A first look at the target (no process started) tells which nodes to make a network for.
+    let probe = build(None)?;
+    let nodes = probe.planned_nodes();
+    let placeable = probe.supports_placement();
+    // The names faults are planned against (the lock targets pause the lock holder).
+    let fault_targets = probe.fault_targets();
+    let refusal = match crate::nemesis::schedule::Schedule::load(&spec.nemesis) {
+        Ok(s) => s.families().into_iter().find_map(|f| probe.refuse_fault(f)),
+        Err(_) => None, // FaultEnv::prepare reports a bad schedule
+    };
+    drop(probe);
+    if let Some(why) = refusal {
+        return Err(crate::cli::usage(why));
+    }
+    let mut faults = faults::FaultEnv::prepare(&spec.nemesis, &nodes, placeable)?;
+    let target = build(faults.placement())?;
+    let inside = faults.enter_clients()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = runtime.block_on(run_async(
+        &spec,
+        name,
+        workload,
+        target,
+        &fault_targets,
+        &mut faults,
+    ));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    drop(inside);
+    drop(faults);
+    outcome
+}
+
+/// The async part of a run, inside the clients' namespace.
+pub async fn run_async(
+    spec: &RunSpec,
+    name: String,
+    workload: Box<dyn workload::Workload>,
+    target: Box<dyn Target>,
+    nodes: &[String],
+    faults: &mut faults::FaultEnv,
+) -> anyhow::Result<RunOutcome> {
+    let run_dir = spec.history_dir.join(&name);
+    let started = chrono::Local::now();
     let header = Header {
         version: 1,
         workload: Some(workload.name().to_owned()),
         model: Some(workload.model().to_owned()),
-        run: Some(serde_json::to_value(&spec).context("serializing the run's options")?),
+        run: Some(serde_json::to_value(spec).context("serializing the run's options")?),
     };
     let recorder = Arc::new(Recorder::create(&run_dir.join("history.jsonl"), &header)?);
     let target: SharedTarget = Arc::new(Mutex::new(target));
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let mut signals = Signals::new()?;
+    let down = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let nemesis = faults
+        .nemesis(Arc::new(faults::TargetNodes {
+            target: target.clone(),
+            handle: tokio::runtime::Handle::current(),
+            down: down.clone(),
+        }))
+        .map_err(|e| crate::cli::usage(format!("nemesis {}: {e:#}", spec.nemesis)))?;
+    let plan = match &faults.schedule {
+        Some(s) => s.plan(nodes, spec.seed, spec.time_limit)?,
+        None => Vec::new(),
+    };
+    let mut warnings: Vec<String> = faults.notes.clone();
 
     // Start the nodes; Ctrl-C while they come up still stops them.
     let setup = tokio::select! {
@@ -183,6 +245,16 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         Duration::from_secs_f64(spec.concurrency as f64 / spec.rate)
     } else {
         Duration::ZERO
+    };
+    let mut nemesis_thread = match nemesis {
+        Some(n) => Some(faults::NemesisThread::start(
+            n,
+            plan,
+            recorder.clone(),
+            std::time::Instant::now(),
+            down.clone(),
+        )?),
+        None => None,
     };
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..spec.concurrency {
@@ -207,8 +279,10 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         tokio::select! {
             _ = tick.tick() => {
                 progress.update(&recorder.counts, "running");
-                if let Err(e) = target.lock().await.check_alive() {
-                    ending = Ending::Aborted(format!("{e:#}"));
+                let exited = target.lock().await.exited();
+                let down = faults::lock(&down).clone();
+                if let Some((node, why)) = exited.into_iter().find(|(n, _)| !down.contains(n)) {
+                    ending = Ending::Aborted(format!("node {node} crashed: {why}"));
                     break;
                 }
             }
@@ -244,10 +318,16 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         workers.abort_all();
     }
 
-    let mut warnings = Vec::new();
+    if let Some(n) = nemesis_thread.take() {
+        progress.update(&recorder.counts, "healing");
+        warnings.extend(tokio::task::spawn_blocking(move || n.stop_and_heal()).await?);
+        if ending == Ending::Completed {
+            tokio::time::sleep(faults::RECOVERY).await;
+        }
+    }
     if ending == Ending::Completed {
         progress.update(&recorder.counts, "final reads");
-        if let Err(e) = final_phase(&spec, &*workload, &target, &recorder).await {
+        if let Err(e) = final_phase(spec, &*workload, &target, &recorder).await {
             warnings.push(format!("final reads: {e:#}"));
         }
     }
@@ -259,10 +339,31 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let (history, write_error) = recorder.snapshot(header);
     warnings.extend(write_error);
     let results = check_all(&history, &workload.checks(), spec.progress).await;
+    let run_info = RunInfo {
+        name: name.clone(),
+        target: spec.target.clone(),
+        workload: spec.workload.clone(),
+        nemesis: spec.nemesis.clone(),
+        options: serde_json::to_value(spec).unwrap_or_default(),
+        command: spec.command_line.clone(),
+        start_time: started.to_rfc3339(),
+        seed: spec.seed,
+        history: recorder.path().to_owned(),
+    };
+    let report_path =
+        match report::write(&spec.report_dir.join(&name), &run_info, &history, &results)
+            .and_then(|p| report::write_index(&spec.report_dir).map(|_| p))
+        {
+            Ok(p) => Some(p),
+            Err(e) => {
+                warnings.push(format!("writing the report: {e:#}"));
+                None
+            }
+        };
     Ok(RunOutcome {
         name,
         history_path: recorder.path().to_owned(),
-        report_path: None,
+        report_path,
         results,
         ending,
         ops: history.ops.len(),

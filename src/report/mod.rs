@@ -1,1 +1,137 @@
-//! Reports: one self-contained HTML page per run (not built yet).
+//! Reports: one self-contained HTML page per run, and an index page listing every run.
+//!
+//! A report is data dropped into a template: the verdicts and anomalies are rendered as HTML,
+//! the plots as SVG drawn here in Rust, and the whole history is embedded as compact JSON that a
+//! small script draws as a zoomable timeline on a canvas. The page loads nothing from the
+//! network, so it opens anywhere (a browser, an e-mail attachment, a printout). Next to each
+//! `index.html` a `results.json` keeps the run's facts and verdicts for [`write_index`].
+
+use crate::check::{self, CheckResult, Validity};
+use crate::history::History;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+mod anomaly;
+mod html;
+mod index;
+mod jsonview;
+mod plot;
+mod timeline;
+
+pub use index::write_index;
+
+/// The facts about a run that the report shows next to the verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunInfo {
+    /// The run's name, also the name of its folder under `reports/` and `histories/`.
+    pub name: String,
+    /// The system under test (`toy-register`, `redis`, `etcd`, ...).
+    pub target: String,
+    /// The workload (`register`, `lock`, ...).
+    pub workload: String,
+    /// The fault schedule (`partition`, `pause`, `none`, ...).
+    pub nemesis: String,
+    /// Every option of the run, as given.
+    pub options: serde_json::Value,
+    /// The command line that reproduces the run (`ferrocheck test ...`).
+    pub command: String,
+    /// When the run started, as a wall-clock string.
+    pub start_time: String,
+    /// The random seed of the run's generators.
+    pub seed: u64,
+    /// Where the run's history was written.
+    pub history: PathBuf,
+}
+
+/// What `results.json` holds: the run, the overall verdict and each checker's result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResultsFile {
+    /// The run.
+    pub run: RunInfo,
+    /// All results merged: invalid > unknown > valid.
+    pub validity: Validity,
+    /// How many ops the history has.
+    #[serde(default)]
+    pub ops: usize,
+    /// Each checker's result.
+    #[serde(default)]
+    pub results: Vec<CheckResult>,
+}
+
+/// Writes `dir/index.html` and `dir/results.json` for one run and returns the HTML's path.
+pub fn write(
+    dir: &Path,
+    run: &RunInfo,
+    history: &History,
+    results: &[CheckResult],
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
+    let page = html::render(run, history, results);
+    let html_path = dir.join("index.html");
+    std::fs::write(&html_path, page)
+        .with_context(|| format!("cannot write the report {}", html_path.display()))?;
+    let summary = ResultsFile {
+        run: run.clone(),
+        validity: check::merge(results),
+        ops: history.ops.len(),
+        results: results.to_vec(),
+    };
+    let json_path = dir.join("results.json");
+    let text = serde_json::to_string_pretty(&summary).context("cannot encode results.json")?;
+    std::fs::write(&json_path, text)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    Ok(html_path)
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Nanoseconds as a short human duration: `850 µs`, `12.3 ms`, `4.21 s`.
+pub(crate) fn human_ns(ns: u64) -> String {
+    let ns = ns as f64;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(human_ns(850), "850 ns");
+        assert_eq!(human_ns(12_300_000), "12.3 ms");
+        assert_eq!(human_ns(4_210_000_000), "4.21 s");
+    }
+}

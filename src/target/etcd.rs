@@ -164,6 +164,11 @@ impl EtcdTarget {
     }
 }
 
+/// `n1`, `n2`, ... `n<count>`.
+fn member_names(count: usize) -> Vec<String> {
+    (1..=count).map(|i| format!("n{i}")).collect()
+}
+
 /// The command line of each member of a cluster named `token` on the given ports.
 fn member_args(
     names: &[String],
@@ -218,7 +223,7 @@ impl Target for EtcdTarget {
     async fn setup(&mut self) -> anyhow::Result<()> {
         let binary = etcd_binary(self.binary.as_deref())?;
         let n = self.opts.nodes.unwrap_or(3).max(1);
-        let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+        let names = member_names(n);
         let all = ports(self.opts.base_port, 2 * n)?;
         let (client_ports, peer_ports) = all.split_at(n);
         let token = format!("ferrocheck-{}-{}", std::process::id(), self.opts.seed);
@@ -271,11 +276,44 @@ impl Target for EtcdTarget {
             .collect()
     }
 
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        for m in &mut self.members {
-            if let Some(p) = m.process.as_mut() {
-                p.check_alive()?;
+    fn planned_nodes(&self) -> Vec<String> {
+        member_names(self.opts.nodes.unwrap_or(3).max(1))
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
+        self.members
+            .iter_mut()
+            .filter_map(|m| {
+                let why = m.process.as_mut()?.take_exit()?;
+                Some((m.name.clone(), why))
+            })
+            .collect()
+    }
+
+    async fn kill_node(&mut self, name: &str) -> anyhow::Result<()> {
+        self.kill(name)
+    }
+
+    async fn start_node(&mut self, name: &str) -> anyhow::Result<()> {
+        self.restart(name)?;
+        let m = self
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .with_context(|| format!("no etcd member {name:?}"))?;
+        let client = EtcdClient::new(&m.url(), Duration::from_secs(1))?;
+        let start = Instant::now();
+        // Serializable: a restarted member answers from its own data as soon as it is up,
+        // even while the rest of the cluster is unreachable.
+        while !client.ready().await {
+            if start.elapsed() > READY_TIMEOUT {
+                bail!(
+                    "etcd {name} did not answer within {READY_TIMEOUT:?} after a restart; last lines of {}:\n{}",
+                    m.log.display(),
+                    log_tail(&m.log, 15)
+                );
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
     }

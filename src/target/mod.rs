@@ -4,17 +4,23 @@
 //! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
 //! dropped). The registry at the bottom maps a target's name to its constructor.
 
+use crate::history::Value;
+use crate::node::StoreKind;
+use async_trait::async_trait;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
 pub mod etcd;
 pub mod etcd_client;
 pub mod lock;
+pub mod node_process;
 pub mod real;
 pub mod redis;
+pub mod resp_client;
 pub mod server_process;
-
-use crate::history::Value;
-use async_trait::async_trait;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+pub mod toy;
 
 /// What a client is asked to do: one op's `f`, key and argument.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +78,16 @@ pub struct WorkerInfo {
     pub holds_lock: bool,
 }
 
+/// Where a target's node processes run: their address and how their command is prepared (e.g.
+/// inside the node's own network namespace, under the clock shim). Without one, nodes run on
+/// loopback as plain child processes.
+pub trait NodePlacement: Send + Sync + std::fmt::Debug {
+    /// The address node `node` must listen on.
+    fn ip(&self, node: &str) -> anyhow::Result<IpAddr>;
+    /// Prepares node `node`'s command before it is spawned (and again before a restart).
+    fn prepare(&self, node: &str, cmd: &mut Command) -> anyhow::Result<()>;
+}
+
 /// Options every target understands.
 #[derive(Clone, Debug)]
 pub struct TargetOptions {
@@ -85,6 +101,8 @@ pub struct TargetOptions {
     pub node_binary: PathBuf,
     /// Seed for anything random inside the target.
     pub seed: u64,
+    /// Where node processes run; `None` = loopback, plain child processes.
+    pub placement: Option<Arc<dyn NodePlacement>>,
 }
 
 /// A system under test.
@@ -95,25 +113,50 @@ pub trait Target: Send + Sync {
     /// Starts every node and waits until each answers, with a clear timeout error that shows the
     /// tail of the node's log.
     async fn setup(&mut self) -> anyhow::Result<()>;
+    /// The names its nodes will have once set up (`n1`, `n2`, ...), known before `setup` so the
+    /// harness can prepare a network for them.
+    fn planned_nodes(&self) -> Vec<String>;
+    /// True when the target runs its node processes as [`TargetOptions::placement`] says
+    /// (network namespaces, clock shim). A target that cannot must say false, so that faults
+    /// which need it are refused instead of silently doing nothing.
+    fn supports_placement(&self) -> bool {
+        false
+    }
     /// Opens a client for `process`.
     async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
     /// The nodes as they are now.
     fn nodes(&self) -> Vec<NodeInfo>;
-    /// An error naming any node that exited on its own (the run should stop and say so).
-    fn check_alive(&mut self) -> anyhow::Result<()>;
+    /// Nodes whose process exited since the last call: name, and why (exit status, log tail).
+    /// The controller decides whether that was a crash or a fault it injected.
+    fn exited(&mut self) -> Vec<(String, String)>;
     /// Stops every node. Safe to call more than once.
     async fn teardown(&mut self) -> anyhow::Result<()>;
+    /// Kills node `name` abruptly (SIGKILL), as a crash; [`exited`](Target::exited)
+    /// does not report a node killed this way.
+    async fn kill_node(&mut self, name: &str) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "target {} cannot kill node {name}: unsupported",
+            self.name()
+        )
+    }
+    /// Starts node `name` again after [`kill_node`](Target::kill_node), with the data it kept,
+    /// and waits until it answers.
+    async fn start_node(&mut self, name: &str) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "target {} cannot restart node {name}: unsupported",
+            self.name()
+        )
+    }
     /// Client worker processes, for targets whose clients run as their own OS processes (the
-    /// lock targets); a pause nemesis aimed at "the lock holder" picks the one that holds it.
+    /// lock targets).
     fn workers(&self) -> Vec<WorkerInfo> {
         Vec::new()
     }
-    /// The names a fault of `family` (`pause`, `kill`, ...) should pick from: the node names by
-    /// default. The lock targets answer `["holder"]` for `pause`: stop whichever client holds
-    /// the lock at that moment, like a GC pause.
-    fn fault_targets(&self, family: &str) -> Vec<String> {
-        let _ = family;
-        self.nodes().into_iter().map(|n| n.name).collect()
+    /// The names the nemesis plans faults against, known before `setup`: the planned node
+    /// names by default. The lock targets answer `["holder"]`, so a pause stops whichever
+    /// client holds the lock at that moment, like a GC pause.
+    fn fault_targets(&self) -> Vec<String> {
+        self.planned_nodes()
     }
     /// The OS pid behind a fault target name: a node's, or for the lock targets `holder` (the
     /// client process that holds the lock now) and `worker-<process>`.
@@ -129,16 +172,32 @@ pub trait Target: Send + Sync {
         let _ = family;
         None
     }
+    /// Moves node `name`'s clock by `offset_ms` from real time (replacing any earlier offset).
+    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
+        let _ = offset_ms;
+        anyhow::bail!(
+            "target {} cannot skew the clock of node {name}: unsupported",
+            self.name()
+        )
+    }
 }
 
-/// The built-in targets: name and a line each.
+/// The targets ferrocheck knows: name and one line saying what it is.
 pub fn list() -> Vec<(&'static str, &'static str)> {
-    Vec::new()
+    StoreKind::ALL
+        .iter()
+        .map(|kind| (kind.name(), kind.description()))
+        .collect()
 }
 
-/// Builds the target called `name`.
-pub fn by_name(name: &str, _opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+/// The target called `name`, not started yet.
+pub fn by_name(name: &str, opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+    if let Some(kind) = StoreKind::ALL.into_iter().find(|k| k.name() == name) {
+        return Ok(Box::new(toy::ToyTarget::new(kind, opts)));
+    }
+    let known: Vec<&str> = list().into_iter().map(|(name, _)| name).collect();
     Err(crate::cli::usage(format!(
-        "unknown target {name:?} (see `ferrocheck list`)"
+        "unknown target {name:?}; known: {}",
+        known.join(", ")
     )))
 }

@@ -160,6 +160,7 @@ mod tests {
             base_port: 0,
             node_binary: PathBuf::from("ferrocheck"),
             seed: 0,
+            placement: None,
         };
         for (name, _) in list() {
             let t = by_name(name, opts.clone(), &RealOptions::default());

@@ -36,6 +36,8 @@ pub fn redis_binary(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
 pub struct RedisServer {
     name: String,
     port: u16,
+    binary: PathBuf,
+    args: Vec<String>,
     process: ServerProcess,
 }
 
@@ -70,6 +72,8 @@ impl RedisServer {
         let mut server = RedisServer {
             name: name.to_string(),
             port,
+            binary: binary.to_owned(),
+            args,
             process,
         };
         server.wait_ready().await?;
@@ -127,6 +131,30 @@ impl RedisServer {
     /// An error if the server exited on its own.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         self.process.check_alive()
+    }
+
+    /// `(name, why)` if the server exited on its own since the last call.
+    pub fn exited(&mut self) -> Option<(String, String)> {
+        self.process.take_exit().map(|why| (self.name.clone(), why))
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts the server again on the same port (without persistence it comes back empty) and
+    /// waits until it answers.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.process.kill();
+        let log = self.process.log().to_owned();
+        self.process = ServerProcess::spawn(
+            &format!("redis-server {}", self.name),
+            &self.binary,
+            &self.args,
+            &log,
+        )?;
+        self.wait_ready().await
     }
 
     /// Kills and reaps the server. Idempotent.
@@ -214,16 +242,42 @@ impl Target for RedisTarget {
         self.servers.iter().map(RedisServer::info).collect()
     }
 
-    fn check_alive(&mut self) -> anyhow::Result<()> {
+    fn planned_nodes(&self) -> Vec<String> {
+        node_names(self.opts.nodes.unwrap_or(1).max(1))
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
         self.servers
             .iter_mut()
-            .try_for_each(RedisServer::check_alive)
+            .filter_map(RedisServer::exited)
+            .collect()
     }
 
     async fn teardown(&mut self) -> anyhow::Result<()> {
         self.servers.iter_mut().for_each(RedisServer::stop);
         Ok(())
     }
+
+    async fn kill_node(&mut self, name: &str) -> anyhow::Result<()> {
+        server_named(&mut self.servers, name)?.stop();
+        Ok(())
+    }
+
+    async fn start_node(&mut self, name: &str) -> anyhow::Result<()> {
+        server_named(&mut self.servers, name)?.restart().await
+    }
+}
+
+/// The server called `name`, or an error naming the ones there are.
+pub fn server_named<'a>(
+    servers: &'a mut [RedisServer],
+    name: &str,
+) -> anyhow::Result<&'a mut RedisServer> {
+    let known: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
+    servers
+        .iter_mut()
+        .find(|s| s.name == name)
+        .with_context(|| format!("no redis node {name:?} (nodes: {})", known.join(", ")))
 }
 
 /// Compare-and-set: set KEYS[1] to ARGV[2] if it currently holds ARGV[1] ("" = missing).

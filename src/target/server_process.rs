@@ -20,6 +20,7 @@ pub struct ServerProcess {
     name: String,
     child: Option<Child>,
     log: PathBuf,
+    reported: bool,
 }
 
 /// Makes `cmd` die with SIGKILL when the thread that spawned it exits (the harness), and not
@@ -77,6 +78,7 @@ impl ServerProcess {
             name: name.to_string(),
             child: Some(child),
             log: log.to_owned(),
+            reported: false,
         })
     }
 
@@ -111,6 +113,21 @@ impl ServerProcess {
             );
         }
         Ok(())
+    }
+
+    /// If the process exited on its own and this was not said before: why, with its log's tail.
+    pub fn take_exit(&mut self) -> Option<String> {
+        if self.reported {
+            return None;
+        }
+        let status = self.exited()?;
+        self.reported = true;
+        Some(format!(
+            "{} exited on its own ({status}); last lines of {}:\n{}",
+            self.name,
+            self.log.display(),
+            log_tail(&self.log, 15)
+        ))
     }
 
     /// Kills (SIGKILL, which also ends a stopped process) and reaps the child. Idempotent.

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use ferrocheck::history::{History, Op, OpType, Process, Value};
-use ferrocheck::target::{Client, Outcome, Request, Target};
+use ferrocheck::target::{Client, Outcome, Request, Target, WorkerInfo};
 use ferrocheck::workload::lock::LockWorkload;
 use ferrocheck::workload::{Step, Workload};
 use nix::sys::signal::{kill, Signal};
@@ -120,6 +120,8 @@ pub struct Plan {
     pub pause: Duration,
     /// A call past this is `info`; the process retires and gets a new client.
     pub op_timeout: Duration,
+    /// Keep one last holder stopped until the other workers are done.
+    pub final_pause: bool,
 }
 
 /// Runs the plan's lock workers, pausing the holder now and then, then a final read. Returns the
@@ -164,39 +166,31 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
     let mut hits = 0;
     while Instant::now() + every < deadline {
         tokio::time::sleep(every).await;
-        // Catch the holder between its read and its write: its last op is a write invoke.
-        let mut holder = None;
-        for _ in 0..60 {
-            holder = target
-                .workers()
-                .into_iter()
-                .find(|w| w.holds_lock && rec.last_is_write_invoke(w.process));
-            if holder.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let Some(holder) = holder else { continue };
-        // The names a pause nemesis would use resolve to this worker.
-        assert_eq!(target.fault_targets("pause"), vec!["holder".to_string()]);
-        assert_eq!(
-            target.pid_of(&format!("worker-{}", holder.process)),
-            Some(holder.pid)
-        );
-        let pid = Pid::from_raw(holder.pid as i32);
-        let who = Value::Str(format!("client {} (pid {})", holder.process, holder.pid));
-        rec.record(Process::Nemesis, OpType::Info, "pause", who.clone(), None);
-        kill(pid, Signal::SIGSTOP).unwrap();
+        let Some(holder) = catch_holder(target.as_ref(), &rec).await else {
+            continue;
+        };
+        let (pid, who) = stop(&rec, &holder);
         tokio::time::sleep(pause).await;
-        kill(pid, Signal::SIGCONT).unwrap();
-        rec.record(Process::Nemesis, OpType::Info, "resume", who, None);
+        cont(&rec, pid, who);
         hits += 1;
     }
+    // With `final_pause`, one last holder stays stopped until every other worker has finished,
+    // so its stale write is certainly the last to land.
+    let last = match plan.final_pause {
+        true => catch_holder(target.as_ref(), &rec)
+            .await
+            .map(|h| stop(&rec, &h)),
+        false => None,
+    };
     let mut clients = Vec::new();
     for t in tasks {
         clients.push(t.await.unwrap());
     }
     drop(clients);
+    if let Some((pid, who)) = last {
+        cont(&rec, pid, who);
+        hits += 1;
+    }
     // A worker continued by the last resume may still be landing its stale write.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut fin = target.client(999).await.unwrap();
@@ -212,30 +206,58 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
     (rec.history(), hits)
 }
 
-/// Processes whose parent is this test process and whose command line mentions `needle`.
-pub fn children_running(needle: &str) -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        // pid (comm) state ppid ...
-        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        if fields.get(1) != Some(&me.as_str()) || fields.first() == Some(&"Z") {
-            continue;
+/// The worker that holds the lock and is between its read and its write (its last op is a write
+/// invoke), waiting up to 300 ms for one.
+async fn catch_holder(target: &dyn Target, rec: &Recorder) -> Option<WorkerInfo> {
+    for _ in 0..60 {
+        let found = target
+            .workers()
+            .into_iter()
+            .find(|w| w.holds_lock && rec.last_is_write_invoke(w.process));
+        if let Some(holder) = found {
+            // The names a pause nemesis would use resolve to this worker.
+            assert_eq!(target.fault_targets(), vec!["holder".to_string()]);
+            assert_eq!(
+                target.pid_of(&format!("worker-{}", holder.process)),
+                Some(holder.pid)
+            );
+            return Some(holder);
         }
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmd).contains(needle) {
-            out.push(pid);
-        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    out
+    None
+}
+
+/// SIGSTOPs the worker, recording a nemesis `pause`.
+fn stop(rec: &Recorder, holder: &WorkerInfo) -> (Pid, Value) {
+    let pid = Pid::from_raw(holder.pid as i32);
+    let who = Value::Str(format!("client {} (pid {})", holder.process, holder.pid));
+    rec.record(Process::Nemesis, OpType::Info, "pause", who.clone(), None);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    (pid, who)
+}
+
+/// SIGCONTs the worker, recording a nemesis `resume`.
+fn cont(rec: &Recorder, pid: Pid, who: Value) {
+    kill(pid, Signal::SIGCONT).unwrap();
+    rec.record(Process::Nemesis, OpType::Info, "resume", who, None);
+}
+
+/// The lock workers of the target whose resource node is at `resource` (their command line names
+/// it), still running: several tests share this process, so parentage alone cannot tell.
+pub fn workers_of(resource: std::net::SocketAddr) -> Vec<(u32, String)> {
+    processes_mentioning("lock-worker")
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains(&format!("redis://{resource}/")))
+        .filter(|(pid, _)| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .map(|x| x.1.trim_start())
+                .unwrap_or("");
+            !state.starts_with('Z')
+        })
+        .collect()
 }
 
 /// Any process (not a zombie) whose command line contains `needle`.

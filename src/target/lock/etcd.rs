@@ -12,7 +12,7 @@ use crate::target::etcd::EtcdTarget;
 use crate::target::etcd_client::EtcdClient;
 use crate::target::lock::redis::worker_args;
 use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{LockOptions, LockService};
+use crate::target::lock::{refuse_all_but_pause, LockOptions, LockService};
 use crate::target::redis::{redis_binary, start_servers, RedisServer};
 use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::Context;
@@ -166,11 +166,16 @@ impl Target for EtcdLockTarget {
         out
     }
 
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        self.cluster.check_alive()?;
-        self.resource
-            .iter_mut()
-            .try_for_each(RedisServer::check_alive)
+    fn planned_nodes(&self) -> Vec<String> {
+        let mut out = self.cluster.planned_nodes();
+        out.push("resource".to_string());
+        out
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
+        let mut out = self.cluster.exited();
+        out.extend(self.resource.iter_mut().filter_map(RedisServer::exited));
+        out
     }
 
     async fn teardown(&mut self) -> anyhow::Result<()> {
@@ -183,12 +188,12 @@ impl Target for EtcdLockTarget {
         self.workers.list()
     }
 
-    fn fault_targets(&self, family: &str) -> Vec<String> {
-        if family == "pause" {
-            vec!["holder".to_string()]
-        } else {
-            self.nodes().into_iter().map(|n| n.name).collect()
-        }
+    fn fault_targets(&self) -> Vec<String> {
+        vec!["holder".to_string()]
+    }
+
+    fn refuse_fault(&self, family: &str) -> Option<String> {
+        refuse_all_but_pause(self.name(), family)
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {
@@ -198,9 +203,5 @@ impl Target for EtcdLockTarget {
                 .find(|n| n.name == name)
                 .and_then(|n| n.pid)
         })
-    }
-
-    fn refuse_fault(&self, family: &str) -> Option<String> {
-        self.cluster.refuse_fault(family)
     }
 }

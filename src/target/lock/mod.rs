@@ -28,6 +28,16 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
+/// The lock targets' answer to a fault family other than `pause`: they plan faults against the
+/// lock holder, a client process, which only a pause makes sense for.
+pub fn refuse_all_but_pause(target: &str, family: &str) -> Option<String> {
+    (family != "pause").then(|| {
+        format!(
+            "target {target} takes only the pause nemesis (it stops the client holding the lock, like a long GC pause), not {family}; use --nemesis pause"
+        )
+    })
+}
+
 /// Settings shared by every lock target.
 #[derive(Clone, Debug)]
 pub struct LockOptions {

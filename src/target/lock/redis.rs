@@ -7,7 +7,7 @@
 
 use crate::history::Value;
 use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{LockOptions, LockService};
+use crate::target::lock::{refuse_all_but_pause, LockOptions, LockService};
 use crate::target::redis::{call, redis_binary, start_servers, RedisConn, RedisServer};
 use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::Context;
@@ -211,10 +211,15 @@ impl Target for RedisLockTarget {
         self.servers.iter().map(RedisServer::info).collect()
     }
 
-    fn check_alive(&mut self) -> anyhow::Result<()> {
+    fn planned_nodes(&self) -> Vec<String> {
+        vec!["lock".to_string(), "resource".to_string()]
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
         self.servers
             .iter_mut()
-            .try_for_each(RedisServer::check_alive)
+            .filter_map(RedisServer::exited)
+            .collect()
     }
 
     async fn teardown(&mut self) -> anyhow::Result<()> {
@@ -227,12 +232,12 @@ impl Target for RedisLockTarget {
         self.workers.list()
     }
 
-    fn fault_targets(&self, family: &str) -> Vec<String> {
-        if family == "pause" {
-            vec!["holder".to_string()]
-        } else {
-            self.nodes().into_iter().map(|n| n.name).collect()
-        }
+    fn fault_targets(&self) -> Vec<String> {
+        vec!["holder".to_string()]
+    }
+
+    fn refuse_fault(&self, family: &str) -> Option<String> {
+        refuse_all_but_pause(self.name(), family)
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {

@@ -11,7 +11,7 @@
 use crate::history::Value;
 use crate::target::lock::redis::worker_args;
 use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{LockOptions, LockService};
+use crate::target::lock::{refuse_all_but_pause, LockOptions, LockService};
 use crate::target::redis::{redis_binary, start_servers, RedisConn, RedisServer};
 use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::{bail, Context};
@@ -213,11 +213,19 @@ impl Target for RedlockTarget {
             .collect()
     }
 
-    fn check_alive(&mut self) -> anyhow::Result<()> {
+    fn planned_nodes(&self) -> Vec<String> {
+        let n = self.opts.nodes.unwrap_or(5).max(1);
+        let mut out: Vec<String> = (1..=n).map(|i| format!("l{i}")).collect();
+        out.push("resource".to_string());
+        out
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .try_for_each(RedisServer::check_alive)
+            .filter_map(RedisServer::exited)
+            .collect()
     }
 
     async fn teardown(&mut self) -> anyhow::Result<()> {
@@ -233,12 +241,12 @@ impl Target for RedlockTarget {
         self.workers.list()
     }
 
-    fn fault_targets(&self, family: &str) -> Vec<String> {
-        if family == "pause" {
-            vec!["holder".to_string()]
-        } else {
-            self.nodes().into_iter().map(|n| n.name).collect()
-        }
+    fn fault_targets(&self) -> Vec<String> {
+        vec!["holder".to_string()]
+    }
+
+    fn refuse_fault(&self, family: &str) -> Option<String> {
+        refuse_all_but_pause(self.name(), family)
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {

@@ -1,0 +1,439 @@
+//! Linearizability of one key's ops: the Wing–Gong search with Lowe's just-in-time
+//! linearization and memoized configurations.
+//!
+//! Completed ops (those with a return) become a call node and a return node in a doubly linked
+//! list sorted by history position. The search walks the list from the head: a call node is a
+//! candidate to linearize next; the first return node it meets is the *frontier*: that op must be
+//! linearized before anything invoked later, so no later call is a candidate. Linearizing an op
+//! unlinks its two nodes (and restarts the walk); backtracking links them back. A configuration
+//! (set of linearized ops, model state) already seen is never explored twice.
+//!
+//! Unknown ops (`info`, or open at the end) have no return node: they may be linearized at any
+//! point after their invoke, or never, so the search succeeds as soon as every *completed* op is
+//! linearized. They are kept per class of equal compiled ops, and only the earliest-invoked
+//! unused member of a class is ever a candidate. That loses nothing: members of a class have the
+//! same effect and no return, so in any linearization the used members can be swapped for the
+//! earliest-invoked ones, placed in invoke order (an op invoked earlier can stand wherever a later
+//! one stood). With this rule the used members of a class are always a prefix, and equal sets
+//! need no canonicalizing. An unknown op whose step leaves the state unchanged is never taken
+//! either: the configuration it leads to can do nothing the current one cannot.
+//!
+//! The memo key of a configuration is exact and small: `p`, the first unlinearized completed op
+//! (all before it are linearized); the bits of completed ops from `p` up to the last op invoked
+//! before `p` returned (no later op can be linearized while `p` is not); and the bits of unknown
+//! ops invoked before `p` returned.
+
+use crate::check::model::Model;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// One op of one key, ready for the search.
+#[derive(Clone, Debug)]
+pub struct KeyOp<O> {
+    /// The compiled op.
+    pub op: O,
+    /// History position of the invoke.
+    pub call: u64,
+    /// History position of the completion, or `None` if the op is unknown (optional).
+    pub ret: Option<u64>,
+}
+
+/// What ran out, for an `Unknown` answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    /// The time limit passed.
+    Time,
+    /// The memo grew past the memory budget.
+    Memory,
+}
+
+/// Where the search got stuck: the longest prefix it found and the op it could not place.
+#[derive(Clone, Debug)]
+pub struct Stuck<S> {
+    /// Positions (in the key's op list) of the longest linearizable order found.
+    pub prefix: Vec<usize>,
+    /// Position of the completed op that could not be linearized after that prefix.
+    pub blocked: usize,
+    /// Some model states reachable just before the blocked op had to take effect.
+    pub states: Vec<S>,
+}
+
+/// The answer for one key.
+#[derive(Clone, Debug)]
+pub enum KeyVerdict<S> {
+    /// A linearization exists.
+    Linearizable,
+    /// None exists; where the search came closest.
+    NotLinearizable(Stuck<S>),
+    /// The budget ran out first.
+    Unknown(Exhausted),
+    /// Another key was found invalid and the search was told to stop.
+    Cancelled,
+}
+
+/// Limits shared by the searches of all keys of one check.
+pub struct Budget<'a> {
+    /// Stop with `Unknown(Time)` after this instant.
+    pub deadline: Option<Instant>,
+    /// Bytes of memo all keys may use together.
+    pub memory_limit: u64,
+    /// Bytes of memo in use (approximate), shared by all keys.
+    pub memory_used: &'a AtomicU64,
+    /// Set when some key was found invalid: the others may stop.
+    pub cancel: &'a AtomicBool,
+}
+
+/// Counts from one search, for the stats.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SearchStats {
+    /// Configurations stored in the memo.
+    pub configurations: u64,
+    /// Candidate steps tried.
+    pub steps: u64,
+}
+
+/// A small fast hasher for memo keys (exactness comes from `Eq`, not from the hash).
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64)
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64)
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64)
+    }
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct MemoKey<S> {
+    p: u32,
+    bits: Box<[u64]>,
+    state: S,
+}
+
+const NIL: u32 = u32::MAX;
+
+enum Frame<S> {
+    Completed {
+        op: u32,
+        prev: S,
+        old_p: u32,
+    },
+    Unknown {
+        class: u32,
+        member: u32,
+        prev: S,
+        frontier: u64,
+        frontier_node: u32,
+    },
+}
+
+enum Cursor {
+    Main(u32),
+    Classes(usize),
+}
+
+fn bit(words: &[u64], i: usize) -> bool {
+    words[i / 64] >> (i % 64) & 1 == 1
+}
+fn flip(words: &mut [u64], i: usize) {
+    words[i / 64] ^= 1 << (i % 64);
+}
+
+/// Searches for a linearization of `ops` (one key) under `model`.
+pub fn search<M: Model>(
+    model: &M,
+    ops: &[KeyOp<M::Op>],
+    budget: &Budget,
+) -> (KeyVerdict<M::State>, SearchStats) {
+    let mut stats = SearchStats::default();
+    // Completed ops in invoke order get dense ids 0..c; unknown ops 0..m.
+    let mut completed: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_some()).collect();
+    completed.sort_by_key(|&i| ops[i].call);
+    let mut unknown: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
+    unknown.sort_by_key(|&i| ops[i].call);
+    let c = completed.len();
+    if c == 0 {
+        return (KeyVerdict::Linearizable, stats);
+    }
+    let calls: Vec<u64> = completed.iter().map(|&i| ops[i].call).collect();
+    let rets: Vec<u64> = completed
+        .iter()
+        .map(|&i| ops[i].ret.unwrap_or(u64::MAX))
+        .collect();
+    let ucalls: Vec<u64> = unknown.iter().map(|&i| ops[i].call).collect();
+
+    // The linked list of call (2i) and return (2i+1) nodes; node 2c is the head.
+    let head = (2 * c) as u32;
+    let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * c);
+    for i in 0..c {
+        order.push((calls[i], 2 * i as u32));
+        order.push((rets[i], 2 * i as u32 + 1));
+    }
+    order.sort_unstable();
+    let mut next = vec![NIL; 2 * c + 1];
+    let mut prev = vec![NIL; 2 * c + 1];
+    let mut last = head;
+    for &(_, node) in &order {
+        next[last as usize] = node;
+        prev[node as usize] = last;
+        last = node;
+    }
+    // q[i]: completed ops invoked before op i returned; qu[i]: the same for unknown ops.
+    let q: Vec<usize> = rets
+        .iter()
+        .map(|&r| calls.partition_point(|&x| x < r))
+        .collect();
+    let qu: Vec<usize> = rets
+        .iter()
+        .map(|&r| ucalls.partition_point(|&x| x < r))
+        .collect();
+
+    // Classes of equal unknown ops, members in invoke order.
+    let mut class_of: std::collections::HashMap<&M::Op, usize> = Default::default();
+    let mut members: Vec<Vec<u32>> = Vec::new();
+    for (u, &i) in unknown.iter().enumerate() {
+        let k = *class_of.entry(&ops[i].op).or_insert_with(|| {
+            members.push(Vec::new());
+            members.len() - 1
+        });
+        members[k].push(u as u32);
+    }
+    let mut next_member = vec![0usize; members.len()];
+
+    let mut lin = vec![0u64; c / 64 + 1];
+    let mut ulin = vec![0u64; unknown.len() / 64 + 1];
+    let mut p: u32 = 0;
+    let mut remaining = c;
+    let mut state = model.init();
+    let mut stack: Vec<Frame<M::State>> = Vec::new();
+    let mut memo: HashSet<MemoKey<M::State>, BuildHasherDefault<Fx>> = HashSet::default();
+    let entry_bytes = std::mem::size_of::<MemoKey<M::State>>() as u64 + 24;
+    let mut charged: u64 = 0;
+
+    // The deepest dead end seen, and how much of `best_prefix` still matches the stack.
+    let mut best_depth: usize = 0;
+    let mut best_prefix: Vec<usize> = Vec::new();
+    let mut best_blocked: Option<usize> = None;
+    let mut best_states: Vec<M::State> = Vec::new();
+    let mut low_water: usize = 0;
+
+    let mut frontier: u64 = 0;
+    let mut frontier_node: u32 = NIL;
+    let mut cursor = Cursor::Main(next[head as usize]);
+
+    let key = |p: u32, lin: &[u64], ulin: &[u64]| -> Box<[u64]> {
+        let pi = p as usize;
+        let hi = q[pi].max(pi + 1);
+        let uhi = qu[pi];
+        let mut v = Vec::with_capacity((hi - 1) / 64 - pi / 64 + 1 + uhi.div_ceil(64));
+        v.extend_from_slice(&lin[pi / 64..=(hi - 1) / 64]);
+        v.extend_from_slice(&ulin[..uhi.div_ceil(64)]);
+        v.into_boxed_slice()
+    };
+
+    loop {
+        stats.steps += 1;
+        if stats.steps & 1023 == 0 {
+            if budget.cancel.load(Ordering::Relaxed) {
+                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                return (KeyVerdict::Cancelled, stats);
+            }
+            if budget.deadline.is_some_and(|d| Instant::now() >= d) {
+                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                return (KeyVerdict::Unknown(Exhausted::Time), stats);
+            }
+            let bytes = memo.len() as u64 * entry_bytes + memo.capacity() as u64 * 8;
+            if bytes > charged {
+                budget
+                    .memory_used
+                    .fetch_add(bytes - charged, Ordering::Relaxed);
+                charged = bytes;
+            }
+            if budget.memory_used.load(Ordering::Relaxed) > budget.memory_limit {
+                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                return (KeyVerdict::Unknown(Exhausted::Memory), stats);
+            }
+        }
+        match cursor {
+            Cursor::Main(node) => {
+                if node == NIL || node & 1 == 1 {
+                    frontier = if node == NIL {
+                        u64::MAX
+                    } else {
+                        rets[(node / 2) as usize]
+                    };
+                    frontier_node = node;
+                    cursor = Cursor::Classes(0);
+                    continue;
+                }
+                let i = (node / 2) as usize;
+                if let Some(ns) = model.step(&state, &ops[completed[i]].op) {
+                    if remaining == 1 {
+                        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                        stats.configurations = memo.len() as u64;
+                        return (KeyVerdict::Linearizable, stats);
+                    }
+                    flip(&mut lin, i);
+                    let mut np = p as usize;
+                    while np < c && bit(&lin, np) {
+                        np += 1;
+                    }
+                    let k = MemoKey {
+                        p: np as u32,
+                        bits: key(np as u32, &lin, &ulin),
+                        state: ns,
+                    };
+                    if !memo.contains(&k) {
+                        let ns = k.state.clone();
+                        memo.insert(k);
+                        stack.push(Frame::Completed {
+                            op: i as u32,
+                            prev: std::mem::replace(&mut state, ns),
+                            old_p: p,
+                        });
+                        p = np as u32;
+                        for n in [node, node + 1] {
+                            let (a, b) = (prev[n as usize], next[n as usize]);
+                            next[a as usize] = b;
+                            if b != NIL {
+                                prev[b as usize] = a;
+                            }
+                        }
+                        remaining -= 1;
+                        cursor = Cursor::Main(next[head as usize]);
+                        continue;
+                    }
+                    flip(&mut lin, i);
+                }
+                cursor = Cursor::Main(next[node as usize]);
+            }
+            Cursor::Classes(k) if k < members.len() => {
+                cursor = Cursor::Classes(k + 1);
+                let Some(&u) = members[k].get(next_member[k]) else {
+                    continue;
+                };
+                let u = u as usize;
+                if ucalls[u] >= frontier {
+                    continue;
+                }
+                let Some(ns) = model.step(&state, &ops[unknown[u]].op) else {
+                    continue;
+                };
+                if ns == state {
+                    continue;
+                }
+                flip(&mut ulin, u);
+                let mk = MemoKey {
+                    p,
+                    bits: key(p, &lin, &ulin),
+                    state: ns,
+                };
+                if memo.contains(&mk) {
+                    flip(&mut ulin, u);
+                    continue;
+                }
+                let ns = mk.state.clone();
+                memo.insert(mk);
+                stack.push(Frame::Unknown {
+                    class: k as u32,
+                    member: u as u32,
+                    prev: std::mem::replace(&mut state, ns),
+                    frontier,
+                    frontier_node,
+                });
+                next_member[k] += 1;
+                cursor = Cursor::Main(next[head as usize]);
+            }
+            Cursor::Classes(_) => {
+                // Dead end: nothing can be linearized before the frontier op returns.
+                let depth = stack.len();
+                let blocked =
+                    (frontier_node != NIL).then(|| completed[(frontier_node / 2) as usize]);
+                if depth > best_depth || best_blocked.is_none() {
+                    best_prefix.truncate(low_water.min(best_prefix.len()));
+                    for f in &stack[best_prefix.len()..] {
+                        best_prefix.push(match f {
+                            Frame::Completed { op, .. } => completed[*op as usize],
+                            Frame::Unknown { member, .. } => unknown[*member as usize],
+                        });
+                    }
+                    low_water = depth;
+                    best_depth = depth;
+                    best_blocked = blocked;
+                    best_states.clear();
+                    best_states.push(state.clone());
+                } else if depth == best_depth
+                    && blocked == best_blocked
+                    && best_states.len() < 16
+                    && !best_states.contains(&state)
+                {
+                    best_states.push(state.clone());
+                }
+                match stack.pop() {
+                    None => {
+                        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                        stats.configurations = memo.len() as u64;
+                        return (
+                            KeyVerdict::NotLinearizable(Stuck {
+                                prefix: best_prefix,
+                                blocked: best_blocked.unwrap_or(0),
+                                states: best_states,
+                            }),
+                            stats,
+                        );
+                    }
+                    Some(Frame::Completed { op, prev: s, old_p }) => {
+                        state = s;
+                        p = old_p;
+                        flip(&mut lin, op as usize);
+                        for n in [2 * op + 1, 2 * op] {
+                            let (a, b) = (prev[n as usize], next[n as usize]);
+                            next[a as usize] = n;
+                            if b != NIL {
+                                prev[b as usize] = n;
+                            }
+                        }
+                        remaining += 1;
+                        cursor = Cursor::Main(next[(2 * op) as usize]);
+                    }
+                    Some(Frame::Unknown {
+                        class,
+                        member,
+                        prev: s,
+                        frontier: f,
+                        frontier_node: fnode,
+                    }) => {
+                        state = s;
+                        let k = class as usize;
+                        next_member[k] -= 1;
+                        flip(&mut ulin, member as usize);
+                        frontier = f;
+                        frontier_node = fnode;
+                        cursor = Cursor::Classes(k + 1);
+                    }
+                }
+                low_water = low_water.min(stack.len());
+            }
+        }
+    }
+}

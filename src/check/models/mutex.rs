@@ -1,0 +1,51 @@
+//! The mutex: `acquire` and `release` on a lock that starts free.
+//!
+//! An acknowledged acquire needs the lock free and takes it; an acknowledged release needs it
+//! held and frees it. Failed ops did not happen and are dropped; unknown ones are optional.
+//! Two clients that both hold the lock at once make the history non-linearizable.
+
+use crate::check::model::{CallView, Interner, Model, Outcome};
+
+/// A compiled mutex op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MutexOp {
+    /// Take the lock.
+    Acquire,
+    /// Give it back.
+    Release,
+}
+
+/// The mutex model; the state is "held".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mutex;
+
+impl Model for Mutex {
+    type State = bool;
+    type Op = MutexOp;
+
+    fn name(&self) -> &'static str {
+        "mutex"
+    }
+    fn init(&self) -> bool {
+        false
+    }
+    fn compile(&self, call: &CallView, _values: &mut Interner) -> Result<Option<MutexOp>, String> {
+        match (call.f, call.outcome) {
+            (_, Outcome::Fail) if matches!(call.f, "acquire" | "release") => Ok(None),
+            ("acquire", _) => Ok(Some(MutexOp::Acquire)),
+            ("release", _) => Ok(Some(MutexOp::Release)),
+            (f, _) => Err(format!(
+                "the mutex model has no operation {f:?} (it knows acquire, release)"
+            )),
+        }
+    }
+    fn step(&self, held: &bool, op: &MutexOp) -> Option<bool> {
+        match op {
+            MutexOp::Acquire => (!held).then_some(true),
+            MutexOp::Release => held.then_some(false),
+        }
+    }
+    fn describe_state(&self, held: &bool, _values: &Interner) -> String {
+        if *held { "held" } else { "free" }.to_string()
+    }
+}

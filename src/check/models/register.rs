@@ -1,0 +1,44 @@
+//! The read/write register: one value per key with `read` and `write v` (no cas).
+//!
+//! Failed reads and writes did not happen and are dropped; unknown writes may have happened at
+//! any time after their invoke, or never. The steps are the cas-register's, restricted.
+
+use crate::check::model::{CallView, Interner, Model};
+use crate::check::models::cas_register::{
+    compile_register, describe_value, prepare_values, step_register, RegisterOp,
+};
+
+/// The register model, with every key starting at `initial` (an interned value).
+#[derive(Clone, Copy, Debug)]
+pub struct Register {
+    /// The interned initial value (0 = nil).
+    pub initial: u32,
+}
+
+impl Model for Register {
+    type State = u32;
+    type Op = RegisterOp;
+
+    fn name(&self) -> &'static str {
+        "register"
+    }
+    fn init(&self) -> u32 {
+        self.initial
+    }
+    fn compile(
+        &self,
+        call: &CallView,
+        values: &mut Interner,
+    ) -> Result<Option<RegisterOp>, String> {
+        compile_register(call, values, false)
+    }
+    fn step(&self, state: &u32, op: &RegisterOp) -> Option<u32> {
+        step_register(*state, op)
+    }
+    fn prepare(&self, ops: &mut [RegisterOp]) {
+        prepare_values(self.initial, ops)
+    }
+    fn describe_state(&self, state: &u32, values: &Interner) -> String {
+        describe_value(*state, values)
+    }
+}

@@ -1,0 +1,185 @@
+//! From a [`History`] to per-key op lists, checked independently and in parallel.
+//!
+//! Linearizability is compositional (Herlihy & Wing's locality): a history over independent
+//! keys is linearizable iff each key's sub-history is. Each call is compiled once by the model;
+//! each key's ops then go to the search on a rayon worker. The first key found invalid tells the
+//! others to stop.
+
+use crate::check::explain;
+use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict};
+use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
+use crate::history::{History, OpType, Value};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Memo bytes all keys of one check may use together before the answer is `unknown`.
+pub const MEMORY_LIMIT: u64 = 1 << 30;
+
+/// One key's compiled ops, with where each came from in the history.
+#[derive(Debug)]
+pub struct Partition<O> {
+    /// The key (`None` for ops without one).
+    pub key: Option<String>,
+    /// The compiled ops.
+    pub ops: Vec<KeyOp<O>>,
+    /// For each op: positions of its invoke and completion in `History::ops`.
+    pub origin: Vec<(usize, Option<usize>)>,
+}
+
+/// Compiles every client call of `history` and groups the calls by key.
+pub fn split<M: Model>(
+    model: &M,
+    history: &History,
+    values: &mut Interner,
+) -> anyhow::Result<Vec<Partition<M::Op>>> {
+    let mut parts: BTreeMap<Option<String>, Partition<M::Op>> = BTreeMap::new();
+    let nil = Value::Nil;
+    for call in history.calls() {
+        let inv = &history.ops[call.invoke];
+        let done = call.complete.map(|i| &history.ops[i]);
+        let outcome = match done.map(|d| d.kind) {
+            Some(OpType::Ok) => Outcome::Ok,
+            Some(OpType::Fail) => Outcome::Fail,
+            _ => Outcome::Info,
+        };
+        let view = CallView {
+            f: &inv.f,
+            input: &inv.value,
+            output: match (outcome, done) {
+                (Outcome::Ok, Some(d)) => &d.value,
+                _ => &nil,
+            },
+            outcome,
+        };
+        let compiled = model.compile(&view, values).map_err(|e| {
+            anyhow::anyhow!(
+                "op {} (process {}, {} {}): {e}",
+                inv.index,
+                inv.process,
+                inv.f,
+                inv.value
+            )
+        })?;
+        let Some(op) = compiled else { continue };
+        let key = inv.key.clone().or_else(|| done.and_then(|d| d.key.clone()));
+        let part = parts.entry(key.clone()).or_insert_with(|| Partition {
+            key,
+            ops: Vec::new(),
+            origin: Vec::new(),
+        });
+        let ret = if outcome == Outcome::Info {
+            None
+        } else {
+            call.complete.map(|i| i as u64)
+        };
+        part.ops.push(KeyOp {
+            op,
+            call: call.invoke as u64,
+            ret,
+        });
+        part.origin.push((call.invoke, call.complete));
+    }
+    let mut out: Vec<Partition<M::Op>> = parts.into_values().collect();
+    for part in &mut out {
+        let mut compiled: Vec<M::Op> = part.ops.iter().map(|o| o.op.clone()).collect();
+        model.prepare(&mut compiled);
+        for (o, c) in part.ops.iter_mut().zip(compiled) {
+            o.op = c;
+        }
+    }
+    Ok(out)
+}
+
+/// Checks every key of `history` for linearizability under `model`.
+pub fn check_linearizable<M: Model>(
+    model: &M,
+    history: &History,
+    opts: &CheckOptions,
+    mut values: Interner,
+) -> anyhow::Result<CheckResult> {
+    let started = Instant::now();
+    let parts = split(model, history, &mut values)?;
+    let memory_used = AtomicU64::new(0);
+    let cancel = AtomicBool::new(false);
+    let budget = Budget {
+        deadline: opts.time_limit.map(|d| started + d),
+        memory_limit: MEMORY_LIMIT,
+        memory_used: &memory_used,
+        cancel: &cancel,
+    };
+    let verdicts: Vec<_> = parts
+        .par_iter()
+        .map(|part| {
+            let (v, stats) = search(model, &part.ops, &budget);
+            if matches!(v, KeyVerdict::NotLinearizable(_)) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            (v, stats)
+        })
+        .collect();
+    let ops: usize = parts.iter().map(|p| p.ops.len()).sum();
+    let configurations: u64 = verdicts.iter().map(|(_, s)| s.configurations).sum();
+    let checker = format!("linearizable({})", model.name());
+    let mut anomalies: Vec<Anomaly> = Vec::new();
+    let mut unknown: Option<(Option<String>, Exhausted)> = None;
+    for (part, (v, _)) in parts.iter().zip(&verdicts) {
+        match v {
+            KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
+                anomalies.push(explain::anomaly(model, &values, history, part, stuck, opts));
+            }
+            KeyVerdict::Unknown(e) if unknown.is_none() => {
+                unknown = Some((part.key.clone(), e.clone()));
+            }
+            _ => {}
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let invalid_keys = verdicts
+        .iter()
+        .filter(|(v, _)| matches!(v, KeyVerdict::NotLinearizable(_)))
+        .count();
+    let (validity, summary) = if let Some(a) = anomalies.first() {
+        (
+            Validity::Invalid,
+            format!("not linearizable: {}", a.explanation),
+        )
+    } else if let Some((key, e)) = &unknown {
+        let what = match e {
+            Exhausted::Time => "the time limit ran out",
+            Exhausted::Memory => "the memory budget ran out",
+        };
+        let on = key
+            .as_deref()
+            .map(|k| format!(" while checking key {k}"))
+            .unwrap_or_default();
+        (
+            Validity::Unknown,
+            format!("unknown: {what}{on}; raise --time-limit or check fewer ops"),
+        )
+    } else {
+        (
+            Validity::Valid,
+            format!("linearizable ({} ops, {} keys)", ops, parts.len()),
+        )
+    };
+    Ok(CheckResult {
+        checker,
+        validity,
+        summary,
+        anomalies,
+        stats: serde_json::json!({
+            "ops": ops,
+            "keys": parts.len(),
+            "invalid_keys": invalid_keys,
+            "configurations": configurations,
+            "seconds": seconds,
+            "exhausted": unknown.as_ref().map(|(k, e)| serde_json::json!({
+                "key": k,
+                "what": match e { Exhausted::Time => "time", Exhausted::Memory => "memory" },
+            })),
+        }),
+    })
+}

@@ -1,0 +1,303 @@
+//! The fault side of a run: the private network the nodes live in, the clock shim, and the
+//! nemesis thread that walks the schedule, recording each fault in the history and healing
+//! everything when the main phase ends (or when anything goes wrong).
+//!
+//! Order matters and is kept here: leftovers of killed runs are swept first; the network is made
+//! and the calling thread enters the clients' namespace *before* the async runtime starts, so
+//! every client socket lives there; faults are healed before the final reads; the network is
+//! removed after the nodes are stopped.
+
+use super::recorder::Recorder;
+use super::SharedTarget;
+use crate::history::{OpType, Process, Value};
+use crate::nemesis::clock::{Clock, CLOCK_FILE_ENV};
+use crate::nemesis::netns::{self, EnteredNamespace, Network};
+use crate::nemesis::registry::{self, Resources};
+use crate::nemesis::schedule::{Planned, Schedule};
+use crate::nemesis::state::{new_run_id, RunRecord};
+use crate::nemesis::tools::Capabilities;
+use crate::nemesis::{cleanup, Fault, HealGuard, Nemesis, NodeControl};
+use crate::target::NodePlacement;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The run's fault environment: record, network and clock, removed when dropped.
+pub struct FaultEnv {
+    /// The schedule (`None` for `--nemesis none`).
+    pub schedule: Option<Schedule>,
+    /// Notes for the user about faults this machine cannot do.
+    pub notes: Vec<String>,
+    clock: Option<Clock>,
+    placement: Option<Arc<NetPlacement>>,
+    // Dropped last: the network, then the record (field order is drop order).
+    network: Option<Arc<Network>>,
+    record: Option<RunRecord>,
+}
+
+impl FaultEnv {
+    /// Loads the schedule and, when it injects faults, sweeps leftovers and builds the network
+    /// for `nodes` (root and `ip` needed; otherwise a note says what is unavailable).
+    pub fn prepare(nemesis: &str, nodes: &[String], placeable: bool) -> anyhow::Result<FaultEnv> {
+        let mut env = FaultEnv {
+            schedule: None,
+            notes: Vec::new(),
+            clock: None,
+            placement: None,
+            network: None,
+            record: None,
+        };
+        if nemesis == "none" {
+            return Ok(env);
+        }
+        let schedule = Schedule::load(nemesis).map_err(|e| crate::cli::usage(e.to_string()))?;
+        let sweep = cleanup::sweep(Default::default())?;
+        for line in sweep.lines(false) {
+            env.notes.push(format!("cleaned up a previous run: {line}"));
+        }
+        let record = RunRecord::create(&new_run_id())?;
+        let families = schedule.families();
+        let caps = Capabilities::detect();
+        if !placeable {
+            env.notes.push(
+                "this target cannot run its nodes in network namespaces: partitions and clock faults are unavailable"
+                    .into(),
+            );
+        } else if let Some(why) = caps.netns_unavailable() {
+            env.notes.push(format!("nodes run on loopback: {why}"));
+        } else {
+            env.network = Some(Arc::new(Network::create(&record, nodes)?));
+        }
+        if placeable && families.contains(&"clock") {
+            match Clock::for_run(&record) {
+                Ok(c) => env.clock = Some(c),
+                Err(e) => env.notes.push(format!("clock faults unavailable: {e}")),
+            }
+        }
+        if env.network.is_some() || env.clock.is_some() {
+            let mut clock_env = BTreeMap::new();
+            if let Some(clock) = env.clock.as_mut() {
+                for n in nodes {
+                    clock_env.insert(n.clone(), clock.env(n, None)?);
+                }
+            }
+            env.placement = Some(Arc::new(NetPlacement {
+                network: env.network.clone(),
+                clock_env,
+            }));
+        }
+        env.record = Some(record);
+        env.schedule = Some(schedule);
+        Ok(env)
+    }
+
+    /// How the target should place its nodes, if anywhere special.
+    pub fn placement(&self) -> Option<Arc<dyn NodePlacement>> {
+        self.placement.clone().map(|p| p as Arc<dyn NodePlacement>)
+    }
+
+    /// Moves the calling thread into the clients' namespace (before the runtime starts).
+    pub fn enter_clients(&self) -> anyhow::Result<Option<EnteredNamespace>> {
+        match &self.network {
+            Some(net) => Ok(Some(net.enter_client()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Builds the nemesis for the schedule over the target's nodes.
+    pub fn nemesis(
+        &mut self,
+        nodes: Arc<dyn NodeControl>,
+    ) -> anyhow::Result<Option<HealGuard<crate::nemesis::Composed>>> {
+        let Some(schedule) = &self.schedule else {
+            return Ok(None);
+        };
+        let composed = registry::build(
+            schedule,
+            Resources {
+                network: self.network.as_deref(),
+                nodes,
+                record: self.record.as_ref(),
+                clock: self.clock.take(),
+                proxies: Vec::new(),
+            },
+        )
+        .map_err(|e| {
+            let mut msg = e.to_string();
+            for n in &self.notes {
+                msg.push_str(&format!("\n  note: {n}"));
+            }
+            anyhow::anyhow!(msg)
+        })?;
+        Ok(Some(HealGuard::new(composed)))
+    }
+}
+
+/// Nodes in their namespaces, under the clock shim.
+#[derive(Debug)]
+pub struct NetPlacement {
+    network: Option<Arc<Network>>,
+    clock_env: BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl NodePlacement for NetPlacement {
+    fn ip(&self, node: &str) -> anyhow::Result<IpAddr> {
+        match &self.network {
+            Some(net) => Ok(IpAddr::V4(net.node(node)?.addr)),
+            None => Ok(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+        }
+    }
+
+    fn prepare(&self, node: &str, cmd: &mut Command) -> anyhow::Result<()> {
+        if let Some(net) = &self.network {
+            netns::in_namespace(cmd, &net.node(node)?.namespace)?;
+        }
+        if let Some(vars) = self.clock_env.get(node) {
+            for (k, v) in vars {
+                cmd.env(k, v);
+            }
+        } else if !self.clock_env.is_empty() {
+            anyhow::bail!("node {node} has no clock file ({CLOCK_FILE_ENV})");
+        }
+        Ok(())
+    }
+}
+
+/// The target's nodes as the nemesis sees them: pids, and restart after a kill. Also tracks which
+/// nodes are down on purpose, so the run does not mistake a kill for a crash.
+pub struct TargetNodes {
+    /// The target.
+    pub target: SharedTarget,
+    /// The runtime, to run the target's async restart from the nemesis thread.
+    pub handle: tokio::runtime::Handle,
+    /// Nodes the nemesis killed and has not restarted.
+    pub down: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl NodeControl for TargetNodes {
+    fn pid(&self, node: &str) -> Option<u32> {
+        self.target.blocking_lock().pid_of(node)
+    }
+
+    fn restart(&self, node: &str) -> anyhow::Result<()> {
+        self.handle.block_on(async {
+            let mut t = self.target.lock().await;
+            t.kill_node(node).await?;
+            t.start_node(node).await
+        })?;
+        lock(&self.down).remove(node);
+        Ok(())
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The running nemesis: a thread walking the plan. Dropping the stop sender ends it.
+pub struct NemesisThread {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl NemesisThread {
+    /// Starts walking `plan` (times relative to `start`), recording every fault.
+    pub fn start(
+        mut nemesis: HealGuard<crate::nemesis::Composed>,
+        plan: Vec<Planned>,
+        recorder: Arc<Recorder>,
+        start: Instant,
+        down: Arc<Mutex<BTreeSet<String>>>,
+    ) -> anyhow::Result<NemesisThread> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("nemesis".into())
+            .spawn(move || {
+                let mut warnings = Vec::new();
+                for step in plan {
+                    let wait = (start + step.at).saturating_duration_since(Instant::now());
+                    match stopped.recv_timeout(wait) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    if let Fault::Kill(nodes) = &step.fault {
+                        lock(&down).extend(nodes.iter().cloned());
+                    }
+                    apply(&mut *nemesis, &step.fault, &recorder, &mut warnings);
+                }
+                // Wait for the stop (the plan ends before the time limit), then heal.
+                let _ = stopped.recv();
+                recorder.record(
+                    Process::Nemesis,
+                    OpType::Invoke,
+                    "heal",
+                    None,
+                    Value::Nil,
+                    None,
+                );
+                let healed = nemesis.heal();
+                let (kind, error) = match &healed {
+                    Ok(()) => (OpType::Ok, None),
+                    Err(e) => {
+                        warnings.push(format!("healing faults: {e}"));
+                        (OpType::Info, Some(e.to_string()))
+                    }
+                };
+                recorder.record(Process::Nemesis, kind, "heal", None, Value::Nil, error);
+                lock(&down).clear();
+                warnings
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start the nemesis thread: {e}"))?;
+        Ok(NemesisThread { stop, thread })
+    }
+
+    /// Stops the schedule, heals every fault and returns what went wrong along the way.
+    pub fn stop_and_heal(self) -> Vec<String> {
+        let _ = self.stop.send(());
+        match self.thread.join() {
+            Ok(w) => w,
+            Err(_) => vec!["the nemesis thread panicked (its guard healed the faults)".into()],
+        }
+    }
+}
+
+fn apply(
+    nemesis: &mut dyn Nemesis,
+    fault: &Fault,
+    recorder: &Recorder,
+    warnings: &mut Vec<String>,
+) {
+    recorder.record(
+        Process::Nemesis,
+        OpType::Invoke,
+        fault.f(),
+        None,
+        fault.value(),
+        None,
+    );
+    let result = nemesis.invoke(fault);
+    let done = fault.op(
+        if result.is_ok() {
+            OpType::Ok
+        } else {
+            OpType::Info
+        },
+        Some(&result),
+    );
+    if let Err(e) = &result {
+        warnings.push(format!("{} failed: {e}", fault.f()));
+    }
+    recorder.record(
+        Process::Nemesis,
+        done.kind,
+        &done.f,
+        None,
+        done.value,
+        done.error,
+    );
+}
+
+/// How long after healing to wait before the final reads, so the target can recover.
+pub const RECOVERY: Duration = Duration::from_secs(2);

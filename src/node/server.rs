@@ -1,0 +1,92 @@
+//! The node's server loop: accept connections, read commands, answer the ones every store
+//! shares (`PING`, `CLOCK-OFFSET`) and hand the rest to the store.
+//!
+//! Each connection is served by its own task, one command at a time, so a client that pipelines
+//! gets its replies in order.
+
+use super::resp::{Connection, Frame};
+use super::{arg, Node, Store, NOT_APPLIED};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves `store` on `listener` until the process ends.
+pub async fn serve(
+    listener: TcpListener,
+    node: Arc<Node>,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: say so, breathe, go on.
+                node.log(format!("accept failed: {e}"));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (node, store) = (node.clone(), store.clone());
+        tokio::spawn(async move {
+            let mut conn = Connection::new(stream);
+            loop {
+                let frame = match conn.read_frame().await {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = conn.write_frame(&Frame::error("ERR", &e)).await;
+                        return;
+                    }
+                };
+                let reply = answer(&node, store.as_ref(), frame).await;
+                if conn.write_frame(&reply).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The reply to one frame read from a connection.
+async fn answer(node: &Node, store: &dyn Store, frame: Frame) -> Frame {
+    let Some((name, args)) = command_words(frame) else {
+        return Frame::error(NOT_APPLIED, "a command is an array of bulk strings");
+    };
+    match name.as_str() {
+        "PING" => Frame::Simple("PONG".into()),
+        "CLOCK-OFFSET" => clock_offset(node, &args),
+        _ => store.handle(&name, &args).await,
+    }
+}
+
+/// `CLOCK-OFFSET` reads the offset; `CLOCK-OFFSET ms` sets it.
+fn clock_offset(node: &Node, args: &[Option<String>]) -> Frame {
+    if args.is_empty() {
+        return Frame::Integer(node.clock_offset_ms());
+    }
+    let ms = match arg(args, 0, "the offset").map(str::parse::<i64>) {
+        Ok(Ok(ms)) if args.len() == 1 => ms,
+        _ => return super::wrong_arity("CLOCK-OFFSET", "CLOCK-OFFSET [milliseconds]"),
+    };
+    node.log(format!(
+        "clock offset {} ms -> {ms} ms",
+        node.clock_offset_ms()
+    ));
+    node.set_clock_offset_ms(ms);
+    Frame::ok()
+}
+
+/// Splits a command frame into its upper-cased name and its argument words.
+fn command_words(frame: Frame) -> Option<(String, Vec<Option<String>>)> {
+    let Frame::Array(Some(items)) = frame else {
+        return None;
+    };
+    let mut words = items.into_iter().map(|item| match item {
+        Frame::Bulk(b) => Some(b.map(|b| String::from_utf8_lossy(&b).into_owned())),
+        Frame::Simple(s) => Some(Some(s)),
+        Frame::Integer(n) => Some(Some(n.to_string())),
+        _ => None,
+    });
+    let name = words.next()??.map(|n| n.to_ascii_uppercase())?;
+    let args = words.collect::<Option<Vec<_>>>()?;
+    Some((name, args))
+}

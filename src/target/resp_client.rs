@@ -1,0 +1,215 @@
+//! A RESP client for register workloads (`read`, `write`, `cas` on integer values), used for the
+//! toy stores and for any server that speaks `GET`/`SET` plus the toy stores' `CAS`.
+//!
+//! Mapping a call to an [`Outcome`] is the heart of an honest history:
+//!
+//! - the connection could not be opened → `Fail` (nothing was sent);
+//! - the reply arrived → `Ok`, or `Fail` for a cas whose compare failed or a `-NOTAPPLIED`
+//!   error;
+//! - anything else after the request may have left (an I/O error, end of stream, a timeout, any
+//!   other error reply) → `Info`: it may have taken effect.
+//!
+//! The connection is opened lazily and dropped after any failure; the next call reconnects. It
+//! is also dropped when a call is abandoned half-way (the controller's timeout drops the
+//! future), because its reply could otherwise be read as the answer to the next request.
+
+use super::{Client, Outcome, Request};
+use crate::history::Value;
+use crate::node::resp::{Connection, Frame};
+use crate::node::NOT_APPLIED;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long to wait for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A client for one node.
+#[derive(Debug)]
+pub struct RespClient {
+    node: String,
+    addr: SocketAddr,
+    timeout: Duration,
+    conn: Option<Connection>,
+}
+
+impl RespClient {
+    /// A client for node `node` at `addr`; each call waits at most `timeout` for its reply.
+    /// Connects on the first call.
+    pub fn new(node: impl Into<String>, addr: SocketAddr, timeout: Duration) -> RespClient {
+        RespClient {
+            node: node.into(),
+            addr,
+            timeout,
+            conn: None,
+        }
+    }
+
+    /// Sends `command` and waits for its reply: `Err(outcome)` for a failure on the way.
+    async fn call(&mut self, command: &Frame) -> Result<Frame, Outcome> {
+        // Taken out while in use: if this future is dropped mid-call, the connection goes too.
+        let mut conn = match self.conn.take().filter(|c| !c.is_stale()) {
+            Some(conn) => conn,
+            None => Connection::connect(self.addr, CONNECT_TIMEOUT)
+                .await
+                .map_err(|e| {
+                    Outcome::Fail(format!(
+                        "cannot connect to {} at {}: {e}",
+                        self.node, self.addr
+                    ))
+                })?,
+        };
+        match tokio::time::timeout(self.timeout, conn.call(command)).await {
+            Ok(Ok(reply)) => {
+                self.conn = Some(conn);
+                Ok(reply)
+            }
+            Ok(Err(e)) => Err(Outcome::Info(format!(
+                "connection to {} lost after sending: {e}",
+                self.node
+            ))),
+            Err(_) => Err(Outcome::Info(format!(
+                "no reply from {} within {:?}",
+                self.node, self.timeout
+            ))),
+        }
+    }
+}
+
+/// The integer to send for a register value, or `None` for nil.
+fn register_arg(v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Int(i) => Ok(Some(i.to_string())),
+        other => Err(format!(
+            "register values must be integers or nil, got {other}"
+        )),
+    }
+}
+
+/// A value read back: integers as `Int`, anything else as `Str`.
+fn read_value(bytes: Option<Vec<u8>>) -> Value {
+    match bytes {
+        None => Value::Nil,
+        Some(b) => {
+            let s = String::from_utf8_lossy(&b).into_owned();
+            s.parse().map(Value::Int).unwrap_or(Value::Str(s))
+        }
+    }
+}
+
+/// The command for a request, or why there is none (a request that is never sent).
+pub fn command_for(req: &Request) -> Result<Frame, String> {
+    let key = req
+        .key
+        .as_deref()
+        .ok_or_else(|| format!("{} needs a key", req.f))?
+        .as_bytes();
+    match req.f.as_str() {
+        "read" => Ok(Frame::command(&[Some(b"GET"), Some(key)])),
+        "write" => {
+            let v = register_arg(&req.value)?.ok_or("cannot write nil")?;
+            Ok(Frame::command(&[
+                Some(b"SET"),
+                Some(key),
+                Some(v.as_bytes()),
+            ]))
+        }
+        "cas" => match req.value.as_list() {
+            Some([from, to]) => {
+                let from = register_arg(from)?;
+                let to = register_arg(to)?.ok_or("cannot cas to nil")?;
+                Ok(Frame::command(&[
+                    Some(b"CAS"),
+                    Some(key),
+                    from.as_deref().map(str::as_bytes),
+                    Some(to.as_bytes()),
+                ]))
+            }
+            _ => Err(format!("cas needs [from, to], got {}", req.value)),
+        },
+        f => Err(format!(
+            "unsupported op {f:?}: this client does read, write and cas"
+        )),
+    }
+}
+
+/// The outcome of a request given the node's reply.
+pub fn outcome_for(req: &Request, reply: Frame) -> Outcome {
+    match (req.f.as_str(), reply) {
+        (_, Frame::Error(e)) if e.split_whitespace().next() == Some(NOT_APPLIED) => {
+            Outcome::Fail(e)
+        }
+        (_, Frame::Error(e)) => Outcome::Info(e),
+        ("read", Frame::Bulk(b)) => Outcome::Ok(read_value(b)),
+        ("write", Frame::Simple(s)) if s == "OK" => Outcome::Ok(req.value.clone()),
+        ("cas", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
+        ("cas", Frame::Integer(0)) => Outcome::Fail("compare failed".into()),
+        (f, other) => Outcome::Info(format!("unexpected reply to {f}: {other:?}")),
+    }
+}
+
+#[async_trait::async_trait]
+impl Client for RespClient {
+    async fn invoke(&mut self, req: &Request) -> Outcome {
+        let command = match command_for(req) {
+            Ok(command) => command,
+            Err(why) => return Outcome::Fail(why),
+        };
+        match self.call(&command).await {
+            Ok(reply) => outcome_for(req, reply),
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(f: &str, value: Value) -> Request {
+        Request {
+            f: f.into(),
+            key: Some("k".into()),
+            value,
+        }
+    }
+
+    #[test]
+    fn cas_from_nil_sends_a_nil_bulk() {
+        let cas = req("cas", Value::List(vec![Value::Nil, Value::Int(3)]));
+        let expected = Frame::command(&[Some(b"CAS"), Some(b"k"), None, Some(b"3")]);
+        assert_eq!(command_for(&cas), Ok(expected));
+    }
+
+    #[test]
+    fn replies_map_to_outcomes() {
+        let read = req("read", Value::Nil);
+        assert_eq!(
+            outcome_for(&read, Frame::bulk("7")),
+            Outcome::Ok(Value::Int(7))
+        );
+        assert_eq!(
+            outcome_for(&read, Frame::Bulk(None)),
+            Outcome::Ok(Value::Nil)
+        );
+        let cas = req("cas", Value::List(vec![Value::Int(1), Value::Int(2)]));
+        assert_eq!(
+            outcome_for(&cas, Frame::Integer(1)),
+            Outcome::Ok(cas.value.clone())
+        );
+        assert!(matches!(
+            outcome_for(&cas, Frame::Integer(0)),
+            Outcome::Fail(_)
+        ));
+        let not_applied = Frame::error(NOT_APPLIED, "no quorum");
+        assert!(matches!(outcome_for(&cas, not_applied), Outcome::Fail(_)));
+        let other = Frame::error("ERR", "something");
+        assert!(matches!(outcome_for(&cas, other), Outcome::Info(_)));
+    }
+
+    #[test]
+    fn bad_requests_are_never_sent() {
+        assert!(command_for(&req("write", Value::Str("x".into()))).is_err());
+        assert!(command_for(&req("append", Value::Int(1))).is_err());
+    }
+}

@@ -1,0 +1,343 @@
+//! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`): a cluster of `ferrocheck node`
+//! processes on loopback.
+//!
+//! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
+//! every node (see [`node_process`](super::node_process)) and waits until each answers `PING`.
+//! Clients are spread over the nodes (process `p` talks to node `p % n`), so a store that
+//! serves locally shows what each replica believes. Nodes are stopped on
+//! [`teardown`](Target::teardown) and, as a last resort, when the target is dropped.
+
+use super::node_process::{self, NodeSpec, Spawner};
+use super::resp_client::RespClient;
+use super::{Client, NodeInfo, Target, TargetOptions};
+use crate::node::resp::{Connection, Frame};
+use crate::node::StoreKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Nodes in a toy cluster unless `--nodes` says otherwise.
+pub const DEFAULT_NODES: usize = 3;
+/// The first port nodes use inside their own network namespaces.
+const NAMESPACE_PORT: u16 = 7001;
+/// How long a node may take to answer its first `PING`.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a node gets to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+/// How long a client waits for one reply.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Lines of a node's log to show when it fails.
+const LOG_TAIL: usize = 15;
+
+/// One node of a toy cluster.
+#[derive(Debug)]
+struct ToyNode {
+    spec: NodeSpec,
+    child: Option<Child>,
+}
+
+/// A toy-store cluster.
+#[derive(Debug)]
+pub struct ToyTarget {
+    store: StoreKind,
+    opts: TargetOptions,
+    nodes: Vec<ToyNode>,
+    spawner: Option<Spawner>,
+}
+
+impl ToyTarget {
+    /// A cluster of `store` nodes, not started yet.
+    pub fn new(store: StoreKind, opts: TargetOptions) -> ToyTarget {
+        ToyTarget {
+            store,
+            opts,
+            nodes: Vec::new(),
+            spawner: None,
+        }
+    }
+
+    /// The address node `i` (0-based) listens on: loopback, or the node's own address when
+    /// the harness placed it in a network namespace.
+    fn listen_ip(&self, i: usize) -> anyhow::Result<IpAddr> {
+        match &self.opts.placement {
+            Some(p) => p.ip(&format!("n{}", i + 1)),
+            None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        }
+    }
+
+    /// One port per node: `base_port + i`, each checked to be free, or free ports from the OS.
+    fn pick_ports(&self, count: usize) -> anyhow::Result<Vec<u16>> {
+        let base = self.opts.base_port;
+        // Probes stay bound until every port is picked, so no port is handed out twice.
+        let mut probes = Vec::new();
+        let mut ports = Vec::new();
+        for i in 0..count {
+            let ip = self.listen_ip(i)?;
+            if !ip.is_loopback() {
+                // The node has a network namespace (and so every port) of its own.
+                let first = if base == 0 { NAMESPACE_PORT } else { base };
+                ports.push(first.saturating_add(i as u16));
+                continue;
+            }
+            if base == 0 {
+                let probe = TcpListener::bind((ip, 0))
+                    .map_err(|e| anyhow::anyhow!("cannot find a free port on {ip}: {e}"))?;
+                probes.push(probe);
+                continue;
+            }
+            let port = u16::try_from(base as usize + i).map_err(|_| {
+                crate::cli::usage(format!(
+                    "--base-port {base} leaves no room for {count} nodes; pass a lower one"
+                ))
+            })?;
+            match TcpListener::bind((ip, port)) {
+                Ok(probe) => probes.push(probe),
+                Err(e) => {
+                    return Err(crate::cli::usage(format!(
+                        "port {port} on {ip} is not available ({e}): pass another --base-port, \
+                         or --base-port 0 to pick free ports"
+                    )))
+                }
+            }
+        }
+        if !ports.is_empty() {
+            return Ok(ports);
+        }
+        probes.iter().map(|p| Ok(p.local_addr()?.port())).collect()
+    }
+
+    /// Starts node `i` and waits until it answers `PING`.
+    async fn start(&mut self, i: usize) -> anyhow::Result<()> {
+        if self.spawner.is_none() {
+            self.spawner = Some(Spawner::new()?);
+        }
+        let spawner = self
+            .spawner
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no spawner"))?;
+        let node = &mut self.nodes[i];
+        let child = node_process::spawn_node(
+            spawner,
+            &self.opts.node_binary,
+            &node.spec,
+            self.opts.placement.as_deref(),
+        )?;
+        node.child = Some(child);
+        wait_ready(node).await
+    }
+
+    fn index(&self, name: &str) -> anyhow::Result<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.spec.name == name)
+            .ok_or_else(|| {
+                let known: Vec<_> = self.nodes.iter().map(|n| n.spec.name.as_str()).collect();
+                anyhow::anyhow!("no node named {name}; nodes are {}", known.join(", "))
+            })
+    }
+}
+
+/// Waits until `node` answers `PING`, or says why it did not (with its log tail).
+async fn wait_ready(node: &mut ToyNode) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let ping = Frame::command(&[Some(b"PING")]);
+    loop {
+        if let Some(child) = node.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                node.child = None;
+                anyhow::bail!(
+                    "node {} exited during startup ({status}); last lines of {}:\n{}",
+                    node.spec.name,
+                    node.spec.log.display(),
+                    node_process::log_tail(&node.spec.log, LOG_TAIL)
+                );
+            }
+        }
+        let answer = async {
+            let mut conn =
+                Connection::connect(node.spec.listen, Duration::from_millis(200)).await?;
+            conn.call(&ping).await
+        };
+        if let Ok(Ok(Frame::Simple(pong))) =
+            tokio::time::timeout(Duration::from_millis(500), answer).await
+        {
+            if pong == "PONG" {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "node {} did not answer PING on {} within {READY_TIMEOUT:?}; last lines of {}:\n{}",
+                node.spec.name,
+                node.spec.listen,
+                node.spec.log.display(),
+                node_process::log_tail(&node.spec.log, LOG_TAIL)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for ToyTarget {
+    fn name(&self) -> &str {
+        self.store.name()
+    }
+
+    async fn setup(&mut self) -> anyhow::Result<()> {
+        let count = self.opts.nodes.unwrap_or(DEFAULT_NODES);
+        if count == 0 {
+            return Err(crate::cli::usage("a toy cluster needs at least one node"));
+        }
+        let ports = self.pick_ports(count)?;
+        let addrs: Vec<(String, SocketAddr)> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, &port)| {
+                Ok((
+                    format!("n{}", i + 1),
+                    SocketAddr::new(self.listen_ip(i)?, port),
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        self.nodes = addrs
+            .iter()
+            .map(|(name, addr)| {
+                let dir = self.opts.work_dir.join(name);
+                ToyNode {
+                    spec: NodeSpec {
+                        store: self.store.name().to_string(),
+                        name: name.clone(),
+                        listen: *addr,
+                        peers: addrs.iter().filter(|(n, _)| n != name).cloned().collect(),
+                        log: dir.join("node.log"),
+                        dir,
+                    },
+                    child: None,
+                }
+            })
+            .collect();
+        for i in 0..count {
+            if let Err(e) = self.start(i).await {
+                let _ = self.teardown().await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn planned_nodes(&self) -> Vec<String> {
+        (1..=self.opts.nodes.unwrap_or(DEFAULT_NODES))
+            .map(|i| format!("n{i}"))
+            .collect()
+    }
+
+    fn supports_placement(&self) -> bool {
+        true
+    }
+
+    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
+        if self.nodes.is_empty() {
+            anyhow::bail!("the {} cluster is not set up", self.store.name());
+        }
+        let node = &self.nodes[(process % self.nodes.len() as u64) as usize];
+        Ok(Box::new(RespClient::new(
+            node.spec.name.clone(),
+            node.spec.listen,
+            CLIENT_TIMEOUT,
+        )))
+    }
+
+    fn nodes(&self) -> Vec<NodeInfo> {
+        self.nodes
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.spec.name.clone(),
+                addr: n.spec.listen,
+                pid: n.child.as_ref().map(Child::id),
+                log: n.spec.log.clone(),
+            })
+            .collect()
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for node in &mut self.nodes {
+            let Some(child) = node.child.as_mut() else {
+                continue;
+            };
+            let status = match child.try_wait() {
+                Ok(None) => continue,
+                Ok(Some(status)) => status.to_string(),
+                Err(e) => format!("cannot be waited for: {e}"),
+            };
+            let pid = child.id();
+            node.child = None;
+            out.push((
+                node.spec.name.clone(),
+                format!(
+                    "pid {pid} exited: {status}; last lines of {}:\n{}",
+                    node.spec.log.display(),
+                    node_process::log_tail(&node.spec.log, LOG_TAIL)
+                ),
+            ));
+        }
+        out
+    }
+
+    async fn teardown(&mut self) -> anyhow::Result<()> {
+        let mut children: Vec<&mut Child> = self
+            .nodes
+            .iter_mut()
+            .filter_map(|n| n.child.as_mut())
+            .collect();
+        node_process::stop_all(&mut children, STOP_GRACE).await;
+        for node in &mut self.nodes {
+            node.child = None;
+        }
+        Ok(())
+    }
+
+    async fn kill_node(&mut self, name: &str) -> anyhow::Result<()> {
+        let i = self.index(name)?;
+        if let Some(mut child) = self.nodes[i].child.take() {
+            node_process::kill_and_reap(&mut child)
+                .map_err(|e| anyhow::anyhow!("cannot reap node {name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn start_node(&mut self, name: &str) -> anyhow::Result<()> {
+        let i = self.index(name)?;
+        if self.nodes[i].child.is_some() {
+            return Ok(());
+        }
+        self.start(i).await
+    }
+
+    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
+        let addr = self.nodes[self.index(name)?].spec.listen;
+        let offset = offset_ms.to_string();
+        let cmd = Frame::command(&[Some(b"CLOCK-OFFSET"), Some(offset.as_bytes())]);
+        let reply = async {
+            let mut conn = Connection::connect(addr, Duration::from_secs(1)).await?;
+            conn.call(&cmd).await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), reply).await {
+            Ok(Ok(Frame::Simple(ok))) if ok == "OK" => Ok(()),
+            Ok(Ok(other)) => anyhow::bail!("node {name} refused the clock offset: {other:?}"),
+            Ok(Err(e)) => anyhow::bail!("cannot set the clock of node {name}: {e}"),
+            Err(_) => anyhow::bail!("node {name} did not answer CLOCK-OFFSET (paused?)"),
+        }
+    }
+}
+
+impl Drop for ToyTarget {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = node_process::kill_and_reap(&mut child);
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Reports rendered from hand-built histories and results: the page must show the verdict, the
+//! anomaly's ops and the fault windows, load nothing from the network, and stay small.
+
+mod report_support;
+
+use ferrocheck::check::Validity;
+use ferrocheck::report::{self, ResultsFile};
+use report_support::*;
+use std::path::Path;
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// No `http://` or `https://` anywhere: no external script, style, font or image can load.
+fn assert_offline(html: &str) {
+    for scheme in ["http://", "https://", "//fonts.", "src=\"//", "href=\"//"] {
+        assert!(!html.contains(scheme), "the page references {scheme}");
+    }
+    assert!(
+        !html.contains("<link"),
+        "the page links an external resource"
+    );
+}
+
+#[test]
+fn valid_history_shows_verdict_options_command_and_fault_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = register_history(300, 3);
+    let run = run_info("reg-valid", "register", "partition");
+    let path = report::write(
+        &dir.path().join("reg-valid"),
+        &run,
+        &history,
+        &[valid("linearizable(cas-register)")],
+    )
+    .unwrap();
+    let html = read(&path);
+    assert!(html.contains("<span id=\"verdict\" class=\"verdict\">VALID</span>"));
+    assert!(html.contains("linearizable(cas-register)"));
+    assert!(html.contains(
+        "ferrocheck test --target toy-register --workload register --nemesis partition --seed 42"
+    ));
+    assert!(html.contains("<th>concurrency</th>"), "options are shown");
+    assert!(html.contains("class=\"fault-window fam-partition\""));
+    assert!(html.contains("start-partition [&quot;n1&quot; &quot;n2&quot;]"));
+    assert!(
+        !html.contains("id=\"anomalies\""),
+        "a valid run has no anomaly section"
+    );
+    assert!(html.contains("<svg class=\"plot\""), "plots are drawn");
+    assert_offline(&html);
+    let results: ResultsFile =
+        serde_json::from_str(&read(&dir.path().join("reg-valid/results.json"))).unwrap();
+    assert_eq!(results.validity, Validity::Valid);
+    assert_eq!(results.ops, history.ops.len());
+    assert_eq!(results.run, run);
+}
+
+#[test]
+fn nonlinearizable_result_shows_the_ops_prefix_and_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let (history, result) = nonlinearizable();
+    let path = report::write(
+        dir.path(),
+        &run_info("lin", "register", "partition"),
+        &history,
+        std::slice::from_ref(&result),
+    )
+    .unwrap();
+    let html = read(&path);
+    assert!(html.contains("<span id=\"verdict\" class=\"verdict\">INVALID</span>"));
+    assert!(html.contains("<span class=\"kind\">nonlinearizable</span> on key <code>k1</code>"));
+    assert!(html.contains(&result.anomalies[0].explanation.replace('\'', "&#39;")));
+    for op in &result.anomalies[0].ops {
+        assert!(
+            html.contains(&format!("data-op=\"{op}\"><td class=\"opi\">#{op}</td>")),
+            "op #{op} is listed"
+        );
+    }
+    assert!(html.contains("Longest linearizable prefix"));
+    assert!(html.contains("Model states before the stuck op"));
+    // Details that name ops are shown as those ops, in words: the prefix (op 0) and the stuck op.
+    assert!(html.contains("<h4>stuck op</h4><ul class=\"oplist\"><li data-op=\"3\"><span class=\"opi\">#3</span> p1 read → ok 0</li>"), "{html}");
+    assert!(html.contains("<li data-op=\"0\"><span class=\"opi\">#0</span> p0 write 1 → ok</li>"));
+    // The picture draws both calls, the partition in force, and marks them for the timeline.
+    assert!(html.contains(">#3 read → ok 0</text>"), "{html}");
+    assert!(html.contains(">#0 write 1 → ok</text>"));
+    assert!(html.contains("<g class=\"fault  fam-partition\">"));
+    assert!(html.contains("\"marked\":[4,0]"));
+    assert_offline(&html);
+}
+
+#[test]
+fn mutex_overlap_shows_both_intervals_and_the_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let (history, result, pause) = mutex_overlap();
+    let path = report::write(
+        dir.path(),
+        &run_info("lock", "lock", "pause"),
+        &history,
+        &[result],
+    )
+    .unwrap();
+    let html = read(&path);
+    assert!(html.contains(">INVALID</span>"));
+    assert!(html.contains("<span class=\"kind\">mutex-overlap</span>"));
+    assert_eq!(
+        html.matches("<rect class=\"held\"").count(),
+        2,
+        "two believed-held intervals"
+    );
+    assert!(
+        html.contains("both hold the lock: 22.0 ms"),
+        "the overlap runs from 40 ms to 62 ms"
+    );
+    assert!(
+        html.contains("<g class=\"fault cause fam-pause\">"),
+        "the pause window is named"
+    );
+    assert!(html.contains(&format!("<g class=\"nemesis-op\" data-op=\"{pause}\">")));
+    assert!(html.contains("<tr class=\"fault-window fam-pause\">"));
+    assert!(html.contains("Overlapping intervals"));
+    assert_offline(&html);
+}
+
+#[test]
+fn checker_errors_and_unknown_show_as_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = valid("linearizable(inferred model)");
+    r.validity = Validity::Unknown;
+    r.summary = "could not check: the checker is not built yet".into();
+    let path = report::write(
+        dir.path(),
+        &run_info("u", "register", "none"),
+        &register_history(30, 2),
+        &[r],
+    )
+    .unwrap();
+    let html = read(&path);
+    assert!(html.contains(">UNKNOWN</span>"));
+    assert!(html.contains("could not check: the checker is not built yet"));
+}
+
+#[test]
+fn index_lists_every_run_with_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, r) = nonlinearizable();
+    report::write(
+        &dir.path().join("run-b"),
+        &run_info("run-b", "register", "partition"),
+        &h,
+        &[r],
+    )
+    .unwrap();
+    let mut later = run_info("run a", "lock", "pause");
+    later.start_time = "2026-11-26T05:00:00Z".into();
+    report::write(
+        &dir.path().join("run a"),
+        &later,
+        &register_history(20, 2),
+        &[valid("mutex")],
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("junk")).unwrap();
+    std::fs::write(dir.path().join("junk/results.json"), "{").unwrap();
+    let html = read(&report::write_index(dir.path()).unwrap());
+    let a = html
+        .find("href=\"run%20a/index.html\"")
+        .expect("run a is listed");
+    let b = html
+        .find("href=\"run-b/index.html\"")
+        .expect("run-b is listed");
+    assert!(a < b, "newest first");
+    assert!(html.contains("<span class=\"badge v-invalid\">invalid</span>"));
+    assert!(html.contains("<span class=\"badge v-valid\">valid</span>"));
+    assert!(html.contains("results.json is unreadable"));
+    assert!(html.contains("<td>partition</td>") && html.contains("<td>pause</td>"));
+}
+
+#[test]
+fn hundred_thousand_ops_stay_under_ten_megabytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = register_history(50_000, 10);
+    assert_eq!(history.ops.len(), 100_002);
+    let (_, mut result) = nonlinearizable();
+    result.anomalies[0].ops = vec![50_001, 50_003];
+    let started = std::time::Instant::now();
+    let path = report::write(
+        dir.path(),
+        &run_info("big", "register", "partition"),
+        &history,
+        &[result],
+    )
+    .unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    println!("100,002 ops: {size} bytes in {:?}", started.elapsed());
+    assert!(size < 10_000_000, "report is {size} bytes");
+    let html = read(&path);
+    assert!(html.contains("100002 ops"));
+    // Lanes are reused by the processes that replace retired ones: 10 lanes, not 1,010.
+    let lanes = &html[html.find("\"lanes\":").unwrap()..][..200];
+    assert!(
+        lanes.starts_with("\"lanes\":[\"p0…p"),
+        "lanes are shared: {lanes}"
+    );
+    assert_offline(&html);
+}
+
+#[test]
+fn empty_history_without_checkers_still_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = ferrocheck::history::History::default();
+    let path = report::write(
+        dir.path(),
+        &ferrocheck::report::RunInfo::default(),
+        &history,
+        &[],
+    )
+    .unwrap();
+    let html = read(&path);
+    assert!(html.contains(">VALID</span> ferrocheck run"));
+    assert!(html.contains("No checker ran."));
+    assert!(html.contains("No faults were injected in this run."));
+    assert!(html.contains("No client calls in this history."));
+}
