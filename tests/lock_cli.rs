@@ -126,3 +126,61 @@ fn a_missing_redis_server_is_one_clear_line() {
         "{err}"
     );
 }
+
+/// The headline: `ferrocheck test --target redis-lock --nemesis pause` shows two clients holding
+/// the lock at once and acknowledged updates lost; `--fencing` shows the fix.
+#[test]
+fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
+    if !have("redis-server", "apt-get install redis-server") {
+        return;
+    }
+    for fencing in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "test",
+            "--quiet",
+            "--target",
+            "redis-lock",
+            "--nemesis",
+            "pause",
+        ])
+        .args(["--time-limit", "10", "--seed", "1", "--history-dir"])
+        .arg(dir.path().join("h"))
+        .arg("--report-dir")
+        .arg(dir.path().join("r"));
+        if fencing {
+            cmd.arg("--fencing");
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let run = std::fs::read_dir(dir.path().join("h"))
+            .unwrap()
+            .next()
+            .expect("a run folder")
+            .unwrap()
+            .path();
+        let h = History::read_jsonl(&run.join("history.jsonl")).unwrap();
+        assert!(
+            h.ops.iter().any(|o| o.f == "pause" && o.kind == OpType::Ok),
+            "the nemesis never paused: {stdout}"
+        );
+        let r = ferrocheck::check::lock::check_lock(&h, fencing);
+        let lost = r.stats["lost_updates"]["lost"].as_u64().unwrap();
+        let refused = r.stats["lost_updates"]["refused_writes"].as_u64().unwrap();
+        if fencing {
+            assert_eq!(out.status.code(), Some(0), "{stdout}");
+            assert_eq!(lost, 0, "{stdout}");
+            assert!(refused >= 1, "the fence refused nothing: {stdout}");
+            assert!(stdout.contains("stopped by the fence"), "{stdout}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{stdout}");
+            assert!(
+                stdout.contains("both believed they held the lock"),
+                "{stdout}"
+            );
+            assert!(lost >= 1, "{stdout}");
+            assert!(stdout.contains("overwrote it"), "{stdout}");
+        }
+    }
+}

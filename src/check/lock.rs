@@ -224,9 +224,13 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
         );
         if let Some(p) = pause {
             ops.push(p.index);
+            let whom = if p.value.to_string().contains("holder") {
+                format!("the lock holder (client {})", a.process)
+            } else {
+                p.value.to_string()
+            };
             explanation.push_str(&format!(
-                " after the nemesis paused {} at {} (the lease ran out while the holder was stopped)",
-                p.value,
+                " after the nemesis paused {whom} at {} (the lease ran out while the holder was stopped)",
                 secs(p.time)
             ));
         }

@@ -11,9 +11,10 @@ pub struct TestArgs {
     /// The system under test (`ferrocheck list` shows them).
     #[arg(long, default_value = "lww-kv")]
     pub target: String,
-    /// Which ops the clients perform and how the history is checked.
-    #[arg(long, default_value = "register")]
-    pub workload: String,
+    /// Which ops the clients perform and how the history is checked (default: `lock` for the
+    /// lock targets, else `register`).
+    #[arg(long)]
+    pub workload: Option<String>,
     /// Which faults to inject while the clients run (`none` is the control run).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
@@ -33,9 +34,10 @@ pub struct TestArgs {
     /// Random when not given (the summary prints it).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Milliseconds a client waits for an answer before recording the op as `info`.
-    #[arg(long, default_value_t = 1000)]
-    pub op_timeout_ms: u64,
+    /// Milliseconds a client waits for an answer before recording the op as `info` (default:
+    /// 1000, or 10000 for the lock targets, so a paused lock holder can still answer).
+    #[arg(long)]
+    pub op_timeout_ms: Option<u64>,
     /// Number of nodes (default: the target's own, 3 for the toy stores).
     #[arg(long)]
     pub nodes: Option<usize>,
@@ -74,19 +76,26 @@ impl TestArgs {
         if self.keys == 0 {
             return Err(usage("--keys must be at least 1"));
         }
-        if self.op_timeout_ms == 0 {
+        let op_timeout_ms = self
+            .op_timeout_ms
+            .unwrap_or_else(|| crate::target::real::default_op_timeout_ms(&self.target));
+        if op_timeout_ms == 0 {
             return Err(usage("--op-timeout-ms must be at least 1"));
         }
         if self.nodes == Some(0) {
             return Err(usage("--nodes must be at least 1"));
         }
         let seed = self.seed.unwrap_or_else(rand::random);
+        let workload = self
+            .workload
+            .clone()
+            .unwrap_or_else(|| crate::target::real::default_workload(&self.target).to_string());
         let node_binary = std::env::current_exe().map_err(|e| {
             anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
         })?;
         let mut command_line = format!(
             "ferrocheck test --target {} --workload {} --nemesis {} --time-limit {} --concurrency {} --rate {} --keys {} --seed {}",
-            self.target, self.workload, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
+            self.target, workload, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
         );
         if let Some(n) = self.nodes {
             command_line.push_str(&format!(" --nodes {n}"));
@@ -94,14 +103,14 @@ impl TestArgs {
         command_line.push_str(&self.real.command_line());
         Ok(RunSpec {
             target: self.target,
-            workload: self.workload,
+            workload,
             nemesis: self.nemesis,
             time_limit: Duration::from_secs_f64(self.time_limit),
             concurrency: self.concurrency,
             rate: self.rate,
             keys: self.keys,
             seed,
-            op_timeout: Duration::from_millis(self.op_timeout_ms),
+            op_timeout: Duration::from_millis(op_timeout_ms),
             nodes: self.nodes,
             base_port: self.base_port,
             history_dir: self.history_dir,

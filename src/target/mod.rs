@@ -76,6 +76,8 @@ pub struct WorkerInfo {
     pub pid: u32,
     /// Whether it believes it holds the lock (from its acquire ok until it invokes release).
     pub holds_lock: bool,
+    /// Whether it is mid-update: it has read the resource and its write has not completed.
+    pub mid_update: bool,
 }
 
 /// Where a target's node processes run: their address and how their command is prepared (e.g.

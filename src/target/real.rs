@@ -93,6 +93,25 @@ impl RealOptions {
     }
 }
 
+/// The workload a target runs when `--workload` is not given: `lock` for the lock targets,
+/// `register` for everything else.
+pub fn default_workload(target: &str) -> &'static str {
+    match target {
+        "redis-lock" | "redlock" | "etcd-lock" => "lock",
+        _ => "register",
+    }
+}
+
+/// The client op timeout when `--op-timeout-ms` is not given: 10 s for the lock targets (longer
+/// than a pause, so the paused holder's late write is acknowledged rather than `info`, and a lost
+/// update is provable), 1 s for everything else.
+pub fn default_op_timeout_ms(target: &str) -> u64 {
+    match default_workload(target) {
+        "lock" => 10_000,
+        _ => 1_000,
+    }
+}
+
 /// The real-system targets: name and a line each.
 pub fn list() -> Vec<(&'static str, &'static str)> {
     vec![

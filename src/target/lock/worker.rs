@@ -46,8 +46,23 @@ impl WorkerTable {
     }
 
     /// The pid for a fault target name: `holder`, or `worker-<process>`.
+    ///
+    /// `holder` is the worker holding the lock, caught mid-update when possible (between its
+    /// read and its write, where a stall does the most harm): this waits up to half a second
+    /// for such a moment, else takes the holder as it is.
     pub fn pid_of(&self, name: &str) -> Option<u32> {
         if name == "holder" {
+            let deadline = std::time::Instant::now() + Duration::from_millis(500);
+            while std::time::Instant::now() < deadline {
+                if let Some(w) = self
+                    .list()
+                    .into_iter()
+                    .find(|w| w.holds_lock && w.mid_update)
+                {
+                    return Some(w.pid);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
             return self.holder().map(|w| w.pid);
         }
         let process: u64 = name.strip_prefix("worker-")?.parse().ok()?;
@@ -136,6 +151,7 @@ impl WorkerClient {
                     process,
                     pid,
                     holds_lock: false,
+                    mid_update: false,
                 },
             );
         });
@@ -154,11 +170,11 @@ impl WorkerClient {
         self.child.as_ref().and_then(Child::id)
     }
 
-    fn set_holding(&self, holds: bool) {
+    fn set_state(&self, f: impl FnOnce(&mut WorkerInfo)) {
         let p = self.process;
         self.table.update(|t| {
             if let Some(w) = t.get_mut(&p) {
-                w.holds_lock = holds;
+                f(w);
             }
         });
     }
@@ -216,11 +232,18 @@ impl Client for WorkerClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         if req.f == "release" {
             // The belief ends when the client decides to release, before it asks.
-            self.set_holding(false);
+            self.set_state(|w| {
+                w.holds_lock = false;
+                w.mid_update = false;
+            });
         }
         let out = self.roundtrip(req).await;
-        if req.f == "acquire" && matches!(out, Outcome::Ok(_)) {
-            self.set_holding(true);
+        let ok = matches!(out, Outcome::Ok(_));
+        match req.f.as_str() {
+            "acquire" if ok => self.set_state(|w| w.holds_lock = true),
+            "read" => self.set_state(|w| w.mid_update = ok),
+            "write" => self.set_state(|w| w.mid_update = false),
+            _ => {}
         }
         out
     }
