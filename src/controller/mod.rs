@@ -51,6 +51,7 @@ pub struct RunSpec {
     /// Nemesis name (registry); `none` for the control run.
     pub nemesis: String,
     /// How long to generate ops.
+    #[serde(serialize_with = "seconds")]
     pub time_limit: Duration,
     /// How many client workers.
     pub concurrency: usize,
@@ -61,6 +62,7 @@ pub struct RunSpec {
     /// Seed for the generator and everything random.
     pub seed: u64,
     /// Bound on one client call; past it the op is `info`.
+    #[serde(serialize_with = "seconds")]
     pub op_timeout: Duration,
     /// Number of nodes (`None` = the target's default).
     pub nodes: Option<usize>,
@@ -78,6 +80,10 @@ pub struct RunSpec {
     pub progress: bool,
     /// The command that reproduces this run.
     pub command_line: String,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Why the main phase ended.
