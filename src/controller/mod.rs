@@ -203,6 +203,7 @@ pub async fn run_async(
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let mut signals = Signals::new()?;
     let down = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    faults.start_proxies(spec.seed).await?;
     let nemesis = faults
         .nemesis(Arc::new(faults::TargetNodes {
             target: target.clone(),

@@ -73,6 +73,15 @@ impl ToyTarget {
         let mut ports = Vec::new();
         for i in 0..count {
             let ip = self.listen_ip(i)?;
+            if let Some(port) = self
+                .opts
+                .placement
+                .as_ref()
+                .and_then(|p| p.port(&format!("n{}", i + 1)))
+            {
+                ports.push(port);
+                continue;
+            }
             if !ip.is_loopback() {
                 // The node has a network namespace (and so every port) of its own.
                 let first = if base == 0 { NAMESPACE_PORT } else { base };
@@ -209,7 +218,18 @@ impl Target for ToyTarget {
                         store: self.store.name().to_string(),
                         name: name.clone(),
                         listen: *addr,
-                        peers: addrs.iter().filter(|(n, _)| n != name).cloned().collect(),
+                        peers: addrs
+                            .iter()
+                            .filter(|(n, _)| n != name)
+                            .map(|(n, a)| {
+                                let via = self
+                                    .opts
+                                    .placement
+                                    .as_ref()
+                                    .and_then(|p| p.peer_addr(name, n));
+                                (n.clone(), via.unwrap_or(*a))
+                            })
+                            .collect(),
                         log: dir.join("node.log"),
                         dir,
                     },
