@@ -326,6 +326,9 @@ async fn teardown_leaves_no_node_running() {
         .collect();
     assert_eq!(pids.len(), 3);
     assert!(pids.iter().all(|&p| process_exists(p)));
+    // A paused node must be stopped too.
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pids[1] as libc::pid_t, libc::SIGSTOP) };
     cluster.target.teardown().await.unwrap();
     for pid in pids {
         assert!(

@@ -95,41 +95,53 @@ struct State {
 }
 
 impl State {
-    fn save(&mut self, key: &str) -> Result<(), Frame> {
-        let slot = self.slots.get(key).cloned().unwrap_or_default();
+    /// Journals `slot` as the new state of `key`, then keeps it: a change that cannot be
+    /// journaled is not made (nor answered).
+    fn save(&mut self, key: &str, slot: Slot) -> Result<(), Frame> {
         let record = Record::Slot {
             key: key.to_string(),
             slot,
         };
         self.journal
             .append(&record)
-            .map_err(|e| Frame::error(NOT_APPLIED, e))
+            .map_err(|e| Frame::error(NOT_APPLIED, e))?;
+        if let Record::Slot { key, slot } = record {
+            self.slots.insert(key, slot);
+        }
+        Ok(())
     }
 
     /// Phase 1 at this acceptor.
     fn prepare(&mut self, key: &str, ballot: Ballot) -> Result<Vote, Frame> {
         self.max_round = self.max_round.max(ballot.round);
-        let slot = self.slots.entry(key.to_string()).or_default();
-        if ballot <= slot.promised {
-            return Ok(Vote::Reject(slot.promised.clone()));
+        let old = self.slots.get(key).cloned().unwrap_or_default();
+        if ballot <= old.promised {
+            return Ok(Vote::Reject(old.promised));
         }
-        slot.promised = ballot;
-        let vote = Vote::Promise(slot.accepted.clone(), slot.value.clone());
-        self.save(key)?;
+        let vote = Vote::Promise(old.accepted.clone(), old.value.clone());
+        self.save(
+            key,
+            Slot {
+                promised: ballot,
+                ..old
+            },
+        )?;
         Ok(vote)
     }
 
     /// Phase 2 at this acceptor.
     fn accept(&mut self, key: &str, ballot: Ballot, value: Option<String>) -> Result<Vote, Frame> {
         self.max_round = self.max_round.max(ballot.round);
-        let slot = self.slots.entry(key.to_string()).or_default();
-        if ballot < slot.promised {
-            return Ok(Vote::Reject(slot.promised.clone()));
+        let promised = self.slots.get(key).map(|s| &s.promised);
+        if let Some(promised) = promised.filter(|p| ballot < **p) {
+            return Ok(Vote::Reject(promised.clone()));
         }
-        slot.promised = ballot.clone();
-        slot.accepted = ballot;
-        slot.value = value;
-        self.save(key)?;
+        let slot = Slot {
+            promised: ballot.clone(),
+            accepted: ballot,
+            value,
+        };
+        self.save(key, slot)?;
         Ok(Vote::Accepted)
     }
 }
