@@ -2,7 +2,7 @@
 //! processes on loopback.
 //!
 //! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
-//! every node (see [`node_process`](super::node_process)) and waits until each answers `PING`.
+//! every node (see [`node_process`]) and waits until each answers `PING`.
 //! Clients are spread over the nodes (process `p` talks to node `p % n`), so a store that
 //! serves locally shows what each replica believes. Nodes are stopped on
 //! [`teardown`](Target::teardown) and, as a last resort, when the target is dropped.
@@ -118,12 +118,13 @@ impl ToyTarget {
     /// Starts node `i` and waits until it answers `PING`.
     async fn start(&mut self, i: usize) -> anyhow::Result<()> {
         if self.spawner.is_none() {
-            self.spawner = Some(Spawner::new()?);
+            let spawner = Spawner::new()
+                .map_err(|e| anyhow::anyhow!("cannot start the thread that spawns nodes: {e}"))?;
+            self.spawner = Some(spawner);
         }
-        let spawner = self
-            .spawner
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no spawner"))?;
+        let Some(spawner) = self.spawner.as_ref() else {
+            anyhow::bail!("no thread to spawn nodes from");
+        };
         let node = &mut self.nodes[i];
         let child = node_process::spawn_node(
             spawner,
