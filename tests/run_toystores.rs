@@ -224,7 +224,7 @@ fn bad_options_get_a_one_line_error_and_exit_254() {
         (&["--target", "no-such-store"][..], "unknown target"),
         (&["--workload", "nope"][..], "unknown workload"),
         (&["--concurrency", "0"][..], "--concurrency"),
-        (&["--time-limit", "-3"][..], "--time-limit"),
+        (&["--time-limit=-3"][..], "--time-limit"),
         (&["--rate", "fast"][..], "--rate"),
     ] {
         let (out, _dir) = run_test(args);

@@ -278,6 +278,21 @@ async fn a_taken_base_port_is_named_in_the_error() {
 }
 
 #[tokio::test]
+async fn a_node_that_cannot_start_is_reported_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    // A "node binary" that fails at once, complaining on stderr: the error must show that.
+    let opts = TargetOptions {
+        node_binary: PathBuf::from("/bin/sh"),
+        ..options(&dir, 0)
+    };
+    let mut target = target::by_name("quorum-kv", opts).unwrap();
+    let err = target.setup().await.unwrap_err().to_string();
+    assert!(err.contains("node n1 exited during startup"), "{err}");
+    assert!(err.contains("node.log") && err.contains("node"), "{err}");
+    assert!(err.lines().count() > 1, "no log tail in: {err}");
+}
+
+#[tokio::test]
 async fn unknown_target_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
     let err = target::by_name("nope", options(&dir, 0))
@@ -312,6 +327,9 @@ async fn teardown_leaves_no_node_running() {
         .collect();
     assert_eq!(pids.len(), 3);
     assert!(pids.iter().all(|&p| process_exists(p)));
+    // A paused node must be stopped too.
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pids[1] as libc::pid_t, libc::SIGSTOP) };
     cluster.target.teardown().await.unwrap();
     for pid in pids {
         assert!(

@@ -53,6 +53,7 @@ pub fn split<M: Model>(
                 _ => &nil,
             },
             outcome,
+            error: done.and_then(|d| d.error.as_deref()),
         };
         let compiled = model.compile(&view, values).map_err(|e| {
             anyhow::anyhow!(

@@ -10,9 +10,6 @@ pub const CHECKERS: &[(&str, &str)] = &[(
     "every op appears to take effect at one instant between its invoke and completion (per key)",
 )];
 
-/// The nemeses, a line each.
-pub const NEMESES: &[(&str, &str)] = &[("none", "no faults: the control run")];
-
 /// Prints the registries.
 pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
     let section = |title: &str, rows: &[(&str, &str)]| {
@@ -27,7 +24,20 @@ pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
         &[crate::target::list(), crate::target::real::list()].concat(),
     );
     section("workloads", &crate::workload::list());
-    section("nemeses", NEMESES);
+    let nemeses: Vec<(String, String)> = crate::nemesis::schedule::BUILTIN
+        .iter()
+        .map(|(name, _)| {
+            let line = crate::nemesis::schedule::Schedule::load(name)
+                .map(|s| s.description)
+                .unwrap_or_else(|e| format!("(broken: {e})"));
+            (name.to_string(), line)
+        })
+        .collect();
+    let nemeses: Vec<(&str, &str)> = nemeses
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    section("nemeses", &nemeses);
     section("checkers", CHECKERS);
     Ok(0)
 }

@@ -134,48 +134,67 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
 
 /// Prints the end-of-run summary: verdict per check, the anomaly, where things are.
 pub fn print_summary(outcome: &RunOutcome, command_line: &str) {
-    println!("run      {}", outcome.name);
+    // A closed stdout (`| head`) must not turn a finished run into a panic.
+    let _ = write_summary(&mut std::io::stdout().lock(), outcome, command_line);
+}
+
+fn write_summary(
+    out: &mut impl std::io::Write,
+    outcome: &RunOutcome,
+    command_line: &str,
+) -> std::io::Result<()> {
+    writeln!(out, "run      {}", outcome.name)?;
     match &outcome.ending {
         Ending::Completed => {}
         Ending::Interrupted(why) => {
-            println!("stopped  {why}: the history so far was kept and checked")
+            writeln!(
+                out,
+                "stopped  {why}: the history so far was kept and checked"
+            )?;
         }
         Ending::Aborted(why) => {
-            println!("aborted  {why}\n         the history so far was kept and checked")
+            writeln!(
+                out,
+                "aborted  {why}\n         the history so far was kept and checked"
+            )?;
         }
     }
-    println!(
+    writeln!(
+        out,
         "history  {} ({} ops)",
         outcome.history_path.display(),
         outcome.ops
-    );
+    )?;
     if let Some(r) = &outcome.report_path {
         let shown = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
-        println!("report   file://{}", shown.display());
+        writeln!(out, "report   file://{}", shown.display())?;
     }
     for w in &outcome.warnings {
-        println!("warning  {w}");
+        writeln!(out, "warning  {w}")?;
     }
     for r in &outcome.results {
-        println!(
+        writeln!(
+            out,
             "{}: {} — {}",
             r.checker,
             r.validity.to_string().to_uppercase(),
             r.summary
-        );
+        )?;
         for a in r.anomalies.iter().take(3) {
             if r.summary.contains(a.explanation.as_str()) {
                 continue;
             }
             for line in a.explanation.lines() {
-                println!("    {line}");
+                writeln!(out, "    {line}")?;
             }
         }
     }
-    println!("verdict  {}", outcome.validity());
-    println!("reproduce: {command_line}");
-    println!(
+    writeln!(out, "verdict  {}", outcome.validity())?;
+    writeln!(out, "reproduce: {command_line}")?;
+    writeln!(
+        out,
         "re-check:  ferrocheck check {}",
         outcome.history_path.display()
-    );
+    )?;
+    Ok(())
 }

@@ -12,6 +12,7 @@ use super::SharedTarget;
 use crate::history::{OpType, Process, Value};
 use crate::nemesis::clock::{Clock, CLOCK_FILE_ENV};
 use crate::nemesis::netns::{self, EnteredNamespace, Network};
+use crate::nemesis::proxy::Proxy;
 use crate::nemesis::registry::{self, Resources};
 use crate::nemesis::schedule::{Planned, Schedule};
 use crate::nemesis::state::{new_run_id, RunRecord};
@@ -19,7 +20,7 @@ use crate::nemesis::tools::Capabilities;
 use crate::nemesis::{cleanup, Fault, HealGuard, Nemesis, NodeControl};
 use crate::target::NodePlacement;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,6 +33,8 @@ pub struct FaultEnv {
     pub notes: Vec<String>,
     clock: Option<Clock>,
     placement: Option<Arc<NetPlacement>>,
+    links: Vec<Link>,
+    proxies: Vec<Proxy>,
     // Dropped last: the network, then the record (field order is drop order).
     network: Option<Arc<Network>>,
     record: Option<RunRecord>,
@@ -46,6 +49,8 @@ impl FaultEnv {
             notes: Vec::new(),
             clock: None,
             placement: None,
+            links: Vec::new(),
+            proxies: Vec::new(),
             network: None,
             record: None,
         };
@@ -76,7 +81,11 @@ impl FaultEnv {
                 Err(e) => env.notes.push(format!("clock faults unavailable: {e}")),
             }
         }
-        if env.network.is_some() || env.clock.is_some() {
+        let mut ports = BTreeMap::new();
+        if placeable && families.contains(&"packet") {
+            env.links = plan_links(env.network.as_deref(), nodes, &mut ports)?;
+        }
+        if env.network.is_some() || env.clock.is_some() || !env.links.is_empty() {
             let mut clock_env = BTreeMap::new();
             if let Some(clock) = env.clock.as_mut() {
                 for n in nodes {
@@ -86,6 +95,12 @@ impl FaultEnv {
             env.placement = Some(Arc::new(NetPlacement {
                 network: env.network.clone(),
                 clock_env,
+                ports,
+                peers: env
+                    .links
+                    .iter()
+                    .map(|l| ((l.from.clone(), l.to.clone()), l.listen))
+                    .collect(),
             }));
         }
         env.record = Some(record);
@@ -106,6 +121,25 @@ impl FaultEnv {
         }
     }
 
+    /// Starts the userspace proxy of every node-to-node link (packet faults); call inside the
+    /// runtime, before the target starts its nodes.
+    pub async fn start_proxies(&mut self, seed: u64) -> anyhow::Result<()> {
+        for (k, l) in self.links.iter().enumerate() {
+            let proxy = Proxy::start(l.listen, l.upstream, &l.from, &l.to, seed ^ k as u64)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot start the proxy for {} -> {} on {}: {e}",
+                        l.from,
+                        l.to,
+                        l.listen
+                    )
+                })?;
+            self.proxies.push(proxy);
+        }
+        Ok(())
+    }
+
     /// Builds the nemesis for the schedule over the target's nodes.
     pub fn nemesis(
         &mut self,
@@ -121,7 +155,7 @@ impl FaultEnv {
                 nodes,
                 record: self.record.as_ref(),
                 clock: self.clock.take(),
-                proxies: Vec::new(),
+                proxies: self.proxies.iter().map(Proxy::control).collect(),
             },
         )
         .map_err(|e| {
@@ -135,11 +169,72 @@ impl FaultEnv {
     }
 }
 
-/// Nodes in their namespaces, under the clock shim.
+/// One node-to-node link through a proxy: `from` reaches `to` at `listen`.
+#[derive(Clone, Debug)]
+struct Link {
+    from: String,
+    to: String,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+}
+
+/// First port of the proxies inside the clients' namespace.
+const PROXY_PORT: u16 = 9001;
+/// First port of the nodes inside their namespaces when links are proxied.
+const NODE_PORT: u16 = 7001;
+
+/// Plans a proxy per ordered pair of nodes, fixing every node's port (into `ports`).
+fn plan_links(
+    network: Option<&Network>,
+    nodes: &[String],
+    ports: &mut BTreeMap<String, u16>,
+) -> anyhow::Result<Vec<Link>> {
+    let mut addrs = BTreeMap::new();
+    let mut probes = Vec::new();
+    // A free loopback port, held until every port is chosen so none is handed out twice.
+    let mut free = || -> anyhow::Result<SocketAddr> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| anyhow::anyhow!("cannot find a free port on 127.0.0.1: {e}"))?;
+        let a = l.local_addr()?;
+        probes.push(l);
+        Ok(a)
+    };
+    for (i, n) in nodes.iter().enumerate() {
+        let addr = match network {
+            Some(net) => SocketAddr::new(IpAddr::V4(net.node(n)?.addr), NODE_PORT + i as u16),
+            None => free()?,
+        };
+        ports.insert(n.clone(), addr.port());
+        addrs.insert(n.clone(), addr);
+    }
+    let mut links = Vec::new();
+    for from in nodes {
+        for to in nodes.iter().filter(|t| *t != from) {
+            let listen = match network {
+                Some(_) => SocketAddr::new(
+                    IpAddr::V4(netns::CLIENT_ADDR),
+                    PROXY_PORT + links.len() as u16,
+                ),
+                None => free()?,
+            };
+            links.push(Link {
+                from: from.clone(),
+                to: to.clone(),
+                listen,
+                upstream: addrs[to],
+            });
+        }
+    }
+    Ok(links)
+}
+
+/// Nodes in their namespaces, under the clock shim, talking through proxies.
 #[derive(Debug)]
 pub struct NetPlacement {
     network: Option<Arc<Network>>,
     clock_env: BTreeMap<String, Vec<(String, String)>>,
+    ports: BTreeMap<String, u16>,
+    peers: BTreeMap<(String, String), SocketAddr>,
 }
 
 impl NodePlacement for NetPlacement {
@@ -162,6 +257,14 @@ impl NodePlacement for NetPlacement {
             anyhow::bail!("node {node} has no clock file ({CLOCK_FILE_ENV})");
         }
         Ok(())
+    }
+
+    fn port(&self, node: &str) -> Option<u16> {
+        self.ports.get(node).copied()
+    }
+
+    fn peer_addr(&self, from: &str, to: &str) -> Option<SocketAddr> {
+        self.peers.get(&(from.to_owned(), to.to_owned())).copied()
     }
 }
 

@@ -51,6 +51,7 @@ pub struct RunSpec {
     /// Nemesis name (registry); `none` for the control run.
     pub nemesis: String,
     /// How long to generate ops.
+    #[serde(serialize_with = "seconds")]
     pub time_limit: Duration,
     /// How many client workers.
     pub concurrency: usize,
@@ -61,6 +62,7 @@ pub struct RunSpec {
     /// Seed for the generator and everything random.
     pub seed: u64,
     /// Bound on one client call; past it the op is `info`.
+    #[serde(serialize_with = "seconds")]
     pub op_timeout: Duration,
     /// Number of nodes (`None` = the target's default).
     pub nodes: Option<usize>,
@@ -80,6 +82,10 @@ pub struct RunSpec {
     pub command_line: String,
     /// Options of the real-system targets (redis-server path, fencing, lock lease...).
     pub real: target::real::RealOptions,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Why the main phase ended.
@@ -216,6 +222,7 @@ pub async fn run_async(
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let mut signals = Signals::new()?;
     let down = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    faults.start_proxies(spec.seed).await?;
     let nemesis = faults
         .nemesis(Arc::new(faults::TargetNodes {
             target: target.clone(),

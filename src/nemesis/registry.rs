@@ -41,10 +41,11 @@ pub fn build(schedule: &Schedule, mut res: Resources<'_>) -> Result<Composed, Ne
     for fam in &families {
         match *fam {
             "partition" => {
-                if let Some(net) = res.network {
+                if !res.proxies.is_empty() {
+                    // Nodes talk through proxies: partitions cut proxy links (the packet
+                    // nemesis below), since firewall rules would only see the proxy's address.
+                } else if let Some(net) = res.network {
                     composed.push(Box::new(PartitionNemesis::new(Firewall::new(net.nodes())?)));
-                } else if !res.proxies.is_empty() {
-                    // Handled by the packet nemesis below, by cutting links.
                 } else {
                     let why = super::tools::Capabilities::detect()
                         .partition_unavailable()
@@ -76,7 +77,8 @@ pub fn build(schedule: &Schedule, mut res: Resources<'_>) -> Result<Composed, Ne
         }
     }
     let wants_packet = families.contains(&"packet");
-    let partition_by_proxy = families.contains(&"partition") && res.network.is_none();
+    let partition_by_proxy =
+        families.contains(&"partition") && (res.network.is_none() || !res.proxies.is_empty());
     if wants_packet || partition_by_proxy {
         if res.proxies.is_empty() {
             return Err(unavailable(

@@ -12,7 +12,7 @@
 //! What every node shares lives here and in [`server`] (the accept loop and the commands every
 //! store answers: `PING`, `CLOCK-OFFSET`), [`resp`] (the wire format), [`peers`] (connections
 //! to the other nodes) and [`journal`] (the append-only state file that lets a killed node come
-//! back with its data).
+//! back with its data); [`acceptor`] is the Paxos acceptor that `quorum-kv` runs on every node.
 //!
 //! Client commands, the same for every store:
 //!
@@ -27,6 +27,9 @@
 //! To compare against a missing key, send `from` as a RESP nil bulk string (`$-1`); the
 //! harness's client does this for a cas from nil (`redis-cli` cannot send nil).
 //!
+//! Nodes also talk to each other with internal commands on the same port: `MERGE` (lww-kv
+//! replication), `PREPARE` and `ACCEPT` (quorum-kv's Paxos phases), described in their files.
+//!
 //! Errors start with a code that tells a client whether the request took effect:
 //! `-NOTAPPLIED ...` means certainly not, `-UNCERTAIN ...` means it may have or may not
 //! (any other error is to be treated as uncertain too).
@@ -37,6 +40,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+pub mod acceptor;
 pub mod journal;
 pub mod lin_kv;
 pub mod lww_kv;

@@ -18,7 +18,7 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How many idle connections to keep per peer.
-const MAX_IDLE: usize = 8;
+const MAX_IDLE: usize = 256;
 
 /// Why a call to a peer failed.
 #[derive(Debug, thiserror::Error)]

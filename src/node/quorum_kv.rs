@@ -42,12 +42,10 @@
 //! rounds they reserve, so a killed node that comes back never forgets a promise or reuses a
 //! ballot.
 
-use super::journal::Journal;
-use super::peers::CallError;
+use super::acceptor::{Ballot, State, Vote};
 use super::resp::Frame;
 use super::{arg, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,153 +54,13 @@ use std::time::{Duration, Instant};
 const PHASE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a coordinator keeps retrying an op that has not written anything yet.
 const OP_BUDGET: Duration = Duration::from_secs(2);
-/// How many rounds a coordinator reserves (and journals) at a time.
-const ROUND_RESERVE: u64 = 1000;
 
-/// A Paxos ballot: ordered by round, then node id. The default is lower than any real one.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-struct Ballot {
-    round: u64,
-    node: String,
-}
-
-/// An acceptor's state for one key.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-struct Slot {
-    promised: Ballot,
-    accepted: Ballot,
-    value: Option<String>,
-}
-
-/// One journal line.
-#[derive(Debug, Serialize, Deserialize)]
-enum Record {
-    /// The acceptor state of `key` is now `slot`.
-    Slot { key: String, slot: Slot },
-    /// This node's coordinator may use rounds up to `round`.
-    Reserve { round: u64 },
-}
-
-/// Acceptor slots and coordinator counters, with their journal.
-#[derive(Debug)]
-struct State {
-    slots: HashMap<String, Slot>,
-    /// The highest round this node has seen or used.
-    max_round: u64,
-    /// Rounds up to here are journaled as reserved.
-    reserved: u64,
-    journal: Journal,
-}
-
-impl State {
-    fn save(&mut self, key: &str) -> Result<(), Frame> {
-        let slot = self.slots.get(key).cloned().unwrap_or_default();
-        let record = Record::Slot {
-            key: key.to_string(),
-            slot,
-        };
-        self.journal
-            .append(&record)
-            .map_err(|e| Frame::error(NOT_APPLIED, e))
-    }
-
-    /// Phase 1 at this acceptor.
-    fn prepare(&mut self, key: &str, ballot: Ballot) -> Result<Vote, Frame> {
-        self.max_round = self.max_round.max(ballot.round);
-        let slot = self.slots.entry(key.to_string()).or_default();
-        if ballot <= slot.promised {
-            return Ok(Vote::Reject(slot.promised.clone()));
-        }
-        slot.promised = ballot;
-        let vote = Vote::Promise(slot.accepted.clone(), slot.value.clone());
-        self.save(key)?;
-        Ok(vote)
-    }
-
-    /// Phase 2 at this acceptor.
-    fn accept(&mut self, key: &str, ballot: Ballot, value: Option<String>) -> Result<Vote, Frame> {
-        self.max_round = self.max_round.max(ballot.round);
-        let slot = self.slots.entry(key.to_string()).or_default();
-        if ballot < slot.promised {
-            return Ok(Vote::Reject(slot.promised.clone()));
-        }
-        slot.promised = ballot.clone();
-        slot.accepted = ballot;
-        slot.value = value;
-        self.save(key)?;
-        Ok(Vote::Accepted)
-    }
-}
-
-/// One node's answer in a phase.
-#[derive(Clone, Debug, PartialEq)]
-enum Vote {
-    /// Phase 1 yes: the acceptor's accepted ballot and value.
-    Promise(Ballot, Option<String>),
-    /// Phase 2 yes.
-    Accepted,
-    /// No: the acceptor has promised this higher ballot.
-    Reject(Ballot),
-    /// The request never left (no connection): certainly no effect.
-    Unreachable,
-    /// Sent, but no (sensible) answer: it may or may not have had an effect.
-    Unknown,
-}
-
-impl Vote {
-    fn to_frame(&self) -> Frame {
-        let ballot = |b: &Ballot| [Frame::Integer(b.round as i64), Frame::bulk(&b.node)];
-        match self {
-            Vote::Promise(b, value) => {
-                let [round, node] = ballot(b);
-                let words = vec![Frame::Simple("PROMISE".into()), round, node];
-                Frame::Array(Some(
-                    [words, vec![Frame::opt_bulk(value.as_ref())]].concat(),
-                ))
-            }
-            Vote::Accepted => Frame::Simple("ACCEPTED".into()),
-            Vote::Reject(b) => {
-                let [round, node] = ballot(b);
-                Frame::Array(Some(vec![Frame::Simple("REJECT".into()), round, node]))
-            }
-            Vote::Unreachable | Vote::Unknown => Frame::error(UNCERTAIN, "no vote"),
-        }
-    }
-
-    fn from_reply(reply: Result<Frame, CallError>) -> Vote {
-        let text = |f: &Frame| match f {
-            Frame::Bulk(Some(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-            _ => None,
-        };
-        let ballot = |round: &Frame, node: &Frame| match (round, text(node)) {
-            (Frame::Integer(r), Some(node)) if *r >= 0 => Some(Ballot {
-                round: *r as u64,
-                node,
-            }),
-            _ => None,
-        };
-        match reply {
-            Err(CallError::NotSent { .. }) => Vote::Unreachable,
-            Err(CallError::NoReply { .. }) => Vote::Unknown,
-            Ok(Frame::Simple(s)) if s == "ACCEPTED" => Vote::Accepted,
-            Ok(Frame::Array(Some(items))) => match items.as_slice() {
-                [Frame::Simple(p), round, node, value] if p == "PROMISE" => {
-                    match (ballot(round, node), value) {
-                        (Some(b), Frame::Bulk(None)) => Vote::Promise(b, None),
-                        (Some(b), v) => {
-                            text(v).map_or(Vote::Unknown, |v| Vote::Promise(b, Some(v)))
-                        }
-                        _ => Vote::Unknown,
-                    }
-                }
-                [Frame::Simple(r), round, node] if r == "REJECT" => {
-                    ballot(round, node).map_or(Vote::Unknown, Vote::Reject)
-                }
-                _ => Vote::Unknown,
-            },
-            Ok(_) => Vote::Unknown,
-        }
-    }
+/// How a round ended, when it did not end the op with an error.
+enum RoundEnd {
+    /// A majority accepted: the op took effect; this is the client's reply.
+    Done(Frame),
+    /// No node holds this round's value: safe to try again with a higher ballot.
+    WroteNothing(String),
 }
 
 /// A `quorum-kv` node.
@@ -217,27 +75,10 @@ pub struct QuorumKv {
 impl QuorumKv {
     /// Opens the store on `node`, reading back its journal.
     pub fn open(node: Arc<Node>) -> anyhow::Result<QuorumKv> {
-        let (journal, records) = Journal::open::<Record>(node.dir.as_deref())?;
-        let mut state = State {
-            slots: HashMap::new(),
-            max_round: 0,
-            reserved: 0,
-            journal,
-        };
-        for record in records {
-            match record {
-                Record::Slot { key, slot } => {
-                    state.max_round = state.max_round.max(slot.promised.round);
-                    state.slots.insert(key, slot);
-                }
-                Record::Reserve { round } => state.reserved = state.reserved.max(round),
-            }
-        }
-        // Rounds reserved before a crash may have been used: start above them.
-        state.max_round = state.max_round.max(state.reserved);
+        let state = State::open(node.dir.as_deref())?;
         node.log(format!(
             "{} keys from the journal, next round above {}",
-            state.slots.len(),
+            state.keys(),
             state.max_round
         ));
         Ok(QuorumKv {
@@ -255,31 +96,13 @@ impl QuorumKv {
 
     /// A ballot higher than any this node has seen.
     fn next_ballot(&self) -> Result<Ballot, Frame> {
-        let mut state = self.lock()?;
-        state.max_round += 1;
-        let round = state.max_round;
-        if round > state.reserved {
-            let reserved = round + ROUND_RESERVE;
-            state
-                .journal
-                .append(&Record::Reserve { round: reserved })
-                .map_err(|e| Frame::error(NOT_APPLIED, e))?;
-            state.reserved = reserved;
-        }
-        Ok(Ballot {
-            round,
-            node: self.node.id.clone(),
-        })
+        self.lock()?.next_ballot(&self.node.id)
     }
 
     /// Remembers the highest round in `votes`, so the next ballot goes above it.
     fn observe(&self, votes: &[Vote]) {
         if let Ok(mut state) = self.state.lock() {
-            for vote in votes {
-                if let Vote::Reject(b) | Vote::Promise(b, _) = vote {
-                    state.max_round = state.max_round.max(b.round);
-                }
-            }
+            state.observe(votes);
         }
     }
 
@@ -313,6 +136,7 @@ impl QuorumKv {
     }
 
     /// Runs one op on `key`: `change` maps the current value to the new value and the reply.
+    /// Retries rounds that certainly wrote nothing, until the op's time is up.
     async fn propose(
         &self,
         key: &str,
@@ -326,83 +150,87 @@ impl QuorumKv {
             locks.entry(key.to_string()).or_default().clone()
         };
         let _one_round_per_key = key_lock.lock().await;
-        let (cluster, majority) = (self.node.peers.len() + 1, self.node.majority());
         let deadline = Instant::now() + OP_BUDGET;
-        let mut attempt = 0u32;
+        let mut attempt = 0;
         loop {
             attempt += 1;
-            let ballot = self.next_ballot()?;
-            let (b, k) = (ballot.round.to_string(), key.as_bytes());
-            let words = [
-                b"PREPARE".as_slice(),
-                k,
-                b.as_bytes(),
-                ballot.node.as_bytes(),
-            ];
-            let request = Frame::command(&words.map(Some));
-            let local = self.lock()?.prepare(key, ballot.clone())?;
-            let votes = self
-                .phase(request, local, |v| {
-                    let yes = v.iter().filter(|v| matches!(v, Vote::Promise(..))).count();
-                    yes >= majority || v.len() - yes > cluster - majority
-                })
-                .await;
-            self.observe(&votes);
-            let mut promises: Vec<(&Ballot, &Option<String>)> = votes
-                .iter()
-                .filter_map(|v| match v {
-                    Vote::Promise(b, value) => Some((b, value)),
-                    _ => None,
-                })
-                .collect();
-            if promises.len() < majority {
-                let why = format!(
-                    "only {} of {cluster} nodes promised ballot {}/{} (need {majority})",
-                    promises.len(),
-                    ballot.round,
-                    ballot.node
-                );
-                self.pause_before_retry(attempt, deadline, &why).await?;
-                continue;
+            match self.round(key, &change).await? {
+                RoundEnd::Done(reply) => return Ok(reply),
+                RoundEnd::WroteNothing(why) => {
+                    self.pause_before_retry(attempt, deadline, &why).await?
+                }
             }
-            promises.sort_by(|a, b| a.0.cmp(b.0));
-            let current = promises.last().and_then(|(_, v)| v.as_deref());
-            let (new, reply) = change(current);
-            let unchanged = new.as_deref() == current;
+        }
+    }
 
-            let mut words = vec![Some(b"ACCEPT".as_slice()), Some(k), Some(b.as_bytes())];
-            words.extend([
-                Some(ballot.node.as_bytes()),
-                new.as_deref().map(str::as_bytes),
-            ]);
-            let request = Frame::command(&words);
-            let local = self.lock()?.accept(key, ballot.clone(), new.clone())?;
-            let votes = self
-                .phase(request, local, |v| {
-                    v.iter().filter(|v| **v == Vote::Accepted).count() >= majority
-                })
-                .await;
-            self.observe(&votes);
-            let accepted = votes.iter().filter(|v| **v == Vote::Accepted).count();
-            if accepted >= majority {
-                return Ok(reply);
-            }
-            let why = format!(
-                "only {accepted} of {cluster} nodes accepted ballot {}/{} (need {majority})",
-                ballot.round, ballot.node
-            );
-            let surely_nowhere = votes.len() == cluster
-                && votes
-                    .iter()
-                    .all(|v| matches!(v, Vote::Reject(_) | Vote::Unreachable));
-            if surely_nowhere {
-                self.pause_before_retry(attempt, deadline, &why).await?;
-                continue;
-            }
-            if unchanged {
-                return Err(Frame::error(NOT_APPLIED, why));
-            }
-            return Err(Frame::error(UNCERTAIN, why));
+    /// One round of prepare and accept with a fresh ballot.
+    async fn round(
+        &self,
+        key: &str,
+        change: impl Fn(Option<&str>) -> (Option<String>, Frame),
+    ) -> Result<RoundEnd, Frame> {
+        let (cluster, majority) = (self.node.peers.len() + 1, self.node.majority());
+        let ballot = self.next_ballot()?;
+        let round = ballot.round.to_string();
+        let (k, r, n) = (key.as_bytes(), round.as_bytes(), ballot.node.as_bytes());
+
+        // Phase 1: a majority promises to ignore older ballots and says what it holds.
+        let request = Frame::command(&[Some(b"PREPARE"), Some(k), Some(r), Some(n)]);
+        let local = self.lock()?.prepare(key, ballot.clone())?;
+        let votes = self
+            .phase(request, local, |v| {
+                let yes = v.iter().filter(|v| matches!(v, Vote::Promise(..))).count();
+                yes >= majority || v.len() - yes > cluster - majority
+            })
+            .await;
+        self.observe(&votes);
+        let promises: Vec<(&Ballot, &Option<String>)> = votes
+            .iter()
+            .filter_map(|v| match v {
+                Vote::Promise(b, value) => Some((b, value)),
+                _ => None,
+            })
+            .collect();
+        if promises.len() < majority {
+            return Ok(RoundEnd::WroteNothing(format!(
+                "only {} of {cluster} nodes promised ballot {round}/{} (need {majority})",
+                promises.len(),
+                ballot.node
+            )));
+        }
+        let newest = promises.iter().max_by(|a, b| a.0.cmp(b.0));
+        let current = newest.and_then(|(_, v)| v.as_deref());
+        let (new, reply) = change(current);
+
+        // Phase 2: a majority stores the new value under this ballot.
+        let value = new.as_deref().map(str::as_bytes);
+        let request = Frame::command(&[Some(b"ACCEPT"), Some(k), Some(r), Some(n), value]);
+        let local = self.lock()?.accept(key, ballot.clone(), new.clone())?;
+        let votes = self
+            .phase(request, local, |v| {
+                v.iter().filter(|v| **v == Vote::Accepted).count() >= majority
+            })
+            .await;
+        self.observe(&votes);
+        let accepted = votes.iter().filter(|v| **v == Vote::Accepted).count();
+        if accepted >= majority {
+            return Ok(RoundEnd::Done(reply));
+        }
+        let why = format!(
+            "only {accepted} of {cluster} nodes accepted ballot {round}/{} (need {majority})",
+            ballot.node
+        );
+        let surely_nowhere = votes.len() == cluster
+            && votes
+                .iter()
+                .all(|v| matches!(v, Vote::Reject(_) | Vote::Unreachable));
+        if surely_nowhere {
+            Ok(RoundEnd::WroteNothing(why))
+        } else if new.as_deref() == current {
+            // Held somewhere or not, the register's value is the same: as if it never ran.
+            Err(Frame::error(NOT_APPLIED, why))
+        } else {
+            Err(Frame::error(UNCERTAIN, why))
         }
     }
 
@@ -488,72 +316,5 @@ impl QuorumKv {
 impl Store for QuorumKv {
     async fn handle(&self, name: &str, args: &[Option<String>]) -> Frame {
         self.serve(name, args).await.unwrap_or_else(|e| e)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ballot(round: u64, node: &str) -> Ballot {
-        Ballot {
-            round,
-            node: node.into(),
-        }
-    }
-
-    fn state() -> State {
-        State {
-            slots: HashMap::new(),
-            max_round: 0,
-            reserved: 0,
-            journal: Journal::open::<Record>(None).unwrap().0,
-        }
-    }
-
-    #[test]
-    fn an_acceptor_keeps_its_promises() {
-        let mut s = state();
-        assert_eq!(
-            s.prepare("k", ballot(2, "n1")),
-            Ok(Vote::Promise(Ballot::default(), None))
-        );
-        // A lower or equal prepare, and a lower accept, are refused.
-        assert_eq!(
-            s.prepare("k", ballot(1, "n2")),
-            Ok(Vote::Reject(ballot(2, "n1")))
-        );
-        assert_eq!(
-            s.prepare("k", ballot(2, "n1")),
-            Ok(Vote::Reject(ballot(2, "n1")))
-        );
-        assert_eq!(
-            s.accept("k", ballot(1, "n3"), Some("x".into())),
-            Ok(Vote::Reject(ballot(2, "n1")))
-        );
-        // The promised ballot may accept; a later prepare sees what it accepted.
-        assert_eq!(
-            s.accept("k", ballot(2, "n1"), Some("5".into())),
-            Ok(Vote::Accepted)
-        );
-        assert_eq!(
-            s.prepare("k", ballot(3, "n2")),
-            Ok(Vote::Promise(ballot(2, "n1"), Some("5".into())))
-        );
-        assert_eq!(s.max_round, 3);
-    }
-
-    #[test]
-    fn votes_survive_the_wire() {
-        let votes = [
-            Vote::Promise(ballot(7, "n2"), Some("3".into())),
-            Vote::Promise(Ballot::default(), None),
-            Vote::Accepted,
-            Vote::Reject(ballot(9, "n3")),
-        ];
-        for vote in votes {
-            assert_eq!(Vote::from_reply(Ok(vote.to_frame())), vote);
-        }
-        assert_eq!(Vote::from_reply(Ok(Frame::ok())), Vote::Unknown);
     }
 }

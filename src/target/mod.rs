@@ -88,6 +88,18 @@ pub trait NodePlacement: Send + Sync + std::fmt::Debug {
     fn ip(&self, node: &str) -> anyhow::Result<IpAddr>;
     /// Prepares node `node`'s command before it is spawned (and again before a restart).
     fn prepare(&self, node: &str, cmd: &mut Command) -> anyhow::Result<()>;
+    /// The port node `node` must listen on, when the harness has chosen it (`None`: the
+    /// target picks).
+    fn port(&self, node: &str) -> Option<u16> {
+        let _ = node;
+        None
+    }
+    /// The address node `from` must use to reach node `to` (a proxy on that link, for packet
+    /// faults), when it is not `to`'s own address.
+    fn peer_addr(&self, from: &str, to: &str) -> Option<SocketAddr> {
+        let _ = (from, to);
+        None
+    }
 }
 
 /// Options every target understands.

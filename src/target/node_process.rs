@@ -151,6 +151,8 @@ pub fn signal(child: &Child, signal: libc::c_int) {
 pub async fn stop_all(children: &mut [&mut Child], grace: Duration) -> Vec<io::Result<ExitStatus>> {
     for child in children.iter() {
         signal(child, libc::SIGTERM);
+        // A paused (SIGSTOPped) node only acts on SIGTERM once it runs again.
+        signal(child, libc::SIGCONT);
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline

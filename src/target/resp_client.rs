@@ -143,7 +143,7 @@ pub fn outcome_for(req: &Request, reply: Frame) -> Outcome {
         ("read", Frame::Bulk(b)) => Outcome::Ok(read_value(b)),
         ("write", Frame::Simple(s)) if s == "OK" => Outcome::Ok(req.value.clone()),
         ("cas", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
-        ("cas", Frame::Integer(0)) => Outcome::Fail("compare failed".into()),
+        ("cas", Frame::Integer(0)) => Outcome::Fail(crate::check::model::COMPARE_FAILED.into()),
         (f, other) => Outcome::Info(format!("unexpected reply to {f}: {other:?}")),
     }
 }

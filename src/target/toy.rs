@@ -2,7 +2,7 @@
 //! processes on loopback.
 //!
 //! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
-//! every node (see [`node_process`](super::node_process)) and waits until each answers `PING`.
+//! every node (see [`node_process`]) and waits until each answers `PING`.
 //! Clients are spread over the nodes (process `p` talks to node `p % n`), so a store that
 //! serves locally shows what each replica believes. Nodes are stopped on
 //! [`teardown`](Target::teardown) and, as a last resort, when the target is dropped.
@@ -73,6 +73,15 @@ impl ToyTarget {
         let mut ports = Vec::new();
         for i in 0..count {
             let ip = self.listen_ip(i)?;
+            if let Some(port) = self
+                .opts
+                .placement
+                .as_ref()
+                .and_then(|p| p.port(&format!("n{}", i + 1)))
+            {
+                ports.push(port);
+                continue;
+            }
             if !ip.is_loopback() {
                 // The node has a network namespace (and so every port) of its own.
                 let first = if base == 0 { NAMESPACE_PORT } else { base };
@@ -109,12 +118,13 @@ impl ToyTarget {
     /// Starts node `i` and waits until it answers `PING`.
     async fn start(&mut self, i: usize) -> anyhow::Result<()> {
         if self.spawner.is_none() {
-            self.spawner = Some(Spawner::new()?);
+            let spawner = Spawner::new()
+                .map_err(|e| anyhow::anyhow!("cannot start the thread that spawns nodes: {e}"))?;
+            self.spawner = Some(spawner);
         }
-        let spawner = self
-            .spawner
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no spawner"))?;
+        let Some(spawner) = self.spawner.as_ref() else {
+            anyhow::bail!("no thread to spawn nodes from");
+        };
         let node = &mut self.nodes[i];
         let child = node_process::spawn_node(
             spawner,
@@ -209,7 +219,18 @@ impl Target for ToyTarget {
                         store: self.store.name().to_string(),
                         name: name.clone(),
                         listen: *addr,
-                        peers: addrs.iter().filter(|(n, _)| n != name).cloned().collect(),
+                        peers: addrs
+                            .iter()
+                            .filter(|(n, _)| n != name)
+                            .map(|(n, a)| {
+                                let via = self
+                                    .opts
+                                    .placement
+                                    .as_ref()
+                                    .and_then(|p| p.peer_addr(name, n));
+                                (n.clone(), via.unwrap_or(*a))
+                            })
+                            .collect(),
                         log: dir.join("node.log"),
                         dir,
                     },

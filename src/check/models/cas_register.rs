@@ -1,13 +1,15 @@
 //! The cas-register: one value per key with `read`, `write v` and `cas [from to]`.
 //!
-//! Failed ops: a failed `write` or `read` did not happen and is dropped. A failed `cas` is an
-//! observation that the compare did not match at the moment the cas ran (that is the only way a
-//! cas on a register fails, and it is how Jepsen's etcd histories mean `:fail :cas`), so it stays
-//! in the history as [`RegisterOp::CasFailed`]: a step that changes nothing and requires the
-//! value to differ from `from`. An unknown (`info`) cas may have run or not; if it ran, it wrote
+//! Failed ops: a failed `write` or `read` did not happen and is dropped. A failed `cas` whose
+//! error is [`COMPARE_FAILED`] (or absent, as in Jepsen's etcd histories, where that is the only
+//! way a cas fails) is an observation that the compare did not match at the moment the cas ran,
+//! so it stays in the history as [`RegisterOp::CasFailed`]: a step that changes nothing and
+//! requires the value to differ from `from`. A failed cas with any other error (the client could
+//! not connect, the store found no quorum) never ran its compare: it is dropped like a failed
+//! write. An unknown (`info`) cas may have run or not; if it ran, it wrote
 //! `to` exactly when the value was `from` ([`RegisterOp::CasUnknown`]).
 
-use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::model::{CallView, Interner, Model, Outcome, COMPARE_FAILED};
 
 /// The id of "some value that no read and no compare ever looks at" (see [`prepare_values`]).
 pub const UNOBSERVED: u32 = u32::MAX;
@@ -45,6 +47,9 @@ pub fn compile_register(
         ("read", _) => Ok(None),
         ("write", Outcome::Fail) => Ok(None),
         ("write", _) => Ok(Some(RegisterOp::Write(values.intern(call.input)))),
+        ("cas", Outcome::Fail) if allow_cas && call.error.is_some_and(|e| e != COMPARE_FAILED) => {
+            Ok(None)
+        }
         ("cas", outcome) if allow_cas => {
             let pair = call
                 .input
