@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod formats;
 pub mod history;
 pub mod report;
 pub mod target;

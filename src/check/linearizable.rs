@@ -47,6 +47,8 @@ pub enum Exhausted {
     Time,
     /// The memo grew past the memory budget.
     Memory,
+    /// The step allowance of this round ran out (the caller may retry with a larger one).
+    Steps,
 }
 
 /// Where the search got stuck: the longest prefix it found and the op it could not place.
@@ -83,6 +85,8 @@ pub struct Budget<'a> {
     pub memory_used: &'a AtomicU64,
     /// Set when some key was found invalid: the others may stop.
     pub cancel: &'a AtomicBool,
+    /// Give up with `Unknown(Steps)` after this many steps (`u64::MAX`: never).
+    pub max_steps: u64,
 }
 
 /// Counts from one search, for the stats.
@@ -254,6 +258,10 @@ pub fn search<M: Model>(
     loop {
         stats.steps += 1;
         if stats.steps & 1023 == 0 {
+            if stats.steps >= budget.max_steps {
+                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                return (KeyVerdict::Unknown(Exhausted::Steps), stats);
+            }
             if budget.cancel.load(Ordering::Relaxed) {
                 budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
                 return (KeyVerdict::Cancelled, stats);

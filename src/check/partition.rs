@@ -6,7 +6,7 @@
 //! others to stop.
 
 use crate::check::explain;
-use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict};
+use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict, SearchStats};
 use crate::check::model::{CallView, Interner, Model, Outcome};
 use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
 use crate::history::{History, OpType, Value};
@@ -104,21 +104,54 @@ pub fn check_linearizable<M: Model>(
     let parts = split(model, history, &mut values)?;
     let memory_used = AtomicU64::new(0);
     let cancel = AtomicBool::new(false);
-    let budget = Budget {
-        deadline: opts.time_limit.map(|d| started + d),
-        memory_limit: MEMORY_LIMIT,
-        memory_used: &memory_used,
-        cancel: &cancel,
-    };
-    let verdicts: Vec<_> = parts
-        .par_iter()
-        .map(|part| {
-            let (v, stats) = search(model, &part.ops, &budget);
-            if matches!(v, KeyVerdict::NotLinearizable(_)) {
-                cancel.store(true, Ordering::Relaxed);
+    // Keys are searched in rounds with a growing step allowance, so that when one key is
+    // quickly found invalid, a hard key searched alongside it does not hold up the verdict.
+    // A key left unresolved by a round is searched again from scratch with four times the
+    // allowance (at most a third of the work is repeated). A lone key gets no allowance.
+    let mut verdicts: Vec<Option<(KeyVerdict<M::State>, SearchStats)>> =
+        (0..parts.len()).map(|_| None).collect();
+    let mut allowance: u64 = 1 << 16;
+    loop {
+        let open: Vec<usize> = (0..parts.len())
+            .filter(|&i| {
+                verdicts[i].is_none()
+                    || matches!(
+                        verdicts[i],
+                        Some((KeyVerdict::Unknown(Exhausted::Steps), _))
+                    )
+            })
+            .collect();
+        if open.is_empty() || cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let budget = Budget {
+            deadline: opts.time_limit.map(|d| started + d),
+            memory_limit: MEMORY_LIMIT,
+            memory_used: &memory_used,
+            cancel: &cancel,
+            max_steps: if open.len() == 1 { u64::MAX } else { allowance },
+        };
+        let round: Vec<_> = open
+            .par_iter()
+            .map(|&i| {
+                let (v, stats) = search(model, &parts[i].ops, &budget);
+                if matches!(v, KeyVerdict::NotLinearizable(_)) {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                (i, v, stats)
+            })
+            .collect();
+        for (i, v, mut stats) in round {
+            if let Some((_, old)) = &verdicts[i] {
+                stats.steps += old.steps;
             }
-            (v, stats)
-        })
+            verdicts[i] = Some((v, stats));
+        }
+        allowance = allowance.saturating_mul(4);
+    }
+    let verdicts: Vec<(KeyVerdict<M::State>, SearchStats)> = verdicts
+        .into_iter()
+        .map(|v| v.unwrap_or((KeyVerdict::Cancelled, SearchStats::default())))
         .collect();
     let ops: usize = parts.iter().map(|p| p.ops.len()).sum();
     let configurations: u64 = verdicts.iter().map(|(_, s)| s.configurations).sum();
@@ -130,7 +163,7 @@ pub fn check_linearizable<M: Model>(
             KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
                 anomalies.push(explain::anomaly(model, &values, history, part, stuck, opts));
             }
-            KeyVerdict::Unknown(e) if unknown.is_none() => {
+            KeyVerdict::Unknown(e) if unknown.is_none() && *e != Exhausted::Steps => {
                 unknown = Some((part.key.clone(), e.clone()));
             }
             _ => {}
@@ -150,6 +183,7 @@ pub fn check_linearizable<M: Model>(
         let what = match e {
             Exhausted::Time => "the time limit ran out",
             Exhausted::Memory => "the memory budget ran out",
+            Exhausted::Steps => "the step allowance ran out",
         };
         let on = key
             .as_deref()
@@ -178,7 +212,11 @@ pub fn check_linearizable<M: Model>(
             "seconds": seconds,
             "exhausted": unknown.as_ref().map(|(k, e)| serde_json::json!({
                 "key": k,
-                "what": match e { Exhausted::Time => "time", Exhausted::Memory => "memory" },
+                "what": match e {
+                    Exhausted::Time => "time",
+                    Exhausted::Memory => "memory",
+                    Exhausted::Steps => "steps",
+                },
             })),
         }),
     })
