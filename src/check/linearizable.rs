@@ -141,6 +141,7 @@ enum Frame<S> {
         op: u32,
         prev: S,
         old_p: u32,
+        forced: bool,
     },
     Unknown {
         class: u32,
@@ -152,8 +153,14 @@ enum Frame<S> {
 }
 
 enum Cursor {
+    /// Entering a configuration: look for a read to take first.
+    Start,
+    /// Trying the completed op at this call node (or reached the frontier).
     Main(u32),
+    /// Trying the unknown-op class with this number.
     Classes(usize),
+    /// Every candidate failed: undo the last step.
+    Backtrack,
 }
 
 fn bit(words: &[u64], i: usize) -> bool {
@@ -243,7 +250,7 @@ pub fn search<M: Model>(
 
     let mut frontier: u64 = 0;
     let mut frontier_node: u32 = NIL;
-    let mut cursor = Cursor::Main(next[head as usize]);
+    let mut cursor = Cursor::Start;
 
     let key = |p: u32, lin: &[u64], ulin: &[u64]| -> Box<[u64]> {
         let pi = p as usize;
@@ -254,20 +261,69 @@ pub fn search<M: Model>(
         v.extend_from_slice(&ulin[..uhi.div_ceil(64)]);
         v.into_boxed_slice()
     };
+    let finish = |charged: u64| {
+        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+    };
+
+    // Linearizes completed op `i` (call node `node`) into state `ns`: returns from the search
+    // when it was the last one, evaluates to false when the new configuration was seen before.
+    macro_rules! linearize {
+        ($i:expr, $node:expr, $ns:expr, $forced:expr) => {{
+            let (i, node, ns): (usize, u32, M::State) = ($i, $node, $ns);
+            if remaining == 1 {
+                finish(charged);
+                stats.configurations = memo.len() as u64;
+                return (KeyVerdict::Linearizable, stats);
+            }
+            flip(&mut lin, i);
+            let mut np = p as usize;
+            while np < c && bit(&lin, np) {
+                np += 1;
+            }
+            let k = MemoKey {
+                p: np as u32,
+                bits: key(np as u32, &lin, &ulin),
+                state: ns,
+            };
+            if memo.contains(&k) {
+                flip(&mut lin, i);
+                false
+            } else {
+                let ns = k.state.clone();
+                memo.insert(k);
+                stack.push(Frame::Completed {
+                    op: i as u32,
+                    prev: std::mem::replace(&mut state, ns),
+                    old_p: p,
+                    forced: $forced,
+                });
+                p = np as u32;
+                for n in [node, node + 1] {
+                    let (a, b) = (prev[n as usize], next[n as usize]);
+                    next[a as usize] = b;
+                    if b != NIL {
+                        prev[b as usize] = a;
+                    }
+                }
+                remaining -= 1;
+                true
+            }
+        }};
+    }
 
     loop {
         stats.steps += 1;
         if stats.steps & 1023 == 0 {
             if stats.steps >= budget.max_steps {
-                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                finish(charged);
                 return (KeyVerdict::Unknown(Exhausted::Steps), stats);
             }
             if budget.cancel.load(Ordering::Relaxed) {
-                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                finish(charged);
                 return (KeyVerdict::Cancelled, stats);
             }
             if budget.deadline.is_some_and(|d| Instant::now() >= d) {
-                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                finish(charged);
                 return (KeyVerdict::Unknown(Exhausted::Time), stats);
             }
             let bytes = memo.len() as u64 * entry_bytes + memo.capacity() as u64 * 8;
@@ -278,11 +334,34 @@ pub fn search<M: Model>(
                 charged = bytes;
             }
             if budget.memory_used.load(Ordering::Relaxed) > budget.memory_limit {
-                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                finish(charged);
                 return (KeyVerdict::Unknown(Exhausted::Memory), stats);
             }
         }
         match cursor {
+            Cursor::Start => {
+                // A new configuration. If some candidate never changes the state (a read) and is
+                // allowed now, taking it first loses nothing: in any linearization from here it
+                // can move to the front (it was invoked before every pending op returned, and
+                // it leaves every later op the same state). So take it, and branch no further.
+                let mut node = next[head as usize];
+                cursor = Cursor::Main(node);
+                while node != NIL && node & 1 == 0 {
+                    let i = (node / 2) as usize;
+                    let op = &ops[completed[i]].op;
+                    if model.is_observer(op) {
+                        if let Some(ns) = model.step(&state, op) {
+                            cursor = if linearize!(i, node, ns, true) {
+                                Cursor::Start
+                            } else {
+                                Cursor::Backtrack
+                            };
+                            break;
+                        }
+                    }
+                    node = next[node as usize];
+                }
+            }
             Cursor::Main(node) => {
                 if node == NIL || node & 1 == 1 {
                     frontier = if node == NIL {
@@ -295,45 +374,12 @@ pub fn search<M: Model>(
                     continue;
                 }
                 let i = (node / 2) as usize;
-                if let Some(ns) = model.step(&state, &ops[completed[i]].op) {
-                    if remaining == 1 {
-                        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
-                        stats.configurations = memo.len() as u64;
-                        return (KeyVerdict::Linearizable, stats);
-                    }
-                    flip(&mut lin, i);
-                    let mut np = p as usize;
-                    while np < c && bit(&lin, np) {
-                        np += 1;
-                    }
-                    let k = MemoKey {
-                        p: np as u32,
-                        bits: key(np as u32, &lin, &ulin),
-                        state: ns,
-                    };
-                    if !memo.contains(&k) {
-                        let ns = k.state.clone();
-                        memo.insert(k);
-                        stack.push(Frame::Completed {
-                            op: i as u32,
-                            prev: std::mem::replace(&mut state, ns),
-                            old_p: p,
-                        });
-                        p = np as u32;
-                        for n in [node, node + 1] {
-                            let (a, b) = (prev[n as usize], next[n as usize]);
-                            next[a as usize] = b;
-                            if b != NIL {
-                                prev[b as usize] = a;
-                            }
-                        }
-                        remaining -= 1;
-                        cursor = Cursor::Main(next[head as usize]);
-                        continue;
-                    }
-                    flip(&mut lin, i);
-                }
                 cursor = Cursor::Main(next[node as usize]);
+                if let Some(ns) = model.step(&state, &ops[completed[i]].op) {
+                    if linearize!(i, node, ns, false) {
+                        cursor = Cursor::Start;
+                    }
+                }
             }
             Cursor::Classes(k) if k < members.len() => {
                 cursor = Cursor::Classes(k + 1);
@@ -370,7 +416,7 @@ pub fn search<M: Model>(
                     frontier_node,
                 });
                 next_member[k] += 1;
-                cursor = Cursor::Main(next[head as usize]);
+                cursor = Cursor::Start;
             }
             Cursor::Classes(_) => {
                 // Dead end: nothing can be linearized before the frontier op returns.
@@ -397,9 +443,12 @@ pub fn search<M: Model>(
                 {
                     best_states.push(state.clone());
                 }
+                cursor = Cursor::Backtrack;
+            }
+            Cursor::Backtrack => {
                 match stack.pop() {
                     None => {
-                        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                        finish(charged);
                         stats.configurations = memo.len() as u64;
                         return (
                             KeyVerdict::NotLinearizable(Stuck {
@@ -410,7 +459,12 @@ pub fn search<M: Model>(
                             stats,
                         );
                     }
-                    Some(Frame::Completed { op, prev: s, old_p }) => {
+                    Some(Frame::Completed {
+                        op,
+                        prev: s,
+                        old_p,
+                        forced,
+                    }) => {
                         state = s;
                         p = old_p;
                         flip(&mut lin, op as usize);
@@ -422,7 +476,12 @@ pub fn search<M: Model>(
                             }
                         }
                         remaining += 1;
-                        cursor = Cursor::Main(next[(2 * op) as usize]);
+                        // A forced step was the only one worth trying from its configuration.
+                        cursor = if forced {
+                            Cursor::Backtrack
+                        } else {
+                            Cursor::Main(next[(2 * op) as usize])
+                        };
                     }
                     Some(Frame::Unknown {
                         class,

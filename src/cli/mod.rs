@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod check;
 pub mod node;
 pub mod report;
@@ -42,6 +43,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Measure the checker's speed on the corpus and on generated histories.
+    Bench(bench::BenchArgs),
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),
     /// Run one toy-store node (started by the harness; also handy by hand).
@@ -53,6 +56,7 @@ pub enum Command {
 /// Runs the parsed command and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Check(args) => check::run(args),
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),

@@ -56,6 +56,9 @@ impl Model for Kv {
             )),
         }
     }
+    fn is_observer(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Get(_))
+    }
     fn step(&self, state: &Arc<str>, op: &KvOp) -> Option<Arc<str>> {
         match op {
             KvOp::Get(v) => (state == v).then(|| state.clone()),
