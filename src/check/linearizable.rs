@@ -24,7 +24,7 @@
 //! ops invoked before `p` returned.
 
 use crate::check::model::Model;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -134,6 +134,58 @@ struct MemoKey<S> {
     state: S,
 }
 
+/// Configurations seen: per (completed ops, state), the unknown-op usages (counts per class,
+/// trailing zeros trimmed) with which it was reached, none of them covering another.
+///
+/// A configuration that has used at least as many ops of every unknown class as one already
+/// seen, with the same completed ops and state, can do nothing that one cannot (unknown ops are
+/// optional), so it is skipped. Why that loses no linearization: when the search ends without
+/// one, every stored configuration has been fully explored. If some stored configuration K had
+/// a completion, take one whose completion is shortest, of length L; its first step leads to a
+/// configuration that was either stored (with a completion of length L - 1) or skipped because
+/// a stored one covers it (which then has a completion of length at most L - 1), or was not
+/// tried because a rule proves a completion as short exists through a step that was tried
+/// (a read taken first, the earliest member of a class, an unknown op that changes nothing
+/// being left out). Each case contradicts the choice of K.
+struct Memo<S: Eq + Hash> {
+    seen: HashMap<MemoKey<S>, Vec<Box<[u32]>>, BuildHasherDefault<Fx>>,
+    bytes: u64,
+    entries: u64,
+}
+
+impl<S: Eq + Hash> Memo<S> {
+    /// Records the configuration; false if it (or one covering it) was seen before.
+    fn visit(&mut self, key: MemoKey<S>, used: &[u32]) -> bool {
+        let mut used = used;
+        while let [rest @ .., 0] = used {
+            used = rest;
+        }
+        let covers = |a: &[u32], b: &[u32]| {
+            a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x <= y)
+        };
+        let words = key.bits.len() as u64;
+        let list = match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.bytes += std::mem::size_of::<(MemoKey<S>, Vec<Box<[u32]>>)>() as u64
+                    + 8 * words
+                    + 16;
+                e.insert(Vec::new())
+            }
+        };
+        if list.iter().any(|v| covers(v, used)) {
+            return false;
+        }
+        let before = list.len();
+        list.retain(|v| !covers(used, v));
+        self.entries -= (before - list.len()) as u64;
+        self.entries += 1;
+        self.bytes += 16 + 4 * used.len() as u64;
+        list.push(used.into());
+        true
+    }
+}
+
 const NIL: u32 = u32::MAX;
 
 enum Frame<S> {
@@ -209,14 +261,10 @@ pub fn search<M: Model>(
         prev[node as usize] = last;
         last = node;
     }
-    // q[i]: completed ops invoked before op i returned; qu[i]: the same for unknown ops.
+    // q[i]: completed ops invoked before op i returned.
     let q: Vec<usize> = rets
         .iter()
         .map(|&r| calls.partition_point(|&x| x < r))
-        .collect();
-    let qu: Vec<usize> = rets
-        .iter()
-        .map(|&r| ucalls.partition_point(|&x| x < r))
         .collect();
 
     // Classes of equal unknown ops, members in invoke order.
@@ -229,16 +277,18 @@ pub fn search<M: Model>(
         });
         members[k].push(u as u32);
     }
-    let mut next_member = vec![0usize; members.len()];
+    let mut next_member = vec![0u32; members.len()];
 
     let mut lin = vec![0u64; c / 64 + 1];
-    let mut ulin = vec![0u64; unknown.len() / 64 + 1];
     let mut p: u32 = 0;
     let mut remaining = c;
     let mut state = model.init();
     let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut memo: HashSet<MemoKey<M::State>, BuildHasherDefault<Fx>> = HashSet::default();
-    let entry_bytes = std::mem::size_of::<MemoKey<M::State>>() as u64 + 24;
+    let mut memo: Memo<M::State> = Memo {
+        seen: HashMap::default(),
+        bytes: 0,
+        entries: 0,
+    };
     let mut charged: u64 = 0;
 
     // The deepest dead end seen, and how much of `best_prefix` still matches the stack.
@@ -252,14 +302,10 @@ pub fn search<M: Model>(
     let mut frontier_node: u32 = NIL;
     let mut cursor = Cursor::Start;
 
-    let key = |p: u32, lin: &[u64], ulin: &[u64]| -> Box<[u64]> {
+    let key = |p: u32, lin: &[u64]| -> Box<[u64]> {
         let pi = p as usize;
         let hi = q[pi].max(pi + 1);
-        let uhi = qu[pi];
-        let mut v = Vec::with_capacity((hi - 1) / 64 - pi / 64 + 1 + uhi.div_ceil(64));
-        v.extend_from_slice(&lin[pi / 64..=(hi - 1) / 64]);
-        v.extend_from_slice(&ulin[..uhi.div_ceil(64)]);
-        v.into_boxed_slice()
+        lin[pi / 64..=(hi - 1) / 64].into()
     };
     let finish = |charged: u64| {
         budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
@@ -272,7 +318,7 @@ pub fn search<M: Model>(
             let (i, node, ns): (usize, u32, M::State) = ($i, $node, $ns);
             if remaining == 1 {
                 finish(charged);
-                stats.configurations = memo.len() as u64;
+                stats.configurations = memo.entries;
                 return (KeyVerdict::Linearizable, stats);
             }
             flip(&mut lin, i);
@@ -282,15 +328,13 @@ pub fn search<M: Model>(
             }
             let k = MemoKey {
                 p: np as u32,
-                bits: key(np as u32, &lin, &ulin),
-                state: ns,
+                bits: key(np as u32, &lin),
+                state: ns.clone(),
             };
-            if memo.contains(&k) {
+            if !memo.visit(k, &next_member) {
                 flip(&mut lin, i);
                 false
             } else {
-                let ns = k.state.clone();
-                memo.insert(k);
                 stack.push(Frame::Completed {
                     op: i as u32,
                     prev: std::mem::replace(&mut state, ns),
@@ -326,7 +370,7 @@ pub fn search<M: Model>(
                 finish(charged);
                 return (KeyVerdict::Unknown(Exhausted::Time), stats);
             }
-            let bytes = memo.len() as u64 * entry_bytes + memo.capacity() as u64 * 8;
+            let bytes = memo.bytes + memo.seen.capacity() as u64 * 8;
             if bytes > charged {
                 budget
                     .memory_used
@@ -383,7 +427,7 @@ pub fn search<M: Model>(
             }
             Cursor::Classes(k) if k < members.len() => {
                 cursor = Cursor::Classes(k + 1);
-                let Some(&u) = members[k].get(next_member[k]) else {
+                let Some(&u) = members[k].get(next_member[k] as usize) else {
                     continue;
                 };
                 let u = u as usize;
@@ -396,18 +440,16 @@ pub fn search<M: Model>(
                 if ns == state {
                     continue;
                 }
-                flip(&mut ulin, u);
                 let mk = MemoKey {
                     p,
-                    bits: key(p, &lin, &ulin),
-                    state: ns,
+                    bits: key(p, &lin),
+                    state: ns.clone(),
                 };
-                if memo.contains(&mk) {
-                    flip(&mut ulin, u);
+                next_member[k] += 1;
+                if !memo.visit(mk, &next_member) {
+                    next_member[k] -= 1;
                     continue;
                 }
-                let ns = mk.state.clone();
-                memo.insert(mk);
                 stack.push(Frame::Unknown {
                     class: k as u32,
                     member: u as u32,
@@ -415,7 +457,6 @@ pub fn search<M: Model>(
                     frontier,
                     frontier_node,
                 });
-                next_member[k] += 1;
                 cursor = Cursor::Start;
             }
             Cursor::Classes(_) => {
@@ -449,7 +490,7 @@ pub fn search<M: Model>(
                 match stack.pop() {
                     None => {
                         finish(charged);
-                        stats.configurations = memo.len() as u64;
+                        stats.configurations = memo.entries;
                         return (
                             KeyVerdict::NotLinearizable(Stuck {
                                 prefix: best_prefix,
@@ -493,7 +534,7 @@ pub fn search<M: Model>(
                         state = s;
                         let k = class as usize;
                         next_member[k] -= 1;
-                        flip(&mut ulin, member as usize);
+                        let _ = member;
                         frontier = f;
                         frontier_node = fnode;
                         cursor = Cursor::Classes(k + 1);
