@@ -127,11 +127,40 @@ impl Hasher for Fx {
     }
 }
 
+/// A window of the linearized-ops bitset; short windows (the usual case) are stored inline.
+#[derive(PartialEq, Eq, Hash)]
+enum Bits {
+    Inline(u64, u64, u8),
+    Heap(Box<[u64]>),
+}
+
+impl Bits {
+    fn new(words: &[u64]) -> Bits {
+        match *words {
+            [a] => Bits::Inline(a, 0, 1),
+            [a, b] => Bits::Inline(a, b, 2),
+            _ => Bits::Heap(words.into()),
+        }
+    }
+    fn heap_words(&self) -> u64 {
+        match self {
+            Bits::Inline(..) => 0,
+            Bits::Heap(b) => b.len() as u64,
+        }
+    }
+}
+
 #[derive(PartialEq, Eq, Hash)]
 struct MemoKey<S> {
     p: u32,
-    bits: Box<[u64]>,
+    bits: Bits,
     state: S,
+}
+
+/// The unknown-op usages stored for one (completed ops, state); usually just one.
+enum Usages {
+    One(Box<[u32]>),
+    Many(Vec<Box<[u32]>>),
 }
 
 /// Configurations seen: per (completed ops, state), the unknown-op usages (counts per class,
@@ -148,7 +177,7 @@ struct MemoKey<S> {
 /// (a read taken first, the earliest member of a class, an unknown op that changes nothing
 /// being left out). Each case contradicts the choice of K.
 struct Memo<S: Eq + Hash> {
-    seen: HashMap<MemoKey<S>, Vec<Box<[u32]>>, BuildHasherDefault<Fx>>,
+    seen: HashMap<MemoKey<S>, Usages, BuildHasherDefault<Fx>>,
     bytes: u64,
     entries: u64,
 }
@@ -163,15 +192,34 @@ impl<S: Eq + Hash> Memo<S> {
         let covers = |a: &[u32], b: &[u32]| {
             a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x <= y)
         };
-        let words = key.bits.len() as u64;
-        let list = match self.seen.entry(key) {
+        let words = key.bits.heap_words();
+        let slot = match self.seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                self.bytes += std::mem::size_of::<(MemoKey<S>, Vec<Box<[u32]>>)>() as u64
+                self.bytes += std::mem::size_of::<(MemoKey<S>, Usages)>() as u64
                     + 8 * words
-                    + 16;
-                e.insert(Vec::new())
+                    + 4 * used.len() as u64
+                    + 8;
+                self.entries += 1;
+                e.insert(Usages::One(used.into()));
+                return true;
             }
+        };
+        let list = match slot {
+            Usages::One(v) if covers(v, used) => return false,
+            Usages::One(v) if covers(used, v) => {
+                *v = used.into();
+                return true;
+            }
+            Usages::One(v) => {
+                let first = std::mem::take(v);
+                *slot = Usages::Many(vec![first]);
+                match slot {
+                    Usages::Many(list) => list,
+                    Usages::One(_) => return true,
+                }
+            }
+            Usages::Many(list) => list,
         };
         if list.iter().any(|v| covers(v, used)) {
             return false;
@@ -302,10 +350,10 @@ pub fn search<M: Model>(
     let mut frontier_node: u32 = NIL;
     let mut cursor = Cursor::Start;
 
-    let key = |p: u32, lin: &[u64]| -> Box<[u64]> {
+    let key = |p: u32, lin: &[u64]| -> Bits {
         let pi = p as usize;
         let hi = q[pi].max(pi + 1);
-        lin[pi / 64..=(hi - 1) / 64].into()
+        Bits::new(&lin[pi / 64..=(hi - 1) / 64])
     };
     let finish = |charged: u64| {
         budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
