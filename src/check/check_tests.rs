@@ -432,6 +432,11 @@ fn probe_register_search_cost() {
             },
         )
         .unwrap();
-        eprintln!("info {info} clients {clients}: {:?} {:?} {}", r.validity, started.elapsed(), r.stats["configurations"]);
+        eprintln!(
+            "info {info} clients {clients}: {:?} {:?} {}",
+            r.validity,
+            started.elapsed(),
+            r.stats["configurations"]
+        );
     }
 }

@@ -189,9 +189,8 @@ impl<S: Eq + Hash> Memo<S> {
         while let [rest @ .., 0] = used {
             used = rest;
         }
-        let covers = |a: &[u32], b: &[u32]| {
-            a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x <= y)
-        };
+        let covers =
+            |a: &[u32], b: &[u32]| a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x <= y);
         let words = key.bits.heap_words();
         let slot = match self.seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),

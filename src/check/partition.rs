@@ -9,9 +9,9 @@ use crate::check::explain;
 use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict, SearchStats};
 use crate::check::model::{CallView, Interner, Model, Outcome};
 use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
-use crate::history::{History, OpType, Value};
+use crate::history::{Call, History, OpType, Process, Value};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -29,15 +29,57 @@ pub struct Partition<O> {
     pub origin: Vec<(usize, Option<usize>)>,
 }
 
+/// Pairs each client invoke with its completion, like [`History::calls`], without hashing
+/// process ids (a table indexed by process for the usual small ids).
+pub fn pair_calls(history: &History) -> Vec<Call> {
+    const SMALL: u64 = 1 << 20;
+    let mut out = Vec::with_capacity(history.ops.len() / 2 + 1);
+    let mut small: Vec<usize> = Vec::new();
+    let mut large: HashMap<u64, usize> = HashMap::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        if op.kind == OpType::Invoke {
+            if p < SMALL {
+                if p as usize >= small.len() {
+                    small.resize(p as usize + 1, usize::MAX);
+                }
+                small[p as usize] = out.len();
+            } else {
+                large.insert(p, out.len());
+            }
+            out.push(Call {
+                invoke: i,
+                complete: None,
+            });
+        } else {
+            let slot = if p < SMALL {
+                small
+                    .get_mut(p as usize)
+                    .map(|c| std::mem::replace(c, usize::MAX))
+                    .filter(|&c| c != usize::MAX)
+            } else {
+                large.remove(&p)
+            };
+            if let Some(c) = slot {
+                out[c].complete = Some(i);
+            }
+        }
+    }
+    out
+}
+
 /// Compiles every client call of `history` and groups the calls by key.
 pub fn split<M: Model>(
     model: &M,
     history: &History,
     values: &mut Interner,
 ) -> anyhow::Result<Vec<Partition<M::Op>>> {
-    let mut parts: BTreeMap<Option<String>, Partition<M::Op>> = BTreeMap::new();
+    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
+    let mut out: Vec<Partition<M::Op>> = Vec::new();
     let nil = Value::Nil;
-    for call in history.calls() {
+    for call in pair_calls(history) {
         let inv = &history.ops[call.invoke];
         let done = call.complete.map(|i| &history.ops[i]);
         let outcome = match done.map(|d| d.kind) {
@@ -64,12 +106,19 @@ pub fn split<M: Model>(
             )
         })?;
         let Some(op) = compiled else { continue };
-        let key = inv.key.clone().or_else(|| done.and_then(|d| d.key.clone()));
-        let part = parts.entry(key.clone()).or_insert_with(|| Partition {
-            key,
-            ops: Vec::new(),
-            origin: Vec::new(),
+        let key = inv
+            .key
+            .as_deref()
+            .or_else(|| done.and_then(|d| d.key.as_deref()));
+        let at = *index.entry(key).or_insert_with(|| {
+            out.push(Partition {
+                key: key.map(str::to_string),
+                ops: Vec::new(),
+                origin: Vec::new(),
+            });
+            out.len() - 1
         });
+        let part = &mut out[at];
         let ret = if outcome == Outcome::Info {
             None
         } else {
@@ -82,7 +131,7 @@ pub fn split<M: Model>(
         });
         part.origin.push((call.invoke, call.complete));
     }
-    let mut out: Vec<Partition<M::Op>> = parts.into_values().collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
     for part in &mut out {
         let mut compiled: Vec<M::Op> = part.ops.iter().map(|o| o.op.clone()).collect();
         model.prepare(&mut compiled);
@@ -102,6 +151,7 @@ pub fn check_linearizable<M: Model>(
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
     let parts = split(model, history, &mut values)?;
+
     let memory_used = AtomicU64::new(0);
     let cancel = AtomicBool::new(false);
     // Keys are searched in rounds with a growing step allowance, so that when one key is

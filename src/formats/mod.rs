@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub mod edn;
 pub mod jepsen;
+pub mod jsonl;
 pub mod porcupine;
 
 /// A history file format.
@@ -112,7 +113,7 @@ pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryE
     };
     let (history, model) = match format {
         Format::Auto | Format::Jsonl => {
-            let h = History::parse_jsonl(text.as_bytes(), path)?;
+            let h = jsonl::parse(path, text)?;
             let m = h.header.as_ref().and_then(|h| h.model.clone());
             (h, m)
         }
@@ -130,11 +131,46 @@ pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryE
     })
 }
 
+/// Which client processes have an op open: a bit vector for small ids, a set for the rest.
+#[derive(Default)]
+pub struct OpenSet {
+    small: Vec<bool>,
+    large: HashMap<u64, ()>,
+}
+
+impl OpenSet {
+    const SMALL: u64 = 1 << 20;
+
+    /// True if process `p` has an op open.
+    pub fn contains(&self, p: u64) -> bool {
+        if p < Self::SMALL {
+            self.small.get(p as usize).copied().unwrap_or(false)
+        } else {
+            self.large.contains_key(&p)
+        }
+    }
+
+    /// Marks process `p` open or not.
+    pub fn set(&mut self, p: u64, open: bool) {
+        if p < Self::SMALL {
+            let i = p as usize;
+            if i >= self.small.len() {
+                self.small.resize(i + 1, false);
+            }
+            self.small[i] = open;
+        } else if open {
+            self.large.insert(p, ());
+        } else {
+            self.large.remove(&p);
+        }
+    }
+}
+
 /// Builds a history op by op, enforcing one open op per client process, with positions for errors.
 pub struct Builder {
     path: PathBuf,
     history: History,
-    open: HashMap<Process, usize>,
+    open: OpenSet,
 }
 
 impl Builder {
@@ -143,7 +179,7 @@ impl Builder {
         Builder {
             path: path.to_owned(),
             history: History::default(),
-            open: HashMap::new(),
+            open: OpenSet::default(),
         }
     }
 
@@ -161,7 +197,7 @@ impl Builder {
     pub fn push(&mut self, mut op: Op, line: usize, column: usize) -> Result<(), HistoryError> {
         op.index = self.history.ops.len() as u64;
         if let Process::Client(p) = op.process {
-            let open = self.open.contains_key(&op.process);
+            let open = self.open.contains(p);
             match (op.kind, open) {
                 (OpType::Invoke, true) => {
                     return Err(self.error(
@@ -171,7 +207,7 @@ impl Builder {
                     ))
                 }
                 (OpType::Invoke, false) => {
-                    self.open.insert(op.process, self.history.ops.len());
+                    self.open.set(p, true);
                 }
                 (_, false) => {
                     return Err(self.error(
@@ -181,12 +217,17 @@ impl Builder {
                     ))
                 }
                 (_, true) => {
-                    self.open.remove(&op.process);
+                    self.open.set(p, false);
                 }
             }
         }
         self.history.ops.push(op);
         Ok(())
+    }
+
+    /// Makes room for `n` more ops.
+    pub fn reserve(&mut self, n: usize) {
+        self.history.ops.reserve(n);
     }
 
     /// The history built so far.
