@@ -8,6 +8,7 @@
 pub mod check;
 pub mod cli;
 pub mod controller;
+pub mod formats;
 pub mod history;
 pub mod nemesis;
 pub mod node;

@@ -24,7 +24,7 @@
 //! ops invoked before `p` returned.
 
 use crate::check::model::Model;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -47,6 +47,8 @@ pub enum Exhausted {
     Time,
     /// The memo grew past the memory budget.
     Memory,
+    /// The step allowance of this round ran out (the caller may retry with a larger one).
+    Steps,
 }
 
 /// Where the search got stuck: the longest prefix it found and the op it could not place.
@@ -83,6 +85,8 @@ pub struct Budget<'a> {
     pub memory_used: &'a AtomicU64,
     /// Set when some key was found invalid: the others may stop.
     pub cancel: &'a AtomicBool,
+    /// Give up with `Unknown(Steps)` after this many steps (`u64::MAX`: never).
+    pub max_steps: u64,
 }
 
 /// Counts from one search, for the stats.
@@ -123,11 +127,110 @@ impl Hasher for Fx {
     }
 }
 
+/// A window of the linearized-ops bitset; short windows (the usual case) are stored inline.
+#[derive(PartialEq, Eq, Hash)]
+enum Bits {
+    Inline(u64, u64, u8),
+    Heap(Box<[u64]>),
+}
+
+impl Bits {
+    fn new(words: &[u64]) -> Bits {
+        match *words {
+            [a] => Bits::Inline(a, 0, 1),
+            [a, b] => Bits::Inline(a, b, 2),
+            _ => Bits::Heap(words.into()),
+        }
+    }
+    fn heap_words(&self) -> u64 {
+        match self {
+            Bits::Inline(..) => 0,
+            Bits::Heap(b) => b.len() as u64,
+        }
+    }
+}
+
 #[derive(PartialEq, Eq, Hash)]
 struct MemoKey<S> {
     p: u32,
-    bits: Box<[u64]>,
+    bits: Bits,
     state: S,
+}
+
+/// The unknown-op usages stored for one (completed ops, state); usually just one.
+enum Usages {
+    One(Box<[u32]>),
+    Many(Vec<Box<[u32]>>),
+}
+
+/// Configurations seen: per (completed ops, state), the unknown-op usages (counts per class,
+/// trailing zeros trimmed) with which it was reached, none of them covering another.
+///
+/// A configuration that has used at least as many ops of every unknown class as one already
+/// seen, with the same completed ops and state, can do nothing that one cannot (unknown ops are
+/// optional), so it is skipped. Why that loses no linearization: when the search ends without
+/// one, every stored configuration has been fully explored. If some stored configuration K had
+/// a completion, take one whose completion is shortest, of length L; its first step leads to a
+/// configuration that was either stored (with a completion of length L - 1) or skipped because
+/// a stored one covers it (which then has a completion of length at most L - 1), or was not
+/// tried because a rule proves a completion as short exists through a step that was tried
+/// (a read taken first, the earliest member of a class, an unknown op that changes nothing
+/// being left out). Each case contradicts the choice of K.
+struct Memo<S: Eq + Hash> {
+    seen: HashMap<MemoKey<S>, Usages, BuildHasherDefault<Fx>>,
+    bytes: u64,
+    entries: u64,
+}
+
+impl<S: Eq + Hash> Memo<S> {
+    /// Records the configuration; false if it (or one covering it) was seen before.
+    fn visit(&mut self, key: MemoKey<S>, used: &[u32]) -> bool {
+        let mut used = used;
+        while let [rest @ .., 0] = used {
+            used = rest;
+        }
+        let covers =
+            |a: &[u32], b: &[u32]| a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x <= y);
+        let words = key.bits.heap_words();
+        let slot = match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.bytes += std::mem::size_of::<(MemoKey<S>, Usages)>() as u64
+                    + 8 * words
+                    + 4 * used.len() as u64
+                    + 8;
+                self.entries += 1;
+                e.insert(Usages::One(used.into()));
+                return true;
+            }
+        };
+        let list = match slot {
+            Usages::One(v) if covers(v, used) => return false,
+            Usages::One(v) if covers(used, v) => {
+                *v = used.into();
+                return true;
+            }
+            Usages::One(v) => {
+                let first = std::mem::take(v);
+                *slot = Usages::Many(vec![first]);
+                match slot {
+                    Usages::Many(list) => list,
+                    Usages::One(_) => return true,
+                }
+            }
+            Usages::Many(list) => list,
+        };
+        if list.iter().any(|v| covers(v, used)) {
+            return false;
+        }
+        let before = list.len();
+        list.retain(|v| !covers(used, v));
+        self.entries -= (before - list.len()) as u64;
+        self.entries += 1;
+        self.bytes += 16 + 4 * used.len() as u64;
+        list.push(used.into());
+        true
+    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -137,6 +240,7 @@ enum Frame<S> {
         op: u32,
         prev: S,
         old_p: u32,
+        forced: bool,
     },
     Unknown {
         class: u32,
@@ -148,8 +252,14 @@ enum Frame<S> {
 }
 
 enum Cursor {
+    /// Entering a configuration: look for a read to take first.
+    Start,
+    /// Trying the completed op at this call node (or reached the frontier).
     Main(u32),
+    /// Trying the unknown-op class with this number.
     Classes(usize),
+    /// Every candidate failed: undo the last step.
+    Backtrack,
 }
 
 fn bit(words: &[u64], i: usize) -> bool {
@@ -198,14 +308,10 @@ pub fn search<M: Model>(
         prev[node as usize] = last;
         last = node;
     }
-    // q[i]: completed ops invoked before op i returned; qu[i]: the same for unknown ops.
+    // q[i]: completed ops invoked before op i returned.
     let q: Vec<usize> = rets
         .iter()
         .map(|&r| calls.partition_point(|&x| x < r))
-        .collect();
-    let qu: Vec<usize> = rets
-        .iter()
-        .map(|&r| ucalls.partition_point(|&x| x < r))
         .collect();
 
     // Classes of equal unknown ops, members in invoke order.
@@ -218,16 +324,18 @@ pub fn search<M: Model>(
         });
         members[k].push(u as u32);
     }
-    let mut next_member = vec![0usize; members.len()];
+    let mut next_member = vec![0u32; members.len()];
 
     let mut lin = vec![0u64; c / 64 + 1];
-    let mut ulin = vec![0u64; unknown.len() / 64 + 1];
     let mut p: u32 = 0;
     let mut remaining = c;
     let mut state = model.init();
     let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut memo: HashSet<MemoKey<M::State>, BuildHasherDefault<Fx>> = HashSet::default();
-    let entry_bytes = std::mem::size_of::<MemoKey<M::State>>() as u64 + 24;
+    let mut memo: Memo<M::State> = Memo {
+        seen: HashMap::default(),
+        bytes: 0,
+        entries: 0,
+    };
     let mut charged: u64 = 0;
 
     // The deepest dead end seen, and how much of `best_prefix` still matches the stack.
@@ -239,30 +347,77 @@ pub fn search<M: Model>(
 
     let mut frontier: u64 = 0;
     let mut frontier_node: u32 = NIL;
-    let mut cursor = Cursor::Main(next[head as usize]);
+    let mut cursor = Cursor::Start;
 
-    let key = |p: u32, lin: &[u64], ulin: &[u64]| -> Box<[u64]> {
+    let key = |p: u32, lin: &[u64]| -> Bits {
         let pi = p as usize;
         let hi = q[pi].max(pi + 1);
-        let uhi = qu[pi];
-        let mut v = Vec::with_capacity((hi - 1) / 64 - pi / 64 + 1 + uhi.div_ceil(64));
-        v.extend_from_slice(&lin[pi / 64..=(hi - 1) / 64]);
-        v.extend_from_slice(&ulin[..uhi.div_ceil(64)]);
-        v.into_boxed_slice()
+        Bits::new(&lin[pi / 64..=(hi - 1) / 64])
     };
+    let finish = |charged: u64| {
+        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+    };
+
+    // Linearizes completed op `i` (call node `node`) into state `ns`: returns from the search
+    // when it was the last one, evaluates to false when the new configuration was seen before.
+    macro_rules! linearize {
+        ($i:expr, $node:expr, $ns:expr, $forced:expr) => {{
+            let (i, node, ns): (usize, u32, M::State) = ($i, $node, $ns);
+            if remaining == 1 {
+                finish(charged);
+                stats.configurations = memo.entries;
+                return (KeyVerdict::Linearizable, stats);
+            }
+            flip(&mut lin, i);
+            let mut np = p as usize;
+            while np < c && bit(&lin, np) {
+                np += 1;
+            }
+            let k = MemoKey {
+                p: np as u32,
+                bits: key(np as u32, &lin),
+                state: ns.clone(),
+            };
+            if !memo.visit(k, &next_member) {
+                flip(&mut lin, i);
+                false
+            } else {
+                stack.push(Frame::Completed {
+                    op: i as u32,
+                    prev: std::mem::replace(&mut state, ns),
+                    old_p: p,
+                    forced: $forced,
+                });
+                p = np as u32;
+                for n in [node, node + 1] {
+                    let (a, b) = (prev[n as usize], next[n as usize]);
+                    next[a as usize] = b;
+                    if b != NIL {
+                        prev[b as usize] = a;
+                    }
+                }
+                remaining -= 1;
+                true
+            }
+        }};
+    }
 
     loop {
         stats.steps += 1;
         if stats.steps & 1023 == 0 {
+            if stats.steps >= budget.max_steps {
+                finish(charged);
+                return (KeyVerdict::Unknown(Exhausted::Steps), stats);
+            }
             if budget.cancel.load(Ordering::Relaxed) {
-                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                finish(charged);
                 return (KeyVerdict::Cancelled, stats);
             }
             if budget.deadline.is_some_and(|d| Instant::now() >= d) {
-                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                finish(charged);
                 return (KeyVerdict::Unknown(Exhausted::Time), stats);
             }
-            let bytes = memo.len() as u64 * entry_bytes + memo.capacity() as u64 * 8;
+            let bytes = memo.bytes + memo.seen.capacity() as u64 * 8;
             if bytes > charged {
                 budget
                     .memory_used
@@ -270,11 +425,34 @@ pub fn search<M: Model>(
                 charged = bytes;
             }
             if budget.memory_used.load(Ordering::Relaxed) > budget.memory_limit {
-                budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
+                finish(charged);
                 return (KeyVerdict::Unknown(Exhausted::Memory), stats);
             }
         }
         match cursor {
+            Cursor::Start => {
+                // A new configuration. If some candidate never changes the state (a read) and is
+                // allowed now, taking it first loses nothing: in any linearization from here it
+                // can move to the front (it was invoked before every pending op returned, and
+                // it leaves every later op the same state). So take it, and branch no further.
+                let mut node = next[head as usize];
+                cursor = Cursor::Main(node);
+                while node != NIL && node & 1 == 0 {
+                    let i = (node / 2) as usize;
+                    let op = &ops[completed[i]].op;
+                    if model.is_observer(op) {
+                        if let Some(ns) = model.step(&state, op) {
+                            cursor = if linearize!(i, node, ns, true) {
+                                Cursor::Start
+                            } else {
+                                Cursor::Backtrack
+                            };
+                            break;
+                        }
+                    }
+                    node = next[node as usize];
+                }
+            }
             Cursor::Main(node) => {
                 if node == NIL || node & 1 == 1 {
                     frontier = if node == NIL {
@@ -287,49 +465,16 @@ pub fn search<M: Model>(
                     continue;
                 }
                 let i = (node / 2) as usize;
-                if let Some(ns) = model.step(&state, &ops[completed[i]].op) {
-                    if remaining == 1 {
-                        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
-                        stats.configurations = memo.len() as u64;
-                        return (KeyVerdict::Linearizable, stats);
-                    }
-                    flip(&mut lin, i);
-                    let mut np = p as usize;
-                    while np < c && bit(&lin, np) {
-                        np += 1;
-                    }
-                    let k = MemoKey {
-                        p: np as u32,
-                        bits: key(np as u32, &lin, &ulin),
-                        state: ns,
-                    };
-                    if !memo.contains(&k) {
-                        let ns = k.state.clone();
-                        memo.insert(k);
-                        stack.push(Frame::Completed {
-                            op: i as u32,
-                            prev: std::mem::replace(&mut state, ns),
-                            old_p: p,
-                        });
-                        p = np as u32;
-                        for n in [node, node + 1] {
-                            let (a, b) = (prev[n as usize], next[n as usize]);
-                            next[a as usize] = b;
-                            if b != NIL {
-                                prev[b as usize] = a;
-                            }
-                        }
-                        remaining -= 1;
-                        cursor = Cursor::Main(next[head as usize]);
-                        continue;
-                    }
-                    flip(&mut lin, i);
-                }
                 cursor = Cursor::Main(next[node as usize]);
+                if let Some(ns) = model.step(&state, &ops[completed[i]].op) {
+                    if linearize!(i, node, ns, false) {
+                        cursor = Cursor::Start;
+                    }
+                }
             }
             Cursor::Classes(k) if k < members.len() => {
                 cursor = Cursor::Classes(k + 1);
-                let Some(&u) = members[k].get(next_member[k]) else {
+                let Some(&u) = members[k].get(next_member[k] as usize) else {
                     continue;
                 };
                 let u = u as usize;
@@ -342,18 +487,16 @@ pub fn search<M: Model>(
                 if ns == state {
                     continue;
                 }
-                flip(&mut ulin, u);
                 let mk = MemoKey {
                     p,
-                    bits: key(p, &lin, &ulin),
-                    state: ns,
+                    bits: key(p, &lin),
+                    state: ns.clone(),
                 };
-                if memo.contains(&mk) {
-                    flip(&mut ulin, u);
+                next_member[k] += 1;
+                if !memo.visit(mk, &next_member) {
+                    next_member[k] -= 1;
                     continue;
                 }
-                let ns = mk.state.clone();
-                memo.insert(mk);
                 stack.push(Frame::Unknown {
                     class: k as u32,
                     member: u as u32,
@@ -361,8 +504,7 @@ pub fn search<M: Model>(
                     frontier,
                     frontier_node,
                 });
-                next_member[k] += 1;
-                cursor = Cursor::Main(next[head as usize]);
+                cursor = Cursor::Start;
             }
             Cursor::Classes(_) => {
                 // Dead end: nothing can be linearized before the frontier op returns.
@@ -389,10 +531,13 @@ pub fn search<M: Model>(
                 {
                     best_states.push(state.clone());
                 }
+                cursor = Cursor::Backtrack;
+            }
+            Cursor::Backtrack => {
                 match stack.pop() {
                     None => {
-                        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
-                        stats.configurations = memo.len() as u64;
+                        finish(charged);
+                        stats.configurations = memo.entries;
                         return (
                             KeyVerdict::NotLinearizable(Stuck {
                                 prefix: best_prefix,
@@ -402,7 +547,12 @@ pub fn search<M: Model>(
                             stats,
                         );
                     }
-                    Some(Frame::Completed { op, prev: s, old_p }) => {
+                    Some(Frame::Completed {
+                        op,
+                        prev: s,
+                        old_p,
+                        forced,
+                    }) => {
                         state = s;
                         p = old_p;
                         flip(&mut lin, op as usize);
@@ -414,7 +564,12 @@ pub fn search<M: Model>(
                             }
                         }
                         remaining += 1;
-                        cursor = Cursor::Main(next[(2 * op) as usize]);
+                        // A forced step was the only one worth trying from its configuration.
+                        cursor = if forced {
+                            Cursor::Backtrack
+                        } else {
+                            Cursor::Main(next[(2 * op) as usize])
+                        };
                     }
                     Some(Frame::Unknown {
                         class,
@@ -426,7 +581,7 @@ pub fn search<M: Model>(
                         state = s;
                         let k = class as usize;
                         next_member[k] -= 1;
-                        flip(&mut ulin, member as usize);
+                        let _ = member;
                         frontier = f;
                         frontier_node = fnode;
                         cursor = Cursor::Classes(k + 1);

@@ -113,6 +113,13 @@ pub trait Model: Sync {
     /// The state after `op`, or `None` if `op` is not allowed in `state`.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
 
+    /// True if `op` never changes the state, whatever the state (a read, a failed cas). The
+    /// search takes such an op as soon as it is allowed, without branching; the default (false)
+    /// is always safe.
+    fn is_observer(&self, _op: &Self::Op) -> bool {
+        false
+    }
+
     /// A chance to rewrite one key's ops before the search (e.g. merge values nobody observed).
     /// It must keep the answer exactly the same; the default changes nothing.
     fn prepare(&self, _ops: &mut [Self::Op]) {}

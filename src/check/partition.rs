@@ -6,12 +6,12 @@
 //! others to stop.
 
 use crate::check::explain;
-use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict};
+use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict, SearchStats};
 use crate::check::model::{CallView, Interner, Model, Outcome};
 use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
-use crate::history::{History, OpType, Value};
+use crate::history::{Call, History, OpType, Process, Value};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -29,15 +29,57 @@ pub struct Partition<O> {
     pub origin: Vec<(usize, Option<usize>)>,
 }
 
+/// Pairs each client invoke with its completion, like [`History::calls`], without hashing
+/// process ids (a table indexed by process for the usual small ids).
+pub fn pair_calls(history: &History) -> Vec<Call> {
+    const SMALL: u64 = 1 << 20;
+    let mut out = Vec::with_capacity(history.ops.len() / 2 + 1);
+    let mut small: Vec<usize> = Vec::new();
+    let mut large: HashMap<u64, usize> = HashMap::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        if op.kind == OpType::Invoke {
+            if p < SMALL {
+                if p as usize >= small.len() {
+                    small.resize(p as usize + 1, usize::MAX);
+                }
+                small[p as usize] = out.len();
+            } else {
+                large.insert(p, out.len());
+            }
+            out.push(Call {
+                invoke: i,
+                complete: None,
+            });
+        } else {
+            let slot = if p < SMALL {
+                small
+                    .get_mut(p as usize)
+                    .map(|c| std::mem::replace(c, usize::MAX))
+                    .filter(|&c| c != usize::MAX)
+            } else {
+                large.remove(&p)
+            };
+            if let Some(c) = slot {
+                out[c].complete = Some(i);
+            }
+        }
+    }
+    out
+}
+
 /// Compiles every client call of `history` and groups the calls by key.
 pub fn split<M: Model>(
     model: &M,
     history: &History,
     values: &mut Interner,
 ) -> anyhow::Result<Vec<Partition<M::Op>>> {
-    let mut parts: BTreeMap<Option<String>, Partition<M::Op>> = BTreeMap::new();
+    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
+    let mut out: Vec<Partition<M::Op>> = Vec::new();
     let nil = Value::Nil;
-    for call in history.calls() {
+    for call in pair_calls(history) {
         let inv = &history.ops[call.invoke];
         let done = call.complete.map(|i| &history.ops[i]);
         let outcome = match done.map(|d| d.kind) {
@@ -65,12 +107,19 @@ pub fn split<M: Model>(
             )
         })?;
         let Some(op) = compiled else { continue };
-        let key = inv.key.clone().or_else(|| done.and_then(|d| d.key.clone()));
-        let part = parts.entry(key.clone()).or_insert_with(|| Partition {
-            key,
-            ops: Vec::new(),
-            origin: Vec::new(),
+        let key = inv
+            .key
+            .as_deref()
+            .or_else(|| done.and_then(|d| d.key.as_deref()));
+        let at = *index.entry(key).or_insert_with(|| {
+            out.push(Partition {
+                key: key.map(str::to_string),
+                ops: Vec::new(),
+                origin: Vec::new(),
+            });
+            out.len() - 1
         });
+        let part = &mut out[at];
         let ret = if outcome == Outcome::Info {
             None
         } else {
@@ -83,7 +132,7 @@ pub fn split<M: Model>(
         });
         part.origin.push((call.invoke, call.complete));
     }
-    let mut out: Vec<Partition<M::Op>> = parts.into_values().collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
     for part in &mut out {
         let mut compiled: Vec<M::Op> = part.ops.iter().map(|o| o.op.clone()).collect();
         model.prepare(&mut compiled);
@@ -103,23 +152,57 @@ pub fn check_linearizable<M: Model>(
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
     let parts = split(model, history, &mut values)?;
+
     let memory_used = AtomicU64::new(0);
     let cancel = AtomicBool::new(false);
-    let budget = Budget {
-        deadline: opts.time_limit.map(|d| started + d),
-        memory_limit: MEMORY_LIMIT,
-        memory_used: &memory_used,
-        cancel: &cancel,
-    };
-    let verdicts: Vec<_> = parts
-        .par_iter()
-        .map(|part| {
-            let (v, stats) = search(model, &part.ops, &budget);
-            if matches!(v, KeyVerdict::NotLinearizable(_)) {
-                cancel.store(true, Ordering::Relaxed);
+    // Keys are searched in rounds with a growing step allowance, so that when one key is
+    // quickly found invalid, a hard key searched alongside it does not hold up the verdict.
+    // A key left unresolved by a round is searched again from scratch with four times the
+    // allowance (at most a third of the work is repeated). A lone key gets no allowance.
+    let mut verdicts: Vec<Option<(KeyVerdict<M::State>, SearchStats)>> =
+        (0..parts.len()).map(|_| None).collect();
+    let mut allowance: u64 = 1 << 16;
+    loop {
+        let open: Vec<usize> = (0..parts.len())
+            .filter(|&i| {
+                verdicts[i].is_none()
+                    || matches!(
+                        verdicts[i],
+                        Some((KeyVerdict::Unknown(Exhausted::Steps), _))
+                    )
+            })
+            .collect();
+        if open.is_empty() || cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let budget = Budget {
+            deadline: opts.time_limit.map(|d| started + d),
+            memory_limit: MEMORY_LIMIT,
+            memory_used: &memory_used,
+            cancel: &cancel,
+            max_steps: if open.len() == 1 { u64::MAX } else { allowance },
+        };
+        let round: Vec<_> = open
+            .par_iter()
+            .map(|&i| {
+                let (v, stats) = search(model, &parts[i].ops, &budget);
+                if matches!(v, KeyVerdict::NotLinearizable(_)) {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                (i, v, stats)
+            })
+            .collect();
+        for (i, v, mut stats) in round {
+            if let Some((_, old)) = &verdicts[i] {
+                stats.steps += old.steps;
             }
-            (v, stats)
-        })
+            verdicts[i] = Some((v, stats));
+        }
+        allowance = allowance.saturating_mul(4);
+    }
+    let verdicts: Vec<(KeyVerdict<M::State>, SearchStats)> = verdicts
+        .into_iter()
+        .map(|v| v.unwrap_or((KeyVerdict::Cancelled, SearchStats::default())))
         .collect();
     let ops: usize = parts.iter().map(|p| p.ops.len()).sum();
     let configurations: u64 = verdicts.iter().map(|(_, s)| s.configurations).sum();
@@ -131,7 +214,7 @@ pub fn check_linearizable<M: Model>(
             KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
                 anomalies.push(explain::anomaly(model, &values, history, part, stuck, opts));
             }
-            KeyVerdict::Unknown(e) if unknown.is_none() => {
+            KeyVerdict::Unknown(e) if unknown.is_none() && *e != Exhausted::Steps => {
                 unknown = Some((part.key.clone(), e.clone()));
             }
             _ => {}
@@ -151,6 +234,7 @@ pub fn check_linearizable<M: Model>(
         let what = match e {
             Exhausted::Time => "the time limit ran out",
             Exhausted::Memory => "the memory budget ran out",
+            Exhausted::Steps => "the step allowance ran out",
         };
         let on = key
             .as_deref()
@@ -179,7 +263,11 @@ pub fn check_linearizable<M: Model>(
             "seconds": seconds,
             "exhausted": unknown.as_ref().map(|(k, e)| serde_json::json!({
                 "key": k,
-                "what": match e { Exhausted::Time => "time", Exhausted::Memory => "memory" },
+                "what": match e {
+                    Exhausted::Time => "time",
+                    Exhausted::Memory => "memory",
+                    Exhausted::Steps => "steps",
+                },
             })),
         }),
     })

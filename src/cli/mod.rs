@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod check;
 pub mod cleanup;
 pub mod list;
@@ -51,6 +52,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// List the built-in targets, workloads, nemeses and checkers.
     List(list::ListArgs),
+    /// Measure the checker's speed on the corpus and on generated histories.
+    Bench(bench::BenchArgs),
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),
     /// Remove what a killed run left behind (namespaces, stopped processes, rules, clock files).
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Test(args) => test::run(args),
         Command::List(args) => list::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Check(args) => check::run(args),
         Command::Cleanup(args) => cleanup::run(args),
         Command::LockWorker(args) => lock_worker::run(args),

@@ -149,6 +149,9 @@ impl Model for CasRegister {
     ) -> Result<Option<RegisterOp>, String> {
         compile_register(call, values, true)
     }
+    fn is_observer(&self, op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Read(_) | RegisterOp::CasFailed(_))
+    }
     fn step(&self, state: &u32, op: &RegisterOp) -> Option<u32> {
         step_register(*state, op)
     }

@@ -51,6 +51,9 @@ impl Model for Counter {
             )),
         }
     }
+    fn is_observer(&self, op: &CounterOp) -> bool {
+        matches!(op, CounterOp::Read(_))
+    }
     fn step(&self, state: &i64, op: &CounterOp) -> Option<i64> {
         match *op {
             CounterOp::Add(n) => Some(state.wrapping_add(n)),

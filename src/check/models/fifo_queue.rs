@@ -44,6 +44,9 @@ impl Model for FifoQueue {
             )),
         }
     }
+    fn is_observer(&self, op: &QueueOp) -> bool {
+        matches!(op, QueueOp::Dequeue(None))
+    }
     fn step(&self, state: &VecDeque<u32>, op: &QueueOp) -> Option<VecDeque<u32>> {
         match op {
             QueueOp::Enqueue(v) => {

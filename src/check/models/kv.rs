@@ -8,41 +8,101 @@ use crate::check::model::{CallView, Interner, Model, Outcome};
 use crate::history::Value;
 use std::sync::Arc;
 
+/// A string with its length and polynomial hash kept alongside, so that hashing a state is
+/// O(1) and unequal states almost always differ in the first words compared. Equality is still
+/// exact: equal hashes and lengths are confirmed by comparing the text.
+#[derive(Clone, Debug)]
+pub struct Text {
+    hash: u64,
+    /// BASE^len, to extend the hash when appending.
+    scale: u64,
+    text: Arc<str>,
+}
+
+const BASE: u64 = 0x100_0000_01b3;
+
+impl Text {
+    /// Wraps a string.
+    pub fn new(s: &str) -> Text {
+        let (mut hash, mut scale) = (0u64, 1u64);
+        for b in s.bytes() {
+            hash = hash.wrapping_mul(BASE).wrapping_add(b as u64 + 1);
+            scale = scale.wrapping_mul(BASE);
+        }
+        Text {
+            hash,
+            scale,
+            text: Arc::from(s),
+        }
+    }
+
+    /// This text followed by `tail`.
+    pub fn append(&self, tail: &Text) -> Text {
+        let mut s = String::with_capacity(self.text.len() + tail.text.len());
+        s.push_str(&self.text);
+        s.push_str(&tail.text);
+        Text {
+            hash: self.hash.wrapping_mul(tail.scale).wrapping_add(tail.hash),
+            scale: self.scale.wrapping_mul(tail.scale),
+            text: Arc::from(s),
+        }
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.hash == other.hash
+            && self.text.len() == other.text.len()
+            && (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+    }
+}
+impl Eq for Text {}
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
 /// A compiled kv op.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KvOp {
     /// A get that returned this string.
-    Get(Arc<str>),
+    Get(Text),
     /// A put of this string.
-    Put(Arc<str>),
+    Put(Text),
     /// An append of this string.
-    Append(Arc<str>),
+    Append(Text),
 }
 
 /// The kv model.
 #[derive(Clone, Debug)]
 pub struct Kv {
     /// What a key holds before its first write.
-    pub initial: Arc<str>,
+    pub initial: Text,
 }
 
 /// A value as the kv model compares it.
-pub fn as_text(v: &Value) -> Arc<str> {
+pub fn as_text(v: &Value) -> Text {
     match v {
-        Value::Nil => Arc::from(""),
-        Value::Str(s) => Arc::from(s.as_str()),
-        other => Arc::from(other.to_string()),
+        Value::Nil => Text::new(""),
+        Value::Str(s) => Text::new(s),
+        other => Text::new(&other.to_string()),
     }
 }
 
 impl Model for Kv {
-    type State = Arc<str>;
+    type State = Text;
     type Op = KvOp;
 
     fn name(&self) -> &'static str {
         "kv"
     }
-    fn init(&self) -> Arc<str> {
+    fn init(&self) -> Text {
         self.initial.clone()
     }
     fn compile(&self, call: &CallView, _values: &mut Interner) -> Result<Option<KvOp>, String> {
@@ -56,19 +116,17 @@ impl Model for Kv {
             )),
         }
     }
-    fn step(&self, state: &Arc<str>, op: &KvOp) -> Option<Arc<str>> {
+    fn is_observer(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Get(_))
+    }
+    fn step(&self, state: &Text, op: &KvOp) -> Option<Text> {
         match op {
             KvOp::Get(v) => (state == v).then(|| state.clone()),
             KvOp::Put(v) => Some(v.clone()),
-            KvOp::Append(v) => {
-                let mut s = String::with_capacity(state.len() + v.len());
-                s.push_str(state);
-                s.push_str(v);
-                Some(Arc::from(s))
-            }
+            KvOp::Append(v) => Some(state.append(v)),
         }
     }
-    fn describe_state(&self, state: &Arc<str>, _values: &Interner) -> String {
-        format!("{:?}", &**state)
+    fn describe_state(&self, state: &Text, _values: &Interner) -> String {
+        format!("{:?}", state.as_str())
     }
 }

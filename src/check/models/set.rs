@@ -48,6 +48,9 @@ impl Model for Set {
             )),
         }
     }
+    fn is_observer(&self, op: &SetOp) -> bool {
+        matches!(op, SetOp::Read(_))
+    }
     fn step(&self, state: &Vec<u32>, op: &SetOp) -> Option<Vec<u32>> {
         match op {
             SetOp::Add(v) => match state.binary_search(v) {

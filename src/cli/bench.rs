@@ -1,0 +1,201 @@
+//! `ferrocheck bench`: how fast the checker is, on the public corpus and on generated histories.
+//!
+//! Prints, per case, the seconds (parse and check; generating a history is not counted), ops
+//! per second, and the process's peak resident memory so
+//! far (VmHWM from /proc/self/status; run one case at a time for a per-case peak).
+
+use crate::check::synth::{self, SynthOptions};
+use crate::check::{self, CheckOptions, Validity};
+use crate::formats::{self, Format};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `ferrocheck bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Run only this case (corpus, kv-1m, register-5k, register-20k, register-100k); default all.
+    #[arg(long)]
+    pub case: Option<String>,
+    /// Where the Porcupine corpus is (a folder with jepsen/ and kv/).
+    #[arg(long, default_value = "../shared/corpus/porcupine")]
+    pub corpus: PathBuf,
+}
+
+/// The benchmark cases, in the order they run.
+pub const CASES: &[&str] = &[
+    "corpus",
+    "kv-1m",
+    "register-5k",
+    "register-20k",
+    "register-100k",
+];
+
+/// Peak resident memory of this process so far, in bytes (0 if /proc is unavailable).
+pub fn peak_memory() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+struct Outcome {
+    ops: usize,
+    /// Seconds of the measured part (generating a history is not measured).
+    seconds: f64,
+    validity: Validity,
+    note: String,
+}
+
+fn corpus(dir: &std::path::Path) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let mut ops = 0;
+    let mut files = 0;
+    let mut verdict = Validity::Valid;
+    let mut invalid = 0;
+    for sub in ["jepsen", "kv"] {
+        let entries = std::fs::read_dir(dir.join(sub)).map_err(|e| {
+            super::usage(format!(
+                "cannot read the corpus at {}: {e}; pass --corpus DIR",
+                dir.join(sub).display()
+            ))
+        })?;
+        for e in entries.flatten() {
+            let loaded = formats::load(&e.path(), Format::Auto)?;
+            let opts = CheckOptions {
+                model: loaded.model.clone(),
+                ..Default::default()
+            };
+            let r = check::check(&loaded.history, &opts)?;
+            ops += loaded.history.calls().len();
+            files += 1;
+            if r.validity == Validity::Invalid {
+                invalid += 1;
+            }
+            verdict = verdict.max(r.validity);
+        }
+    }
+    Ok(Outcome {
+        ops,
+        seconds: started.elapsed().as_secs_f64(),
+        validity: verdict,
+        note: format!("{files} files, {invalid} invalid"),
+    })
+}
+
+fn kv_1m() -> anyhow::Result<Outcome> {
+    let h = synth::history(&SynthOptions {
+        calls: 1_000_000,
+        clients: 50,
+        keys: 1000,
+        info_rate: 0.0,
+        values: 0,
+        kv: true,
+        seed: 1,
+    });
+    let path = std::env::temp_dir().join(format!("ferrocheck-bench-{}.jsonl", std::process::id()));
+    {
+        let file = std::fs::File::create(&path)?;
+        let mut w = std::io::BufWriter::new(file);
+        h.write_jsonl(&mut w)?;
+        w.flush()?;
+    }
+    drop(h);
+    let started = Instant::now();
+    let loaded = formats::load(&path, Format::Jsonl);
+    let _ = std::fs::remove_file(&path);
+    let loaded = loaded?;
+    let parsed = started.elapsed().as_secs_f64();
+    let opts = CheckOptions {
+        model: Some("kv".into()),
+        ..Default::default()
+    };
+    let r = check::check(&loaded.history, &opts)?;
+    let ops = loaded.history.ops.len() / 2;
+    drop(loaded);
+    Ok(Outcome {
+        ops,
+        seconds: started.elapsed().as_secs_f64(),
+        validity: r.validity,
+        note: format!(
+            "parse {parsed:.2} s, check {:.2} s, the rest freeing memory; {} lines",
+            r.stats["seconds"].as_f64().unwrap_or(0.0),
+            2 * ops
+        ),
+    })
+}
+
+fn register(calls: usize) -> anyhow::Result<Outcome> {
+    let h = synth::history(&SynthOptions {
+        calls,
+        clients: 20,
+        keys: 1,
+        info_rate: 0.05,
+        values: 5,
+        kv: false,
+        seed: calls as u64,
+    });
+    let infos = h
+        .ops
+        .iter()
+        .filter(|o| o.kind == crate::history::OpType::Info)
+        .count();
+    let started = Instant::now();
+    let r = check::check(
+        &h,
+        &CheckOptions {
+            model: Some("cas-register".into()),
+            ..Default::default()
+        },
+    )?;
+    Ok(Outcome {
+        ops: calls,
+        seconds: started.elapsed().as_secs_f64(),
+        validity: r.validity,
+        note: format!(
+            "{infos} info ops, {} configurations",
+            r.stats["configurations"]
+        ),
+    })
+}
+
+/// Runs `ferrocheck bench`.
+pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    let cases: Vec<&str> = match &args.case {
+        Some(c) if CASES.contains(&c.as_str()) => vec![c.as_str()],
+        Some(c) => {
+            return Err(super::usage(format!(
+                "unknown bench case {c:?}: use one of {}",
+                CASES.join(", ")
+            )))
+        }
+        None => CASES.to_vec(),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "case\tverdict\tops\tseconds\tops/s\tpeak MiB\tnote");
+    for case in cases {
+        let o = match case {
+            "corpus" => corpus(&args.corpus)?,
+            "kv-1m" => kv_1m()?,
+            "register-5k" => register(5_000)?,
+            "register-20k" => register(20_000)?,
+            _ => register(100_000)?,
+        };
+        let secs = o.seconds;
+        let _ = writeln!(
+            out,
+            "{case}\t{}\t{}\t{secs:.3}\t{:.0}\t{:.0}\t{}",
+            o.validity,
+            o.ops,
+            o.ops as f64 / secs.max(1e-9),
+            peak_memory() as f64 / (1024.0 * 1024.0),
+            o.note
+        );
+    }
+    Ok(0)
+}

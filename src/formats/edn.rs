@@ -1,0 +1,368 @@
+//! A reader for the subset of EDN that Jepsen histories use: nil, booleans, integers, floats,
+//! strings, characters-free text, keywords, symbols, vectors, lists, sets, maps, comments and
+//! `#_` discards. Anything else is an error naming line and column.
+
+use std::fmt;
+
+/// One EDN value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edn {
+    /// `nil`.
+    Nil,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A keyword, without its colon.
+    Keyword(String),
+    /// A symbol.
+    Symbol(String),
+    /// `[...]` or `(...)`.
+    Vector(Vec<Edn>),
+    /// `#{...}`.
+    Set(Vec<Edn>),
+    /// `{...}`, in file order.
+    Map(Vec<(Edn, Edn)>),
+}
+
+impl Edn {
+    /// The value under keyword `k` in a map.
+    pub fn get(&self, k: &str) -> Option<&Edn> {
+        match self {
+            Edn::Map(entries) => entries
+                .iter()
+                .find(|(key, _)| matches!(key, Edn::Keyword(x) if x == k))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Edn {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Edn::Nil => f.write_str("nil"),
+            Edn::Bool(b) => write!(f, "{b}"),
+            Edn::Int(i) => write!(f, "{i}"),
+            Edn::Float(x) => write!(f, "{x}"),
+            Edn::Str(s) => write!(f, "{s:?}"),
+            Edn::Keyword(k) => write!(f, ":{k}"),
+            Edn::Symbol(s) => f.write_str(s),
+            Edn::Vector(v) | Edn::Set(v) => {
+                f.write_str(if matches!(self, Edn::Set(_)) {
+                    "#{"
+                } else {
+                    "["
+                })?;
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                f.write_str(if matches!(self, Edn::Set(_)) {
+                    "}"
+                } else {
+                    "]"
+                })
+            }
+            Edn::Map(m) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k} {v}")?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+/// A syntax error at a 1-based line and column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdnError {
+    /// Line, 1-based.
+    pub line: usize,
+    /// Column, 1-based (in bytes).
+    pub column: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Reads EDN forms one at a time from text, tracking line and column.
+pub struct Reader<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+    line_start: usize,
+}
+
+fn is_delim(b: u8) -> bool {
+    b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b',' | b'[' | b']' | b'(' | b')' | b'{' | b'}' | b'"' | b';'
+        )
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `text`.
+    pub fn new(text: &'a str) -> Reader<'a> {
+        Reader {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 1,
+            line_start: 0,
+        }
+    }
+
+    /// Skips space and comments, then returns the next byte without consuming it.
+    pub fn peek(&mut self) -> Result<Option<u8>, EdnError> {
+        self.skip_space()?;
+        Ok(self.text.get(self.pos).copied())
+    }
+
+    /// Consumes one byte (after a [`Reader::peek`] that returned it).
+    pub fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    /// The current line and column.
+    pub fn position(&self) -> (usize, usize) {
+        (self.line, self.pos - self.line_start + 1)
+    }
+
+    fn err<T>(&self, message: impl Into<String>) -> Result<T, EdnError> {
+        let (line, column) = self.position();
+        Err(EdnError {
+            line,
+            column,
+            message: message.into(),
+        })
+    }
+
+    fn skip_space(&mut self) -> Result<(), EdnError> {
+        while self.pos < self.text.len() {
+            match self.text[self.pos] {
+                b'\n' => {
+                    self.pos += 1;
+                    self.line += 1;
+                    self.line_start = self.pos;
+                }
+                b' ' | b'\t' | b'\r' | b',' => self.pos += 1,
+                b';' => {
+                    while self.pos < self.text.len() && self.text[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                }
+                b'#' if self.text.get(self.pos + 1) == Some(&b'_') => {
+                    self.pos += 2;
+                    self.read()?;
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The next top-level form, or `None` at the end of the text. Also returns where it began.
+    pub fn next_form(&mut self) -> Result<Option<(Edn, usize, usize)>, EdnError> {
+        self.skip_space()?;
+        if self.pos >= self.text.len() {
+            return Ok(None);
+        }
+        let (line, col) = self.position();
+        Ok(Some((self.read()?, line, col)))
+    }
+
+    /// Reads one form (after skipping space).
+    pub fn read(&mut self) -> Result<Edn, EdnError> {
+        self.skip_space()?;
+        let Some(&b) = self.text.get(self.pos) else {
+            return self.err("the text ends where a value was expected");
+        };
+        match b {
+            b'[' | b'(' => {
+                self.pos += 1;
+                Ok(Edn::Vector(self.read_seq(if b == b'[' {
+                    b']'
+                } else {
+                    b')'
+                })?))
+            }
+            b'{' => {
+                self.pos += 1;
+                let items = self.read_seq(b'}')?;
+                if items.len() % 2 != 0 {
+                    return self.err("a map needs an even number of forms (key value pairs)");
+                }
+                let mut it = items.into_iter();
+                let mut m = Vec::new();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    m.push((k, v));
+                }
+                Ok(Edn::Map(m))
+            }
+            b'#' if self.text.get(self.pos + 1) == Some(&b'{') => {
+                self.pos += 2;
+                Ok(Edn::Set(self.read_seq(b'}')?))
+            }
+            b'"' => self.read_string(),
+            b']' | b')' | b'}' => self.err(format!("unexpected '{}'", b as char)),
+            b'#' => self.err("tagged literals (#tag) are not supported in histories"),
+            b'\\' => self.err("character literals are not supported in histories"),
+            _ => self.read_atom(),
+        }
+    }
+
+    fn read_seq(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
+        let mut out = Vec::new();
+        loop {
+            self.skip_space()?;
+            match self.text.get(self.pos) {
+                None => {
+                    return self.err(format!(
+                        "missing '{}' before the end of the text",
+                        close as char
+                    ))
+                }
+                Some(&b) if b == close => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(_) => out.push(self.read()?),
+            }
+        }
+    }
+
+    fn read_string(&mut self) -> Result<Edn, EdnError> {
+        self.pos += 1;
+        let mut out = Vec::new();
+        loop {
+            let Some(&b) = self.text.get(self.pos) else {
+                return self.err("unterminated string");
+            };
+            self.pos += 1;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&e) = self.text.get(self.pos) else {
+                        return self.err("unterminated string");
+                    };
+                    self.pos += 1;
+                    out.push(match e {
+                        b'n' => b'\n',
+                        b't' => b'\t',
+                        b'r' => b'\r',
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        _ => return self.err(format!("unknown string escape \\{}", e as char)),
+                    });
+                }
+                b'\n' => {
+                    out.push(b);
+                    self.line += 1;
+                    self.line_start = self.pos;
+                }
+                _ => out.push(b),
+            }
+        }
+        match String::from_utf8(out) {
+            Ok(s) => Ok(Edn::Str(s)),
+            Err(_) => self.err("string is not valid UTF-8"),
+        }
+    }
+
+    fn read_atom(&mut self) -> Result<Edn, EdnError> {
+        let start = self.pos;
+        while self.pos < self.text.len() && !is_delim(self.text[self.pos]) {
+            self.pos += 1;
+        }
+        let tok = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or("");
+        let bad = |r: &Self, m: String| -> Result<Edn, EdnError> {
+            let col = start - r.line_start + 1;
+            Err(EdnError {
+                line: r.line,
+                column: col,
+                message: m,
+            })
+        };
+        match tok {
+            "nil" => return Ok(Edn::Nil),
+            "true" => return Ok(Edn::Bool(true)),
+            "false" => return Ok(Edn::Bool(false)),
+            "" => return bad(self, "unexpected character".into()),
+            _ => {}
+        }
+        if let Some(k) = tok.strip_prefix(':') {
+            if k.is_empty() {
+                return bad(self, "a keyword needs a name after ':'".into());
+            }
+            return Ok(Edn::Keyword(k.to_string()));
+        }
+        let first = tok.as_bytes()[0];
+        let numeric = first.is_ascii_digit()
+            || ((first == b'-' || first == b'+')
+                && tok.len() > 1
+                && tok.as_bytes()[1].is_ascii_digit());
+        if numeric {
+            let t = tok.strip_suffix('N').unwrap_or(tok);
+            if let Ok(i) = t.parse::<i64>() {
+                return Ok(Edn::Int(i));
+            }
+            let t = tok.strip_suffix('M').unwrap_or(tok);
+            if let Ok(x) = t.parse::<f64>() {
+                return Ok(Edn::Float(x));
+            }
+            return bad(self, format!("not a number: {tok}"));
+        }
+        Ok(Edn::Symbol(tok.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_maps_vectors_and_scalars() {
+        let mut r = Reader::new("{:a 1, :b [nil \"x\\\"y\" -3 2.5 #{:k}]} ; c\n(sym true)");
+        let (m, line, col) = r.next_form().unwrap().unwrap();
+        assert_eq!((line, col), (1, 1));
+        assert_eq!(m.get("a"), Some(&Edn::Int(1)));
+        assert_eq!(
+            m.get("b"),
+            Some(&Edn::Vector(vec![
+                Edn::Nil,
+                Edn::Str("x\"y".into()),
+                Edn::Int(-3),
+                Edn::Float(2.5),
+                Edn::Set(vec![Edn::Keyword("k".into())])
+            ]))
+        );
+        let (l, line, _) = r.next_form().unwrap().unwrap();
+        assert_eq!(line, 2);
+        assert_eq!(
+            l,
+            Edn::Vector(vec![Edn::Symbol("sym".into()), Edn::Bool(true)])
+        );
+        assert!(r.next_form().unwrap().is_none());
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = Reader::new("[1 2\n  {:a}]").next_form().unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("even number"), "{e:?}");
+        let e = Reader::new("\n\n   #inst \"x\"").next_form().unwrap_err();
+        assert_eq!((e.line, e.column), (3, 4));
+        let e = Reader::new("[1 2").next_form().unwrap_err();
+        assert!(e.message.contains("missing ']'"), "{e:?}");
+    }
+}

@@ -1,0 +1,237 @@
+//! History importers: ferrocheck's JSON Lines, Jepsen's `history.edn`, and the two Porcupine
+//! test formats (Jepsen etcd logs and kv EDN lines). Each turns a file into a [`History`], or
+//! into a [`HistoryError`] naming file:line:column; none of them ever guesses a verdict.
+
+use crate::history::{History, HistoryError, Op, OpType, Process};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub mod edn;
+pub mod jepsen;
+pub mod jsonl;
+pub mod porcupine;
+
+/// A history file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Look at the name and the first line.
+    Auto,
+    /// ferrocheck's JSON Lines (optional header line naming the model).
+    Jsonl,
+    /// Jepsen's `history.edn`: a vector (or a sequence) of op maps.
+    Edn,
+    /// Porcupine's copy of Jepsen etcd logs (`INFO  jepsen.util - 2 :invoke :write 4`).
+    PorcupineEtcd,
+    /// Porcupine's kv test files: one EDN op map per line, with `:key`.
+    PorcupineKv,
+}
+
+impl Format {
+    /// The name as `--format` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::PorcupineEtcd => "porcupine-etcd",
+            Format::PorcupineKv => "porcupine-kv",
+        }
+    }
+}
+
+/// A history read from a file, with the format it was read as and the model it implies.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The ops.
+    pub history: History,
+    /// The format actually used (never `Auto`).
+    pub format: Format,
+    /// The model the format implies, if it implies one (etcd logs: cas-register; kv: kv).
+    pub model: Option<String>,
+}
+
+/// Guesses the format from the file name and its first non-blank line.
+pub fn detect(path: &Path, text: &str) -> Format {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if first.starts_with("{\"") || first.starts_with("{ \"") {
+        return Format::Jsonl;
+    }
+    if first.contains("jepsen.util") {
+        return Format::PorcupineEtcd;
+    }
+    if first.starts_with("{:") || first.starts_with('[') || first.starts_with(';') {
+        let kv_like = first.starts_with("{:")
+            && first.contains(":key")
+            && [":f :get", ":f :put", ":f :append"]
+                .iter()
+                .any(|f| first.contains(f));
+        return if kv_like {
+            Format::PorcupineKv
+        } else {
+            Format::Edn
+        };
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("edn") => Format::Edn,
+        Some("log") => Format::PorcupineEtcd,
+        Some("txt") => Format::PorcupineKv,
+        _ => Format::Jsonl,
+    }
+}
+
+/// Reads `path` in `format` (`Auto` detects).
+pub fn load(path: &Path, format: Format) -> Result<Loaded, HistoryError> {
+    let io = |source| HistoryError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = upto.len() - upto.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        HistoryError::Malformed {
+            path: path.to_owned(),
+            line,
+            column,
+            message: "the file is not UTF-8 text".into(),
+        }
+    })?;
+    parse(path, &text, format)
+}
+
+/// Parses `text` (read from `path`, used in errors) in `format`.
+pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryError> {
+    let format = if format == Format::Auto {
+        detect(path, text)
+    } else {
+        format
+    };
+    let (history, model) = match format {
+        Format::Auto | Format::Jsonl => {
+            let h = jsonl::parse(path, text)?;
+            let m = h.header.as_ref().and_then(|h| h.model.clone());
+            (h, m)
+        }
+        Format::Edn => (jepsen::parse(path, text)?, None),
+        Format::PorcupineKv => (jepsen::parse(path, text)?, Some("kv".to_string())),
+        Format::PorcupineEtcd => (
+            porcupine::parse_etcd(path, text)?,
+            Some("cas-register".to_string()),
+        ),
+    };
+    Ok(Loaded {
+        history,
+        format,
+        model,
+    })
+}
+
+/// Which client processes have an op open: a bit vector for small ids, a set for the rest.
+#[derive(Default)]
+pub struct OpenSet {
+    small: Vec<bool>,
+    large: HashMap<u64, ()>,
+}
+
+impl OpenSet {
+    const SMALL: u64 = 1 << 20;
+
+    /// True if process `p` has an op open.
+    pub fn contains(&self, p: u64) -> bool {
+        if p < Self::SMALL {
+            self.small.get(p as usize).copied().unwrap_or(false)
+        } else {
+            self.large.contains_key(&p)
+        }
+    }
+
+    /// Marks process `p` open or not.
+    pub fn set(&mut self, p: u64, open: bool) {
+        if p < Self::SMALL {
+            let i = p as usize;
+            if i >= self.small.len() {
+                self.small.resize(i + 1, false);
+            }
+            self.small[i] = open;
+        } else if open {
+            self.large.insert(p, ());
+        } else {
+            self.large.remove(&p);
+        }
+    }
+}
+
+/// Builds a history op by op, enforcing one open op per client process, with positions for errors.
+pub struct Builder {
+    path: PathBuf,
+    history: History,
+    open: OpenSet,
+}
+
+impl Builder {
+    /// An empty history read from `path`.
+    pub fn new(path: &Path) -> Builder {
+        Builder {
+            path: path.to_owned(),
+            history: History::default(),
+            open: OpenSet::default(),
+        }
+    }
+
+    /// An error at `line`:`column` of the file.
+    pub fn error(&self, line: usize, column: usize, message: impl Into<String>) -> HistoryError {
+        HistoryError::Malformed {
+            path: self.path.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// Appends `op` (its index is set here); `line`/`column` locate it for errors.
+    pub fn push(&mut self, mut op: Op, line: usize, column: usize) -> Result<(), HistoryError> {
+        op.index = self.history.ops.len() as u64;
+        if let Process::Client(p) = op.process {
+            let open = self.open.contains(p);
+            match (op.kind, open) {
+                (OpType::Invoke, true) => {
+                    return Err(self.error(
+                        line,
+                        column,
+                        format!("process {p} invokes again while its previous op is still open"),
+                    ))
+                }
+                (OpType::Invoke, false) => {
+                    self.open.set(p, true);
+                }
+                (_, false) => {
+                    return Err(self.error(
+                        line,
+                        column,
+                        format!("process {p} completes an op it never invoked"),
+                    ))
+                }
+                (_, true) => {
+                    self.open.set(p, false);
+                }
+            }
+        }
+        self.history.ops.push(op);
+        Ok(())
+    }
+
+    /// Makes room for `n` more ops.
+    pub fn reserve(&mut self, n: usize) {
+        self.history.ops.reserve(n);
+    }
+
+    /// The history built so far.
+    pub fn finish(self) -> History {
+        self.history
+    }
+}
