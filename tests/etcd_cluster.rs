@@ -4,6 +4,7 @@
 
 use ferrocheck::history::Value;
 use ferrocheck::target::etcd::{etcd_binary, EtcdTarget};
+use ferrocheck::target::etcd_client::EtcdClient;
 use ferrocheck::target::{Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,6 +68,17 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
         Outcome::Ok(List(vec![Nil, Int(1)]))
     );
     assert_eq!(a.invoke(&req("write", Int(3))).await, Outcome::Ok(Int(3)));
+    // A serializable read is a member's local copy: it catches up, but need not at once.
+    let local = EtcdClient::new(&t.client_urls()[2], Duration::from_secs(1)).unwrap();
+    let mut seen = None;
+    for _ in 0..50 {
+        seen = local.get("k", true).await.unwrap();
+        if seen.as_deref() == Some("3") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.as_deref(), Some("3"));
     // Linearizable: the other member sees the write at once.
     assert_eq!(b.invoke(&req("read", Nil)).await, Outcome::Ok(Int(3)));
     assert_eq!(
