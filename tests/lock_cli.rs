@@ -184,3 +184,79 @@ fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
         }
     }
 }
+
+/// SIGKILL the harness mid-run: its redis-servers and lock workers must die with it (the kernel
+/// kills them: death-of-parent signal), leaving nothing on the run's ports.
+#[test]
+fn a_killed_harness_takes_its_servers_and_workers_with_it() {
+    if !have("redis-server", "apt-get install redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "test",
+            "--quiet",
+            "--target",
+            "redis-lock",
+            "--time-limit",
+            "60",
+        ])
+        .arg("--history-dir")
+        .arg(dir.path().join("h"))
+        .arg("--report-dir")
+        .arg(dir.path().join("r"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until clients are running (the history grows).
+    let start = std::time::Instant::now();
+    let run = loop {
+        assert!(start.elapsed().as_secs() < 20, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let Some(run) = std::fs::read_dir(dir.path().join("h"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+        else {
+            continue;
+        };
+        let ops = std::fs::read_to_string(run.path().join("history.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if ops > 50 {
+            break run.path();
+        }
+    };
+    let ports: Vec<String> = ["lock", "resource"]
+        .iter()
+        .map(|node| {
+            let log =
+                std::fs::read_to_string(run.join("nodes").join(node).join("redis.log")).unwrap();
+            log.split("port=")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .expect("redis.log names its port")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        !processes_mentioning(&format!(":{}", ports[1])).is_empty(),
+        "nothing was running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = ports
+            .iter()
+            .flat_map(|p| processes_mentioning(&format!(":{p}")))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(left.is_empty(), "left behind by a killed harness: {left:?}");
+}

@@ -6,6 +6,7 @@
 //! and again when dropped, so no path leaves a server running. Output goes to a log file whose
 //! tail is shown when the server does not come up.
 
+use crate::target::node_process::Spawner;
 use anyhow::{bail, Context};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -23,8 +24,23 @@ pub struct ServerProcess {
     reported: bool,
 }
 
-/// Makes `cmd` die with SIGKILL when the thread that spawned it exits (the harness), and not
-/// start at all if the harness is already gone.
+/// Spawns `cmd` from one thread that lives as long as the harness. The kernel sends the
+/// death-of-parent signal when the spawning *thread* exits, so spawning from whichever thread
+/// happens to call (a nemesis thread, an idle-timed-out blocking thread) would kill the child
+/// early.
+pub fn spawn_child(cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: std::sync::OnceLock<std::io::Result<Spawner>> = std::sync::OnceLock::new();
+    match SPAWNER.get_or_init(Spawner::new) {
+        Ok(s) => s.spawn(cmd),
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot start the thread that spawns servers: {e}"),
+        )),
+    }
+}
+
+/// Makes `cmd` die with SIGKILL when the thread that spawned it exits (see [`spawn_child`]),
+/// and not start at all if the harness is already gone.
 pub fn die_with_parent(cmd: &mut Command) {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
@@ -71,8 +87,7 @@ impl ServerProcess {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
         die_with_parent(&mut cmd);
-        let child = cmd
-            .spawn()
+        let child = spawn_child(cmd)
             .with_context(|| format!("cannot start {name} ({})", program.display()))?;
         Ok(ServerProcess {
             name: name.to_string(),

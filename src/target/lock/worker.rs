@@ -6,17 +6,18 @@
 //! the controller already gave up on is skipped, never taken for the next one.
 
 use crate::target::lock::{WorkerReply, WorkerRequest};
-use crate::target::server_process::die_with_parent;
+use crate::target::server_process::{die_with_parent, spawn_child};
 use crate::target::{Client, Outcome, Request, WorkerInfo};
 use anyhow::Context;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Child;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{ChildStdin, ChildStdout};
 
 /// How long the controller waits for one answer. Generous on purpose: a paused holder should
 /// answer late rather than be given up on; the controller's own call timeout is usually shorter.
@@ -28,7 +29,27 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug, Default)]
 pub struct WorkerTable {
     inner: Arc<Mutex<BTreeMap<u64, WorkerInfo>>>,
-    retired: Arc<Mutex<Vec<Child>>>,
+    retired: Arc<Mutex<Retired>>,
+}
+
+/// Worker processes whose client is gone; killed and reaped when the last table handle goes.
+#[derive(Debug, Default)]
+struct Retired(Vec<Child>);
+
+impl Retired {
+    fn kill_all(&mut self) {
+        for mut c in self.0.drain(..) {
+            // SIGKILL ends a stopped worker too; the wait is immediate after it.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Retired {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
 }
 
 impl WorkerTable {
@@ -72,22 +93,20 @@ impl WorkerTable {
             .map(|w| w.pid)
     }
 
-    /// Kills and reaps every retired worker (live ones die when their client is dropped or when
-    /// the harness exits). Called on teardown.
+    /// Kills and reaps every retired worker (live ones are retired when their client is
+    /// dropped; all die when the harness exits). Called on teardown, and when the last handle
+    /// to the table goes.
     pub async fn kill_all(&self) {
-        let children: Vec<Child> = match self.retired.lock() {
-            Ok(mut r) => r.drain(..).collect(),
-            Err(p) => p.into_inner().drain(..).collect(),
-        };
-        for mut c in children {
-            let _ = c.kill().await;
+        match self.retired.lock() {
+            Ok(mut r) => r.kill_all(),
+            Err(p) => p.into_inner().kill_all(),
         }
     }
 
     fn retire(&self, child: Child) {
         match self.retired.lock() {
-            Ok(mut r) => r.push(child),
-            Err(p) => p.into_inner().push(child),
+            Ok(mut r) => r.0.push(child),
+            Err(p) => p.into_inner().0.push(child),
         }
     }
 
@@ -133,17 +152,28 @@ impl WorkerClient {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(err));
         die_with_parent(&mut std_cmd);
-        let mut cmd = Command::from(std_cmd);
-        cmd.kill_on_drop(true);
-        let mut child = cmd.spawn().with_context(|| {
+        let mut child = spawn_child(std_cmd).with_context(|| {
             format!(
                 "cannot start lock worker {} lock-worker: is the ferrocheck binary there?",
                 binary.display()
             )
         })?;
-        let stdin = child.stdin.take().context("lock worker has no stdin")?;
-        let stdout = child.stdout.take().context("lock worker has no stdout")?;
-        let pid = child.id().context("lock worker exited at once")?;
+        let pipes = child
+            .stdin
+            .take()
+            .zip(child.stdout.take())
+            .context("lock worker has no stdin/stdout");
+        let pipes =
+            pipes.and_then(|(i, o)| Ok((ChildStdin::from_std(i)?, ChildStdout::from_std(o)?)));
+        let (stdin, stdout) = match pipes {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e.context("cannot talk to the lock worker"));
+            }
+        };
+        let pid = child.id();
         table.update(|t| {
             t.insert(
                 process,
@@ -167,7 +197,7 @@ impl WorkerClient {
 
     /// The worker's OS pid.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+        self.child.as_ref().map(Child::id)
     }
 
     fn set_state(&self, f: impl FnOnce(&mut WorkerInfo)) {
