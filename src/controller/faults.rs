@@ -58,16 +58,23 @@ impl FaultEnv {
             return Ok(env);
         }
         let schedule = Schedule::load(nemesis).map_err(|e| crate::cli::usage(e.to_string()))?;
-        let sweep = cleanup::sweep(Default::default())?;
+        let mut sweep = cleanup::sweep(Default::default())?;
+        // Runs still going (another ferrocheck on this machine) are none of this run's business.
+        sweep.live_runs.clear();
         for line in sweep.lines(false) {
-            env.notes.push(format!("cleaned up a previous run: {line}"));
+            env.notes.push(format!("cleaned up after a killed run: {line}"));
         }
         let record = RunRecord::create(&new_run_id())?;
         let families = schedule.families();
         let caps = Capabilities::detect();
-        if !placeable {
+        let wants_network = families
+            .iter()
+            .any(|f| matches!(*f, "partition" | "clock" | "packet"));
+        if !wants_network {
+            // Pauses and kills need no network of their own: nodes stay on loopback.
+        } else if !placeable {
             env.notes.push(
-                "this target cannot run its nodes in network namespaces: partitions and clock faults are unavailable"
+                "this target cannot run its nodes in network namespaces: partitions, packet and clock faults are unavailable"
                     .into(),
             );
         } else if let Some(why) = caps.netns_unavailable() {

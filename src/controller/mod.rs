@@ -151,7 +151,9 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let run_dir = spec.history_dir.join(&name);
     let target_opts = |placement| TargetOptions {
         nodes: spec.nodes,
-        work_dir: run_dir.join("nodes"),
+        // Absolute: servers such as redis-server change directory before opening their log.
+        work_dir: std::path::absolute(run_dir.join("nodes"))
+            .unwrap_or_else(|_| run_dir.join("nodes")),
         base_port: spec.base_port,
         node_binary: spec.node_binary.clone(),
         seed: spec.seed,
