@@ -256,3 +256,57 @@ fn a_sigkilled_run_is_cleaned_up_by_the_next() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// True when `etcd` is installed; otherwise explains (or fails under CI).
+fn have_etcd() -> bool {
+    let found = Command::new("etcd")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        let why = "etcd not found on PATH (apt-get install etcd-server)";
+        if std::env::var_os("CI").is_some() {
+            panic!("{why}");
+        }
+        eprintln!("skipping: {why}");
+    }
+    found
+}
+
+#[test]
+fn etcd_stays_linearizable_under_partitions() {
+    let _one = serial();
+    if !can_inject() || !have_etcd() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sched = schedule(
+        dir.path(),
+        "\"partition\"",
+        "[partition]\nkinds = [\"one\", \"majorities-ring\"]\n",
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "--target",
+            "etcd",
+            "--nemesis",
+            sched.to_str().expect("utf-8 path"),
+            "--time-limit",
+            "7",
+            "--rate",
+            "200",
+            "--seed",
+            "4",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let applied = faults_applied(&history(dir.path()));
+    assert!(
+        applied.iter().any(|f| f == "start-partition"),
+        "{applied:?}"
+    );
+    let left = leftover_namespaces();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+}

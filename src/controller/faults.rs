@@ -62,7 +62,8 @@ impl FaultEnv {
         // Runs still going (another ferrocheck on this machine) are none of this run's business.
         sweep.live_runs.clear();
         for line in sweep.lines(false) {
-            env.notes.push(format!("cleaned up after a killed run: {line}"));
+            env.notes
+                .push(format!("cleaned up after a killed run: {line}"));
         }
         let record = RunRecord::create(&new_run_id())?;
         let families = schedule.families();

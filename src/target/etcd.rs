@@ -10,10 +10,10 @@
 use crate::history::Value;
 use crate::target::etcd_client::{EtcdClient, EtcdError};
 use crate::target::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::target::{Client, NodeInfo, Outcome, Request, Target, TargetOptions};
+use crate::target::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,9 @@ pub const MISSING: &str =
 pub const NO_CLOCK_FAULTS: &str = "clock faults are unsupported for etcd: it is a Go binary, which reads the clock without libc, so the LD_PRELOAD clock shim cannot reach it; use the partition, pause or kill nemeses";
 
 /// How long the cluster may take to elect a leader and answer.
+/// etcd's usual ports, used inside members' own network namespaces.
+const CLIENT_PORT: u16 = 2379;
+const PEER_PORT: u16 = 2380;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long one client call may take before it is unknown (`info`).
@@ -38,6 +41,7 @@ pub fn etcd_binary(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// One etcd member.
 struct Member {
     name: String,
+    host: IpAddr,
     client_port: u16,
     args: Vec<String>,
     log: PathBuf,
@@ -46,15 +50,24 @@ struct Member {
 
 impl Member {
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("http://{}", SocketAddr::new(self.host, self.client_port))
     }
 
-    fn start(&mut self, binary: &Path) -> anyhow::Result<()> {
-        self.process = Some(ServerProcess::spawn(
+    fn start(
+        &mut self,
+        binary: &Path,
+        placement: Option<&dyn NodePlacement>,
+    ) -> anyhow::Result<()> {
+        let name = self.name.clone();
+        self.process = Some(ServerProcess::spawn_with(
             &format!("etcd {}", self.name),
             binary,
             &self.args,
             &self.log,
+            |cmd| match placement {
+                Some(p) => p.prepare(&name, cmd),
+                None => Ok(()),
+            },
         )?);
         Ok(())
     }
@@ -101,7 +114,7 @@ impl EtcdTarget {
         if let Some(p) = m.process.as_mut() {
             p.kill();
         }
-        m.start(&binary)
+        m.start(&binary, self.opts.placement.as_deref())
     }
 
     /// Kills member `name` (SIGKILL), leaving its data for a restart.
@@ -169,26 +182,29 @@ fn member_names(count: usize) -> Vec<String> {
     (1..=count).map(|i| format!("n{i}")).collect()
 }
 
-/// The command line of each member of a cluster named `token` on the given ports.
+/// The command line of each member of a cluster named `token`; member `i` listens on
+/// `hosts[i]` at the given ports.
 fn member_args(
     names: &[String],
+    hosts: &[IpAddr],
     client_ports: &[u16],
     peer_ports: &[u16],
     work_dir: &Path,
     token: &str,
 ) -> Vec<Vec<String>> {
+    let url = |i: usize, port: u16| format!("http://{}", SocketAddr::new(hosts[i], port));
     let cluster: Vec<String> = names
         .iter()
-        .zip(peer_ports)
-        .map(|(n, p)| format!("{n}=http://127.0.0.1:{p}"))
+        .enumerate()
+        .map(|(i, n)| format!("{n}={}", url(i, peer_ports[i])))
         .collect();
     let cluster = cluster.join(",");
     names
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let client = format!("http://127.0.0.1:{}", client_ports[i]);
-            let peer = format!("http://127.0.0.1:{}", peer_ports[i]);
+            let client = url(i, client_ports[i]);
+            let peer = url(i, peer_ports[i]);
             let data = work_dir.join(n).join("data");
             vec![
                 "--name".into(),
@@ -224,11 +240,26 @@ impl Target for EtcdTarget {
         let binary = etcd_binary(self.binary.as_deref())?;
         let n = self.opts.nodes.unwrap_or(3).max(1);
         let names = member_names(n);
-        let all = ports(self.opts.base_port, 2 * n)?;
+        let placement = self.opts.placement.clone();
+        let (hosts, all) = match &placement {
+            // Each member has a network namespace, and so every port, of its own.
+            Some(p) => (
+                names
+                    .iter()
+                    .map(|n| p.ip(n))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                [vec![CLIENT_PORT; n], vec![PEER_PORT; n]].concat(),
+            ),
+            None => (
+                vec![IpAddr::V4(Ipv4Addr::LOCALHOST); n],
+                ports(self.opts.base_port, 2 * n)?,
+            ),
+        };
         let (client_ports, peer_ports) = all.split_at(n);
         let token = format!("ferrocheck-{}-{}", std::process::id(), self.opts.seed);
         let args = member_args(
             &names,
+            &hosts,
             client_ports,
             peer_ports,
             &self.opts.work_dir,
@@ -238,8 +269,10 @@ impl Target for EtcdTarget {
             .iter()
             .zip(args)
             .zip(client_ports)
-            .map(|((name, args), port)| Member {
+            .zip(&hosts)
+            .map(|(((name, args), port), host)| Member {
                 name: name.clone(),
+                host: *host,
                 client_port: *port,
                 args,
                 log: self.opts.work_dir.join(name).join("etcd.log"),
@@ -247,7 +280,7 @@ impl Target for EtcdTarget {
             })
             .collect();
         for m in &mut self.members {
-            m.start(&binary)?;
+            m.start(&binary, placement.as_deref())?;
         }
         self.resolved = Some(binary);
         self.wait_ready().await
@@ -269,7 +302,7 @@ impl Target for EtcdTarget {
             .iter()
             .map(|m| NodeInfo {
                 name: m.name.clone(),
-                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, m.client_port)),
+                addr: SocketAddr::new(m.host, m.client_port),
                 pid: m.process.as_ref().and_then(ServerProcess::pid),
                 log: m.log.clone(),
             })
@@ -327,8 +360,19 @@ impl Target for EtcdTarget {
         Ok(())
     }
 
+    fn supports_placement(&self) -> bool {
+        true
+    }
+
     fn refuse_fault(&self, family: &str) -> Option<String> {
-        (family == "clock").then(|| NO_CLOCK_FAULTS.to_string())
+        match family {
+            "clock" => Some(NO_CLOCK_FAULTS.to_string()),
+            "packet" => Some(
+                "packet faults are not available for etcd: its members advertise their own peer URLs, so their links cannot be routed through ferrocheck's proxy"
+                    .to_string(),
+            ),
+            _ => None,
+        }
     }
 }
 

@@ -69,6 +69,18 @@ impl ServerProcess {
     /// Starts `program args...` with stdout and stderr appended to `log` (created with its
     /// folder). `name` is used in error messages (`n1`, `redis n2`).
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        Self::spawn_with(name, program, args, log, |_| Ok(()))
+    }
+
+    /// Like [`spawn`](Self::spawn), with `prepare` applied to the command first (e.g. a
+    /// [`NodePlacement`](super::NodePlacement) putting it in the node's network namespace).
+    pub fn spawn_with(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        prepare: impl FnOnce(&mut Command) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -87,6 +99,7 @@ impl ServerProcess {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
         die_with_parent(&mut cmd);
+        prepare(&mut cmd)?;
         let child = spawn_child(cmd)
             .with_context(|| format!("cannot start {name} ({})", program.display()))?;
         Ok(ServerProcess {
