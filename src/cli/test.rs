@@ -39,6 +39,11 @@ pub struct TestArgs {
     /// Number of nodes (default: the target's own, 3 for the toy stores).
     #[arg(long)]
     pub nodes: Option<usize>,
+    /// Let the nodes acknowledge changes before they are on disk (toy stores buffer their journal
+    /// in the process and write it out every 200 ms, so a killed node forgets acknowledged
+    /// writes).
+    #[arg(long)]
+    pub no_fsync: bool,
     /// First TCP port for the nodes on 127.0.0.1 (0 = pick free ports).
     #[arg(long, default_value_t = 0)]
     pub base_port: u16,
@@ -88,6 +93,9 @@ impl TestArgs {
         if let Some(n) = self.nodes {
             command_line.push_str(&format!(" --nodes {n}"));
         }
+        if self.no_fsync {
+            command_line.push_str(" --no-fsync");
+        }
         Ok(RunSpec {
             target: self.target,
             workload: self.workload,
@@ -99,6 +107,7 @@ impl TestArgs {
             seed,
             op_timeout: Duration::from_millis(self.op_timeout_ms),
             nodes: self.nodes,
+            fsync: !self.no_fsync,
             base_port: self.base_port,
             history_dir: self.history_dir,
             report_dir: self.report_dir,

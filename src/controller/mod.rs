@@ -66,6 +66,8 @@ pub struct RunSpec {
     pub op_timeout: Duration,
     /// Number of nodes (`None` = the target's default).
     pub nodes: Option<usize>,
+    /// False: the target's nodes acknowledge changes before they are on disk.
+    pub fsync: bool,
     /// First port for nodes (0 = free ports).
     pub base_port: u16,
     /// Where `histories/<run>/` go.
@@ -154,6 +156,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         node_binary: spec.node_binary.clone(),
         seed: spec.seed,
         placement,
+        fsync: spec.fsync,
     };
     // A first look at the target (no process started) tells which nodes to make a network for.
     let probe = target::by_name(&spec.target, target_opts(None))?;

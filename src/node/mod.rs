@@ -110,6 +110,8 @@ pub struct NodeConfig {
     pub peers: Vec<(String, SocketAddr)>,
     /// Where to keep the state journal; `None` keeps state in memory only.
     pub dir: Option<PathBuf>,
+    /// How far a journaled change has gone before the node acknowledges it.
+    pub durability: journal::Durability,
 }
 
 /// What every store needs to know about the node it runs in.
@@ -121,6 +123,8 @@ pub struct Node {
     pub peers: Vec<Arc<peers::Peer>>,
     /// Where the state journal lives, if anywhere.
     pub dir: Option<PathBuf>,
+    /// How far a journaled change has gone before the node acknowledges it.
+    pub durability: journal::Durability,
     clock_offset_ms: AtomicI64,
     started: Instant,
 }
@@ -136,6 +140,7 @@ impl Node {
                 .map(|(id, addr)| Arc::new(peers::Peer::new(id.clone(), *addr)))
                 .collect(),
             dir: config.dir.clone(),
+            durability: config.durability,
             clock_offset_ms: AtomicI64::new(0),
             started: Instant::now(),
         }

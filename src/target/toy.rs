@@ -233,6 +233,7 @@ impl Target for ToyTarget {
                             .collect(),
                         log: dir.join("node.log"),
                         dir,
+                        fsync: self.opts.fsync,
                     },
                     child: None,
                 }
