@@ -1,4 +1,4 @@
-//! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`): a cluster of `ferrocheck node`
+//! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`, `primary-backup`): a cluster of `ferrocheck node`
 //! processes on loopback.
 //!
 //! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
