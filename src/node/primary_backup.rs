@@ -231,7 +231,7 @@ impl PrimaryBackup {
     /// `SYNC epoch primary k v ...`: a primary's whole state.
     fn sync(&self, args: &[Option<String>]) -> Result<Frame, Frame> {
         let usage = || wrong_arity("SYNC", "SYNC epoch primary [key value ...]");
-        if args.len() < 2 || args.len() % 2 != 0 {
+        if args.len() < 2 || !args.len().is_multiple_of(2) {
             return Err(usage());
         }
         let claim = Claim {
