@@ -358,11 +358,10 @@ fn step_down(node: &Node, data: &Mutex<Data>, newer: Claim, told_by: &str) {
 
 /// While this node is a backup, heartbeats the primary and takes over when it goes quiet.
 async fn watch_primary(node: Arc<Node>, data: Arc<Mutex<Data>>) {
-    let in_flight = Arc::new(AtomicBool::new(false));
     loop {
         tokio::time::sleep(HEARTBEAT_EVERY).await;
-        let (claim, quiet) = match data.lock() {
-            Ok(d) => (d.claim.clone(), d.last_heard.elapsed()),
+        let claim = match data.lock() {
+            Ok(d) => d.claim.clone(),
             Err(_) => return,
         };
         if claim.primary == node.id {
@@ -371,20 +370,20 @@ async fn watch_primary(node: Arc<Node>, data: Arc<Mutex<Data>>) {
         let Some(primary) = node.peers.iter().find(|p| p.id == claim.primary).cloned() else {
             continue;
         };
-        if !in_flight.swap(true, Ordering::SeqCst) {
-            let (data, in_flight) = (data.clone(), in_flight.clone());
-            tokio::spawn(async move {
-                let beat = Frame::command(&[Some(b"HEARTBEAT")]);
-                if let Ok(Frame::Integer(epoch)) = primary.call(&beat, PEER_TIMEOUT).await {
-                    if let Ok(mut d) = data.lock() {
-                        if d.claim.primary == primary.id && epoch as u64 == d.claim.epoch {
-                            d.last_heard = Instant::now();
-                        }
-                    }
+        // The heartbeat goes first, so a backup that was itself paused asks before it judges.
+        let beat = Frame::command(&[Some(b"HEARTBEAT")]);
+        let answered = primary.call(&beat, PEER_TIMEOUT).await;
+        let quiet = match data.lock() {
+            Ok(mut d) => {
+                let alive =
+                    matches!(answered, Ok(Frame::Integer(epoch)) if epoch as u64 == d.claim.epoch);
+                if alive && d.claim == claim {
+                    d.last_heard = Instant::now();
                 }
-                in_flight.store(false, Ordering::SeqCst);
-            });
-        }
+                d.last_heard.elapsed()
+            }
+            Err(_) => return,
+        };
         if quiet < PRIMARY_TIMEOUT {
             continue;
         }
