@@ -36,7 +36,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Acknowledge changes before they are on disk: the journal is buffered in the process and
-    /// written out every 200 ms, so a SIGKILL loses acknowledged changes.
+    /// written out at most every 200 ms, so a SIGKILL loses acknowledged changes.
     #[arg(long)]
     pub no_fsync: bool,
 }

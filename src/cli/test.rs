@@ -40,7 +40,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub nodes: Option<usize>,
     /// Let the nodes acknowledge changes before they are on disk (toy stores buffer their journal
-    /// in the process and write it out every 200 ms, so a killed node forgets acknowledged
+    /// in the process and write it out at most every 200 ms, so a killed node forgets acknowledged
     /// writes).
     #[arg(long)]
     pub no_fsync: bool,
