@@ -61,7 +61,7 @@ impl Default for WorkloadOptions {
 pub fn list() -> Vec<(&'static str, &'static str)> {
     vec![(
         "register",
-        "read / write / cas on independent integer registers; checked for linearizability (cas-register model)",
+        "read / write / cas on independent integer registers; checked for linearizability (cas-register model) and lost updates",
     )]
 }
 
