@@ -1,7 +1,11 @@
 //! Lost updates on registers: an acknowledged write that the store forgot for good.
 //!
 //! A register workload ends with a final read of every key, after faults are healed and every
-//! other op has finished. If that read returns `v`, some write of `v` must be the last write
+//! other op has finished. A read counts as final when it begins at least [`SETTLE`] after the
+//! last write or cas on its key ended, so replication still in flight has landed (a run with a
+//! nemesis waits that long before its final reads; a run without one reads at once, and its
+//! final reads are then only stale-read evidence, left to the linearizability check). If that
+//! read returns `v`, some write of `v` must be the last write
 //! the register took. When an acknowledged write `W` of another value *began after every write
 //! of `v` had been acknowledged* and ended before the final read began, no order of the ops
 //! that respects real time puts a write of `v` after `W`: `W` was lost. This is the textbook
@@ -18,9 +22,13 @@ use super::{Anomaly, CheckResult, Validity};
 use crate::history::{Call, History, Op, OpType, Value};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The checker's name in results.
 pub const NAME: &str = "lost-updates";
+
+/// How long after the last write on a key a read must begin to count as the final read.
+pub const SETTLE: Duration = Duration::from_secs(1);
 
 /// One write or successful cas, as far as the final value is concerned.
 struct Write<'h> {
@@ -84,11 +92,12 @@ fn check_key(
 ) -> Option<Anomaly> {
     let op = |i: usize| &history.ops[i];
     let mutating = |c: &&&Call| matches!(op(c.invoke).f.as_str(), "write" | "cas");
-    // Every write and cas on the key must be over before the final read begins.
+    // Every write and cas on the key must be over, and settled, before the final read begins.
     let mut quiet_after = 0;
     for c in calls.iter().filter(mutating) {
         quiet_after = quiet_after.max(op(c.complete?).time);
     }
+    let quiet_after = quiet_after + SETTLE.as_nanos() as u64;
     let read = calls
         .iter()
         .filter(|c| op(c.invoke).f == "read" && op(c.invoke).time > quiet_after)
@@ -222,8 +231,8 @@ mod tests {
             (0, "ok", "write", Int(1), 10),
             (1, "invoke", "write", Int(2), 20),
             (1, "ok", "write", Int(2), 30),
-            (2, "invoke", "read", Nil, 40),
-            (2, "ok", "read", Int(1), 50),
+            (2, "invoke", "read", Nil, 1040),
+            (2, "ok", "read", Int(1), 1050),
         ]);
         let r = check(&h);
         assert_eq!(r.validity, Validity::Invalid, "{r:?}");
@@ -240,8 +249,8 @@ mod tests {
             (1, "invoke", "write", Int(2), 5),
             (1, "ok", "write", Int(2), 8),
             (0, "ok", "write", Int(1), 10),
-            (2, "invoke", "read", Nil, 40),
-            (2, "ok", "read", Int(1), 50),
+            (2, "invoke", "read", Nil, 1040),
+            (2, "ok", "read", Int(1), 1050),
         ]);
         assert_eq!(check(&h).validity, Validity::Valid);
         // A cas to 1 whose outcome is unknown may have landed last.
@@ -250,8 +259,8 @@ mod tests {
             (0, "ok", "write", Int(2), 10),
             (1, "invoke", "cas", List(vec![Int(2), Int(1)]), 20),
             (1, "info", "cas", List(vec![Int(2), Int(1)]), 30),
-            (2, "invoke", "read", Nil, 40),
-            (2, "ok", "read", Int(1), 50),
+            (2, "invoke", "read", Nil, 1040),
+            (2, "ok", "read", Int(1), 1050),
         ]);
         assert_eq!(check(&h).validity, Validity::Valid);
     }
@@ -261,21 +270,21 @@ mod tests {
         let h = history(&[
             (0, "invoke", "write", Int(3), 0),
             (0, "ok", "write", Int(3), 10),
-            (2, "invoke", "read", Nil, 40),
-            (2, "ok", "read", Nil, 50),
+            (2, "invoke", "read", Nil, 1040),
+            (2, "ok", "read", Nil, 1050),
         ]);
         assert_eq!(check(&h).validity, Validity::Invalid);
         let h = history(&[
             (0, "invoke", "cas", List(vec![Int(1), Int(3)]), 0),
             (0, "fail", "cas", List(vec![Int(1), Int(3)]), 10),
-            (2, "invoke", "read", Nil, 40),
-            (2, "ok", "read", Nil, 50),
+            (2, "invoke", "read", Nil, 1040),
+            (2, "ok", "read", Nil, 1050),
         ]);
         assert_eq!(check(&h).validity, Validity::Valid);
     }
 
     #[test]
-    fn reads_during_the_run_are_not_final_reads() {
+    fn reads_during_the_run_or_right_after_it_are_not_final_reads() {
         let h = history(&[
             (0, "invoke", "write", Int(1), 0),
             (0, "ok", "write", Int(1), 10),
@@ -283,6 +292,8 @@ mod tests {
             (1, "invoke", "write", Int(2), 20),
             (1, "ok", "write", Int(2), 30),
             (2, "ok", "read", Int(1), 31),
+            (3, "invoke", "read", Nil, 500),
+            (3, "ok", "read", Int(1), 501),
         ]);
         let r = check(&h);
         assert_eq!(r.validity, Validity::Valid, "{r:?}");
