@@ -407,8 +407,9 @@ async fn primary_backup_forgets_what_a_paused_primary_acknowledged() {
         via_n2.invoke(&request("write", "k", Value::Int(1))).await,
         Outcome::Ok(Value::Int(1))
     );
-    tokio::time::sleep(Duration::from_millis(300)).await; // copied to the backups by now
-                                                          // Acknowledged by the primary, which stops before its next copy goes out (50 ms later).
+    // Copied to the backups by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Acknowledged by the primary, which stops before its next copy goes out (50 ms later).
     assert_eq!(
         via_n1.invoke(&request("write", "k", Value::Int(9))).await,
         Outcome::Ok(Value::Int(9))
