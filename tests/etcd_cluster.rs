@@ -46,6 +46,7 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 3,
         placement: None,
+        fsync: true,
     };
     let mut t = EtcdTarget::new(opts, None, false);
     t.setup().await.unwrap();
@@ -158,6 +159,7 @@ async fn missing_binary_is_one_clear_line() {
         node_binary: PathBuf::from("ferrocheck"),
         seed: 0,
         placement: None,
+        fsync: true,
     };
     let mut t = EtcdTarget::new(opts, Some(dir.path().join("no-etcd")), false);
     let err = t.setup().await.unwrap_err().to_string();

@@ -23,6 +23,7 @@ async fn scenario(fencing: bool) -> (ferrocheck::check::CheckResult, usize) {
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 11,
         placement: None,
+        fsync: true,
     };
     let lock = LockOptions {
         ttl: Duration::from_millis(1000), // etcd rounds this up to its minimum (about 2 s)

@@ -27,6 +27,7 @@ async fn scenario(fencing: bool, op_timeout_ms: u64) -> (ferrocheck::check::Chec
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 7,
         placement: None,
+        fsync: true,
     };
     let lock = LockOptions {
         ttl: Duration::from_millis(300),

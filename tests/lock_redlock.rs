@@ -22,6 +22,7 @@ fn options(dir: &std::path::Path) -> TargetOptions {
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 5,
         placement: None,
+        fsync: true,
     }
 }
 

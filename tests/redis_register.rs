@@ -25,6 +25,7 @@ fn options(dir: &std::path::Path) -> TargetOptions {
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 1,
         placement: None,
+        fsync: true,
     }
 }
 

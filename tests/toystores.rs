@@ -15,6 +15,7 @@ fn options(dir: &tempfile::TempDir, base_port: u16) -> TargetOptions {
         node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
         seed: 1,
         placement: None,
+        fsync: true,
     }
 }
 

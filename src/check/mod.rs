@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod explain;
 pub mod linearizable;
 pub mod lock;
+pub mod lost_updates;
 pub mod model;
 pub mod models;
 pub mod partition;
@@ -137,6 +138,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResu
     let initial = opts.initial_value.clone().unwrap_or(Value::Nil);
     use models::*;
     match name.as_str() {
+        lost_updates::NAME => Ok(lost_updates::check(history)),
         "register" => {
             let m = register::Register {
                 initial: values.intern(&initial),

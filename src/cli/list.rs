@@ -5,10 +5,16 @@
 pub struct ListArgs {}
 
 /// The checkers, a line each.
-pub const CHECKERS: &[(&str, &str)] = &[(
-    "linearizable",
-    "every op appears to take effect at one instant between its invoke and completion (per key)",
-)];
+pub const CHECKERS: &[(&str, &str)] = &[
+    (
+        "linearizable",
+        "every op appears to take effect at one instant between its invoke and completion (per key)",
+    ),
+    (
+        "lost-updates",
+        "no acknowledged write is missing from the final reads when it came after every write of the value read",
+    ),
+];
 
 /// Prints the registries.
 pub fn run(_args: ListArgs) -> anyhow::Result<i32> {

@@ -9,6 +9,7 @@
 //! redis-cli -p 7002 SET k 5; redis-cli -p 7001 GET k
 //! ```
 
+use crate::node::journal::Durability;
 use crate::node::{NodeConfig, StoreKind};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -34,6 +35,10 @@ pub struct NodeArgs {
     /// Directory for the node's state journal; without it the node keeps state in memory only.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Acknowledge changes before they are on disk: the journal is buffered in the process and
+    /// written out at most every 200 ms, so a SIGKILL loses acknowledged changes.
+    #[arg(long)]
+    pub no_fsync: bool,
 }
 
 /// Runs `ferrocheck node` until the process is stopped.
@@ -63,6 +68,11 @@ pub fn run(args: NodeArgs) -> anyhow::Result<i32> {
         listen: SocketAddr::new(args.host, args.port),
         peers,
         dir: args.dir,
+        durability: if args.no_fsync {
+            Durability::Lazy
+        } else {
+            Durability::Fsync
+        },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -41,6 +41,11 @@ pub struct TestArgs {
     /// Number of nodes (default: the target's own, 3 for the toy stores).
     #[arg(long)]
     pub nodes: Option<usize>,
+    /// Let the nodes acknowledge changes before they are on disk (toy stores buffer their journal
+    /// in the process and write it out at most every 200 ms, so a killed node forgets acknowledged
+    /// writes).
+    #[arg(long)]
+    pub no_fsync: bool,
     /// First TCP port for the nodes on 127.0.0.1 (0 = pick free ports).
     #[arg(long, default_value_t = 0)]
     pub base_port: u16,
@@ -101,6 +106,9 @@ impl TestArgs {
             command_line.push_str(&format!(" --nodes {n}"));
         }
         command_line.push_str(&self.real.command_line());
+        if self.no_fsync {
+            command_line.push_str(" --no-fsync");
+        }
         Ok(RunSpec {
             target: self.target,
             workload,
@@ -112,6 +120,7 @@ impl TestArgs {
             seed,
             op_timeout: Duration::from_millis(op_timeout_ms),
             nodes: self.nodes,
+            fsync: !self.no_fsync,
             base_port: self.base_port,
             history_dir: self.history_dir,
             report_dir: self.report_dir,

@@ -410,5 +410,5 @@ fn apply(
     );
 }
 
-/// How long after healing to wait before the final reads, so the target can recover.
+/// How long after the main phase (and healing) to wait before the final reads.
 pub const RECOVERY: Duration = Duration::from_secs(2);

@@ -66,6 +66,8 @@ pub struct RunSpec {
     pub op_timeout: Duration,
     /// Number of nodes (`None` = the target's default).
     pub nodes: Option<usize>,
+    /// False: the target's nodes acknowledge changes before they are on disk.
+    pub fsync: bool,
     /// First port for nodes (0 = free ports).
     pub base_port: u16,
     /// Where `histories/<run>/` go.
@@ -158,6 +160,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         node_binary: spec.node_binary.clone(),
         seed: spec.seed,
         placement,
+        fsync: spec.fsync,
     };
     let build = |placement: Option<Arc<dyn target::NodePlacement>>| match target::real::by_name(
         &spec.target,
@@ -330,11 +333,12 @@ pub async fn run_async(
     if let Some(n) = nemesis_thread.take() {
         progress.update(&recorder.counts, "healing");
         warnings.extend(tokio::task::spawn_blocking(move || n.stop_and_heal()).await?);
-        if ending == Ending::Completed {
-            tokio::time::sleep(faults::RECOVERY).await;
-        }
     }
     if ending == Ending::Completed {
+        // Let the target recover and replicate before the final reads, so that they show what
+        // the store finally kept (the lost-updates check relies on it).
+        progress.update(&recorder.counts, "recovering");
+        tokio::time::sleep(faults::RECOVERY).await;
         progress.update(&recorder.counts, "final reads");
         if let Err(e) = final_phase(spec, &*workload, &target, &recorder).await {
             warnings.push(format!("final reads: {e:#}"));

@@ -26,6 +26,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("partition", include_str!("../../nemeses/partition.toml")),
     ("pause", include_str!("../../nemeses/pause.toml")),
     ("kill", include_str!("../../nemeses/kill.toml")),
+    ("kill-all", include_str!("../../nemeses/kill-all.toml")),
     ("clock", include_str!("../../nemeses/clock.toml")),
     ("packet", include_str!("../../nemeses/packet.toml")),
     ("all", include_str!("../../nemeses/all.toml")),

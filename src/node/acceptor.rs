@@ -7,7 +7,7 @@
 //! keeps every promise. The same journal records the rounds this node's own coordinator has
 //! reserved, so it never reuses a ballot after a restart.
 
-use super::journal::Journal;
+use super::journal::{Durability, Journal};
 use super::peers::CallError;
 use super::resp::Frame;
 use super::{NOT_APPLIED, UNCERTAIN};
@@ -59,9 +59,10 @@ pub struct State {
 }
 
 impl State {
-    /// Reads the journal in `dir` back (or starts empty without a directory).
-    pub fn open(dir: Option<&Path>) -> anyhow::Result<State> {
-        let (journal, records) = Journal::open::<Record>(dir)?;
+    /// Reads the journal in `dir` back (or starts empty without a directory); new records are
+    /// kept as `durability` says.
+    pub fn open(dir: Option<&Path>, durability: Durability) -> anyhow::Result<State> {
+        let (journal, records) = Journal::open::<Record>(dir, durability)?;
         let mut state = State {
             slots: HashMap::new(),
             max_round: 0,
@@ -255,7 +256,7 @@ mod tests {
     }
 
     fn state() -> State {
-        State::open(None).unwrap()
+        State::open(None, Durability::Fsync).unwrap()
     }
 
     #[test]
@@ -307,14 +308,14 @@ mod tests {
     #[test]
     fn a_restarted_node_keeps_promises_and_never_reuses_a_round() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = State::open(Some(dir.path())).unwrap();
+        let mut s = State::open(Some(dir.path()), Durability::Fsync).unwrap();
         let mine = s.next_ballot("n1").unwrap();
         assert_eq!(
             s.prepare("k", ballot(5, "n2")),
             Ok(Vote::Promise(Ballot::default(), None))
         );
         drop(s);
-        let mut s = State::open(Some(dir.path())).unwrap();
+        let mut s = State::open(Some(dir.path()), Durability::Fsync).unwrap();
         assert_eq!(
             s.prepare("k", ballot(4, "n3")),
             Ok(Vote::Reject(ballot(5, "n2")))

@@ -1,28 +1,64 @@
 //! The journal: an append-only file of state changes, so a node that is killed and started
 //! again comes back with the state it had acknowledged.
 //!
-//! Each record is one JSON line, appended (and handed to the kernel) before the node replies.
-//! That survives the process being killed, which is the crash fault the harness injects; it
-//! would not survive the whole machine losing power (there is no fsync). On start the node reads
-//! the records back in order; a torn last line (killed mid-write) is ignored.
+//! Each record is one JSON line. How far it has gone before the node replies is the journal's
+//! [`Durability`]:
+//!
+//! - [`Durability::Fsync`] (the default): written and `fdatasync`ed before the reply, so an
+//!   acknowledged change survives the process being killed and the machine losing power.
+//! - [`Durability::Lazy`] (`ferrocheck node --no-fsync`): kept in a buffer inside the process
+//!   and written out at most every [`LAZY_FLUSH_EVERY`], as many real stores do when fsync is
+//!   turned off for speed. A SIGKILL loses whatever the buffer held, acknowledged or not: the
+//!   lesson a kill fault then teaches. (Writing without fsync would not show it: a killed
+//!   process's writes are already in the kernel's page cache, and only a power cut loses them.)
+//!
+//! On start the node reads the records back in order; a torn last line (killed mid-write) is
+//! ignored.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a lazy journal may keep records in its buffer.
+pub const LAZY_FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// How durable an appended record is when [`Journal::append`] returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Written and synced to the disk (`fdatasync`).
+    #[default]
+    Fsync,
+    /// Buffered in the process, written out at most every [`LAZY_FLUSH_EVERY`]; lost on SIGKILL.
+    Lazy,
+}
 
 /// An append-only file of records of type `T`, or nothing at all for a node without a directory.
 #[derive(Debug)]
 pub struct Journal {
     file: Option<(File, PathBuf)>,
+    durability: Durability,
+    /// Records not written out yet (lazy journals only).
+    buffer: Vec<u8>,
+    last_flush: Instant,
 }
 
 impl Journal {
     /// Opens `dir/state.jsonl` (if `dir` is given) and returns it with the records it holds.
-    pub fn open<T: DeserializeOwned>(dir: Option<&Path>) -> anyhow::Result<(Journal, Vec<T>)> {
+    pub fn open<T: DeserializeOwned>(
+        dir: Option<&Path>,
+        durability: Durability,
+    ) -> anyhow::Result<(Journal, Vec<T>)> {
+        let mut journal = Journal {
+            file: None,
+            durability,
+            buffer: Vec::new(),
+            last_flush: Instant::now(),
+        };
         let Some(dir) = dir else {
-            return Ok((Journal { file: None }, Vec::new()));
+            return Ok((journal, Vec::new()));
         };
         let path = dir.join("state.jsonl");
         let mut records = Vec::new();
@@ -64,12 +100,8 @@ impl Journal {
                     path.display()
                 )
             })?;
-        Ok((
-            Journal {
-                file: Some((file, path)),
-            },
-            records,
-        ))
+        journal.file = Some((file, path));
+        Ok((journal, records))
     }
 
     /// Appends one record. Call before acknowledging the change it records.
@@ -79,8 +111,22 @@ impl Journal {
         };
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
-        file.write_all(&line)
-            .map_err(|e| anyhow::anyhow!("cannot append to journal {}: {e}", path.display()))
+        let failed = |e| anyhow::anyhow!("cannot append to journal {}: {e}", path.display());
+        match self.durability {
+            Durability::Fsync => {
+                file.write_all(&line).map_err(failed)?;
+                file.sync_data().map_err(failed)
+            }
+            Durability::Lazy => {
+                self.buffer.extend_from_slice(&line);
+                if self.last_flush.elapsed() >= LAZY_FLUSH_EVERY {
+                    self.last_flush = Instant::now();
+                    let buffered = std::mem::take(&mut self.buffer);
+                    file.write_all(&buffered).map_err(failed)?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -91,7 +137,8 @@ mod tests {
     #[test]
     fn records_survive_reopening_and_a_torn_tail_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut journal, old) = Journal::open::<(String, i64)>(Some(dir.path())).unwrap();
+        let (mut journal, old) =
+            Journal::open::<(String, i64)>(Some(dir.path()), Durability::Fsync).unwrap();
         assert!(old.is_empty());
         journal.append(&("a".to_string(), 1)).unwrap();
         journal.append(&("b".to_string(), 2)).unwrap();
@@ -99,10 +146,39 @@ mod tests {
         let path = dir.path().join("state.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"[\"c\",").unwrap();
-        let (mut journal, records) = Journal::open::<(String, i64)>(Some(dir.path())).unwrap();
+        let (mut journal, records) =
+            Journal::open::<(String, i64)>(Some(dir.path()), Durability::Fsync).unwrap();
         assert_eq!(records, vec![("a".to_string(), 1), ("b".to_string(), 2)]);
         journal.append(&("d".to_string(), 4)).unwrap();
-        let (_, records) = Journal::open::<(String, i64)>(Some(dir.path())).unwrap();
+        let (_, records) =
+            Journal::open::<(String, i64)>(Some(dir.path()), Durability::Fsync).unwrap();
         assert_eq!(records.len(), 3, "a record after a repaired tail is kept");
+    }
+
+    #[test]
+    fn a_lazy_journal_holds_records_back_until_its_flush_is_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open::<i64>(Some(dir.path()), Durability::Lazy).unwrap();
+        journal.append(&1).unwrap();
+        journal.append(&2).unwrap();
+        let on_disk = || {
+            Journal::open::<i64>(Some(dir.path()), Durability::Fsync)
+                .unwrap()
+                .1
+        };
+        assert!(
+            on_disk().is_empty(),
+            "nothing written before the flush is due"
+        );
+        std::thread::sleep(LAZY_FLUSH_EVERY);
+        journal.append(&3).unwrap();
+        assert_eq!(on_disk(), vec![1, 2, 3]);
+        journal.append(&4).unwrap();
+        drop(journal);
+        assert_eq!(
+            on_disk(),
+            vec![1, 2, 3],
+            "a process that dies loses its buffer"
+        );
     }
 }

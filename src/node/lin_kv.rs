@@ -47,7 +47,7 @@ pub struct LinKv {
 impl LinKv {
     /// Opens the store on `node`, reading back its journal.
     pub fn open(node: Arc<Node>) -> anyhow::Result<LinKv> {
-        let (journal, changes) = Journal::open::<Change>(node.dir.as_deref())?;
+        let (journal, changes) = Journal::open::<Change>(node.dir.as_deref(), node.durability)?;
         let mut map = HashMap::new();
         for change in changes {
             map.insert(change.key, change.value);

@@ -82,7 +82,7 @@ pub struct LwwKv {
 impl LwwKv {
     /// Opens the store on `node`, reading back its journal, and starts anti-entropy.
     pub fn open(node: Arc<Node>) -> anyhow::Result<LwwKv> {
-        let (journal, versions) = Journal::open::<Version>(node.dir.as_deref())?;
+        let (journal, versions) = Journal::open::<Version>(node.dir.as_deref(), node.durability)?;
         let mut data = Data {
             map: HashMap::new(),
             journal,
@@ -242,7 +242,9 @@ mod tests {
     fn the_later_stamp_wins_and_ties_go_to_the_larger_id() {
         let mut data = Data {
             map: HashMap::new(),
-            journal: Journal::open::<Version>(None).unwrap().0,
+            journal: Journal::open::<Version>(None, Default::default())
+                .unwrap()
+                .0,
         };
         assert!(data.offer(version("a", 10, "n1")).unwrap());
         assert!(!data.offer(version("b", 9, "n2")).unwrap());

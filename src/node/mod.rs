@@ -1,13 +1,16 @@
 //! The toy stores: small replicated key-value stores to practise testing on, one OS process per
 //! node, talking RESP on loopback.
 //!
-//! Three stores, each in its own file, each a different answer to "how do replicas agree?":
+//! Four stores, each in its own file, each a different answer to "how do replicas agree?":
 //!
 //! - [`lin_kv`]: one leader serves every request, followers forward to it. Linearizable.
 //! - [`lww_kv`]: every node serves locally and replicates later; last writer (by wall clock)
 //!   wins. Fast, available, and shows stale reads and lost updates.
 //! - [`quorum_kv`]: every op is a majority round with ballots (CASPaxos). Linearizable, and
 //!   stays so under partitions, pauses and crashes while a majority is up.
+//! - [`primary_backup`]: one primary acknowledges at once and copies to backups later; a
+//!   backup takes over when the primary goes quiet. Linearizable while nothing fails, and
+//!   loses acknowledged writes when the primary is cut off or paused (split brain).
 //!
 //! What every node shares lives here and in [`server`] (the accept loop and the commands every
 //! store answers: `PING`, `CLOCK-OFFSET`), [`resp`] (the wire format), [`peers`] (connections
@@ -28,7 +31,8 @@
 //! harness's client does this for a cas from nil (`redis-cli` cannot send nil).
 //!
 //! Nodes also talk to each other with internal commands on the same port: `MERGE` (lww-kv
-//! replication), `PREPARE` and `ACCEPT` (quorum-kv's Paxos phases), described in their files.
+//! replication), `PREPARE` and `ACCEPT` (quorum-kv's Paxos phases), `FORWARDED`, `HEARTBEAT`
+//! and `SYNC` (primary-backup), described in their files.
 //!
 //! Errors start with a code that tells a client whether the request took effect:
 //! `-NOTAPPLIED ...` means certainly not, `-UNCERTAIN ...` means it may have or may not
@@ -45,6 +49,7 @@ pub mod journal;
 pub mod lin_kv;
 pub mod lww_kv;
 pub mod peers;
+pub mod primary_backup;
 pub mod quorum_kv;
 pub mod resp;
 pub mod server;
@@ -65,11 +70,18 @@ pub enum StoreKind {
     LwwKv,
     /// Majority rounds with ballots (CASPaxos) for every op; linearizable.
     QuorumKv,
+    /// A primary that acknowledges at once and copies to backups later; failover loses writes.
+    PrimaryBackup,
 }
 
 impl StoreKind {
     /// Every store, in registry order.
-    pub const ALL: [StoreKind; 3] = [StoreKind::LinKv, StoreKind::LwwKv, StoreKind::QuorumKv];
+    pub const ALL: [StoreKind; 4] = [
+        StoreKind::LinKv,
+        StoreKind::LwwKv,
+        StoreKind::QuorumKv,
+        StoreKind::PrimaryBackup,
+    ];
 
     /// The name used on the command line and in the target registry.
     pub fn name(self) -> &'static str {
@@ -77,6 +89,7 @@ impl StoreKind {
             StoreKind::LinKv => "lin-kv",
             StoreKind::LwwKv => "lww-kv",
             StoreKind::QuorumKv => "quorum-kv",
+            StoreKind::PrimaryBackup => "primary-backup",
         }
     }
 
@@ -92,6 +105,10 @@ impl StoreKind {
             }
             StoreKind::QuorumKv => {
                 "toy store: majority-quorum rounds with ballots for every op (linearizable)"
+            }
+            StoreKind::PrimaryBackup => {
+                "toy store: primary acknowledges at once, copies to backups later, backups take \
+                 over when it goes quiet (loses acknowledged writes under partitions and pauses)"
             }
         }
     }
@@ -110,6 +127,8 @@ pub struct NodeConfig {
     pub peers: Vec<(String, SocketAddr)>,
     /// Where to keep the state journal; `None` keeps state in memory only.
     pub dir: Option<PathBuf>,
+    /// How far a journaled change has gone before the node acknowledges it.
+    pub durability: journal::Durability,
 }
 
 /// What every store needs to know about the node it runs in.
@@ -121,6 +140,8 @@ pub struct Node {
     pub peers: Vec<Arc<peers::Peer>>,
     /// Where the state journal lives, if anywhere.
     pub dir: Option<PathBuf>,
+    /// How far a journaled change has gone before the node acknowledges it.
+    pub durability: journal::Durability,
     clock_offset_ms: AtomicI64,
     started: Instant,
 }
@@ -136,6 +157,7 @@ impl Node {
                 .map(|(id, addr)| Arc::new(peers::Peer::new(id.clone(), *addr)))
                 .collect(),
             dir: config.dir.clone(),
+            durability: config.durability,
             clock_offset_ms: AtomicI64::new(0),
             started: Instant::now(),
         }
@@ -219,6 +241,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         StoreKind::LinKv => Arc::new(lin_kv::LinKv::open(node.clone())?),
         StoreKind::LwwKv => Arc::new(lww_kv::LwwKv::open(node.clone())?),
         StoreKind::QuorumKv => Arc::new(quorum_kv::QuorumKv::open(node.clone())?),
+        StoreKind::PrimaryBackup => Arc::new(primary_backup::PrimaryBackup::open(node.clone())?),
     };
     node.log(format!(
         "{} listening on {} with peers [{}]",

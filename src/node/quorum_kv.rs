@@ -38,9 +38,11 @@
 //!   round may still pick that value up. (An op that would not change the value — a read, a
 //!   failed cas — answers `-NOTAPPLIED` instead: whether it "happened" changes nothing.)
 //!
-//! Acceptors journal every promise and accept before answering, and coordinators journal the
-//! rounds they reserve, so a killed node that comes back never forgets a promise or reuses a
-//! ballot.
+//! Acceptors journal every promise and accept before answering (and fsync it), and coordinators
+//! journal the rounds they reserve, so a killed node that comes back never forgets a promise or
+//! reuses a ballot. Turn fsync off (`--no-fsync`: the journal is buffered in the process and
+//! written out lazily, see [`journal`](super::journal)) and a kill of a majority makes the
+//! cluster forget values it acknowledged: the run turns non-linearizable.
 
 use super::acceptor::{Ballot, State, Vote};
 use super::resp::Frame;
@@ -75,7 +77,7 @@ pub struct QuorumKv {
 impl QuorumKv {
     /// Opens the store on `node`, reading back its journal.
     pub fn open(node: Arc<Node>) -> anyhow::Result<QuorumKv> {
-        let state = State::open(node.dir.as_deref())?;
+        let state = State::open(node.dir.as_deref(), node.durability)?;
         node.log(format!(
             "{} keys from the journal, next round above {}",
             state.keys(),

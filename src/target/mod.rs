@@ -117,6 +117,8 @@ pub struct TargetOptions {
     pub seed: u64,
     /// Where node processes run; `None` = loopback, plain child processes.
     pub placement: Option<Arc<dyn NodePlacement>>,
+    /// False: nodes acknowledge changes before they are on disk (toy stores: `--no-fsync`).
+    pub fsync: bool,
 }
 
 /// A system under test.

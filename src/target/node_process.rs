@@ -35,6 +35,8 @@ pub struct NodeSpec {
     pub dir: PathBuf,
     /// The node's log file (its stdout and stderr).
     pub log: PathBuf,
+    /// False to start the node with `--no-fsync`.
+    pub fsync: bool,
 }
 
 /// The command that runs `spec` with `binary` (`ferrocheck node ...`), with its output going to
@@ -56,6 +58,7 @@ pub fn node_command(binary: &Path, spec: &NodeSpec) -> io::Result<Command> {
         .arg(format!("--peers={peers}"))
         .arg("--dir")
         .arg(&spec.dir)
+        .args((!spec.fsync).then_some("--no-fsync"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

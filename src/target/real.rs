@@ -180,6 +180,7 @@ mod tests {
             node_binary: PathBuf::from("ferrocheck"),
             seed: 0,
             placement: None,
+            fsync: true,
         };
         for (name, _) in list() {
             let t = by_name(name, opts.clone(), &RealOptions::default());

@@ -1,5 +1,5 @@
-//! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`): a cluster of `ferrocheck node`
-//! processes on loopback.
+//! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`, `primary-backup`): a cluster of
+//! `ferrocheck node` processes on loopback.
 //!
 //! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
 //! every node (see [`node_process`]) and waits until each answers `PING`.
@@ -233,6 +233,7 @@ impl Target for ToyTarget {
                             .collect(),
                         log: dir.join("node.log"),
                         dir,
+                        fsync: self.opts.fsync,
                     },
                     child: None,
                 }

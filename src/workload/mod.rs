@@ -63,7 +63,7 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
     vec![
         (
             "register",
-            "read / write / cas on independent integer registers; checked for linearizability (cas-register model)",
+            "read / write / cas on independent integer registers; checked for linearizability (cas-register model) and lost updates",
         ),
         (
             "lock",

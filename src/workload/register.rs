@@ -2,7 +2,8 @@
 //!
 //! Each key is a cas-register holding a small integer (small, so that cas ops often match and the
 //! checker sees real contention). Every history it makes is checked for linearizability against
-//! the `cas-register` model, key by key.
+//! the `cas-register` model, key by key, and for acknowledged writes the final reads show were
+//! lost (`lost-updates`).
 
 use super::{Step, WorkerGen, Workload, WorkloadOptions};
 use crate::check::CheckOptions;
@@ -80,10 +81,16 @@ impl Workload for Register {
             .collect()
     }
     fn checks(&self) -> Vec<CheckOptions> {
-        vec![CheckOptions {
-            model: Some("cas-register".into()),
-            ..Default::default()
-        }]
+        vec![
+            CheckOptions {
+                model: Some("cas-register".into()),
+                ..Default::default()
+            },
+            CheckOptions {
+                model: Some(crate::check::lost_updates::NAME.into()),
+                ..Default::default()
+            },
+        ]
     }
 }
 
