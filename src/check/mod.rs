@@ -13,6 +13,7 @@ pub mod linearizable;
 pub mod model;
 pub mod models;
 pub mod partition;
+pub mod shrink;
 pub mod synth;
 
 /// The three-valued verdict. Ordered so that `max` merges results: Valid < Unknown < Invalid.
