@@ -289,10 +289,10 @@ pub fn check_linearizable<M: Model>(
         }
         match v {
             KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
-                // Explaining may take twice as long as finding, within limits.
-                let spent = started.elapsed() * 2;
+                // Explaining may take as long as finding, within limits.
+                let spent = started.elapsed();
                 let until = Instant::now()
-                    + spent.clamp(std::time::Duration::from_millis(20), shrink::SHRINK_TIME);
+                    + spent.clamp(std::time::Duration::from_millis(5), shrink::SHRINK_TIME);
                 let effort = shrink::Effort::Explain;
                 let shrunk = shrink::shrink(
                     model,
