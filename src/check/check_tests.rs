@@ -440,3 +440,62 @@ fn probe_register_search_cost() {
         );
     }
 }
+
+#[test]
+fn counterexample_of_a_long_history_is_shrunk_to_a_few_ops() {
+    let mut h = synth::history(&synth::SynthOptions {
+        calls: 3_000,
+        clients: 5,
+        keys: 1,
+        info_rate: 0.02,
+        values: 5,
+        kv: false,
+        seed: 11,
+    });
+    // A read near the end returns a value nobody ever wrote.
+    let i = (0..h.ops.len())
+        .rev()
+        .find(|&i| h.ops[i].kind == crate::history::OpType::Ok && h.ops[i].f == "read")
+        .unwrap();
+    h.ops[i].value = Value::Int(99);
+    let r = check(
+        &h,
+        &CheckOptions {
+            model: Some("cas-register".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.validity, Invalid);
+    let a = &r.anomalies[0];
+    assert!(a.ops.len() <= 10, "{} ops: {}", a.ops.len(), a.explanation);
+    assert!(a.explanation.contains("returned 99"), "{}", a.explanation);
+    // A stale read: after a write completes, a later read returns an older value.
+    let h = hist(&[
+        "0 invoke write 1",
+        "0 ok write 1",
+        "1 invoke write 2",
+        "1 ok write 2",
+        "2 invoke write 3",
+        "2 ok write 3",
+        "0 invoke read nil",
+        "0 ok read 2",
+        "1 invoke write 4",
+        "1 ok write 4",
+    ]);
+    let r = check(
+        &h,
+        &CheckOptions {
+            model: Some("register".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let a = &r.anomalies[0];
+    assert_eq!(a.ops, vec![6, 2, 4], "{}", a.explanation);
+    assert!(
+        a.explanation.contains("leave the object at 3"),
+        "{}",
+        a.explanation
+    );
+}

@@ -96,6 +96,8 @@ pub struct SearchStats {
     pub configurations: u64,
     /// Candidate steps tried.
     pub steps: u64,
+    /// When the search stopped early: the op it was blocked at in its deepest dead end.
+    pub deepest_blocked: Option<usize>,
 }
 
 /// A small fast hasher for memo keys (exactness comes from `Eq`, not from the hash).
@@ -184,8 +186,8 @@ struct Memo<S: Eq + Hash> {
 
 impl<S: Eq + Hash> Memo<S> {
     /// Records the configuration; false if it (or one covering it) was seen before.
-    fn visit(&mut self, key: MemoKey<S>, used: &[u32]) -> bool {
-        let mut used = used;
+    fn visit(&mut self, key: MemoKey<S>, used: Vec<u32>) -> bool {
+        let mut used = &used[..];
         while let [rest @ .., 0] = used {
             used = rest;
         }
@@ -269,6 +271,69 @@ fn flip(words: &mut [u64], i: usize) {
     words[i / 64] ^= 1 << (i % 64);
 }
 
+/// The frontier (first return position in the list) once completed op `i` is unlinked.
+fn frontier_without(head: u32, next: &[u32], i: u32, rets: &[u64]) -> u64 {
+    let mut node = next[head as usize];
+    while node != NIL {
+        if node & 1 == 1 && node / 2 != i {
+            return rets[(node / 2) as usize];
+        }
+        node = next[node as usize];
+    }
+    u64::MAX
+}
+
+/// Whether some run of the `eligible` unknown ops, each usable any number of times, leads from
+/// `state` to a state in which a candidate completed op (a call node before the frontier) is
+/// allowed and leads somewhere it does not lead from `state`. Gives up and answers true past a
+/// small number of states.
+fn unknown_run_useful<'a, M: Model>(
+    model: &M,
+    state: &M::State,
+    head: u32,
+    next: &[u32],
+    op_of: impl Fn(usize) -> &'a M::Op,
+    eligible: impl Iterator<Item = &'a M::Op>,
+) -> bool
+where
+    M::Op: 'a,
+{
+    const MAX_STATES: usize = 64;
+    let eligible: Vec<&M::Op> = eligible.collect();
+    let mut candidates: Vec<(&M::Op, Option<M::State>)> = Vec::new();
+    let mut node = next[head as usize];
+    while node != NIL && node & 1 == 0 {
+        let c = op_of((node / 2) as usize);
+        candidates.push((c, model.step(state, c)));
+        node = next[node as usize];
+    }
+    let mut seen: Vec<M::State> = vec![state.clone()];
+    let mut queue: Vec<M::State> = vec![state.clone()];
+    while let Some(x) = queue.pop() {
+        for u in &eligible {
+            let Some(y) = model.step(&x, u) else {
+                continue;
+            };
+            if seen.contains(&y) {
+                continue;
+            }
+            let differs = candidates.iter().any(|(c, here)| match model.step(&y, c) {
+                Some(t) => here.as_ref() != Some(&t),
+                None => false,
+            });
+            if differs {
+                return true;
+            }
+            if seen.len() >= MAX_STATES {
+                return true;
+            }
+            seen.push(y.clone());
+            queue.push(y);
+        }
+    }
+    false
+}
+
 /// Searches for a linearization of `ops` (one key) under `model`.
 pub fn search<M: Model>(
     model: &M,
@@ -349,6 +414,30 @@ pub fn search<M: Model>(
     let mut frontier_node: u32 = NIL;
     let mut cursor = Cursor::Start;
 
+    // The usage vector stored in the memo. With a per-run bound b from the model, a class with
+    // at least b × R unused members already invoked before the frontier (R = completed ops still
+    // to place) is "saturated": a shortest completion runs unknown ops only right before a
+    // completed op, uses each class at most b times per run, so it can never run out of that
+    // class. A saturated class is stored as 0 used: it is as good as unused.
+    let per_run = model.unknown_uses_per_run();
+    let member_calls: Vec<Vec<u64>> = members
+        .iter()
+        .map(|m| m.iter().map(|&u| ucalls[u as usize]).collect())
+        .collect();
+    let mut scratch: Vec<u32> = Vec::with_capacity(members.len());
+    let usage = |next_member: &[u32], r: u64, f: u64, scratch: &mut Vec<u32>| -> Vec<u32> {
+        let Some(b) = per_run else {
+            return next_member.to_vec();
+        };
+        scratch.clear();
+        for (k, &n) in next_member.iter().enumerate() {
+            let eligible = member_calls[k].partition_point(|&c| c < f) as u64;
+            let saturated = n as u64 + b as u64 * r <= eligible;
+            scratch.push(if saturated { 0 } else { n });
+        }
+        scratch.clone()
+    };
+
     let key = |p: u32, lin: &[u64]| -> Bits {
         let pi = p as usize;
         let hi = q[pi].max(pi + 1);
@@ -378,7 +467,13 @@ pub fn search<M: Model>(
                 bits: key(np as u32, &lin),
                 state: ns.clone(),
             };
-            if !memo.visit(k, &next_member) {
+            let f = if per_run.is_some() {
+                frontier_without(head, &next, i as u32, &rets)
+            } else {
+                0
+            };
+            let used = usage(&next_member, remaining as u64 - 1, f, &mut scratch);
+            if !memo.visit(k, used) {
                 flip(&mut lin, i);
                 false
             } else {
@@ -407,6 +502,7 @@ pub fn search<M: Model>(
         if stats.steps & 1023 == 0 {
             if stats.steps >= budget.max_steps {
                 finish(charged);
+                stats.deepest_blocked = best_blocked;
                 return (KeyVerdict::Unknown(Exhausted::Steps), stats);
             }
             if budget.cancel.load(Ordering::Relaxed) {
@@ -415,6 +511,7 @@ pub fn search<M: Model>(
             }
             if budget.deadline.is_some_and(|d| Instant::now() >= d) {
                 finish(charged);
+                stats.deepest_blocked = best_blocked;
                 return (KeyVerdict::Unknown(Exhausted::Time), stats);
             }
             let bytes = memo.bytes + memo.seen.capacity() as u64 * 8;
@@ -426,6 +523,7 @@ pub fn search<M: Model>(
             }
             if budget.memory_used.load(Ordering::Relaxed) > budget.memory_limit {
                 finish(charged);
+                stats.deepest_blocked = best_blocked;
                 return (KeyVerdict::Unknown(Exhausted::Memory), stats);
             }
         }
@@ -461,7 +559,30 @@ pub fn search<M: Model>(
                         rets[(node / 2) as usize]
                     };
                     frontier_node = node;
-                    cursor = Cursor::Classes(0);
+                    // Unknown ops are worth trying only if some run of them can lead to a
+                    // state where a pending completed op is allowed and ends somewhere it would
+                    // not end from here: a completion that starts with unknown ops must reach
+                    // its next completed op c, one of these candidates since the frontier stays
+                    // put; if c from here ends in the same state, dropping the run gives a
+                    // completion that starts with c, which the search tries anyway. States are
+                    // explored ignoring how many members each class has left, which can only
+                    // say "worth trying" too often, never too rarely.
+                    cursor = if members.is_empty()
+                        || unknown_run_useful(
+                            model,
+                            &state,
+                            head,
+                            &next,
+                            |i| &ops[completed[i]].op,
+                            (0..members.len()).filter_map(|k| {
+                                let u = *members[k].get(next_member[k] as usize)? as usize;
+                                (ucalls[u] < frontier).then(|| &ops[unknown[u]].op)
+                            }),
+                        ) {
+                        Cursor::Classes(0)
+                    } else {
+                        Cursor::Classes(members.len())
+                    };
                     continue;
                 }
                 let i = (node / 2) as usize;
@@ -493,7 +614,8 @@ pub fn search<M: Model>(
                     state: ns.clone(),
                 };
                 next_member[k] += 1;
-                if !memo.visit(mk, &next_member) {
+                let used = usage(&next_member, remaining as u64, frontier, &mut scratch);
+                if !memo.visit(mk, used) {
                     next_member[k] -= 1;
                     continue;
                 }

@@ -15,6 +15,7 @@ pub mod lost_updates;
 pub mod model;
 pub mod models;
 pub mod partition;
+pub mod shrink;
 pub mod synth;
 
 /// The three-valued verdict. Ordered so that `max` merges results: Valid < Unknown < Invalid.

@@ -120,6 +120,14 @@ pub trait Model: Sync {
         false
     }
 
+    /// A bound b such that a shortest run of unknown ops between two completed ops never uses
+    /// equal ops more than b times, if there is one. For a register it is 1: a second use of
+    /// a write of v, or of a cas from a, happens in a state the run has already been in, so the
+    /// run has a loop that can be cut out. `None` (the default) is always safe.
+    fn unknown_uses_per_run(&self) -> Option<u32> {
+        None
+    }
+
     /// A chance to rewrite one key's ops before the search (e.g. merge values nobody observed).
     /// It must keep the answer exactly the same; the default changes nothing.
     fn prepare(&self, _ops: &mut [Self::Op]) {}

@@ -8,6 +8,7 @@
 use crate::check::explain;
 use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict, SearchStats};
 use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::shrink::{self, Shrunk};
 use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
 use crate::history::{Call, History, OpType, Process, Value};
 use rayon::prelude::*;
@@ -17,6 +18,9 @@ use std::time::Instant;
 
 /// Memo bytes all keys of one check may use together before the answer is `unknown`.
 pub const MEMORY_LIMIT: u64 = 1 << 30;
+
+/// Step allowances of the search rounds; the last round has no step limit.
+const ALLOWANCES: [u64; 3] = [1 << 18, 1 << 21, u64::MAX];
 
 /// One key's compiled ops, with where each came from in the history.
 #[derive(Debug)]
@@ -70,6 +74,55 @@ pub fn pair_calls(history: &History) -> Vec<Call> {
     out
 }
 
+/// Compiles one call (invoke and completion positions in `history`). With `relax`, the call is
+/// compiled as if its outcome were unknown: optional, result unconstrained. `None`: the model
+/// drops it.
+pub fn compile_call<M: Model>(
+    model: &M,
+    history: &History,
+    origin: (usize, Option<usize>),
+    relax: bool,
+    values: &mut Interner,
+) -> anyhow::Result<Option<KeyOp<M::Op>>> {
+    let nil = Value::Nil;
+    let inv = &history.ops[origin.0];
+    let done = origin.1.map(|i| &history.ops[i]);
+    let outcome = match done.map(|d| d.kind) {
+        _ if relax => Outcome::Info,
+        Some(OpType::Ok) => Outcome::Ok,
+        Some(OpType::Fail) => Outcome::Fail,
+        _ => Outcome::Info,
+    };
+    let view = CallView {
+        f: &inv.f,
+        input: &inv.value,
+        output: match (outcome, done) {
+            (Outcome::Ok, Some(d)) => &d.value,
+            _ => &nil,
+        },
+        outcome,
+        error: done.and_then(|d| d.error.as_deref()),
+    };
+    let compiled = model.compile(&view, values).map_err(|e| {
+        anyhow::anyhow!(
+            "op {} (process {}, {} {}): {e}",
+            inv.index,
+            inv.process,
+            inv.f,
+            inv.value
+        )
+    })?;
+    Ok(compiled.map(|op| KeyOp {
+        op,
+        call: origin.0 as u64,
+        ret: if outcome == Outcome::Info {
+            None
+        } else {
+            origin.1.map(|i| i as u64)
+        },
+    }))
+}
+
 /// Compiles every client call of `history` and groups the calls by key.
 pub fn split<M: Model>(
     model: &M,
@@ -78,35 +131,14 @@ pub fn split<M: Model>(
 ) -> anyhow::Result<Vec<Partition<M::Op>>> {
     let mut index: HashMap<Option<&str>, usize> = HashMap::new();
     let mut out: Vec<Partition<M::Op>> = Vec::new();
-    let nil = Value::Nil;
     for call in pair_calls(history) {
+        let Some(key_op) =
+            compile_call(model, history, (call.invoke, call.complete), false, values)?
+        else {
+            continue;
+        };
         let inv = &history.ops[call.invoke];
         let done = call.complete.map(|i| &history.ops[i]);
-        let outcome = match done.map(|d| d.kind) {
-            Some(OpType::Ok) => Outcome::Ok,
-            Some(OpType::Fail) => Outcome::Fail,
-            _ => Outcome::Info,
-        };
-        let view = CallView {
-            f: &inv.f,
-            input: &inv.value,
-            output: match (outcome, done) {
-                (Outcome::Ok, Some(d)) => &d.value,
-                _ => &nil,
-            },
-            outcome,
-            error: done.and_then(|d| d.error.as_deref()),
-        };
-        let compiled = model.compile(&view, values).map_err(|e| {
-            anyhow::anyhow!(
-                "op {} (process {}, {} {}): {e}",
-                inv.index,
-                inv.process,
-                inv.f,
-                inv.value
-            )
-        })?;
-        let Some(op) = compiled else { continue };
         let key = inv
             .key
             .as_deref()
@@ -120,16 +152,7 @@ pub fn split<M: Model>(
             out.len() - 1
         });
         let part = &mut out[at];
-        let ret = if outcome == Outcome::Info {
-            None
-        } else {
-            call.complete.map(|i| i as u64)
-        };
-        part.ops.push(KeyOp {
-            op,
-            call: call.invoke as u64,
-            ret,
-        });
+        part.ops.push(key_op);
         part.origin.push((call.invoke, call.complete));
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -157,12 +180,17 @@ pub fn check_linearizable<M: Model>(
     let cancel = AtomicBool::new(false);
     // Keys are searched in rounds with a growing step allowance, so that when one key is
     // quickly found invalid, a hard key searched alongside it does not hold up the verdict.
-    // A key left unresolved by a round is searched again from scratch with four times the
-    // allowance (at most a third of the work is repeated). A lone key gets no allowance.
+    // A key left unresolved by a round is searched again from scratch with a larger allowance
+    // (little work is repeated), and in between the shrinker tries to refute it on a small
+    // window around where the search was stuck: proving a violation exhaustively can take
+    // very long, a relaxed window proves it as surely (see `shrink`).
     let mut verdicts: Vec<Option<(KeyVerdict<M::State>, SearchStats)>> =
         (0..parts.len()).map(|_| None).collect();
-    let mut allowance: u64 = 1 << 16;
-    loop {
+    let mut refuted: Vec<Option<Shrunk<M::Op, M::State>>> =
+        (0..parts.len()).map(|_| None).collect();
+    let mut tried: Vec<Option<usize>> = vec![None; parts.len()];
+    let deadline = opts.time_limit.map(|d| started + d);
+    for (round_no, allowance) in ALLOWANCES.iter().enumerate() {
         let open: Vec<usize> = (0..parts.len())
             .filter(|&i| {
                 verdicts[i].is_none()
@@ -176,11 +204,15 @@ pub fn check_linearizable<M: Model>(
             break;
         }
         let budget = Budget {
-            deadline: opts.time_limit.map(|d| started + d),
+            deadline,
             memory_limit: MEMORY_LIMIT,
             memory_used: &memory_used,
             cancel: &cancel,
-            max_steps: if open.len() == 1 { u64::MAX } else { allowance },
+            max_steps: if round_no + 1 == ALLOWANCES.len() {
+                u64::MAX
+            } else {
+                *allowance
+            },
         };
         let round: Vec<_> = open
             .par_iter()
@@ -198,7 +230,40 @@ pub fn check_linearizable<M: Model>(
             }
             verdicts[i] = Some((v, stats));
         }
-        allowance = allowance.saturating_mul(4);
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        // Try to refute the unresolved keys where their searches got stuck, before the
+        // unlimited round and after it. At most half as long as the searches have run so far,
+        // so refuting costs little when it does not pay off.
+        if round_no == 0 {
+            continue;
+        }
+        let spent = started.elapsed();
+        let until = Instant::now() + shrink::SHRINK_TIME.min(spent / 2);
+        for i in 0..parts.len() {
+            let Some((KeyVerdict::Unknown(_), stats)) = &verdicts[i] else {
+                continue;
+            };
+            let Some(b) = stats.deepest_blocked else {
+                continue;
+            };
+            if tried[i] == Some(b) {
+                continue;
+            }
+            tried[i] = Some(b);
+            if Instant::now() >= until {
+                break;
+            }
+            let effort = shrink::Effort::Refute;
+            if let Some(s) =
+                shrink::shrink(model, history, &parts[i], b, &mut values, until, effort)
+            {
+                refuted[i] = Some(s);
+                cancel.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
     }
     let verdicts: Vec<(KeyVerdict<M::State>, SearchStats)> = verdicts
         .into_iter()
@@ -209,10 +274,42 @@ pub fn check_linearizable<M: Model>(
     let checker = format!("linearizable({})", model.name());
     let mut anomalies: Vec<Anomaly> = Vec::new();
     let mut unknown: Option<(Option<String>, Exhausted)> = None;
-    for (part, (v, _)) in parts.iter().zip(&verdicts) {
+    for (k, (part, (v, _))) in parts.iter().zip(&verdicts).enumerate() {
+        if let Some(s) = &refuted[k] {
+            if anomalies.is_empty() {
+                anomalies.push(explain::anomaly(
+                    model,
+                    &values,
+                    history,
+                    &s.part,
+                    &s.stuck,
+                    Some(s),
+                ));
+            }
+            continue;
+        }
         match v {
             KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
-                anomalies.push(explain::anomaly(model, &values, history, part, stuck, opts));
+                // Explaining may take as long as finding, within limits.
+                let spent = started.elapsed();
+                let until = Instant::now()
+                    + spent.clamp(std::time::Duration::from_millis(5), shrink::SHRINK_TIME);
+                let effort = shrink::Effort::Explain;
+                let shrunk = shrink::shrink(
+                    model,
+                    history,
+                    part,
+                    stuck.blocked,
+                    &mut values,
+                    until,
+                    effort,
+                );
+                anomalies.push(match &shrunk {
+                    Some(s) => {
+                        explain::anomaly(model, &values, history, &s.part, &s.stuck, Some(s))
+                    }
+                    None => explain::anomaly(model, &values, history, part, stuck, None),
+                });
             }
             KeyVerdict::Unknown(e) if unknown.is_none() && *e != Exhausted::Steps => {
                 unknown = Some((part.key.clone(), e.clone()));
@@ -223,7 +320,8 @@ pub fn check_linearizable<M: Model>(
     let seconds = started.elapsed().as_secs_f64();
     let invalid_keys = verdicts
         .iter()
-        .filter(|(v, _)| matches!(v, KeyVerdict::NotLinearizable(_)))
+        .zip(&refuted)
+        .filter(|((v, _), r)| matches!(v, KeyVerdict::NotLinearizable(_)) || r.is_some())
         .count();
     let (validity, summary) = if let Some(a) = anomalies.first() {
         (

@@ -7,6 +7,7 @@
 use crate::check::synth::{self, SynthOptions};
 use crate::check::{self, CheckOptions, Validity};
 use crate::formats::{self, Format};
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -54,10 +55,7 @@ struct Outcome {
 
 fn corpus(dir: &std::path::Path) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let mut ops = 0;
-    let mut files = 0;
-    let mut verdict = Validity::Valid;
-    let mut invalid = 0;
+    let mut paths = Vec::new();
     for sub in ["jepsen", "kv"] {
         let entries = std::fs::read_dir(dir.join(sub)).map_err(|e| {
             super::usage(format!(
@@ -65,21 +63,31 @@ fn corpus(dir: &std::path::Path) -> anyhow::Result<Outcome> {
                 dir.join(sub).display()
             ))
         })?;
-        for e in entries.flatten() {
-            let loaded = formats::load(&e.path(), Format::Auto)?;
+        paths.extend(entries.flatten().map(|e| e.path()));
+    }
+    // Files in parallel, as `ferrocheck check` does.
+    let results: Vec<anyhow::Result<(usize, Validity)>> = paths
+        .par_iter()
+        .map(|path| {
+            let loaded = formats::load(path, Format::Auto)?;
             let opts = CheckOptions {
                 model: loaded.model.clone(),
                 ..Default::default()
             };
             let r = check::check(&loaded.history, &opts)?;
-            ops += loaded.history.calls().len();
-            files += 1;
-            if r.validity == Validity::Invalid {
-                invalid += 1;
-            }
-            verdict = verdict.max(r.validity);
+            Ok((loaded.history.calls().len(), r.validity))
+        })
+        .collect();
+    let (mut ops, mut invalid, mut verdict) = (0, 0, Validity::Valid);
+    for r in results {
+        let (n, v) = r?;
+        ops += n;
+        if v == Validity::Invalid {
+            invalid += 1;
         }
+        verdict = verdict.max(v);
     }
+    let files = paths.len();
     Ok(Outcome {
         ops,
         seconds: started.elapsed().as_secs_f64(),

@@ -5,6 +5,7 @@
 use crate::check::{self, CheckOptions, Consistency, Validity};
 use crate::formats::{self, Format};
 use crate::history::Value;
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -81,93 +82,115 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         ConsistencyArg::Sequential => Consistency::Sequential,
         ConsistencyArg::Causal => Consistency::Causal,
     };
+    let opts = CheckOptions {
+        model: None,
+        consistency,
+        time_limit,
+        initial_value: args.initial_value.as_deref().map(parse_value),
+    };
+    // Files are checked in parallel; their reports are printed in the order given.
+    let reports: Vec<FileReport> = args
+        .files
+        .par_iter()
+        .map(|path| check_file(path, &args, &opts))
+        .collect();
     let mut verdict = Validity::Valid;
     let mut bad_input = false;
-    let mut json_out = Vec::new();
     // Printing errors (a closed pipe) are ignored: the exit code still carries the verdict.
     let mut out = std::io::stdout().lock();
-    for path in &args.files {
-        let started = Instant::now();
-        let shown = path.display().to_string();
-        let loaded = match formats::load(path, args.format) {
-            Ok(l) => l,
-            Err(e) => {
-                bad_input = true;
-                eprintln!("error: {e}");
-                json_out.push(serde_json::json!({"file": shown, "error": e.to_string()}));
-                continue;
-            }
-        };
-        let (model, source) = match (&args.model, &loaded.model) {
-            (Some(m), _) => (Some(m.clone()), "given"),
-            (None, Some(m)) if loaded.format == Format::Jsonl => {
-                (Some(m.clone()), "history header")
-            }
-            (None, Some(m)) => (Some(m.clone()), "implied by the format"),
-            (None, None) => (None, "inferred from the ops"),
-        };
-        let opts = CheckOptions {
-            model,
-            consistency,
-            time_limit,
-            initial_value: args.initial_value.as_deref().map(parse_value),
-        };
-        let model_name = match check::choose_model(&loaded.history, &opts) {
-            Ok(m) => m,
-            Err(e) => {
-                bad_input = true;
-                eprintln!("error: {shown}: {e}");
-                json_out.push(serde_json::json!({"file": shown, "error": e.to_string()}));
-                continue;
-            }
-        };
-        let result = match check::check(&loaded.history, &opts) {
-            Ok(r) => r,
-            Err(e) => {
-                bad_input = true;
-                eprintln!("error: {shown}: {e:#}");
-                json_out.push(serde_json::json!({"file": shown, "error": format!("{e:#}")}));
-                continue;
-            }
-        };
-        verdict = verdict.max(result.validity);
-        let ops = loaded.history.calls().len();
-        let secs = started.elapsed().as_secs_f64();
-        if args.json {
-            json_out.push(serde_json::json!({
-                "file": shown,
-                "format": loaded.format.name(),
-                "model": model_name,
-                "model_source": source,
-                "seconds": secs,
-                "result": result,
-            }));
-        } else {
-            let _ = writeln!(
-                out,
-                "{shown}\t{}\t{model_name} ({source})\t{}\t{ops} ops\t{secs:.3} s",
-                loaded.format.name(),
-                result.validity
-            );
-            match result.validity {
-                Validity::Invalid => {
-                    for a in &result.anomalies {
-                        let _ = writeln!(out, "  {}: {}", a.kind, a.explanation);
-                    }
-                }
-                Validity::Unknown => {
-                    let _ = writeln!(out, "  {}", result.summary);
-                }
-                Validity::Valid => {}
-            }
+    for r in &reports {
+        match r.validity {
+            Some(v) => verdict = verdict.max(v),
+            None => bad_input = true,
+        }
+        if let Some(e) = &r.error {
+            eprintln!("error: {e}");
+        }
+        if !args.json {
+            let _ = out.write_all(r.text.as_bytes());
         }
     }
     if args.json {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json_out)?);
+        let all: Vec<&serde_json::Value> = reports.iter().map(|r| &r.json).collect();
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(if bad_input {
         super::EXIT_BAD_ARGS
     } else {
         verdict.exit_code()
     })
+}
+
+/// What checking one file produced.
+struct FileReport {
+    /// The verdict, or `None` when the file could not be read or interpreted.
+    validity: Option<Validity>,
+    /// The lines for the terminal.
+    text: String,
+    /// The entry for `--json`.
+    json: serde_json::Value,
+    /// Why the file could not be checked.
+    error: Option<String>,
+}
+
+fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> FileReport {
+    let started = Instant::now();
+    let shown = path.display().to_string();
+    let failed = |error: String| FileReport {
+        validity: None,
+        text: String::new(),
+        json: serde_json::json!({"file": shown, "error": error}),
+        error: Some(error),
+    };
+    let loaded = match formats::load(path, args.format) {
+        Ok(l) => l,
+        Err(e) => return failed(e.to_string()),
+    };
+    let (model, source) = match (&args.model, &loaded.model) {
+        (Some(m), _) => (Some(m.clone()), "given"),
+        (None, Some(m)) if loaded.format == Format::Jsonl => (Some(m.clone()), "history header"),
+        (None, Some(m)) => (Some(m.clone()), "implied by the format"),
+        (None, None) => (None, "inferred from the ops"),
+    };
+    let opts = CheckOptions {
+        model,
+        ..base.clone()
+    };
+    let model_name = match check::choose_model(&loaded.history, &opts) {
+        Ok(m) => m,
+        Err(e) => return failed(format!("{shown}: {e}")),
+    };
+    let result = match check::check(&loaded.history, &opts) {
+        Ok(r) => r,
+        Err(e) => return failed(format!("{shown}: {e:#}")),
+    };
+    let ops = loaded.history.calls().len();
+    let secs = started.elapsed().as_secs_f64();
+    let mut text = format!(
+        "{shown}\t{}\t{model_name} ({source})\t{}\t{ops} ops\t{secs:.3} s\n",
+        loaded.format.name(),
+        result.validity
+    );
+    match result.validity {
+        Validity::Invalid => {
+            for a in &result.anomalies {
+                text.push_str(&format!("  {}: {}\n", a.kind, a.explanation));
+            }
+        }
+        Validity::Unknown => text.push_str(&format!("  {}\n", result.summary)),
+        Validity::Valid => {}
+    }
+    FileReport {
+        validity: Some(result.validity),
+        text,
+        json: serde_json::json!({
+            "file": shown,
+            "format": loaded.format.name(),
+            "model": model_name,
+            "model_source": source,
+            "seconds": secs,
+            "result": result,
+        }),
+        error: None,
+    }
 }

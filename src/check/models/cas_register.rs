@@ -149,6 +149,9 @@ impl Model for CasRegister {
     ) -> Result<Option<RegisterOp>, String> {
         compile_register(call, values, true)
     }
+    fn unknown_uses_per_run(&self) -> Option<u32> {
+        Some(1)
+    }
     fn is_observer(&self, op: &RegisterOp) -> bool {
         matches!(op, RegisterOp::Read(_) | RegisterOp::CasFailed(_))
     }

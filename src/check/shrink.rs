@@ -1,0 +1,233 @@
+//! Shrinking a non-linearizable key to a few ops that still prove it.
+//!
+//! A history stays non-linearizable when it is *relaxed*: an op that only observes (a read) is
+//! removed, an op that changes the state is made unknown (it may take effect at any time after
+//! its invoke, or never). Any linearization of the original would also serve the relaxed one, so
+//! a relaxed history that is still not linearizable proves the original is not. (Dropping an op
+//! that changes the state is not a relaxation, so ops are never simply cut off.) The shrinker
+//! relaxes every op invoked after the blocked op returned, then everything but the last few ops
+//! before it (growing the window until the result is still invalid), then tries to relax each
+//! remaining op, latest first. The ops never relaxed are the core the report shows. When the
+//! op the search was blocked at does not give an invalid cut, the next few ops (by return) are
+//! tried instead.
+
+use crate::check::linearizable::{search, Budget, KeyOp, KeyVerdict, Stuck};
+use crate::check::model::{Interner, Model};
+use crate::check::partition::{compile_call, Partition};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
+
+/// How long shrinking may take in total.
+pub const SHRINK_TIME: Duration = Duration::from_secs(2);
+/// Steps one trial search may take before the trial counts as "not shown invalid".
+const TRIAL_STEPS: u64 = 1 << 16;
+/// Window sizes tried (ops before the blocked one kept as recorded); the last means "all".
+const WINDOWS: [usize; 5] = [8, 32, 128, 512, usize::MAX];
+/// How many ops (by return, from the blocked one) are tried as the blocked op.
+const CANDIDATES: usize = 16;
+
+/// A smaller relaxed history of one key, still not linearizable.
+pub struct Shrunk<O, S> {
+    /// The relaxed ops (unprepared: values as recorded).
+    pub part: Partition<O>,
+    /// For each op of `part`: true if it is kept as recorded (part of the core).
+    pub hard: Vec<bool>,
+    /// Where the search on the relaxed ops got stuck.
+    pub stuck: Stuck<S>,
+    /// Position in `part` of the op that cannot be placed (all ops invoked after it returned
+    /// are relaxed).
+    pub blocked: usize,
+    /// Ops of the key before shrinking.
+    pub original_ops: usize,
+}
+
+struct Trial<'a, M: Model> {
+    model: &'a M,
+    deadline: Instant,
+    used: AtomicU64,
+    cancel: AtomicBool,
+}
+
+impl<M: Model> Trial<'_, M> {
+    /// Searches with the model's value merging (fast); true only if shown not linearizable.
+    fn invalid(&self, ops: &[KeyOp<M::Op>]) -> bool {
+        if Instant::now() >= self.deadline {
+            return false;
+        }
+        let mut compiled: Vec<M::Op> = ops.iter().map(|o| o.op.clone()).collect();
+        self.model.prepare(&mut compiled);
+        let prepared: Vec<KeyOp<M::Op>> = ops
+            .iter()
+            .zip(compiled)
+            .map(|(o, op)| KeyOp {
+                op,
+                call: o.call,
+                ret: o.ret,
+            })
+            .collect();
+        let budget = Budget {
+            deadline: Some(self.deadline),
+            memory_limit: 256 << 20,
+            memory_used: &self.used,
+            cancel: &self.cancel,
+            max_steps: TRIAL_STEPS,
+        };
+        matches!(
+            search(self.model, &prepared, &budget).0,
+            KeyVerdict::NotLinearizable(_)
+        )
+    }
+}
+
+/// How hard to try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effort {
+    /// The key is known not linearizable: find a small proof, trying several blocked ops and
+    /// finally the whole cut.
+    Explain,
+    /// The key is unresolved: try only the given blocked op and windows smaller than the
+    /// whole history (the full search is running anyway).
+    Refute,
+}
+
+/// Tries to prove `part` not linearizable around the op at position `blocked` (or one of the
+/// next ops to return) with a small relaxed window, and shrinks that window. `None` if no such
+/// proof was found before `deadline`. Sound on its own: a result is a relaxation of the key's
+/// history that the search showed not linearizable.
+pub fn shrink<M: Model>(
+    model: &M,
+    history: &crate::history::History,
+    part: &Partition<M::Op>,
+    blocked: usize,
+    values: &mut Interner,
+    deadline: Instant,
+    effort: Effort,
+) -> Option<Shrunk<M::Op, M::State>> {
+    let trial = Trial {
+        model,
+        deadline,
+        used: AtomicU64::new(0),
+        cancel: AtomicBool::new(false),
+    };
+    // Recompile as recorded (no value merging) and as relaxed.
+    let n = part.ops.len();
+    let mut exact = Vec::with_capacity(n);
+    let mut relaxed = Vec::with_capacity(n);
+    for &origin in &part.origin {
+        exact.push(compile_call(model, history, origin, false, values).ok()??);
+        relaxed.push(compile_call(model, history, origin, true, values).ok()?);
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by_key(|&i| exact[i].call);
+    let build = |hard: &[bool], idx: &[usize]| -> Vec<KeyOp<M::Op>> {
+        idx.iter()
+            .zip(hard)
+            .filter_map(|(&i, &h)| {
+                if h {
+                    Some(exact[i].clone())
+                } else {
+                    relaxed[i].clone()
+                }
+            })
+            .collect()
+    };
+    // The blocked op: the one given, else one of the next ones to return. For each, keep hard
+    // only the ops invoked before it returned and at most `window` ops before it.
+    let first_ret = part.ops[blocked].ret?;
+    let mut by_ret: Vec<usize> = (0..n)
+        .filter(|&i| exact[i].ret.is_some_and(|r| r >= first_ret))
+        .collect();
+    by_ret.sort_by_key(|&i| (i != blocked, exact[i].ret));
+    let mut found = None;
+    let (candidates, windows) = match effort {
+        Effort::Explain => (CANDIDATES, &WINDOWS[..]),
+        Effort::Refute => (1, &WINDOWS[..WINDOWS.len() - 1]),
+    };
+    'candidates: for &b in by_ret.iter().take(candidates) {
+        let b_ret = exact[b].ret?;
+        let b_pos = idx.iter().position(|&i| i == b)?;
+        for &window in windows {
+            let start = b_pos.saturating_sub(window);
+            let hard: Vec<bool> = idx
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| k >= start && exact[i].call < b_ret)
+                .collect();
+            if trial.invalid(&build(&hard, &idx)) {
+                found = Some((b, hard));
+                break 'candidates;
+            }
+            if start == 0 || Instant::now() >= deadline {
+                break;
+            }
+        }
+    }
+    let (b, mut hard) = found?;
+    // Relax each remaining op, latest first, keeping each relaxation that stays invalid.
+    for k in (0..idx.len()).rev() {
+        if !hard[k] || idx[k] == b {
+            continue;
+        }
+        hard[k] = false;
+        if !trial.invalid(&build(&hard, &idx)) {
+            hard[k] = true;
+        }
+    }
+    // Drop the relaxed ops the model ignores, and search the result as recorded.
+    let mut shrunk = Partition {
+        key: part.key.clone(),
+        ops: Vec::new(),
+        origin: Vec::new(),
+    };
+    let mut keep = Vec::new();
+    let mut blocked = 0;
+    for (k, &i) in idx.iter().enumerate() {
+        if i == b {
+            blocked = shrunk.ops.len();
+        }
+        let op = if hard[k] {
+            Some(exact[i].clone())
+        } else {
+            relaxed[i].clone()
+        };
+        if let Some(op) = op {
+            shrunk.ops.push(op);
+            shrunk.origin.push(part.origin[i]);
+            keep.push(hard[k]);
+        }
+    }
+    // Search it as recorded, for states in the words of the history; if that takes too long,
+    // with the model's value merging.
+    let budget = Budget {
+        deadline: Some(deadline.max(Instant::now() + Duration::from_millis(20))),
+        memory_limit: 256 << 20,
+        memory_used: &trial.used,
+        cancel: &trial.cancel,
+        max_steps: u64::MAX,
+    };
+    let stuck = match search(model, &shrunk.ops, &budget).0 {
+        KeyVerdict::NotLinearizable(stuck) => stuck,
+        _ => {
+            let mut compiled: Vec<M::Op> = shrunk.ops.iter().map(|o| o.op.clone()).collect();
+            model.prepare(&mut compiled);
+            for (o, c) in shrunk.ops.iter_mut().zip(compiled) {
+                o.op = c;
+            }
+            let budget = Budget {
+                deadline: Some(deadline.max(Instant::now() + Duration::from_millis(20))),
+                ..budget
+            };
+            match search(model, &shrunk.ops, &budget).0 {
+                KeyVerdict::NotLinearizable(stuck) => stuck,
+                _ => return None,
+            }
+        }
+    };
+    Some(Shrunk {
+        part: shrunk,
+        hard: keep,
+        stuck,
+        blocked,
+        original_ops: n,
+    })
+}
