@@ -349,6 +349,7 @@ impl NemesisThread {
                     None,
                 );
                 let healed = nemesis.heal();
+                recorder.set_fault(None);
                 let (kind, error) = match &healed {
                     Ok(()) => (OpType::Ok, None),
                     Err(e) => {
@@ -397,8 +398,16 @@ fn apply(
         },
         Some(&result),
     );
-    if let Err(e) = &result {
-        warnings.push(format!("{} failed: {e}", fault.f()));
+    match &result {
+        Err(e) => warnings.push(format!("{} failed: {e}", fault.f())),
+        Ok(_) => recorder.set_fault(match fault {
+            Fault::StopPartition
+            | Fault::StopPacket
+            | Fault::Resume(_)
+            | Fault::Start(_)
+            | Fault::ClockReset(_) => None,
+            other => Some(format!("{} {}", other.f(), other.value())),
+        }),
     }
     recorder.record(
         Process::Nemesis,

@@ -290,7 +290,7 @@ pub async fn run_async(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                progress.update(&recorder.counts, "running");
+                progress.update(&recorder, "running");
                 let exited = target.lock().await.exited();
                 let down = faults::lock(&down).clone();
                 if let Some((node, why)) = exited.into_iter().find(|(n, _)| !down.contains(n)) {
@@ -331,15 +331,15 @@ pub async fn run_async(
     }
 
     if let Some(n) = nemesis_thread.take() {
-        progress.update(&recorder.counts, "healing");
+        progress.update(&recorder, "healing");
         warnings.extend(tokio::task::spawn_blocking(move || n.stop_and_heal()).await?);
     }
     if ending == Ending::Completed {
         // Let the target recover and replicate before the final reads, so that they show what
         // the store finally kept (the lost-updates check relies on it).
-        progress.update(&recorder.counts, "recovering");
+        progress.update(&recorder, "recovering");
         tokio::time::sleep(faults::RECOVERY).await;
-        progress.update(&recorder.counts, "final reads");
+        progress.update(&recorder, "final reads");
         if let Err(e) = final_phase(spec, &*workload, &target, &recorder).await {
             warnings.push(format!("final reads: {e:#}"));
         }

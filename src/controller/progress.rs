@@ -2,7 +2,7 @@
 //!
 //! Drawn on stderr with indicatif (hidden automatically when stderr is not a terminal).
 
-use super::recorder::Counts;
+use super::recorder::Recorder;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,13 +33,18 @@ impl Progress {
     }
 
     /// Redraws from the counts; `phase` names what the run is doing (`running`, `final reads`...).
-    pub fn update(&self, counts: &Counts, phase: &str) {
+    pub fn update(&self, recorder: &Recorder, phase: &str) {
+        let counts = &recorder.counts;
         let elapsed = self.start.elapsed();
         let total = counts.total();
         let rate = total as f64 / elapsed.as_secs_f64().max(0.001);
         self.bar.set_position(elapsed.as_millis() as u64);
+        let fault = recorder
+            .fault()
+            .map(|f| format!(" | fault: {f}"))
+            .unwrap_or_default();
         self.bar.set_message(format!(
-            "{phase} | {total} ops, {rate:.0}/s | ok {} fail {} info {}",
+            "{phase} | {total} ops, {rate:.0}/s | ok {} fail {} info {}{fault}",
             counts.ok.load(Ordering::Relaxed),
             counts.fail.load(Ordering::Relaxed),
             counts.info.load(Ordering::Relaxed),

@@ -35,6 +35,7 @@ pub struct Recorder {
     inner: Mutex<Inner>,
     /// Live counts for progress output.
     pub counts: Counts,
+    fault: Mutex<Option<String>>,
     path: PathBuf,
 }
 
@@ -58,6 +59,7 @@ impl Recorder {
                 error: None,
             }),
             counts: Counts::default(),
+            fault: Mutex::new(None),
             path: path.to_owned(),
         })
     }
@@ -65,6 +67,16 @@ impl Recorder {
     /// Nanoseconds since the run started.
     pub fn now(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Notes the fault now in force (`None` once healed), for the progress display.
+    pub fn set_fault(&self, fault: Option<String>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    /// The fault now in force, if any.
+    pub fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Where the history goes.
