@@ -2,49 +2,14 @@
 //! nftables partitions, SIGSTOP pauses, SIGKILL crashes and clock skew, through the real binary.
 //! These need root and `ip`: they skip with a reason on a user's machine and fail under `CI`.
 
-use ferrocheck::history::{History, OpType, Process};
-use std::path::{Path, PathBuf};
+use ferrocheck::history::History;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod fault_support;
 
-/// These tests look at every `fc-*` namespace on the machine, so they run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// True when this machine can run namespaced faults; otherwise explains (or fails under CI).
-fn can_inject() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if root && ip {
-        return true;
-    }
-    let why = format!("needs root and iproute2 (root: {root}, ip: {ip})");
-    if std::env::var_os("CI").is_some() {
-        panic!("fault tests cannot run under CI: {why}");
-    }
-    eprintln!("skipping: {why}");
-    false
-}
-
-/// A schedule file with short intervals, so a few seconds see several faults.
-fn schedule(dir: &Path, faults: &str, extra: &str) -> PathBuf {
-    let path = dir.join("schedule.toml");
-    let text = format!(
-        "name = \"test\"\ndescription = \"short faults for tests\"\nfaults = [{faults}]\ninterval = 1.5\njitter = 0.3\nduration = 1.0\n{extra}"
-    );
-    std::fs::write(&path, text).expect("write schedule");
-    path
-}
+use fault_support::{can_inject, faults_applied, leftover_namespaces, schedule, serial, text, BIN};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -58,15 +23,6 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("run ferrocheck")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn history(dir: &Path) -> History {
     let run = std::fs::read_dir(dir.join("histories"))
         .expect("histories")
@@ -76,50 +32,13 @@ fn history(dir: &Path) -> History {
     History::read_jsonl(&run.path().join("history.jsonl")).expect("history reads back")
 }
 
-/// The `f`s of nemesis ops that completed ok.
-fn faults_applied(h: &History) -> Vec<String> {
-    h.ops
-        .iter()
-        .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Ok)
-        .map(|o| o.f.clone())
-        .collect()
-}
-
-/// `fc-*` namespaces whose run is over (no live owner): what a run must never leave behind.
-/// Namespaces of runs still going (another test or user on this machine) are not counted.
-fn leftover_namespaces() -> Vec<String> {
-    use ferrocheck::nemesis::{cleanup, state};
-    namespaces()
-        .into_iter()
-        .filter(|ns| {
-            let live = cleanup::run_of_namespace(ns)
-                .and_then(|run| state::RunRecord::open(&state::base_dir().join(run)))
-                .is_some_and(|r| r.owner_alive());
-            !live
-        })
-        .collect()
-}
-
-fn namespaces() -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output();
-    out.map(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with("fc-"))
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 fn quorum_under(faults: &str, extra: &str, expect_f: &str) {
     let _one = serial();
     if !can_inject() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let sched = schedule(dir.path(), faults, extra);
+    let sched = schedule(dir.path(), faults, 1.0, extra);
     let out = run(
         dir.path(),
         &[
@@ -176,6 +95,7 @@ fn a_sigkilled_run_is_cleaned_up_by_the_next() {
     let sched = schedule(
         dir.path(),
         "\"partition\"",
+        1.0,
         "[partition]\nkinds = [\"one\"]\n",
     );
     let mut child = Command::new(BIN)
@@ -284,6 +204,7 @@ fn etcd_stays_linearizable_under_partitions() {
     let sched = schedule(
         dir.path(),
         "\"partition\"",
+        1.0,
         "[partition]\nkinds = [\"one\", \"majorities-ring\"]\n",
     );
     let out = run(

@@ -21,45 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod fault_support;
 
-/// The runs look at the machine's namespaces, so they go one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// True when this machine can run namespaced faults; otherwise explains (or fails under CI).
-fn can_inject() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if root && ip {
-        return true;
-    }
-    let why = format!("needs root and iproute2 (root: {root}, ip: {ip})");
-    if std::env::var_os("CI").is_some() {
-        panic!("lesson runs cannot run under CI: {why}");
-    }
-    eprintln!("skipping: {why}");
-    false
-}
-
-/// A schedule file: `faults` every ~1.5 s for `duration` seconds, plus `extra` tables.
-fn schedule(dir: &Path, faults: &str, duration: f64, extra: &str) -> PathBuf {
-    let path = dir.join("schedule.toml");
-    let text = format!(
-        "name = \"lesson\"\ndescription = \"short faults for tests\"\nfaults = [{faults}]\n\
-         interval = 1.5\njitter = 0.3\nduration = {duration}\n{extra}"
-    );
-    std::fs::write(&path, text).expect("write schedule");
-    path
-}
+use fault_support::{can_inject, namespaces, schedule, serial, BIN};
 
 /// One finished run: its output, history, check results and node logs.
 struct Run {
@@ -115,19 +79,6 @@ impl Run {
             self.text()
         );
     }
-}
-
-fn namespaces() -> BTreeSet<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output();
-    out.map(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with("fc-"))
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
 }
 
 /// Namespaces that appeared since `before` and belong to no live run: what a run left behind.
