@@ -277,14 +277,18 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
             "{} holds; {f} overlapping holds, every one stopped by the fence",
             holds.len()
         ),
-        (n, 0) => format!(
-            "{n} holders were joined by {overlapping_holds} overlapping holds (of {} holds): mutual exclusion is broken",
-            holds.len()
-        ),
-        (n, f) => format!(
-            "{n} holders were joined by {overlapping_holds} overlapping holds (of {} holds; {f} more stopped by the fence): mutual exclusion is broken",
-            holds.len()
-        ),
+        (n, f) => {
+            let fence = if f > 0 {
+                format!("; {f} more stopped by the fence")
+            } else {
+                String::new()
+            };
+            format!(
+                "mutual exclusion is broken: {overlapping_holds} of {} holds began while another client still believed it held the lock ({n} stalled {}{fence})",
+                holds.len(),
+                if n == 1 { "holder" } else { "holders" }
+            )
+        }
     };
     CheckResult {
         checker: "mutual-exclusion".into(),
