@@ -587,3 +587,32 @@ fn not_sequentially_consistent() {
     ];
     assert_eq!(verdict_sc("register", &h), Valid);
 }
+
+#[test]
+fn exhausted_time_budget_gives_unknown_naming_the_key() {
+    let h = synth::history(&synth::SynthOptions {
+        calls: 200_000,
+        clients: 20,
+        keys: 1,
+        info_rate: 0.05,
+        values: 5,
+        kv: false,
+        seed: 3,
+    });
+    let r = check(
+        &h,
+        &CheckOptions {
+            model: Some("cas-register".into()),
+            time_limit: Some(std::time::Duration::from_millis(1)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.validity, Unknown, "{}", r.summary);
+    assert!(
+        r.summary.contains("time limit") && r.summary.contains("key k0"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.stats["exhausted"]["what"], "time");
+}

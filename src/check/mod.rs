@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod explain;
 pub mod linearizable;
+mod memo;
 pub mod model;
 pub mod models;
 pub mod partition;

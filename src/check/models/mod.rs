@@ -1,4 +1,30 @@
 //! The models ferrocheck knows, one file each, and their names as `--model` spells them.
+//!
+//! What a completion means for each model (`info`, or an op still open at the end, is always
+//! "may have taken effect at any time after its invoke, or never, with an unknown result"):
+//!
+//! | model | `fail` means | `info` |
+//! | --- | --- | --- |
+//! | register | the read or write did not happen: dropped | write optional; read dropped |
+//! | cas-register | read/write: did not happen. **cas: the compare did not match** while it ran: kept as a constraint "value ≠ from" that changes nothing | write optional; cas optional, writes `to` only if the value was `from`; read dropped |
+//! | kv | did not happen: dropped | put/append optional; get dropped |
+//! | mutex | the acquire/release did not happen: dropped | optional |
+//! | set | the add did not happen: dropped | add optional; read dropped |
+//! | fifo-queue | did not happen: dropped | enqueue optional; dequeue optional, removes the head if any |
+//! | counter | the add did not happen: dropped | add optional; read dropped |
+//!
+//! Why a failed cas is a constraint: a cas on a register fails only when its compare does not
+//! match, so the failure is an observation of the value at the moment the cas ran (between its
+//! invoke and its completion). Jepsen's etcd test reports exactly that as `:fail :cas`, and
+//! Porcupine's tests read it the same way. On the Porcupine corpus the verdicts do not hinge on
+//! it (measured: treating failed cas ops as never having happened flips none of the 103 etcd
+//! logs), but the constraint is what the observation means, so keeping it can only reveal more
+//! violations. A timed-out read (`:fail :read :timed-out` in those logs) is not a failure but an
+//! unknown outcome; the importer turns it into `info`, and an unknown read constrains nothing.
+//! Every `false` etcd log comes out invalid because some ok read (or ok cas) cannot be placed,
+//! the `true` ones because a linearization exists once unknown writes and cas ops may take
+//! effect late or never. A harness that reports `fail` for a cas that was never sent
+//! (connection refused) must report it as `info` instead, or the constraint would be wrong.
 
 pub mod cas_register;
 pub mod counter;
