@@ -410,38 +410,6 @@ fn synthetic_register_history_of_10k_ops_is_valid_and_fast() {
 }
 
 #[test]
-#[ignore]
-fn probe_register_search_cost() {
-    for (info, clients) in [(0.0, 20), (0.05, 20), (0.05, 10), (0.05, 5)] {
-        let h = synth::history(&synth::SynthOptions {
-            calls: 5_000,
-            clients,
-            keys: 1,
-            info_rate: info,
-            values: 5,
-            kv: false,
-            seed: 5000,
-        });
-        let started = std::time::Instant::now();
-        let r = check(
-            &h,
-            &CheckOptions {
-                model: Some("cas-register".into()),
-                time_limit: Some(std::time::Duration::from_secs(20)),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        eprintln!(
-            "info {info} clients {clients}: {:?} {:?} {}",
-            r.validity,
-            started.elapsed(),
-            r.stats["configurations"]
-        );
-    }
-}
-
-#[test]
 fn counterexample_of_a_long_history_is_shrunk_to_a_few_ops() {
     let mut h = synth::history(&synth::SynthOptions {
         calls: 3_000,

@@ -164,7 +164,7 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
         Ok(r) => r,
         Err(e) => return failed(format!("{shown}: {e:#}")),
     };
-    let ops = loaded.history.calls().len();
+    let ops = crate::check::partition::pair_calls(&loaded.history).len();
     let secs = started.elapsed().as_secs_f64();
     let mut text = format!(
         "{shown}\t{}\t{model_name} ({source})\t{}\t{ops} ops\t{secs:.3} s\n",
