@@ -153,6 +153,10 @@ pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResu
         }
         "mutex" => run(&mutex::Mutex, history, opts, values),
         "set" => run(&set::Set, history, opts, values),
+        "unordered-queue" => {
+            models::unordered_queue::check_unique(history)?;
+            run(&unordered_queue::UnorderedQueue, history, opts, values)
+        }
         "fifo-queue" => run(&fifo_queue::FifoQueue, history, opts, values),
         "counter" => {
             let initial = match &initial {

@@ -19,7 +19,8 @@ pub struct CheckArgs {
     /// The file format (auto looks at the name and the first line).
     #[arg(long, value_enum, default_value = "auto")]
     pub format: Format,
-    /// The model (register, cas-register, kv, mutex, set, fifo-queue, counter); default: what the
+    /// The model (register, cas-register, kv, mutex, set, fifo-queue, unordered-queue, counter);
+    /// default: what the
     /// format or the history header implies, else inferred from the ops.
     #[arg(long)]
     pub model: Option<String>,

@@ -11,6 +11,7 @@
 //! | mutex | the acquire/release did not happen: dropped | optional |
 //! | set | the add did not happen: dropped | add optional; read dropped |
 //! | fifo-queue | did not happen: dropped | enqueue optional; dequeue optional, removes the head if any |
+//! | unordered-queue | did not happen: dropped | enqueue optional; dequeue optional, removes an element no later dequeue returns (needs unique values) |
 //! | counter | the add did not happen: dropped | add optional; read dropped |
 //!
 //! Why a failed cas is a constraint: a cas on a register fails only when its compare does not
@@ -33,6 +34,7 @@ pub mod kv;
 pub mod mutex;
 pub mod register;
 pub mod set;
+pub mod unordered_queue;
 
 /// Every model name `--model` accepts.
 pub const NAMES: &[&str] = &[
@@ -42,5 +44,6 @@ pub const NAMES: &[&str] = &[
     "mutex",
     "set",
     "fifo-queue",
+    "unordered-queue",
     "counter",
 ];
