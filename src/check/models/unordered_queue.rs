@@ -45,7 +45,7 @@ pub fn check_unique(history: &History) -> anyhow::Result<()> {
     let unknown_dequeue = calls.iter().any(|c| {
         history.ops[c.invoke].f == "dequeue"
             && c.complete
-                .map_or(true, |i| history.ops[i].kind == OpType::Info)
+                .is_none_or(|i| history.ops[i].kind == OpType::Info)
     });
     if !unknown_dequeue {
         return Ok(());
