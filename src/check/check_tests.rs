@@ -50,7 +50,8 @@ pub fn hist(lines: &[&str]) -> History {
     History { header: None, ops }
 }
 
-fn verdict(model: &str, lines: &[&str]) -> Validity {
+/// The verdict of linearizability under `model`.
+pub fn verdict(model: &str, lines: &[&str]) -> Validity {
     let opts = CheckOptions {
         model: Some(model.into()),
         ..Default::default()
@@ -468,94 +469,6 @@ fn counterexample_of_a_long_history_is_shrunk_to_a_few_ops() {
     );
 }
 
-fn verdict_sc(model: &str, lines: &[&str]) -> Validity {
-    let opts = CheckOptions {
-        model: Some(model.into()),
-        consistency: Consistency::Sequential,
-        ..Default::default()
-    };
-    check(&hist(lines), &opts).unwrap().validity
-}
-
-#[test]
-fn sequential_but_not_linearizable() {
-    // The read starts after the write finished yet misses it: a stale read. Sequential
-    // consistency may order process 1's read before process 0's write; real time may not.
-    let h = [
-        "0 invoke write 1",
-        "0 ok write 1",
-        "1 invoke read nil",
-        "1 ok read nil",
-    ];
-    assert_eq!(verdict("register", &h), Invalid);
-    assert_eq!(verdict_sc("register", &h), Valid);
-}
-
-#[test]
-fn not_sequentially_consistent() {
-    // Process 1 sees 2 and then 1, but process 0 wrote 1 before 2.
-    let h = [
-        "0 invoke write 1",
-        "0 ok write 1",
-        "0 invoke write 2",
-        "0 ok write 2",
-        "1 invoke read nil",
-        "1 ok read 2",
-        "1 invoke read nil",
-        "1 ok read 1",
-    ];
-    assert_eq!(verdict_sc("register", &h), Invalid);
-    // Sequential consistency is not checked key by key: each key alone is fine here, together
-    // they need x := 1 before y is read as nil and y := 1 before x is read as nil.
-    let h = [
-        "0 invoke write kx 1",
-        "1 invoke write ky 1",
-        "0 ok write kx 1",
-        "1 ok write ky 1",
-        "0 invoke read ky nil",
-        "1 invoke read kx nil",
-        "0 ok read ky nil",
-        "1 ok read kx nil",
-    ];
-    assert_eq!(verdict_sc("register", &h), Invalid);
-    let r = check(
-        &hist(&h),
-        &CheckOptions {
-            model: Some("register".into()),
-            consistency: Consistency::Sequential,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(r.anomalies[0].kind, "not-sequentially-consistent");
-    assert!(
-        r.anomalies[0]
-            .explanation
-            .contains("each process's own order"),
-        "{}",
-        r.anomalies[0].explanation
-    );
-    // An unknown write may be left out, or placed anywhere after its process's earlier ops.
-    let h = [
-        "0 invoke write 1",
-        "0 info write 1",
-        "1 invoke read nil",
-        "1 ok read 1",
-        "1 invoke read nil",
-        "1 ok read nil",
-    ];
-    assert_eq!(verdict_sc("register", &h), Invalid);
-    let h = [
-        "1 invoke read nil",
-        "1 ok read nil",
-        "0 invoke write 1",
-        "0 info write 1",
-        "1 invoke read nil",
-        "1 ok read 1",
-    ];
-    assert_eq!(verdict_sc("register", &h), Valid);
-}
-
 #[test]
 fn exhausted_time_budget_gives_unknown_naming_the_key() {
     let h = synth::history(&synth::SynthOptions {
@@ -583,81 +496,4 @@ fn exhausted_time_budget_gives_unknown_naming_the_key() {
         r.summary
     );
     assert_eq!(r.stats["exhausted"]["what"], "time");
-}
-
-#[test]
-fn unordered_queue_allows_any_order_but_not_lost_or_invented_elements() {
-    let out_of_order = [
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "0 invoke enqueue 2",
-        "0 ok enqueue 2",
-        "1 invoke dequeue nil",
-        "1 ok dequeue 2",
-        "1 invoke dequeue nil",
-        "1 ok dequeue 1",
-    ];
-    assert_eq!(verdict("unordered-queue", &out_of_order), Valid);
-    assert_eq!(verdict("fifo-queue", &out_of_order), Invalid);
-    let invented = [
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "1 invoke dequeue nil",
-        "1 ok dequeue 3",
-    ];
-    assert_eq!(verdict("unordered-queue", &invented), Invalid);
-    let twice = [
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "1 invoke dequeue nil",
-        "1 ok dequeue 1",
-        "1 invoke dequeue nil",
-        "1 ok dequeue 1",
-    ];
-    assert_eq!(verdict("unordered-queue", &twice), Invalid);
-    // An element still in the queue makes a later "empty" dequeue wrong ...
-    let lost = [
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "1 invoke dequeue nil",
-        "1 ok dequeue nil",
-    ];
-    assert_eq!(verdict("unordered-queue", &lost), Invalid);
-    // ... unless a dequeue with unknown outcome may have taken it.
-    let taken = [
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "2 invoke dequeue nil",
-        "2 info dequeue nil",
-        "1 invoke dequeue nil",
-        "1 ok dequeue nil",
-    ];
-    assert_eq!(verdict("unordered-queue", &taken), Valid);
-    // The unknown dequeue cannot have taken an element that is dequeued later.
-    let not_that_one = [
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "2 invoke dequeue nil",
-        "2 info dequeue nil",
-        "1 invoke dequeue nil",
-        "1 ok dequeue nil",
-        "1 invoke dequeue nil",
-        "1 ok dequeue 1",
-    ];
-    assert_eq!(verdict("unordered-queue", &not_that_one), Invalid);
-    // Unknown dequeues need unique enqueued values.
-    let dup = [
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "0 invoke enqueue 1",
-        "0 ok enqueue 1",
-        "2 invoke dequeue nil",
-        "2 info dequeue nil",
-    ];
-    let opts = CheckOptions {
-        model: Some("unordered-queue".into()),
-        ..Default::default()
-    };
-    let err = check(&hist(&dup), &opts).unwrap_err().to_string();
-    assert!(err.contains("unique"), "{err}");
 }

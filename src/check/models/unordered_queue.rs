@@ -149,3 +149,86 @@ impl Model for UnorderedQueue {
         format!("#{{{}}}", items.join(" "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::check_tests::{hist, verdict};
+    use crate::check::{check, CheckOptions, Validity::*};
+
+    #[test]
+    fn unordered_queue_allows_any_order_but_not_lost_or_invented_elements() {
+        let out_of_order = [
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "0 invoke enqueue 2",
+            "0 ok enqueue 2",
+            "1 invoke dequeue nil",
+            "1 ok dequeue 2",
+            "1 invoke dequeue nil",
+            "1 ok dequeue 1",
+        ];
+        assert_eq!(verdict("unordered-queue", &out_of_order), Valid);
+        assert_eq!(verdict("fifo-queue", &out_of_order), Invalid);
+        let invented = [
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "1 invoke dequeue nil",
+            "1 ok dequeue 3",
+        ];
+        assert_eq!(verdict("unordered-queue", &invented), Invalid);
+        let twice = [
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "1 invoke dequeue nil",
+            "1 ok dequeue 1",
+            "1 invoke dequeue nil",
+            "1 ok dequeue 1",
+        ];
+        assert_eq!(verdict("unordered-queue", &twice), Invalid);
+        // An element still in the queue makes a later "empty" dequeue wrong ...
+        let lost = [
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "1 invoke dequeue nil",
+            "1 ok dequeue nil",
+        ];
+        assert_eq!(verdict("unordered-queue", &lost), Invalid);
+        // ... unless a dequeue with unknown outcome may have taken it.
+        let taken = [
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "2 invoke dequeue nil",
+            "2 info dequeue nil",
+            "1 invoke dequeue nil",
+            "1 ok dequeue nil",
+        ];
+        assert_eq!(verdict("unordered-queue", &taken), Valid);
+        // The unknown dequeue cannot have taken an element that is dequeued later.
+        let not_that_one = [
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "2 invoke dequeue nil",
+            "2 info dequeue nil",
+            "1 invoke dequeue nil",
+            "1 ok dequeue nil",
+            "1 invoke dequeue nil",
+            "1 ok dequeue 1",
+        ];
+        assert_eq!(verdict("unordered-queue", &not_that_one), Invalid);
+        // Unknown dequeues need unique enqueued values.
+        let dup = [
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "0 invoke enqueue 1",
+            "0 ok enqueue 1",
+            "2 invoke dequeue nil",
+            "2 info dequeue nil",
+        ];
+        let opts = CheckOptions {
+            model: Some("unordered-queue".into()),
+            ..Default::default()
+        };
+        let err = check(&hist(&dup), &opts).unwrap_err().to_string();
+        assert!(err.contains("unique"), "{err}");
+    }
+}
