@@ -175,3 +175,23 @@ fn malformed_input_exits_254_with_position_and_no_verdict() {
     let missing = dir.path().join("nope.edn");
     assert_eq!(run(&[missing.as_os_str()]).0, Some(254));
 }
+
+#[test]
+fn sequential_consistency_accepts_a_stale_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "stale.edn",
+        "[{:type :invoke, :f :write, :value 1, :process 0}\n {:type :ok, :f :write, :value 1, :process 0}\n {:type :invoke, :f :read, :process 1}\n {:type :ok, :f :read, :value nil, :process 1}]\n",
+    );
+    assert_eq!(run(&[p.as_os_str()]).0, Some(1));
+    let (code, out, err) = run(&[
+        "--consistency".as_ref(),
+        "sequential".as_ref(),
+        p.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = run(&["--consistency".as_ref(), "causal".as_ref(), p.as_os_str()]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("not supported"), "{err}");
+}

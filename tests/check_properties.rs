@@ -2,7 +2,7 @@
 //! order, written independently of the checker's models and pruning rules.
 
 use ferrocheck::check::synth::{self, SynthOptions};
-use ferrocheck::check::{check, CheckOptions, Validity};
+use ferrocheck::check::{check, CheckOptions, Consistency, Validity};
 use ferrocheck::history::{History, Op, OpType, Process, Value};
 use proptest::prelude::*;
 
@@ -13,6 +13,7 @@ struct Call {
     arg: Value,
     result: Value,
     kind: OpType, // Ok, Fail or Info (Info also for calls left open)
+    process: Process,
     call: usize,
     ret: Option<usize>,
 }
@@ -28,6 +29,7 @@ fn calls_of(h: &History) -> Vec<Call> {
                 arg: op.value.clone(),
                 result: Value::Nil,
                 kind: OpType::Info,
+                process: op.process,
                 call: i,
                 ret: None,
             });
@@ -71,6 +73,7 @@ fn apply(state: &Value, c: &Call) -> Option<Value> {
 /// Tries every order: an op may go next if no pending completed op returned before it was
 /// invoked; unknown ops may also never happen.
 fn brute_force(
+    sequential: bool,
     calls: &[Call],
     done: &mut Vec<bool>,
     state: &Value,
@@ -90,16 +93,21 @@ fn brute_force(
         if done[i] {
             continue;
         }
-        let blocked = calls
-            .iter()
-            .zip(done.iter())
-            .any(|(o, d)| !*d && o.ret.is_some_and(|r| r < calls[i].call));
+        // Linearizable: a pending op that returned before this one was invoked must go first.
+        // Sequential: only an earlier pending op of the same process must.
+        let blocked = calls.iter().zip(done.iter()).any(|(o, d)| {
+            !*d && if sequential {
+                o.process == calls[i].process && o.call < calls[i].call
+            } else {
+                o.ret.is_some_and(|r| r < calls[i].call)
+            }
+        });
         if blocked {
             continue;
         }
         if let Some(next) = apply(state, &calls[i]) {
             done[i] = true;
-            let ok = brute_force(calls, done, &next, failed);
+            let ok = brute_force(sequential, calls, done, &next, failed);
             done[i] = false;
             if ok {
                 return true;
@@ -111,9 +119,19 @@ fn brute_force(
 }
 
 fn oracle(h: &History) -> Validity {
+    oracle_for(false, h)
+}
+
+fn oracle_for(sequential: bool, h: &History) -> Validity {
     let calls = calls_of(h);
     let mut done = vec![false; calls.len()];
-    if brute_force(&calls, &mut done, &Value::Nil, &mut Default::default()) {
+    if brute_force(
+        sequential,
+        &calls,
+        &mut done,
+        &Value::Nil,
+        &mut Default::default(),
+    ) {
         Validity::Valid
     } else {
         Validity::Invalid
@@ -121,10 +139,15 @@ fn oracle(h: &History) -> Validity {
 }
 
 fn checker(h: &History) -> Validity {
+    checker_for(Consistency::Linearizable, h)
+}
+
+fn checker_for(consistency: Consistency, h: &History) -> Validity {
     check(
         h,
         &CheckOptions {
             model: Some("cas-register".into()),
+            consistency,
             ..Default::default()
         },
     )
@@ -253,6 +276,17 @@ proptest! {
     fn unknown_heavy_histories_agree_with_brute_force(seed in any::<u64>(), calls in 6usize..13, clients in 2u64..5) {
         let h = random_history_with(seed, calls, clients, 2, 8);
         prop_assert_eq!(checker(&h), oracle(&h), "history: {:?}", h.ops);
+    }
+
+    /// Sequential consistency on random histories: the checker agrees with the oracle.
+    #[test]
+    fn sequential_agrees_with_brute_force(seed in any::<u64>(), calls in 1usize..9, clients in 1u64..4) {
+        let h = random_history_with(seed, calls, clients, 3, 3);
+        prop_assert_eq!(
+            checker_for(Consistency::Sequential, &h),
+            oracle_for(true, &h),
+            "history: {:?}", h.ops
+        );
     }
 
     /// Random small histories (ok, fail, info and open ops): the checker agrees with the oracle.

@@ -50,7 +50,8 @@ pub fn hist(lines: &[&str]) -> History {
     History { header: None, ops }
 }
 
-fn verdict(model: &str, lines: &[&str]) -> Validity {
+/// The verdict of linearizability under `model`.
+pub fn verdict(model: &str, lines: &[&str]) -> Validity {
     let opts = CheckOptions {
         model: Some(model.into()),
         ..Default::default()
@@ -410,38 +411,6 @@ fn synthetic_register_history_of_10k_ops_is_valid_and_fast() {
 }
 
 #[test]
-#[ignore]
-fn probe_register_search_cost() {
-    for (info, clients) in [(0.0, 20), (0.05, 20), (0.05, 10), (0.05, 5)] {
-        let h = synth::history(&synth::SynthOptions {
-            calls: 5_000,
-            clients,
-            keys: 1,
-            info_rate: info,
-            values: 5,
-            kv: false,
-            seed: 5000,
-        });
-        let started = std::time::Instant::now();
-        let r = check(
-            &h,
-            &CheckOptions {
-                model: Some("cas-register".into()),
-                time_limit: Some(std::time::Duration::from_secs(20)),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        eprintln!(
-            "info {info} clients {clients}: {:?} {:?} {}",
-            r.validity,
-            started.elapsed(),
-            r.stats["configurations"]
-        );
-    }
-}
-
-#[test]
 fn counterexample_of_a_long_history_is_shrunk_to_a_few_ops() {
     let mut h = synth::history(&synth::SynthOptions {
         calls: 3_000,
@@ -498,4 +467,33 @@ fn counterexample_of_a_long_history_is_shrunk_to_a_few_ops() {
         "{}",
         a.explanation
     );
+}
+
+#[test]
+fn exhausted_time_budget_gives_unknown_naming_the_key() {
+    let h = synth::history(&synth::SynthOptions {
+        calls: 200_000,
+        clients: 20,
+        keys: 1,
+        info_rate: 0.05,
+        values: 5,
+        kv: false,
+        seed: 3,
+    });
+    let r = check(
+        &h,
+        &CheckOptions {
+            model: Some("cas-register".into()),
+            time_limit: Some(std::time::Duration::from_millis(1)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.validity, Unknown, "{}", r.summary);
+    assert!(
+        r.summary.contains("time limit") && r.summary.contains("key k0"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.stats["exhausted"]["what"], "time");
 }

@@ -2,7 +2,7 @@
 //! effect, what the object could have held just before it, and which ops ran concurrently.
 
 use crate::check::linearizable::Stuck;
-use crate::check::model::{Interner, Model};
+use crate::check::model::Model;
 use crate::check::partition::Partition;
 use crate::check::shrink::Shrunk;
 use crate::check::Anomaly;
@@ -79,7 +79,6 @@ fn op_json(history: &History, origin: (usize, Option<usize>)) -> serde_json::Val
 /// The anomaly for one key whose search got stuck.
 pub fn anomaly<M: Model>(
     model: &M,
-    values: &Interner,
     history: &History,
     part: &Partition<M::Op>,
     stuck: &Stuck<M::State>,
@@ -100,7 +99,7 @@ pub fn anomaly<M: Model>(
         stuck
             .states
             .iter()
-            .map(|s| model.describe_state(s, values))
+            .map(|s| model.describe_state(s, &part.values))
             .collect()
     } else {
         Vec::new()

@@ -12,9 +12,11 @@ pub mod explain;
 pub mod linearizable;
 pub mod lock;
 pub mod lost_updates;
+mod memo;
 pub mod model;
 pub mod models;
 pub mod partition;
+pub mod sequential;
 pub mod shrink;
 pub mod synth;
 
@@ -129,10 +131,9 @@ pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResu
         "fenced-lock" => return Ok(lock::check_lock(history, true)),
         _ => {}
     }
-    if opts.consistency != Consistency::Linearizable {
+    if opts.consistency == Consistency::Causal {
         anyhow::bail!(
-            "{:?} consistency is not supported yet: check with --consistency linearizable",
-            opts.consistency
+            "causal consistency is not supported yet: check with --consistency linearizable or sequential"
         );
     }
     let mut values = model::Interner::default();
@@ -144,25 +145,27 @@ pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResu
             let m = register::Register {
                 initial: values.intern(&initial),
             };
-            partition::check_linearizable(&m, history, opts, values)
+            run(&m, history, opts, values)
         }
         "cas-register" => {
             let m = cas_register::CasRegister {
                 initial: values.intern(&initial),
             };
-            partition::check_linearizable(&m, history, opts, values)
+            run(&m, history, opts, values)
         }
         "kv" => {
             let m = kv::Kv {
                 initial: kv::as_text(&initial),
             };
-            partition::check_linearizable(&m, history, opts, values)
+            run(&m, history, opts, values)
         }
-        "mutex" => partition::check_linearizable(&mutex::Mutex, history, opts, values),
-        "set" => partition::check_linearizable(&set::Set, history, opts, values),
-        "fifo-queue" => {
-            partition::check_linearizable(&fifo_queue::FifoQueue, history, opts, values)
+        "mutex" => run(&mutex::Mutex, history, opts, values),
+        "set" => run(&set::Set, history, opts, values),
+        "unordered-queue" => {
+            models::unordered_queue::check_unique(history)?;
+            run(&unordered_queue::UnorderedQueue, history, opts, values)
         }
+        "fifo-queue" => run(&fifo_queue::FifoQueue, history, opts, values),
         "counter" => {
             let initial = match &initial {
                 Value::Nil => 0,
@@ -170,12 +173,25 @@ pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResu
                     anyhow::anyhow!("a counter's initial value must be an integer, got {v}")
                 })?,
             };
-            partition::check_linearizable(&counter::Counter { initial }, history, opts, values)
+            run(&counter::Counter { initial }, history, opts, values)
         }
         other => anyhow::bail!(
             "unknown model {other:?}: use one of {}",
             models::NAMES.join(", ")
         ),
+    }
+}
+
+/// Runs the check `opts.consistency` names with model `m`.
+fn run<M: model::Model>(
+    m: &M,
+    history: &History,
+    opts: &CheckOptions,
+    values: model::Interner,
+) -> anyhow::Result<CheckResult> {
+    match opts.consistency {
+        Consistency::Sequential => sequential::check_sequential(m, history, opts, values),
+        _ => partition::check_linearizable(m, history, opts, values),
     }
 }
 

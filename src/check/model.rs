@@ -57,7 +57,7 @@ pub const COMPARE_FAILED: &str = "compare failed";
 
 /// Turns history values into dense `u32` ids, so states and ops are small and cheap to compare.
 /// Id 0 is always `nil`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Interner {
     ids: HashMap<Value, u32>,
     values: Vec<Value>,

@@ -22,6 +22,9 @@ pub const MEMORY_LIMIT: u64 = 1 << 30;
 /// Step allowances of the search rounds; the last round has no step limit.
 const ALLOWANCES: [u64; 3] = [1 << 18, 1 << 21, u64::MAX];
 
+/// Where a call is in `History::ops`: its invoke and its completion (if any).
+pub type Origin = (usize, Option<usize>);
+
 /// One key's compiled ops, with where each came from in the history.
 #[derive(Debug)]
 pub struct Partition<O> {
@@ -31,6 +34,8 @@ pub struct Partition<O> {
     pub ops: Vec<KeyOp<O>>,
     /// For each op: positions of its invoke and completion in `History::ops`.
     pub origin: Vec<(usize, Option<usize>)>,
+    /// The values this key's ops were compiled with.
+    pub values: Interner,
 }
 
 /// Pairs each client invoke with its completion, like [`History::calls`], without hashing
@@ -127,16 +132,13 @@ pub fn compile_call<M: Model>(
 pub fn split<M: Model>(
     model: &M,
     history: &History,
-    values: &mut Interner,
+    values: &Interner,
 ) -> anyhow::Result<Vec<Partition<M::Op>>> {
+    // Group the calls by key (in one pass), then compile each key's calls in parallel, each
+    // key with its own copy of the values interned so far (the initial value).
     let mut index: HashMap<Option<&str>, usize> = HashMap::new();
-    let mut out: Vec<Partition<M::Op>> = Vec::new();
+    let mut groups: Vec<(Option<&str>, Vec<Origin>)> = Vec::new();
     for call in pair_calls(history) {
-        let Some(key_op) =
-            compile_call(model, history, (call.invoke, call.complete), false, values)?
-        else {
-            continue;
-        };
         let inv = &history.ops[call.invoke];
         let done = call.complete.map(|i| &history.ops[i]);
         let key = inv
@@ -144,25 +146,39 @@ pub fn split<M: Model>(
             .as_deref()
             .or_else(|| done.and_then(|d| d.key.as_deref()));
         let at = *index.entry(key).or_insert_with(|| {
-            out.push(Partition {
-                key: key.map(str::to_string),
-                ops: Vec::new(),
-                origin: Vec::new(),
-            });
-            out.len() - 1
+            groups.push((key, Vec::new()));
+            groups.len() - 1
         });
-        let part = &mut out[at];
-        part.ops.push(key_op);
-        part.origin.push((call.invoke, call.complete));
+        groups[at].1.push((call.invoke, call.complete));
+    }
+    let compiled: Vec<anyhow::Result<Partition<M::Op>>> = groups
+        .par_iter()
+        .map(|(key, origins)| {
+            let mut part = Partition {
+                key: key.map(str::to_string),
+                ops: Vec::with_capacity(origins.len()),
+                origin: Vec::with_capacity(origins.len()),
+                values: values.clone(),
+            };
+            for &origin in origins {
+                if let Some(op) = compile_call(model, history, origin, false, &mut part.values)? {
+                    part.ops.push(op);
+                    part.origin.push(origin);
+                }
+            }
+            let mut ops: Vec<M::Op> = part.ops.iter().map(|o| o.op.clone()).collect();
+            model.prepare(&mut ops);
+            for (o, c) in part.ops.iter_mut().zip(ops) {
+                o.op = c;
+            }
+            Ok(part)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(compiled.len());
+    for part in compiled {
+        out.push(part?);
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
-    for part in &mut out {
-        let mut compiled: Vec<M::Op> = part.ops.iter().map(|o| o.op.clone()).collect();
-        model.prepare(&mut compiled);
-        for (o, c) in part.ops.iter_mut().zip(compiled) {
-            o.op = c;
-        }
-    }
     Ok(out)
 }
 
@@ -171,10 +187,10 @@ pub fn check_linearizable<M: Model>(
     model: &M,
     history: &History,
     opts: &CheckOptions,
-    mut values: Interner,
+    values: Interner,
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
-    let parts = split(model, history, &mut values)?;
+    let parts = split(model, history, &values)?;
 
     let memory_used = AtomicU64::new(0);
     let cancel = AtomicBool::new(false);
@@ -256,9 +272,7 @@ pub fn check_linearizable<M: Model>(
                 break;
             }
             let effort = shrink::Effort::Refute;
-            if let Some(s) =
-                shrink::shrink(model, history, &parts[i], b, &mut values, until, effort)
-            {
+            if let Some(s) = shrink::shrink(model, history, &parts[i], b, until, effort) {
                 refuted[i] = Some(s);
                 cancel.store(true, Ordering::Relaxed);
                 break;
@@ -277,14 +291,7 @@ pub fn check_linearizable<M: Model>(
     for (k, (part, (v, _))) in parts.iter().zip(&verdicts).enumerate() {
         if let Some(s) = &refuted[k] {
             if anomalies.is_empty() {
-                anomalies.push(explain::anomaly(
-                    model,
-                    &values,
-                    history,
-                    &s.part,
-                    &s.stuck,
-                    Some(s),
-                ));
+                anomalies.push(explain::anomaly(model, history, &s.part, &s.stuck, Some(s)));
             }
             continue;
         }
@@ -295,20 +302,10 @@ pub fn check_linearizable<M: Model>(
                 let until = Instant::now()
                     + spent.clamp(std::time::Duration::from_millis(5), shrink::SHRINK_TIME);
                 let effort = shrink::Effort::Explain;
-                let shrunk = shrink::shrink(
-                    model,
-                    history,
-                    part,
-                    stuck.blocked,
-                    &mut values,
-                    until,
-                    effort,
-                );
+                let shrunk = shrink::shrink(model, history, part, stuck.blocked, until, effort);
                 anomalies.push(match &shrunk {
-                    Some(s) => {
-                        explain::anomaly(model, &values, history, &s.part, &s.stuck, Some(s))
-                    }
-                    None => explain::anomaly(model, &values, history, part, stuck, None),
+                    Some(s) => explain::anomaly(model, history, &s.part, &s.stuck, Some(s)),
+                    None => explain::anomaly(model, history, part, stuck, None),
                 });
             }
             KeyVerdict::Unknown(e) if unknown.is_none() && *e != Exhausted::Steps => {

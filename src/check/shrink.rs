@@ -12,7 +12,7 @@
 //! tried instead.
 
 use crate::check::linearizable::{search, Budget, KeyOp, KeyVerdict, Stuck};
-use crate::check::model::{Interner, Model};
+use crate::check::model::Model;
 use crate::check::partition::{compile_call, Partition};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
@@ -99,7 +99,6 @@ pub fn shrink<M: Model>(
     history: &crate::history::History,
     part: &Partition<M::Op>,
     blocked: usize,
-    values: &mut Interner,
     deadline: Instant,
     effort: Effort,
 ) -> Option<Shrunk<M::Op, M::State>> {
@@ -110,6 +109,8 @@ pub fn shrink<M: Model>(
         cancel: AtomicBool::new(false),
     };
     // Recompile as recorded (no value merging) and as relaxed.
+    let mut values = part.values.clone();
+    let values = &mut values;
     let n = part.ops.len();
     let mut exact = Vec::with_capacity(n);
     let mut relaxed = Vec::with_capacity(n);
@@ -178,6 +179,7 @@ pub fn shrink<M: Model>(
         key: part.key.clone(),
         ops: Vec::new(),
         origin: Vec::new(),
+        values: values.clone(),
     };
     let mut keep = Vec::new();
     let mut blocked = 0;

@@ -19,7 +19,8 @@ pub struct CheckArgs {
     /// The file format (auto looks at the name and the first line).
     #[arg(long, value_enum, default_value = "auto")]
     pub format: Format,
-    /// The model (register, cas-register, kv, mutex, set, fifo-queue, counter); default: what the
+    /// The model (register, cas-register, kv, mutex, set, fifo-queue, unordered-queue, counter);
+    /// default: what the
     /// format or the history header implies, else inferred from the ops.
     #[arg(long)]
     pub model: Option<String>,
@@ -164,7 +165,7 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
         Ok(r) => r,
         Err(e) => return failed(format!("{shown}: {e:#}")),
     };
-    let ops = loaded.history.calls().len();
+    let ops = crate::check::partition::pair_calls(&loaded.history).len();
     let secs = started.elapsed().as_secs_f64();
     let mut text = format!(
         "{shown}\t{}\t{model_name} ({source})\t{}\t{ops} ops\t{secs:.3} s\n",

@@ -101,7 +101,11 @@ pub struct Reader<'a> {
     pos: usize,
     line: usize,
     line_start: usize,
+    depth: usize,
 }
+
+/// How deeply collections may nest (a history needs a handful of levels).
+const MAX_DEPTH: usize = 128;
 
 fn is_delim(b: u8) -> bool {
     b.is_ascii_whitespace()
@@ -119,6 +123,7 @@ impl<'a> Reader<'a> {
             pos: 0,
             line: 1,
             line_start: 0,
+            depth: 0,
         }
     }
 
@@ -162,8 +167,14 @@ impl<'a> Reader<'a> {
                     }
                 }
                 b'#' if self.text.get(self.pos + 1) == Some(&b'_') => {
+                    if self.depth >= MAX_DEPTH {
+                        return self.err(format!("discards (#_) nest more than {MAX_DEPTH} deep"));
+                    }
                     self.pos += 2;
-                    self.read()?;
+                    self.depth += 1;
+                    let r = self.read();
+                    self.depth -= 1;
+                    r?;
                 }
                 _ => break,
             }
@@ -222,6 +233,18 @@ impl<'a> Reader<'a> {
     }
 
     fn read_seq(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!(
+                "collections nest more than {MAX_DEPTH} levels deep"
+            ));
+        }
+        self.depth += 1;
+        let out = self.read_items(close);
+        self.depth -= 1;
+        out
+    }
+
+    fn read_items(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
         let mut out = Vec::new();
         loop {
             self.skip_space()?;
@@ -364,5 +387,11 @@ mod tests {
         assert_eq!((e.line, e.column), (3, 4));
         let e = Reader::new("[1 2").next_form().unwrap_err();
         assert!(e.message.contains("missing ']'"), "{e:?}");
+        let deep = "[".repeat(100_000);
+        let e = Reader::new(&deep).next_form().unwrap_err();
+        assert!(e.message.contains("nest"), "{e:?}");
+        let discards = "#_".repeat(100_000) + "1";
+        let e = Reader::new(&discards).next_form().unwrap_err();
+        assert!(e.message.contains("nest"), "{e:?}");
     }
 }

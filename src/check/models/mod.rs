@@ -1,4 +1,32 @@
 //! The models ferrocheck knows, one file each, and their names as `--model` spells them.
+//!
+//! What a completion means for each model (`info`, or an op still open at the end, is always
+//! "may have taken effect at any time after its invoke, or never, with an unknown result"):
+//!
+//! | model | `fail` means | `info` |
+//! | --- | --- | --- |
+//! | register | the read or write did not happen: dropped | write optional; read dropped |
+//! | cas-register | read/write: did not happen. **cas with error `compare failed` (or no error): the compare did not match** while it ran: kept as a constraint "value ≠ from" that changes nothing; a cas that failed for another reason (refused connection, no quorum) did not happen: dropped | write optional; cas optional, writes `to` only if the value was `from`; read dropped |
+//! | kv | did not happen: dropped | put/append optional; get dropped |
+//! | mutex | the acquire/release did not happen: dropped | optional |
+//! | set | the add did not happen: dropped | add optional; read dropped |
+//! | fifo-queue | did not happen: dropped | enqueue optional; dequeue optional, removes the head if any |
+//! | unordered-queue | did not happen: dropped | enqueue optional; dequeue optional, removes an element no later dequeue returns (needs unique values) |
+//! | counter | the add did not happen: dropped | add optional; read dropped |
+//!
+//! Why a failed cas is a constraint: a cas on a register fails only when its compare does not
+//! match, so the failure is an observation of the value at the moment the cas ran (between its
+//! invoke and its completion). Jepsen's etcd test reports exactly that as `:fail :cas`, and
+//! Porcupine's tests read it the same way. On the Porcupine corpus the verdicts do not hinge on
+//! it (measured: treating failed cas ops as never having happened flips none of the 103 etcd
+//! logs), but the constraint is what the observation means, so keeping it can only reveal more
+//! violations. A timed-out read (`:fail :read :timed-out` in those logs) is not a failure but an
+//! unknown outcome; the importer turns it into `info`, and an unknown read constrains nothing.
+//! Every `false` etcd log comes out invalid because some ok read (or ok cas) cannot be placed,
+//! the `true` ones because a linearization exists once unknown writes and cas ops may take
+//! effect late or never. ferrocheck's own clients say why a cas failed: only
+//! [`COMPARE_FAILED`](super::model::COMPARE_FAILED) is a compare observation; a cas that failed
+//! because it never ran (connection refused, no quorum) carries another error and is dropped.
 
 pub mod cas_register;
 pub mod counter;
@@ -7,6 +35,7 @@ pub mod kv;
 pub mod mutex;
 pub mod register;
 pub mod set;
+pub mod unordered_queue;
 
 /// Every model name `--model` accepts.
 pub const NAMES: &[&str] = &[
@@ -16,5 +45,6 @@ pub const NAMES: &[&str] = &[
     "mutex",
     "set",
     "fifo-queue",
+    "unordered-queue",
     "counter",
 ];
