@@ -159,6 +159,12 @@ pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResu
             };
             run(&m, history, opts, values)
         }
+        "multi-register" => {
+            let m = multi_register::MultiRegister {
+                initial: values.intern(&initial),
+            };
+            run(&m, history, opts, values)
+        }
         "mutex" => run(&mutex::Mutex, history, opts, values),
         "set" => run(&set::Set, history, opts, values),
         "unordered-queue" => {

@@ -19,7 +19,7 @@ pub struct CheckArgs {
     /// The file format (auto looks at the name and the first line).
     #[arg(long, value_enum, default_value = "auto")]
     pub format: Format,
-    /// The model (register, cas-register, kv, mutex, set, fifo-queue, unordered-queue, counter);
+    /// The model (register, cas-register, kv, mutex, set, fifo-queue, unordered-queue, counter, multi-register);
     /// default: what the
     /// format or the history header implies, else inferred from the ops.
     #[arg(long)]

@@ -13,6 +13,7 @@
 //! | fifo-queue | did not happen: dropped | enqueue optional; dequeue optional, removes the head if any |
 //! | unordered-queue | did not happen: dropped | enqueue optional; dequeue optional, removes an element no later dequeue returns (needs unique values) |
 //! | counter | the add did not happen: dropped | add optional; read dropped |
+//! | multi-register | the txn did not happen: dropped | txn optional, its writes only (reads dropped) |
 //!
 //! Why a failed cas is a constraint: a cas on a register fails only when its compare does not
 //! match, so the failure is an observation of the value at the moment the cas ran (between its
@@ -32,6 +33,7 @@ pub mod cas_register;
 pub mod counter;
 pub mod fifo_queue;
 pub mod kv;
+pub mod multi_register;
 pub mod mutex;
 pub mod register;
 pub mod set;
@@ -47,4 +49,5 @@ pub const NAMES: &[&str] = &[
     "fifo-queue",
     "unordered-queue",
     "counter",
+    "multi-register",
 ];
