@@ -224,3 +224,60 @@ fn empty_history_without_checkers_still_renders() {
     assert!(html.contains("No faults were injected in this run."));
     assert!(html.contains("No client calls in this history."));
 }
+
+/// A causal anomaly (a cycle of program order and reads-from) is drawn as a labelled graph.
+#[test]
+fn a_cycle_is_drawn_as_a_graph_with_labelled_edges() {
+    use ferrocheck::check::{Anomaly, CheckResult};
+    use ferrocheck::history::{OpType, Value};
+    let mut b = report_support::Builder::default();
+    b.client(0.0, 0, OpType::Invoke, "write", Value::Int(1));
+    let w1 = b.client(1.0, 0, OpType::Ok, "write", Value::Int(1));
+    b.client(2.0, 0, OpType::Invoke, "read", Value::Nil);
+    let r2 = b.client(3.0, 0, OpType::Ok, "read", Value::Int(2));
+    b.client(0.5, 1, OpType::Invoke, "write", Value::Int(2));
+    let w2 = b.client(1.5, 1, OpType::Ok, "write", Value::Int(2));
+    b.client(2.5, 1, OpType::Invoke, "read", Value::Nil);
+    let r1 = b.client(3.5, 1, OpType::Ok, "read", Value::Int(1));
+    let history = b.build();
+    let result = CheckResult {
+        checker: "causal(register)".into(),
+        validity: Validity::Invalid,
+        summary: "not causally consistent".into(),
+        anomalies: vec![Anomaly {
+            kind: "CyclicCO".into(),
+            key: None,
+            ops: vec![w1, r2, w2, r1],
+            explanation: "each process read the other's write after its own".into(),
+            details: serde_json::json!({"edges": [
+                {"from": w1, "to": r2, "rel": "po"},
+                {"from": w2, "to": r2, "rel": "rf"},
+                {"from": w2, "to": r1, "rel": "po"},
+                [w1, r1, "rf"],
+            ]}),
+        }],
+        stats: serde_json::Value::Null,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = report::write(
+        &dir.path().join("cycle"),
+        &run_info("cycle", "register", "none"),
+        &history,
+        &[result],
+    )
+    .unwrap();
+    let html = read(&path);
+    assert!(
+        html.contains("<svg class=\"cycle-graph\""),
+        "no graph drawn"
+    );
+    assert_eq!(html.matches("class=\"edge edge-po\"").count(), 2);
+    assert_eq!(html.matches("class=\"edge edge-rf\"").count(), 2);
+    for op in [w1, r2, w2, r1] {
+        assert!(
+            html.contains(&format!("<g class=\"node\" data-op=\"{op}\">")),
+            "op {op} is not a node"
+        );
+    }
+    assert_offline(&html);
+}

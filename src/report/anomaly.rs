@@ -56,6 +56,22 @@ impl<'a> Lookup<'a> {
         self.call_of.get(pos).map(|&c| &self.timeline.calls[c])
     }
 
+    /// A short label for op `index`, for graph nodes: `p3 read x→1`.
+    pub(crate) fn op_label(&self, index: u64) -> Option<String> {
+        let op = &self.history.ops[*self.position.get(&index)?];
+        let call = self.call(index);
+        let result = call
+            .and_then(|c| c.complete)
+            .map(|done| &self.history.ops[done].value)
+            .unwrap_or(&op.value);
+        let key = op
+            .key
+            .as_deref()
+            .map(|k| format!(" {k}"))
+            .unwrap_or_default();
+        Some(format!("p{} {}{key}→{result}", op.process, op.f))
+    }
+
     /// A call in words: `p3 cas k2 [1 4] → ok [1 4]` (without `p3` when `process` is false).
     fn describe(&self, call: &CallBar, process: bool) -> String {
         let ops = &self.history.ops;
@@ -101,6 +117,7 @@ pub(crate) fn render(look: &Lookup, checker: &str, anomaly: &Anomaly, number: us
         escape(&anomaly.explanation)
     );
     out.push_str(&picture(look, anomaly));
+    out.push_str(&super::graph::render(look, anomaly));
     out.push_str(&op_table(look, anomaly));
     out.push_str(&details(look, anomaly));
     out.push_str("</section>");

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod anomaly;
+mod graph;
 mod html;
 mod index;
 mod jsonview;
