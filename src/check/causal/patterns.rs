@@ -1,0 +1,565 @@
+//! The bad patterns of the causal models (see the parent module), each found in polynomial
+//! time on the causal graph, and explained as a chain of po/rf/cf/hb edges a student can follow.
+
+use super::{key_text, BitMatrix, CausalGraph, CausalModel, CausalReport, Edge, EventKind};
+use crate::check::Anomaly;
+use crate::history::History;
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use rayon::prelude::*;
+use serde_json::json;
+use std::collections::{HashSet, VecDeque};
+
+/// A chain or cycle of edges `(from, to, relation)` over op ids of the graph.
+type Chain = Vec<(usize, usize, Edge)>;
+
+/// What the arrows of a chain mean, appended to explanations that use them.
+const LEGEND: &str = "po: the same process ran the first op before the second; rf: the read \
+                      returned the value the write wrote";
+
+/// Searches every pattern and adds what it finds to `report`: the CC patterns first; when
+/// none is found, the CCv and CM ones.
+pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport) {
+    for (id, e) in g.events.iter().enumerate() {
+        if e.kind == EventKind::Read && e.thin_air {
+            report.add(CausalModel::CC, thin_air(history, g, id));
+        }
+    }
+    let graph = g.digraph();
+    let succ = successors(g.len(), g.edges.iter().copied());
+    let order = match toposort(&graph, None) {
+        Ok(order) => order,
+        Err(_) => {
+            // co is cyclic: report each cycle; the other patterns presuppose a causal order.
+            for scc in tarjan_scc(&graph).into_iter().filter(|c| c.len() > 1) {
+                let members: HashSet<usize> = scc.iter().map(|n| n.index()).collect();
+                let start = scc.iter().map(|n| n.index()).min().unwrap_or(0);
+                if let Some(c) = cycle(&succ, start, |v| members.contains(&v)) {
+                    report.add(
+                        CausalModel::CC,
+                        cyclic(history, g, "CyclicCO", CausalModel::CC, &c, None),
+                    );
+                }
+            }
+            return;
+        }
+    };
+    let order: Vec<usize> = order.into_iter().map(|n| n.index()).collect();
+    let preds = predecessors(g.len(), g.edges.iter().copied());
+    let anc = BitMatrix::ancestors(&order, &preds);
+
+    for r in 0..g.len() {
+        let e = &g.events[r];
+        if e.kind != EventKind::Read || e.thin_air {
+            continue;
+        }
+        let writes = &g.writes[e.key];
+        match e.writer {
+            None => {
+                // WriteCOInitRead: the latest co-earlier write to the key, if any.
+                if let Some(&w) = writes.iter().rev().find(|&&w| anc.has(r, w)) {
+                    let p = path(&succ, w, r, |_| true).unwrap_or_default();
+                    report.add(
+                        CausalModel::CC,
+                        init_read(history, g, "WriteCOInitRead", CausalModel::CC, r, w, &p),
+                    );
+                }
+            }
+            Some(w1) => {
+                if let Some(&w2) = writes
+                    .iter()
+                    .find(|&&w2| w2 != w1 && anc.has(r, w2) && anc.has(w2, w1))
+                {
+                    let mut p = path(&succ, w1, w2, |_| true).unwrap_or_default();
+                    p.extend(path(&succ, w2, r, |_| true).unwrap_or_default());
+                    report.add(CausalModel::CC, write_co_read(history, g, r, w1, w2, &p));
+                }
+            }
+        }
+    }
+    if !report.cc.is_empty() {
+        return;
+    }
+
+    // CCv: co ∪ cf must be acyclic. An edge w1 -cf-> w2 already implied by co is left out.
+    let mut cf: Chain = Vec::new();
+    for r in 0..g.len() {
+        let e = &g.events[r];
+        let Some(w2) = e.writer else { continue };
+        for &w1 in &g.writes[e.key] {
+            if w1 != w2 && anc.has(r, w1) && !anc.has(w2, w1) {
+                cf.push((w1, w2, Edge::Cf(r)));
+            }
+        }
+    }
+    if !cf.is_empty() {
+        let all: Chain = g.edges.iter().copied().chain(cf.iter().copied()).collect();
+        let mut both: DiGraph<(), Edge> = DiGraph::with_capacity(g.len(), all.len());
+        for _ in 0..g.len() {
+            both.add_node(());
+        }
+        for &(a, b, l) in &all {
+            both.add_edge(NodeIndex::new(a), NodeIndex::new(b), l);
+        }
+        let succ_all = successors(g.len(), all.iter().copied());
+        for scc in tarjan_scc(&both).into_iter().filter(|c| c.len() > 1) {
+            let members: HashSet<usize> = scc.iter().map(|n| n.index()).collect();
+            // Every cycle has a cf edge (co is acyclic): start from one, for a short cycle.
+            let start = cf
+                .iter()
+                .find(|(a, b, _)| members.contains(a) && members.contains(b))
+                .map_or(scc[0].index(), |e| e.0);
+            if let Some(c) = cycle(&succ_all, start, |v| members.contains(&v)) {
+                report.add(
+                    CausalModel::CCv,
+                    cyclic(history, g, "CyclicCF", CausalModel::CCv, &c, None),
+                );
+            }
+        }
+    }
+
+    // CM: one hb relation per process.
+    let found: Vec<Anomaly> = (0..g.reads_by_process.len())
+        .into_par_iter()
+        .filter_map(|p| causal_memory(history, g, &anc, p))
+        .collect();
+    for a in found {
+        report.add(CausalModel::CM, a);
+    }
+}
+
+/// Searches `hb_p` for process `p` (index into `reads_by_process`) for `CyclicHB` and
+/// `WriteHBInitRead`. `hb_p` lives on the causal past of p's last read, which holds every op
+/// that can reach one of p's reads.
+fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) -> Option<Anomaly> {
+    let reads = &g.reads_by_process[p];
+    let &last = reads.last()?;
+    let nodes: Vec<usize> = (0..g.len())
+        .filter(|&v| v == last || anc.has(last, v))
+        .collect();
+    let mut local = vec![usize::MAX; g.len()];
+    for (i, &v) in nodes.iter().enumerate() {
+        local[v] = i;
+    }
+    let m = nodes.len();
+    let base: Chain = g
+        .edges
+        .iter()
+        .filter(|(a, b, _)| local[*a] != usize::MAX && local[*b] != usize::MAX)
+        .map(|&(a, b, l)| (local[a], local[b], l))
+        .collect();
+    let mut derived: Chain = Vec::new();
+    let to_global = |c: Chain| -> Chain {
+        c.into_iter()
+            .map(|(a, b, l)| (nodes[a], nodes[b], l))
+            .collect()
+    };
+    loop {
+        let all: Chain = base.iter().chain(&derived).copied().collect();
+        let mut hb: DiGraph<(), Edge> = DiGraph::with_capacity(m, all.len());
+        for _ in 0..m {
+            hb.add_node(());
+        }
+        for &(a, b, l) in &all {
+            hb.add_edge(NodeIndex::new(a), NodeIndex::new(b), l);
+        }
+        let succ = successors(m, all.iter().copied());
+        let order = match toposort(&hb, None) {
+            Ok(o) => o,
+            Err(_) => {
+                let scc = tarjan_scc(&hb).into_iter().find(|c| c.len() > 1)?;
+                let members: HashSet<usize> = scc.iter().map(|n| n.index()).collect();
+                let start = derived
+                    .iter()
+                    .find(|(a, b, _)| members.contains(a) && members.contains(b))
+                    .map_or(scc[0].index(), |e| e.0);
+                let c = cycle(&succ, start, |v| members.contains(&v))?;
+                return Some(cyclic(
+                    history,
+                    g,
+                    "CyclicHB",
+                    CausalModel::CM,
+                    &to_global(c),
+                    Some(p),
+                ));
+            }
+        };
+        let order: Vec<usize> = order.into_iter().map(|n| n.index()).collect();
+        let hb_anc = BitMatrix::ancestors(&order, &predecessors(m, all.iter().copied()));
+        let mut new: HashSet<(usize, usize)> = HashSet::new();
+        let mut added: Chain = Vec::new();
+        for &r in reads {
+            let e = &g.events[r];
+            if e.thin_air {
+                continue;
+            }
+            let lr = local[r];
+            let writes = g.writes[e.key].iter().filter(|&&w| local[w] != usize::MAX);
+            match e.writer {
+                None => {
+                    if let Some(&w) = writes.clone().rev().find(|&&w| hb_anc.has(lr, local[w])) {
+                        let c = path(&succ, local[w], lr, |_| true).unwrap_or_default();
+                        return Some(init_read(
+                            history,
+                            g,
+                            "WriteHBInitRead",
+                            CausalModel::CM,
+                            r,
+                            w,
+                            &to_global(c),
+                        ));
+                    }
+                }
+                Some(w1) => {
+                    let l1 = local[w1];
+                    for &w2 in writes {
+                        let l2 = local[w2];
+                        if w2 != w1
+                            && hb_anc.has(lr, l2)
+                            && !hb_anc.has(l1, l2)
+                            && new.insert((l2, l1))
+                        {
+                            added.push((l2, l1, Edge::Hb(r)));
+                        }
+                    }
+                }
+            }
+        }
+        if added.is_empty() {
+            return None;
+        }
+        derived.extend(added);
+    }
+}
+
+fn successors(
+    n: usize,
+    edges: impl Iterator<Item = (usize, usize, Edge)>,
+) -> Vec<Vec<(usize, Edge)>> {
+    let mut s = vec![Vec::new(); n];
+    for (a, b, l) in edges {
+        s[a].push((b, l));
+    }
+    s
+}
+
+fn predecessors(n: usize, edges: impl Iterator<Item = (usize, usize, Edge)>) -> Vec<Vec<usize>> {
+    let mut p = vec![Vec::new(); n];
+    for (a, b, _) in edges {
+        p[b].push(a);
+    }
+    p
+}
+
+/// A shortest path from `from` to `to` through nodes `allowed` admits (breadth first).
+fn path(
+    succ: &[Vec<(usize, Edge)>],
+    from: usize,
+    to: usize,
+    allowed: impl Fn(usize) -> bool,
+) -> Option<Chain> {
+    let mut prev: Vec<Option<(usize, Edge)>> = vec![None; succ.len()];
+    let mut seen = vec![false; succ.len()];
+    let mut queue = VecDeque::from([from]);
+    seen[from] = true;
+    while let Some(u) = queue.pop_front() {
+        for &(v, l) in &succ[u] {
+            if v == to {
+                let mut chain = vec![(u, v, l)];
+                let mut at = u;
+                while at != from {
+                    let (p, pl) = prev[at]?;
+                    chain.push((p, at, pl));
+                    at = p;
+                }
+                chain.reverse();
+                return Some(chain);
+            }
+            if !seen[v] && allowed(v) {
+                seen[v] = true;
+                prev[v] = Some((u, l));
+                queue.push_back(v);
+            }
+        }
+    }
+    None
+}
+
+/// A shortest cycle through `start` within the nodes `allowed` admits.
+fn cycle(
+    succ: &[Vec<(usize, Edge)>],
+    start: usize,
+    allowed: impl Fn(usize) -> bool,
+) -> Option<Chain> {
+    path(succ, start, start, allowed)
+}
+
+/// One op in a few words: "process 1's write kx=1 (op 4)".
+fn describe(history: &History, g: &CausalGraph, id: usize) -> String {
+    let e = &g.events[id];
+    let key = key_text(&g.keys[e.key]);
+    let index = history.ops[e.origin.0].index;
+    match e.kind {
+        EventKind::Write => format!(
+            "process {}'s write {key}={}{} (op {index})",
+            e.process,
+            e.value,
+            if e.certain { "" } else { ", outcome unknown" }
+        ),
+        EventKind::Read => format!(
+            "process {}'s read {key}={}{} (op {index})",
+            e.process,
+            e.value,
+            if g.reads_initial(id) {
+                ", the initial value"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+fn relation(l: Edge) -> &'static str {
+    match l {
+        Edge::Po => "po",
+        Edge::Rf => "rf",
+        Edge::Cf(_) => "cf",
+        Edge::Hb(_) => "hb",
+    }
+}
+
+/// A chain in words: "A -po-> B -rf-> C".
+fn chain_text(history: &History, g: &CausalGraph, chain: &[(usize, usize, Edge)]) -> String {
+    let Some(first) = chain.first() else {
+        return String::new();
+    };
+    let mut s = describe(history, g, first.0);
+    for &(_, b, l) in chain {
+        let why = match l {
+            Edge::Cf(r) | Edge::Hb(r) => {
+                format!(" (op {})", history.ops[g.events[r].origin.0].index)
+            }
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            " -{}{why}-> {}",
+            relation(l),
+            describe(history, g, b)
+        ));
+    }
+    s
+}
+
+fn event_json(history: &History, g: &CausalGraph, id: usize) -> serde_json::Value {
+    let e = &g.events[id];
+    let inv = &history.ops[e.origin.0];
+    let done = e.origin.1.map(|i| &history.ops[i]);
+    json!({
+        "index": inv.index,
+        "completion_index": done.map(|d| d.index),
+        "process": e.process,
+        "f": inv.f,
+        "key": g.keys[e.key],
+        "value": e.value,
+        "type": done.map(|d| d.kind),
+        "description": describe(history, g, id),
+    })
+}
+
+fn details(
+    history: &History,
+    g: &CausalGraph,
+    model: CausalModel,
+    kind: &str,
+    chain: &[(usize, usize, Edge)],
+    extra: &[usize],
+) -> serde_json::Value {
+    let idx = |id: usize| history.ops[g.events[id].origin.0].index;
+    let mut ids: Vec<usize> = extra.to_vec();
+    for &(a, b, _) in chain {
+        for v in [a, b] {
+            if !ids.contains(&v) {
+                ids.push(v);
+            }
+        }
+    }
+    json!({
+        "pattern": kind,
+        "rules_out": model.name(),
+        "edges": chain.iter().map(|&(a, b, l)| {
+            let mut e = json!({"from": idx(a), "to": idx(b), "relation": relation(l)});
+            if let Edge::Cf(r) | Edge::Hb(r) = l {
+                e["because_of_read"] = json!(idx(r));
+            }
+            e
+        }).collect::<Vec<_>>(),
+        "ops": ids.iter().map(|&v| event_json(history, g, v)).collect::<Vec<_>>(),
+    })
+}
+
+/// Op indices: `first` in order, then every op of the chain in order of appearance.
+fn op_indices(
+    history: &History,
+    g: &CausalGraph,
+    first: &[usize],
+    chain: &[(usize, usize, Edge)],
+) -> Vec<u64> {
+    let mut ids: Vec<usize> = first.to_vec();
+    for &(a, b, _) in chain {
+        for v in [a, b] {
+            if !ids.contains(&v) {
+                ids.push(v);
+            }
+        }
+    }
+    ids.iter()
+        .map(|&v| history.ops[g.events[v].origin.0].index)
+        .collect()
+}
+
+fn thin_air(history: &History, g: &CausalGraph, r: usize) -> Anomaly {
+    let e = &g.events[r];
+    let key = key_text(&g.keys[e.key]);
+    let failed = g
+        .failed_writes
+        .get(&(e.key, e.value.clone()))
+        .map(|i| format!("; only a failed write of it (op {i}), which certainly did not happen"))
+        .unwrap_or_default();
+    Anomaly {
+        kind: "ThinAirRead".into(),
+        key: g.keys[e.key].clone(),
+        ops: op_indices(history, g, &[r], &[]),
+        explanation: format!(
+            "{} returned a value that no op wrote to {key}{failed}: a read can only return the \
+             initial value or a written one",
+            describe(history, g, r)
+        ),
+        details: details(history, g, CausalModel::CC, "ThinAirRead", &[], &[r]),
+    }
+}
+
+fn init_read(
+    history: &History,
+    g: &CausalGraph,
+    kind: &str,
+    model: CausalModel,
+    r: usize,
+    w: usize,
+    chain: &[(usize, usize, Edge)],
+) -> Anomaly {
+    let e = &g.events[r];
+    let key = key_text(&g.keys[e.key]);
+    let how = if model == CausalModel::CC {
+        format!("it had causally seen {} before: {}. Once a process has seen a write to {key}, it can no longer read {key}'s initial value ({LEGEND})", describe(history, g, w), chain_text(history, g, chain))
+    } else {
+        format!("by its own other reads process {} must have seen {} before it: {}. Causal memory asks every process to see one order of writes that explains all its reads ({LEGEND}; hb: the process read the second write after it had seen the first, so it saw the first before the second)", e.process, describe(history, g, w), chain_text(history, g, chain))
+    };
+    Anomaly {
+        kind: kind.into(),
+        key: g.keys[e.key].clone(),
+        ops: op_indices(history, g, &[r, w], chain),
+        explanation: format!(
+            "{} returned the initial value although {how}",
+            describe(history, g, r)
+        ),
+        details: details(history, g, model, kind, chain, &[r, w]),
+    }
+}
+
+fn write_co_read(
+    history: &History,
+    g: &CausalGraph,
+    r: usize,
+    w1: usize,
+    w2: usize,
+    chain: &[(usize, usize, Edge)],
+) -> Anomaly {
+    let e = &g.events[r];
+    let key = key_text(&g.keys[e.key]);
+    let v2 = &g.events[w2].value;
+    Anomaly {
+        kind: "WriteCORead".into(),
+        key: g.keys[e.key].clone(),
+        ops: op_indices(history, g, &[r, w1, w2], chain),
+        explanation: format!(
+            "process {} read {key}={} after it had causally seen the write {key}={v2} that \
+             overwrote {}: {}. The value read is older than a write the reader already knew \
+             about ({LEGEND})",
+            e.process,
+            e.value,
+            e.value,
+            chain_text(history, g, chain)
+        ),
+        details: details(
+            history,
+            g,
+            CausalModel::CC,
+            "WriteCORead",
+            chain,
+            &[r, w1, w2],
+        ),
+    }
+}
+
+fn cyclic(
+    history: &History,
+    g: &CausalGraph,
+    kind: &str,
+    model: CausalModel,
+    c: &[(usize, usize, Edge)],
+    p: Option<usize>,
+) -> Anomaly {
+    let text = chain_text(history, g, c);
+    let explanation = match kind {
+        "CyclicCO" => format!(
+            "these ops cause each other in a circle: {text}. An op cannot come causally before \
+             itself: some read returned a value written causally after it ({LEGEND})"
+        ),
+        "CyclicCF" => format!(
+            "the writes cannot be put in one order that every process agrees on: {text}. \
+             Causal convergence needs such an order ({LEGEND}; cf (op r): read r returned the \
+             second write's value after it had seen the first write to the same key, so the \
+             first must be ordered before the second)"
+        ),
+        _ => {
+            let proc_name = p
+                .and_then(|p| g.reads_by_process[p].first())
+                .map(|&r| g.events[r].process.to_string())
+                .unwrap_or_default();
+            format!(
+                "process {proc_name} cannot order the writes it saw in any way that explains all \
+                 its reads: {text}. Causal memory asks every process to see one such order \
+                 ({LEGEND}; hb (op r): this process's read r returned the second write's \
+                 value after it had seen the first write to the same key, so it saw the first \
+                 before the second)"
+            )
+        }
+    };
+    let key = {
+        let ks: HashSet<usize> = c
+            .iter()
+            .flat_map(|&(a, b, _)| [g.events[a].key, g.events[b].key])
+            .collect();
+        if ks.len() == 1 {
+            ks.into_iter().next().and_then(|k| g.keys[k].clone())
+        } else {
+            None
+        }
+    };
+    let mut ops = op_indices(history, g, &[], c);
+    for &(_, _, l) in c {
+        if let Edge::Cf(r) | Edge::Hb(r) = l {
+            let i = history.ops[g.events[r].origin.0].index;
+            if !ops.contains(&i) {
+                ops.push(i);
+            }
+        }
+    }
+    Anomaly {
+        kind: kind.into(),
+        key,
+        ops,
+        explanation,
+        details: details(history, g, model, kind, c, &[]),
+    }
+}
