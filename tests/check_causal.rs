@@ -221,6 +221,8 @@ fn valid_histories_hold_every_model() {
         // An unknown write may be read (it took effect) or not.
         &["wx1?", "rx1", "rx_"][..],
         &["wx1?", "wx2 rx2"][..],
+        // An unknown write precedes nothing in its process's order: here y=2 is seen without x=1.
+        &["wx1? wy2", "ry2 rx_"][..],
     ] {
         let r = causal(procs);
         assert_eq!(r.validity, Validity::Valid, "{procs:?}: {}", r.summary);

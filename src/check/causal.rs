@@ -317,6 +317,15 @@ fn key_id(
     })
 }
 
+/// "1 op", "2 ops", "3 processes".
+fn plural(n: usize, what: &str) -> String {
+    match (n, what.ends_with('s')) {
+        (1, _) => format!("1 {what}"),
+        (_, true) => format!("{n} {what}es"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
 /// A key in words: its name, or "the register" for ops without one.
 pub fn key_text(k: &Option<String>) -> String {
     k.clone().unwrap_or_else(|| "the register".to_string())
@@ -455,10 +464,10 @@ pub fn check_causal(
     };
     let holds = |m| report.holds(m);
     let counted = format!(
-        "{} ops, {} processes, {} keys",
-        g.len(),
-        g.reads_by_process.len(),
-        g.keys.len()
+        "{}, {}, {}",
+        plural(g.len(), "op"),
+        plural(g.reads_by_process.len(), "process"),
+        plural(g.keys.len(), "key")
     );
     let (validity, summary) = if let Some(a) = report.cc.first() {
         (

@@ -8,7 +8,7 @@ use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use rayon::prelude::*;
 use serde_json::json;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// A chain or cycle of edges `(from, to, relation)` over op ids of the graph.
 type Chain = Vec<(usize, usize, Edge)>;
@@ -37,7 +37,7 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
                 if let Some(c) = cycle(&succ, start, |v| members.contains(&v)) {
                     report.add(
                         CausalModel::CC,
-                        cyclic(history, g, "CyclicCO", CausalModel::CC, &c, None),
+                        cyclic(history, g, "CyclicCO", CausalModel::CC, &c, None, &[]),
                     );
                 }
             }
@@ -61,7 +61,16 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
                     let p = path(&succ, w, r, |_| true).unwrap_or_default();
                     report.add(
                         CausalModel::CC,
-                        init_read(history, g, "WriteCOInitRead", CausalModel::CC, r, w, &p),
+                        init_read(
+                            history,
+                            g,
+                            "WriteCOInitRead",
+                            CausalModel::CC,
+                            r,
+                            w,
+                            &p,
+                            &[],
+                        ),
                     );
                 }
             }
@@ -110,9 +119,13 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
                 .find(|(a, b, _)| members.contains(a) && members.contains(b))
                 .map_or(scc[0].index(), |e| e.0);
             if let Some(c) = cycle(&succ_all, start, |v| members.contains(&v)) {
+                let why = reasons(&c, &|(a, _, l)| match l {
+                    Edge::Cf(r) => path(&succ, a, r, |_| true),
+                    _ => None,
+                });
                 report.add(
                     CausalModel::CCv,
-                    cyclic(history, g, "CyclicCF", CausalModel::CCv, &c, None),
+                    cyclic(history, g, "CyclicCF", CausalModel::CCv, &c, None, &why),
                 );
             }
         }
@@ -149,12 +162,30 @@ fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) 
         .map(|&(a, b, l)| (local[a], local[b], l))
         .collect();
     let mut derived: Chain = Vec::new();
+    // The round each derived edge was found in: it is explained by the edges of earlier rounds.
+    let mut round_of: HashMap<(usize, usize), usize> = HashMap::new();
     let to_global = |c: Chain| -> Chain {
         c.into_iter()
             .map(|(a, b, l)| (nodes[a], nodes[b], l))
             .collect()
     };
-    loop {
+    // Why the derived edge a -> b (global ids) holds: an hb path from a to its read, using only
+    // the edges known before it was found.
+    let explain = |derived: &Chain, round_of: &HashMap<(usize, usize), usize>, c: &Chain| {
+        reasons(c, &|(a, b, l)| {
+            let Edge::Hb(r) = l else { return None };
+            let round = *round_of.get(&(local[a], local[b]))?;
+            let earlier = base.iter().copied().chain(
+                derived
+                    .iter()
+                    .copied()
+                    .filter(|&(x, y, _)| round_of.get(&(x, y)).is_some_and(|&k| k < round)),
+            );
+            let succ = successors(m, earlier);
+            path(&succ, local[a], local[r], |_| true).map(&to_global)
+        })
+    };
+    for round in 0.. {
         let all: Chain = base.iter().chain(&derived).copied().collect();
         let mut hb: DiGraph<(), Edge> = DiGraph::with_capacity(m, all.len());
         for _ in 0..m {
@@ -173,14 +204,16 @@ fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) 
                     .iter()
                     .find(|(a, b, _)| members.contains(a) && members.contains(b))
                     .map_or(scc[0].index(), |e| e.0);
-                let c = cycle(&succ, start, |v| members.contains(&v))?;
+                let c = to_global(cycle(&succ, start, |v| members.contains(&v))?);
+                let why = explain(&derived, &round_of, &c);
                 return Some(cyclic(
                     history,
                     g,
                     "CyclicHB",
                     CausalModel::CM,
-                    &to_global(c),
+                    &c,
                     Some(p),
+                    &why,
                 ));
             }
         };
@@ -198,7 +231,8 @@ fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) 
             match e.writer {
                 None => {
                     if let Some(&w) = writes.clone().rev().find(|&&w| hb_anc.has(lr, local[w])) {
-                        let c = path(&succ, local[w], lr, |_| true).unwrap_or_default();
+                        let c = to_global(path(&succ, local[w], lr, |_| true).unwrap_or_default());
+                        let why = explain(&derived, &round_of, &c);
                         return Some(init_read(
                             history,
                             g,
@@ -206,7 +240,8 @@ fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) 
                             CausalModel::CM,
                             r,
                             w,
-                            &to_global(c),
+                            &c,
+                            &why,
                         ));
                     }
                 }
@@ -219,6 +254,7 @@ fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) 
                             && !hb_anc.has(l1, l2)
                             && new.insert((l2, l1))
                         {
+                            round_of.insert((l2, l1), round);
                             added.push((l2, l1, Edge::Hb(r)));
                         }
                     }
@@ -230,6 +266,73 @@ fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) 
         }
         derived.extend(added);
     }
+    None
+}
+
+/// Why a derived (cf or hb) edge `a -> b` holds: the path from `a` to the read that returned
+/// `b`'s value.
+struct Reason {
+    edge: (usize, usize, Edge),
+    path: Chain,
+}
+
+/// How many derived edges an anomaly explains at most.
+const MAX_REASONS: usize = 8;
+
+/// The reasons for the derived edges of `chain`, and for those of their reasons, breadth first.
+fn reasons(chain: &Chain, find: &dyn Fn((usize, usize, Edge)) -> Option<Chain>) -> Vec<Reason> {
+    let derived = |c: &Chain| -> Vec<(usize, usize, Edge)> {
+        c.iter()
+            .copied()
+            .filter(|(_, _, l)| matches!(l, Edge::Cf(_) | Edge::Hb(_)))
+            .collect()
+    };
+    let mut queue: VecDeque<(usize, usize, Edge)> = derived(chain).into();
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    let mut out = Vec::new();
+    while let Some(e) = queue.pop_front() {
+        if out.len() >= MAX_REASONS || !seen.insert((e.0, e.1)) {
+            continue;
+        }
+        if let Some(path) = find(e) {
+            queue.extend(derived(&path));
+            out.push(Reason { edge: e, path });
+        }
+    }
+    out
+}
+
+fn reason_text(history: &History, g: &CausalGraph, r: &Reason) -> String {
+    let (a, b, l) = r.edge;
+    let (Edge::Cf(read) | Edge::Hb(read)) = l else {
+        return String::new();
+    };
+    let e = &g.events[read];
+    format!(
+        "{} -{}-> {} because process {} read {}={} (op {}) after {}: {}",
+        describe(history, g, a),
+        relation(l),
+        describe(history, g, b),
+        e.process,
+        key_text(&g.keys[e.key]),
+        e.value,
+        history.ops[e.origin.0].index,
+        if matches!(l, Edge::Cf(_)) {
+            "the first write was in its causal past"
+        } else {
+            "it had seen the first write"
+        },
+        chain_text(history, g, &r.path)
+    )
+}
+
+/// The reasons as one sentence to append to an explanation ("" when there are none).
+fn reasons_text(history: &History, g: &CausalGraph, why: &[Reason]) -> String {
+    if why.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = why.iter().map(|r| reason_text(history, g, r)).collect();
+    format!(" Why: {}.", parts.join("; "))
 }
 
 fn successors(
@@ -373,8 +476,20 @@ fn details(
     kind: &str,
     chain: &[(usize, usize, Edge)],
     extra: &[usize],
+    why: &[Reason],
 ) -> serde_json::Value {
     let idx = |id: usize| history.ops[g.events[id].origin.0].index;
+    let edges = |c: &[(usize, usize, Edge)]| -> Vec<serde_json::Value> {
+        c.iter()
+            .map(|&(a, b, l)| {
+                let mut e = json!({"from": idx(a), "to": idx(b), "relation": relation(l)});
+                if let Edge::Cf(r) | Edge::Hb(r) = l {
+                    e["because_of_read"] = json!(idx(r));
+                }
+                e
+            })
+            .collect()
+    };
     let mut ids: Vec<usize> = extra.to_vec();
     for &(a, b, _) in chain {
         for v in [a, b] {
@@ -386,13 +501,12 @@ fn details(
     json!({
         "pattern": kind,
         "rules_out": model.name(),
-        "edges": chain.iter().map(|&(a, b, l)| {
-            let mut e = json!({"from": idx(a), "to": idx(b), "relation": relation(l)});
-            if let Edge::Cf(r) | Edge::Hb(r) = l {
-                e["because_of_read"] = json!(idx(r));
-            }
-            e
-        }).collect::<Vec<_>>(),
+        "edges": edges(chain),
+        "because": why.iter().map(|r| json!({
+            "edge": edges(&[r.edge]),
+            "path": edges(&r.path),
+            "explanation": reason_text(history, g, r),
+        })).collect::<Vec<_>>(),
         "ops": ids.iter().map(|&v| event_json(history, g, v)).collect::<Vec<_>>(),
     })
 }
@@ -417,6 +531,18 @@ fn op_indices(
         .collect()
 }
 
+/// `ops` followed by the ops of the reasons' paths not already in it.
+fn with_reasons(history: &History, g: &CausalGraph, mut ops: Vec<u64>, why: &[Reason]) -> Vec<u64> {
+    for r in why {
+        for i in op_indices(history, g, &[], &r.path) {
+            if !ops.contains(&i) {
+                ops.push(i);
+            }
+        }
+    }
+    ops
+}
+
 fn thin_air(history: &History, g: &CausalGraph, r: usize) -> Anomaly {
     let e = &g.events[r];
     let key = key_text(&g.keys[e.key]);
@@ -434,10 +560,11 @@ fn thin_air(history: &History, g: &CausalGraph, r: usize) -> Anomaly {
              initial value or a written one",
             describe(history, g, r)
         ),
-        details: details(history, g, CausalModel::CC, "ThinAirRead", &[], &[r]),
+        details: details(history, g, CausalModel::CC, "ThinAirRead", &[], &[r], &[]),
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn init_read(
     history: &History,
     g: &CausalGraph,
@@ -445,24 +572,39 @@ fn init_read(
     model: CausalModel,
     r: usize,
     w: usize,
-    chain: &[(usize, usize, Edge)],
+    c: &[(usize, usize, Edge)],
+    why: &[Reason],
 ) -> Anomaly {
     let e = &g.events[r];
     let key = key_text(&g.keys[e.key]);
-    let how = if model == CausalModel::CC {
-        format!("it had causally seen {} before: {}. Once a process has seen a write to {key}, it can no longer read {key}'s initial value ({LEGEND})", describe(history, g, w), chain_text(history, g, chain))
+    let read = format!(
+        "process {} read {key}'s initial value {} (op {})",
+        e.process, e.value, history.ops[e.origin.0].index
+    );
+    let write = describe(history, g, w);
+    let chain = chain_text(history, g, c);
+    let reasons = reasons_text(history, g, why);
+    let explanation = if model == CausalModel::CC {
+        format!(
+            "{read} although it had causally seen {write}: {chain}. Once a process has seen a \
+             write to {key}, it can no longer read {key}'s initial value ({LEGEND})"
+        )
     } else {
-        format!("by its own other reads process {} must have seen {} before it: {}. Causal memory asks every process to see one order of writes that explains all its reads ({LEGEND}; hb: the process read the second write after it had seen the first, so it saw the first before the second)", e.process, describe(history, g, w), chain_text(history, g, chain))
+        format!(
+            "{read} although, to explain its other reads, process {} must have seen {write} \
+             before: {chain}.{reasons} Causal memory asks every process to see one order of \
+             the writes that explains all its reads ({LEGEND}; hb (op r): the process's read r \
+             returned the second write's value after it had seen the first, so it saw the \
+             first before the second)",
+            e.process
+        )
     };
     Anomaly {
         kind: kind.into(),
         key: g.keys[e.key].clone(),
-        ops: op_indices(history, g, &[r, w], chain),
-        explanation: format!(
-            "{} returned the initial value although {how}",
-            describe(history, g, r)
-        ),
-        details: details(history, g, model, kind, chain, &[r, w]),
+        ops: with_reasons(history, g, op_indices(history, g, &[r, w], c), why),
+        explanation,
+        details: details(history, g, model, kind, c, &[r, w], why),
     }
 }
 
@@ -497,10 +639,12 @@ fn write_co_read(
             "WriteCORead",
             chain,
             &[r, w1, w2],
+            &[],
         ),
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cyclic(
     history: &History,
     g: &CausalGraph,
@@ -508,16 +652,18 @@ fn cyclic(
     model: CausalModel,
     c: &[(usize, usize, Edge)],
     p: Option<usize>,
+    why: &[Reason],
 ) -> Anomaly {
     let text = chain_text(history, g, c);
+    let reasons = reasons_text(history, g, why);
     let explanation = match kind {
         "CyclicCO" => format!(
             "these ops cause each other in a circle: {text}. An op cannot come causally before \
              itself: some read returned a value written causally after it ({LEGEND})"
         ),
         "CyclicCF" => format!(
-            "the writes cannot be put in one order that every process agrees on: {text}. \
-             Causal convergence needs such an order ({LEGEND}; cf (op r): read r returned the \
+            "the writes cannot be put in one order that every process agrees on: {text}.\
+             {reasons} Causal convergence needs such an order ({LEGEND}; cf (op r): read r returned the \
              second write's value after it had seen the first write to the same key, so the \
              first must be ordered before the second)"
         ),
@@ -528,7 +674,7 @@ fn cyclic(
                 .unwrap_or_default();
             format!(
                 "process {proc_name} cannot order the writes it saw in any way that explains all \
-                 its reads: {text}. Causal memory asks every process to see one such order \
+                 its reads: {text}.{reasons} Causal memory asks every process to see one such order \
                  ({LEGEND}; hb (op r): this process's read r returned the second write's \
                  value after it had seen the first write to the same key, so it saw the first \
                  before the second)"
@@ -558,8 +704,8 @@ fn cyclic(
     Anomaly {
         kind: kind.into(),
         key,
-        ops,
+        ops: with_reasons(history, g, ops, why),
         explanation,
-        details: details(history, g, model, kind, c, &[]),
+        details: details(history, g, model, kind, c, &[], why),
     }
 }
