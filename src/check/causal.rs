@@ -133,6 +133,8 @@ pub enum Edge {
     Cf(usize),
     /// Happens-before of causal memory: the read that orders the two writes.
     Hb(usize),
+    /// A path of po and rf edges, in graphs that leave out the ops in between.
+    Co,
 }
 
 /// The ops of a history with program order and reads-from, ready for the pattern search.
@@ -146,6 +148,8 @@ pub struct CausalGraph {
     pub writes: Vec<Vec<usize>>,
     /// The reads of each process, in program order (processes in order of first op).
     pub reads_by_process: Vec<Vec<usize>>,
+    /// All ops of each process, in program order (same process order).
+    pub by_process: Vec<Vec<usize>>,
     /// po and rf edges: `(from, to, relation)`.
     pub edges: Vec<(usize, usize, Edge)>,
     /// The initial value of every key.
@@ -163,6 +167,7 @@ impl CausalGraph {
             keys: Vec::new(),
             writes: Vec::new(),
             reads_by_process: Vec::new(),
+            by_process: Vec::new(),
             edges: Vec::new(),
             initial: initial.clone(),
             failed_writes: HashMap::new(),
@@ -236,6 +241,7 @@ impl CausalGraph {
             }
             let p = *procs.entry(inv.process).or_insert_with(|| {
                 g.reads_by_process.push(Vec::new());
+                g.by_process.push(Vec::new());
                 last.push(None);
                 last.len() - 1
             });
@@ -249,6 +255,7 @@ impl CausalGraph {
             if kind == EventKind::Read {
                 g.reads_by_process[p].push(id);
             }
+            g.by_process[p].push(id);
             g.events.push(Event {
                 kind,
                 key,

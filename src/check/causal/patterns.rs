@@ -134,7 +134,7 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
     // CM: one hb relation per process.
     let found: Vec<Anomaly> = (0..g.reads_by_process.len())
         .into_par_iter()
-        .filter_map(|p| causal_memory(history, g, &anc, p))
+        .filter_map(|p| causal_memory(history, g, &anc, &succ, p))
         .collect();
     for a in found {
         report.add(CausalModel::CM, a);
@@ -144,30 +144,81 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
 /// Searches `hb_p` for process `p` (index into `reads_by_process`) for `CyclicHB` and
 /// `WriteHBInitRead`. `hb_p` lives on the causal past of p's last read, which holds every op
 /// that can reach one of p's reads.
-fn causal_memory(history: &History, g: &CausalGraph, anc: &BitMatrix, p: usize) -> Option<Anomaly> {
+fn causal_memory(
+    history: &History,
+    g: &CausalGraph,
+    anc: &BitMatrix,
+    succ: &[Vec<(usize, Edge)>],
+    p: usize,
+) -> Option<Anomaly> {
     let reads = &g.reads_by_process[p];
+    // CM is searched only when CC holds. Then a process with one read cannot break it (its hb
+    // adds edges only into that read's write, and a cycle through one would be a WriteCORead),
+    // nor can a process whose reads force no write order beyond co (its hb is co itself).
+    if reads.iter().filter(|&&r| !g.events[r].thin_air).count() < 2 {
+        return None;
+    }
+    let forces_more = reads.iter().any(|&r| {
+        let e = &g.events[r];
+        e.writer.is_some_and(|w1| {
+            g.writes[e.key]
+                .iter()
+                .any(|&w2| w2 != w1 && anc.has(r, w2) && !anc.has(w1, w2))
+        })
+    });
+    if !forces_more {
+        return None;
+    }
     let &last = reads.last()?;
-    let nodes: Vec<usize> = (0..g.len())
-        .filter(|&v| v == last || anc.has(last, v))
-        .collect();
+    // The graph of hb_p keeps only the writes and p's reads of the causal past of p's last
+    // read; the other processes' reads only carry co paths, which become direct `Co` edges.
+    let mine: HashSet<usize> = reads.iter().copied().collect();
+    let in_past = |v: usize| v == last || anc.has(last, v);
+    let keep = |v: usize| g.events[v].kind == EventKind::Write || mine.contains(&v);
+    let nodes: Vec<usize> = (0..g.len()).filter(|&v| in_past(v) && keep(v)).collect();
     let mut local = vec![usize::MAX; g.len()];
     for (i, &v) in nodes.iter().enumerate() {
         local[v] = i;
     }
     let m = nodes.len();
-    let base: Chain = g
-        .edges
-        .iter()
-        .filter(|(a, b, _)| local[*a] != usize::MAX && local[*b] != usize::MAX)
-        .map(|&(a, b, l)| (local[a], local[b], l))
-        .collect();
+    let mut base: Chain = Vec::new();
+    for chain in &g.by_process {
+        let mut prev: Option<usize> = None;
+        let mut pending: Vec<usize> = Vec::new();
+        for &v in chain.iter().filter(|&&v| in_past(v)) {
+            let e = &g.events[v];
+            if !keep(v) {
+                // A dropped read: its write reaches the next kept op of its process.
+                pending.extend(e.writer);
+                continue;
+            }
+            base.extend(
+                prev.iter()
+                    .chain(&pending)
+                    .map(|&u| (local[u], local[v], Edge::Co)),
+            );
+            if e.certain {
+                prev = Some(v);
+                pending.clear();
+            }
+            if let Some(w) = e.writer {
+                base.push((local[w], local[v], Edge::Rf));
+            }
+        }
+    }
     let mut derived: Chain = Vec::new();
     // The round each derived edge was found in: it is explained by the edges of earlier rounds.
     let mut round_of: HashMap<(usize, usize), usize> = HashMap::new();
     let to_global = |c: Chain| -> Chain {
-        c.into_iter()
-            .map(|(a, b, l)| (nodes[a], nodes[b], l))
-            .collect()
+        let mut out = Chain::new();
+        for (a, b, l) in c {
+            let (a, b) = (nodes[a], nodes[b]);
+            match (l, path(succ, a, b, |_| true)) {
+                (Edge::Co, Some(p)) => out.extend(p),
+                _ => out.push((a, b, l)),
+            }
+        }
+        out
     };
     // Why the derived edge a -> b (global ids) holds: an hb path from a to its read, using only
     // the edges known before it was found.
@@ -428,6 +479,7 @@ fn relation(l: Edge) -> &'static str {
         Edge::Rf => "rf",
         Edge::Cf(_) => "cf",
         Edge::Hb(_) => "hb",
+        Edge::Co => "co",
     }
 }
 
