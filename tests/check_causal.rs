@@ -267,7 +267,7 @@ fn big(n: usize, procs: u64) -> History {
         seed ^= seed << 17;
         let p = seed % procs;
         let k = (seed >> 8) as usize % 3;
-        let (f, arg, out) = if (seed >> 16) % 2 == 0 {
+        let (f, arg, out) = if (seed >> 16).is_multiple_of(2) {
             state[k] = Value::Int(i as i64 + 1);
             ("write", state[k].clone(), state[k].clone())
         } else {

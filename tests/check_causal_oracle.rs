@@ -149,7 +149,7 @@ fn oracle(evs: &[Ev]) -> (bool, bool, bool) {
                     .take_while(|&&x| x != o)
                     .filter(|&&x| evs[x].write && evs[x].key == evs[o].key && co[x][o])
                     .last();
-                last.map_or(None, |&w| evs[w].val) == evs[o].val
+                last.and_then(|&w| evs[w].val) == evs[o].val
             });
         }
         for i in 0..left.len() {
@@ -249,7 +249,7 @@ fn seeded_histories_agree_and_separate_the_models() {
                 let r = next();
                 (
                     r % procs,
-                    (r >> 8) % 2 == 0,
+                    ((r >> 8) % 2) == 0,
                     ((r >> 16) % 2) as usize,
                     ((r >> 24) % 12) as usize,
                 )
@@ -290,6 +290,22 @@ fn oracle_separates_the_models_like_the_checker() {
         ev(0, true, 0, Some(2)),
         ev(0, true, 1, Some(1)),
         ev(0, true, 2, Some(1)),
+        ev(1, true, 1, Some(2)),
+        ev(2, false, 1, Some(2)),
+        ev(2, false, 0, Some(1)),
+        ev(2, false, 2, Some(1)),
+        ev(2, false, 1, Some(2)),
+    ];
+    assert_eq!(oracle(&h), (true, true, false));
+    assert_eq!(checker(&h), (true, true, false));
+    // The same with z=1 written by process 3 after it read y=1: the order reaches process 2
+    // through another process's read.
+    let h = [
+        ev(0, true, 0, Some(1)),
+        ev(0, true, 0, Some(2)),
+        ev(0, true, 1, Some(1)),
+        ev(3, false, 1, Some(1)),
+        ev(3, true, 2, Some(1)),
         ev(1, true, 1, Some(2)),
         ev(2, false, 1, Some(2)),
         ev(2, false, 0, Some(1)),
