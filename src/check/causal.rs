@@ -49,6 +49,7 @@
 //! Histories of more than [`MAX_OPS`] ops are answered `unknown` (the bitsets would take too
 //! much memory).
 
+mod explain;
 mod patterns;
 
 use crate::check::partition::pair_calls;
