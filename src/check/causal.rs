@@ -28,8 +28,10 @@
 //!   `hb_p`-before that read. `CyclicHB`: `hb_p` has a cycle; `WriteHBInitRead`: a read of the
 //!   initial value by `p` is `hb_p`-after a write to its key.
 //!
-//! CM and CCv each imply CC and are incomparable. The verdict of `--consistency causal` is CC's;
-//! the result also says which of CCv and CM hold, and names the strongest model that holds.
+//! CM and CCv each imply CC and are incomparable. The verdict of `--consistency causal` is CC's
+//! and its anomalies are CC's; the result also says which of CCv and CM hold (`stats.models`,
+//! with the anomalies that rule them out in `stats.stronger_model_anomalies`), and its summary
+//! names the strongest model that holds. [`search`] gives all three lists directly.
 //!
 //! How calls enter the graph: an `ok` read or write is an op; a failed op and a read whose
 //! outcome is unknown are left out (they constrain nothing); a write whose outcome is unknown
