@@ -8,6 +8,7 @@ use crate::history::{History, Value};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+pub mod causal;
 pub mod explain;
 pub mod linearizable;
 pub mod lock;
@@ -132,9 +133,13 @@ pub fn check(history: &History, opts: &CheckOptions) -> anyhow::Result<CheckResu
         _ => {}
     }
     if opts.consistency == Consistency::Causal {
-        anyhow::bail!(
-            "causal consistency is not supported yet: check with --consistency linearizable or sequential"
-        );
+        return match name.as_str() {
+            "register" | "cas-register" => causal::check_causal(history, opts, &name),
+            other => anyhow::bail!(
+                "causal consistency is checked for registers only (model register or \
+                 cas-register), not {other}: check with --consistency linearizable or sequential"
+            ),
+        };
     }
     let mut values = model::Interner::default();
     let initial = opts.initial_value.clone().unwrap_or(Value::Nil);
