@@ -145,7 +145,8 @@ fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
             "--nemesis",
             "pause",
         ])
-        .args(["--time-limit", "10", "--seed", "1", "--history-dir"])
+        // 12 s: two pauses of the holder (every 4 s), so one mistimed pause cannot hide it.
+        .args(["--time-limit", "12", "--seed", "1", "--history-dir"])
         .arg(dir.path().join("h"))
         .arg("--report-dir")
         .arg(dir.path().join("r"));
