@@ -30,6 +30,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("clock", include_str!("../../nemeses/clock.toml")),
     ("packet", include_str!("../../nemeses/packet.toml")),
     ("all", include_str!("../../nemeses/all.toml")),
+    (
+        "redlock-clock",
+        include_str!("../../nemeses/redlock-clock.toml"),
+    ),
 ];
 
 /// Which nodes a process or clock fault hits.
@@ -118,6 +122,14 @@ pub struct ClockSpec {
     /// Which nodes.
     #[serde(default)]
     pub targets: Targets,
+    /// These nodes by name instead of drawing by `targets` (any node of the run, not only
+    /// the fault targets).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Seconds into its entry before the clock fault starts (so a partition composed with it
+    /// is in place first); it is still reset when the entry ends.
+    #[serde(default)]
+    pub after: f64,
     /// `bump` and/or `strobe`.
     #[serde(default = "default_clock_modes")]
     pub modes: Vec<String>,
@@ -149,6 +161,8 @@ impl Default for ClockSpec {
     fn default() -> Self {
         ClockSpec {
             targets: Targets::One,
+            nodes: Vec::new(),
+            after: 0.0,
             modes: default_clock_modes(),
             bump_ms: default_bump(),
             strobe_delta_ms: default_strobe_delta(),
@@ -284,9 +298,12 @@ impl Schedule {
                 return Err(format!("unknown clock mode {m:?}: use bump or strobe"));
             }
         }
-        let times = [self.interval, self.jitter, self.duration];
+        let times = [self.interval, self.jitter, self.duration, self.clock.after];
         if times.iter().any(|t| !t.is_finite() || *t < 0.0) || self.interval <= 0.0 {
             return Err("interval must be positive; jitter and duration not negative".into());
+        }
+        if self.clock.after > 0.0 && self.clock.after >= self.duration {
+            return Err("clock after must be shorter than duration".into());
         }
         if self.jitter > self.interval {
             return Err("jitter must not exceed interval".into());
@@ -321,6 +338,19 @@ impl Schedule {
         seed: u64,
         time_limit: Duration,
     ) -> Result<Vec<Planned>, NemesisError> {
+        self.plan_with(nodes, nodes, seed, time_limit)
+    }
+
+    /// Like [`plan`](Self::plan), where random shapes and picks draw from `nodes` (the fault
+    /// targets) but explicit partitions and explicit clock `nodes` may name any of `known`
+    /// (every node of the run, e.g. a lock target's servers and client groups).
+    pub fn plan_with(
+        &self,
+        nodes: &[String],
+        known: &[String],
+        seed: u64,
+        time_limit: Duration,
+    ) -> Result<Vec<Planned>, NemesisError> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut out = Vec::new();
         if self.faults.is_empty() || nodes.is_empty() {
@@ -344,9 +374,10 @@ impl Schedule {
                 entry.split('+').collect()
             };
             for fam in families {
-                let (start, stop) = self.draw(fam, nodes, &mut rng)?;
+                let (start, stop) = self.draw(fam, nodes, known, &mut rng)?;
+                let delay = if fam == "clock" { self.clock.after } else { 0.0 };
                 out.push(Planned {
-                    at: Duration::from_secs_f64(t),
+                    at: Duration::from_secs_f64(t + delay),
                     fault: start,
                 });
                 out.push(Planned {
@@ -365,6 +396,7 @@ impl Schedule {
         &self,
         family: &str,
         nodes: &[String],
+        known: &[String],
         rng: &mut StdRng,
     ) -> Result<(Fault, Fault), NemesisError> {
         Ok(match family {
@@ -383,7 +415,12 @@ impl Schedule {
                 let kind = kinds.choose(rng).ok_or_else(|| {
                     NemesisError::Invalid("[partition] lists no partitions".into())
                 })?;
-                let part = kind.generate(nodes, rng)?;
+                let part = match kind {
+                    PartitionKind::Explicit(_) | PartitionKind::OneWay { .. } => {
+                        kind.generate(known, rng)?
+                    }
+                    _ => kind.generate(nodes, rng)?,
+                };
                 (Fault::StartPartition(part), Fault::StopPartition)
             }
             "pause" => {
@@ -396,7 +433,14 @@ impl Schedule {
             }
             "clock" => {
                 let c = &self.clock;
-                let t = c.targets.pick(nodes, rng);
+                let t = if c.nodes.is_empty() {
+                    c.targets.pick(nodes, rng)
+                } else {
+                    if let Some(n) = c.nodes.iter().find(|n| !known.contains(n)) {
+                        return Err(NemesisError::UnknownNode(n.clone()));
+                    }
+                    c.nodes.clone()
+                };
                 let mode = c.modes.choose(rng).map_or("bump", |m| m.as_str());
                 let start = if mode == "strobe" {
                     Fault::ClockStrobe {

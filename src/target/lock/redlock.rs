@@ -11,12 +11,16 @@
 use crate::history::Value;
 use crate::target::lock::redis::worker_args;
 use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{refuse_all_but_pause, LockOptions, LockService};
-use crate::target::redis::{redis_binary, start_servers, RedisConn, RedisServer};
+use crate::nemesis::schedule::Schedule;
+use crate::target::lock::redis_node::{RedisNode, PLACED_PORT};
+use crate::target::lock::{LockOptions, LockService};
+use crate::target::redis::{redis_binary, RedisConn};
+use crate::target::server_process::ports;
 use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use rand::Rng;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -67,22 +71,53 @@ impl Redlock {
         self.instances.len() / 2 + 1
     }
 
-    /// Compare-and-delete of our value on every instance; how many deleted it.
-    async fn release_all(&mut self, value: &str) -> usize {
-        let mut released = 0;
-        for inst in &mut self.instances {
-            let Ok(con) = inst.get().await else { continue };
-            let mut con = con.clone();
-            let script = redis::Script::new(RELEASE);
-            let mut inv = script.key(LOCK_KEY);
-            inv.arg(value);
-            match tokio::time::timeout(INSTANCE_TIMEOUT, inv.invoke_async::<i64>(&mut con)).await {
-                Ok(Ok(1)) => released += 1,
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => inst.reset(),
+    /// Runs `cmd` on every instance at once, each bounded by [`INSTANCE_TIMEOUT`] (connecting
+    /// included: an instance behind a partition must not hold up the others); true for each
+    /// instance whose answer satisfied `taken`.
+    async fn on_all(&mut self, cmd: redis::Cmd, taken: fn(&redis::Value) -> bool) -> Vec<bool> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, mut inst) in std::mem::take(&mut self.instances).into_iter().enumerate() {
+            let cmd = cmd.clone();
+            tasks.spawn(async move {
+                let call = async {
+                    let con = inst.get().await?;
+                    cmd.query_async::<redis::Value>(con)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                let ok = match tokio::time::timeout(INSTANCE_TIMEOUT, call).await {
+                    Ok(Ok(v)) => taken(&v),
+                    Ok(Err(_)) | Err(_) => {
+                        inst.reset();
+                        false
+                    }
+                };
+                (i, inst, ok)
+            });
+        }
+        let mut done: Vec<(usize, RedisConn, bool)> = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(d) = joined {
+                done.push(d);
             }
         }
-        released
+        done.sort_by_key(|d| d.0);
+        let mut out = Vec::new();
+        for (_, inst, ok) in done {
+            self.instances.push(inst);
+            out.push(ok);
+        }
+        out
+    }
+
+    /// Compare-and-delete of our value on every instance; how many deleted it.
+    async fn release_all(&mut self, value: &str) -> usize {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RELEASE).arg(1).arg(LOCK_KEY).arg(value);
+        let done = self
+            .on_all(cmd, |v| matches!(v, redis::Value::Int(1)))
+            .await;
+        done.into_iter().filter(|ok| *ok).count()
     }
 }
 
@@ -96,27 +131,18 @@ impl LockService for Redlock {
         );
         let ttl_ms = self.ttl.as_millis().max(1) as u64;
         let start = Instant::now();
-        let mut taken = 0;
-        for inst in &mut self.instances {
-            let Ok(con) = inst.get().await else { continue };
-            let mut con = con.clone();
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(LOCK_KEY)
-                .arg(&value)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl_ms);
-            match tokio::time::timeout(
-                INSTANCE_TIMEOUT,
-                cmd.query_async::<Option<String>>(&mut con),
-            )
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(LOCK_KEY)
+            .arg(&value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms);
+        let taken = self
+            .on_all(cmd, |v| matches!(v, redis::Value::Okay))
             .await
-            {
-                Ok(Ok(Some(_))) => taken += 1,
-                Ok(Ok(None)) => {}
-                Ok(Err(_)) | Err(_) => inst.reset(),
-            }
-        }
+            .into_iter()
+            .filter(|ok| *ok)
+            .count();
         let drift = self.ttl / 100 + Duration::from_millis(2);
         let validity = self.ttl.saturating_sub(start.elapsed() + drift);
         if taken >= self.quorum() && !validity.is_zero() {
@@ -137,14 +163,26 @@ impl LockService for Redlock {
 
 /// The `redlock` target: 5 lock instances (`l1`..`l5`, or `--nodes`), a resource redis-server,
 /// one worker process per client.
+///
+/// With a placement (a run with network faults), every redis-server runs in its own namespace
+/// under the clock shim, and the workers too, in two client groups: even client processes in
+/// namespace `ga`, odd ones in `gb`. A partition can then split the clients between the lock
+/// servers (see `nemeses/redlock-clock.toml`) while the controller still talks to each worker
+/// over its stdin and stdout. Partitions never name the resource.
 pub struct RedlockTarget {
     opts: TargetOptions,
     lock: LockOptions,
     binary: Option<PathBuf>,
-    instances: Vec<RedisServer>,
-    resource: Vec<RedisServer>,
+    instances: Vec<RedisNode>,
+    resource: Vec<RedisNode>,
     workers: WorkerTable,
 }
+
+/// The resource server's node name.
+pub const RESOURCE: &str = "resource";
+
+/// The client groups' node names (namespaces of the workers when placed).
+pub const GROUPS: [&str; 2] = ["ga", "gb"];
 
 impl RedlockTarget {
     /// A target that starts `redis-server` (`binary`, else from PATH) on `setup`.
@@ -157,6 +195,73 @@ impl RedlockTarget {
             resource: Vec::new(),
             workers: WorkerTable::default(),
         }
+    }
+
+    fn lock_names(&self) -> Vec<String> {
+        let n = self.opts.nodes.unwrap_or(5).max(1);
+        (1..=n).map(|i| format!("l{i}")).collect()
+    }
+
+    /// The client group of client `process`.
+    pub fn group_of(process: u64) -> &'static str {
+        GROUPS[(process % 2) as usize]
+    }
+
+    /// Why the explicit partitions and clock nodes of `schedule` do not fit this target.
+    fn check_schedule(&self, schedule: &Schedule) -> Option<String> {
+        let servers = self.lock_names();
+        let mut nameable: Vec<String> = servers.clone();
+        nameable.extend(GROUPS.iter().map(|g| g.to_string()));
+        let families = schedule.families();
+        if let Some(f) = families
+            .iter()
+            .find(|f| !matches!(**f, "pause" | "partition" | "clock"))
+        {
+            return Some(format!(
+                "target redlock takes pause, and partition and clock faults that name its nodes (see --nemesis redlock-clock), not {f}"
+            ));
+        }
+        if families.contains(&"partition") {
+            let p = &schedule.partition;
+            if !p.kinds.is_empty() {
+                return Some(format!(
+                    "target redlock takes only explicit partitions over its lock servers ({}) and client groups ({}), not random shapes ({}): its resource must stay reachable; see --nemesis redlock-clock",
+                    servers.join(", "),
+                    GROUPS.join(", "),
+                    p.kinds.join(", ")
+                ));
+            }
+            let named = p
+                .explicit
+                .iter()
+                .flatten()
+                .flatten()
+                .chain(p.one_way.iter().flat_map(|o| o.from.iter().chain(&o.to)));
+            for n in named {
+                if !nameable.contains(n) {
+                    return Some(format!(
+                        "target redlock: a partition may name only {} (not {n:?}: the resource must stay reachable)",
+                        nameable.join(", ")
+                    ));
+                }
+            }
+        }
+        if families.contains(&"clock") {
+            let c = &schedule.clock;
+            if c.nodes.is_empty() {
+                return Some(format!(
+                    "target redlock: a clock fault must name its lock servers in [clock] nodes ({}); see --nemesis redlock-clock",
+                    servers.join(", ")
+                ));
+            }
+            if let Some(n) = c.nodes.iter().find(|n| !servers.contains(n)) {
+                return Some(format!(
+                    "target redlock: clock faults reach only the lock servers {}, not {n:?}",
+                    servers.join(", ")
+                ));
+            }
+        }
+        None
     }
 }
 
@@ -171,15 +276,43 @@ impl Target for RedlockTarget {
             bail!("{NO_FENCING}");
         }
         let binary = redis_binary(self.binary.as_deref())?;
-        let n = self.opts.nodes.unwrap_or(5).max(1);
-        let names: Vec<String> = (1..=n).map(|i| format!("l{i}")).collect();
-        self.instances = start_servers(&self.opts, &binary, &names).await?;
-        let mut opts = self.opts.clone();
-        if opts.base_port != 0 {
-            opts.base_port = opts.base_port.saturating_add(n as u16);
+        let mut names = self.lock_names();
+        names.push(RESOURCE.to_string());
+        let placement = self.opts.placement.clone();
+        let ports = match placement {
+            Some(_) => vec![PLACED_PORT; names.len()],
+            None => ports(self.opts.base_port, names.len())?,
+        };
+        let mut started = Vec::new();
+        for (name, port) in names.iter().zip(ports) {
+            let ip = match &placement {
+                Some(p) => p.ip(name)?,
+                None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            };
+            let dir = self.opts.work_dir.join(name);
+            let node = RedisNode::start(
+                name,
+                &binary,
+                SocketAddr::new(ip, port),
+                &dir,
+                placement.as_deref(),
+            )
+            .await;
+            match node {
+                Ok(n) => started.push(n),
+                Err(e) => {
+                    started.iter_mut().for_each(RedisNode::stop);
+                    return Err(e);
+                }
+            }
         }
-        self.resource = start_servers(&opts, &binary, &["resource".to_string()]).await?;
+        self.resource = started.split_off(names.len() - 1);
+        self.instances = started;
         Ok(())
+    }
+
+    fn supports_placement(&self) -> bool {
+        true
     }
 
     async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
@@ -187,19 +320,24 @@ impl Target for RedlockTarget {
             .resource
             .first()
             .context("the redlock target is not running: call setup first")?;
-        let urls: Vec<String> = self.instances.iter().map(RedisServer::url).collect();
+        let urls: Vec<String> = self.instances.iter().map(RedisNode::url).collect();
         let args = worker_args("redlock", &urls.join(","), &resource.url(), &self.lock);
         let log = self
             .opts
             .work_dir
             .join("workers")
             .join(format!("worker-{process}.log"));
-        let w = WorkerClient::spawn(
+        let placement = self.opts.placement.clone();
+        let w = WorkerClient::spawn_with(
             process,
             &self.opts.node_binary,
             &args,
             &log,
             self.workers.clone(),
+            |cmd| match &placement {
+                Some(p) => p.prepare(Self::group_of(process), cmd),
+                None => Ok(()),
+            },
         )
         .with_context(|| format!("cannot start the lock worker for client {process}"))?;
         Ok(Box::new(w))
@@ -209,14 +347,15 @@ impl Target for RedlockTarget {
         self.instances
             .iter()
             .chain(&self.resource)
-            .map(RedisServer::info)
+            .map(RedisNode::info)
             .collect()
     }
 
+    /// The lock servers, the resource, and the two client groups (namespaces for workers).
     fn planned_nodes(&self) -> Vec<String> {
-        let n = self.opts.nodes.unwrap_or(5).max(1);
-        let mut out: Vec<String> = (1..=n).map(|i| format!("l{i}")).collect();
-        out.push("resource".to_string());
+        let mut out = self.lock_names();
+        out.push(RESOURCE.to_string());
+        out.extend(GROUPS.iter().map(|g| g.to_string()));
         out
     }
 
@@ -224,7 +363,7 @@ impl Target for RedlockTarget {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .filter_map(RedisServer::exited)
+            .filter_map(RedisNode::exited)
             .collect()
     }
 
@@ -233,7 +372,7 @@ impl Target for RedlockTarget {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .for_each(RedisServer::stop);
+            .for_each(RedisNode::stop);
         Ok(())
     }
 
@@ -241,12 +380,22 @@ impl Target for RedlockTarget {
         self.workers.list()
     }
 
+    /// `holder`: random picks (a pause) stop the lock holder. Explicit partitions and clock
+    /// nodes name the servers and client groups instead (see [`Target::planned_nodes`]).
     fn fault_targets(&self) -> Vec<String> {
         vec!["holder".to_string()]
     }
 
     fn refuse_fault(&self, family: &str) -> Option<String> {
-        refuse_all_but_pause(self.name(), family)
+        (!matches!(family, "pause" | "partition" | "clock")).then(|| {
+            format!(
+                "target redlock takes pause, and partition and clock faults that name its nodes (see --nemesis redlock-clock), not {family}"
+            )
+        })
+    }
+
+    fn refuse_schedule(&self, schedule: &Schedule) -> Option<String> {
+        self.check_schedule(schedule)
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {
@@ -256,5 +405,14 @@ impl Target for RedlockTarget {
                 .find(|n| n.name == name)
                 .and_then(|n| n.pid)
         })
+    }
+}
+
+impl Drop for RedlockTarget {
+    fn drop(&mut self) {
+        self.instances
+            .iter_mut()
+            .chain(self.resource.iter_mut())
+            .for_each(RedisNode::stop);
     }
 }
