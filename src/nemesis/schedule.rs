@@ -130,6 +130,10 @@ pub struct ClockSpec {
     /// is in place first); it is still reset when the entry ends.
     #[serde(default)]
     pub after: f64,
+    /// When positive, the clock fault is applied again every this many seconds until its
+    /// entry ends (bumps add up; one reset undoes them all).
+    #[serde(default)]
+    pub every: f64,
     /// `bump` and/or `strobe`.
     #[serde(default = "default_clock_modes")]
     pub modes: Vec<String>,
@@ -163,6 +167,7 @@ impl Default for ClockSpec {
             targets: Targets::One,
             nodes: Vec::new(),
             after: 0.0,
+            every: 0.0,
             modes: default_clock_modes(),
             bump_ms: default_bump(),
             strobe_delta_ms: default_strobe_delta(),
@@ -298,7 +303,13 @@ impl Schedule {
                 return Err(format!("unknown clock mode {m:?}: use bump or strobe"));
             }
         }
-        let times = [self.interval, self.jitter, self.duration, self.clock.after];
+        let times = [
+            self.interval,
+            self.jitter,
+            self.duration,
+            self.clock.after,
+            self.clock.every,
+        ];
         if times.iter().any(|t| !t.is_finite() || *t < 0.0) || self.interval <= 0.0 {
             return Err("interval must be positive; jitter and duration not negative".into());
         }
@@ -375,7 +386,21 @@ impl Schedule {
             };
             for fam in families {
                 let (start, stop) = self.draw(fam, nodes, known, &mut rng)?;
-                let delay = if fam == "clock" { self.clock.after } else { 0.0 };
+                let delay = if fam == "clock" {
+                    self.clock.after
+                } else {
+                    0.0
+                };
+                if fam == "clock" && self.clock.every > 0.0 {
+                    let mut again = t + delay + self.clock.every;
+                    while again < end {
+                        out.push(Planned {
+                            at: Duration::from_secs_f64(again),
+                            fault: start.clone(),
+                        });
+                        again += self.clock.every;
+                    }
+                }
                 out.push(Planned {
                     at: Duration::from_secs_f64(t + delay),
                     fault: start,
@@ -525,6 +550,53 @@ mod tests {
         );
         assert_eq!(plan[0].at, Duration::from_secs(2));
         assert_eq!(plan[2].at, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn clock_faults_can_name_nodes_start_late_and_repeat() {
+        let text = r#"
+            name = "late"
+            faults = ["partition+clock"]
+            interval = 1.0
+            duration = 2.0
+            [partition]
+            kinds = []
+            explicit = [[["g1", "n1"], ["n2"]]]
+            [clock]
+            nodes = ["n3"]
+            modes = ["bump"]
+            bump-ms = [900, 900]
+            after = 0.5
+            every = 0.6
+        "#;
+        let s = Schedule::parse(text, "test").unwrap();
+        let known: Vec<String> = ["holder", "g1", "n1", "n2", "n3"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        // Random picks would draw from `holder` only; explicit names may be any known node.
+        let plan = s
+            .plan_with(&known[..1], &known, 1, Duration::from_secs(4))
+            .unwrap();
+        let at = |f: &str| -> Vec<f64> {
+            plan.iter()
+                .filter(|p| p.fault.f() == f)
+                .map(|p| p.at.as_secs_f64())
+                .collect()
+        };
+        assert_eq!(at("start-partition"), vec![1.0]);
+        let bumps = at("clock-bump");
+        assert_eq!(bumps.len(), 3, "{bumps:?}");
+        assert!((bumps[0] - 1.5).abs() < 1e-9 && (bumps[2] - 2.7).abs() < 1e-9);
+        assert_eq!(at("clock-reset"), vec![3.0]);
+        assert!(plan.iter().any(|p| p.fault
+            == Fault::ClockBump {
+                nodes: vec!["n3".into()],
+                ms: 900
+            }));
+        assert!(s.plan(&known[..1], 1, Duration::from_secs(4)).is_err());
+        let late = text.replace("after = 0.5", "after = 2.0");
+        assert!(Schedule::parse(&late, "test").is_err());
     }
 
     #[test]

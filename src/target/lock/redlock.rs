@@ -9,10 +9,10 @@
 //! its validity still writes stale data; `--fencing` is refused rather than faked.
 
 use crate::history::Value;
-use crate::target::lock::redis::worker_args;
-use crate::target::lock::worker::{WorkerClient, WorkerTable};
 use crate::nemesis::schedule::Schedule;
+use crate::target::lock::redis::worker_args;
 use crate::target::lock::redis_node::{RedisNode, PLACED_PORT};
+use crate::target::lock::worker::{WorkerClient, WorkerTable};
 use crate::target::lock::{LockOptions, LockService};
 use crate::target::redis::{redis_binary, RedisConn};
 use crate::target::server_process::ports;
