@@ -5,8 +5,10 @@
 //! `packet`), a composition that starts and stops together (`partition+pause`), or `all` (one
 //! family at a time, drawn from all five). Each cycle waits `interval` seconds (± `jitter`),
 //! starts one entry's faults, and heals them `duration` seconds later. Per-family tables say
-//! which shapes and targets to draw from. The built-in schedules (`none`, `partition`, `pause`,
-//! `kill`, `clock`, `packet`, `all`) are the files in `nemeses/`, embedded in the binary.
+//! which shapes and targets to draw from; a clock fault may instead name its nodes, start
+//! `after` seconds into its entry and repeat `every` so many seconds. The built-in schedules
+//! (`none`, `partition`, `pause`, `kill`, `kill-all`, `clock`, `packet`, `all`,
+//! `redlock-clock`) are the files in `nemeses/`, embedded in the binary.
 
 use super::partition::PartitionKind;
 use super::{Fault, NemesisError, PacketFaults};

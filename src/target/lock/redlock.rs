@@ -7,6 +7,12 @@
 //!
 //! Redlock has no fencing token (the point of Kleppmann's 2016 critique), so a holder paused past
 //! its validity still writes stale data; `--fencing` is refused rather than faked.
+//!
+//! The critique's other scenario needs the network and the clocks: under a run with faults the
+//! target places every redis-server in its own network namespace under the clock shim, and its
+//! lock workers in two client groups (`ga`, `gb`). `--nemesis redlock-clock` splits the groups so
+//! they share one lock server, then jumps that server's clock past the TTL: it expires the
+//! holder's key early and the other group wins a majority too.
 
 use crate::history::Value;
 use crate::nemesis::schedule::Schedule;
@@ -279,16 +285,16 @@ impl Target for RedlockTarget {
         let mut names = self.lock_names();
         names.push(RESOURCE.to_string());
         let placement = self.opts.placement.clone();
-        let ports = match placement {
-            Some(_) => vec![PLACED_PORT; names.len()],
-            None => ports(self.opts.base_port, names.len())?,
-        };
+        // Loopback ports for servers that share loopback (no placement, or a placement without
+        // namespaces); a server in its own namespace takes the fixed port.
+        let loopback = ports(self.opts.base_port, names.len())?;
         let mut started = Vec::new();
-        for (name, port) in names.iter().zip(ports) {
+        for (name, free) in names.iter().zip(loopback) {
             let ip = match &placement {
                 Some(p) => p.ip(name)?,
                 None => IpAddr::V4(Ipv4Addr::LOCALHOST),
             };
+            let port = if ip.is_loopback() { free } else { PLACED_PORT };
             let dir = self.opts.work_dir.join(name);
             let node = RedisNode::start(
                 name,
