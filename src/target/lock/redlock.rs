@@ -49,6 +49,7 @@ pub const NO_FENCING: &str = "redlock hands out no fencing tokens (there is no c
 
 /// One client's view of a Redlock over several instances.
 pub struct Redlock {
+    urls: Vec<String>,
     instances: Vec<RedisConn>,
     ttl: Duration,
     value: String,
@@ -64,6 +65,7 @@ impl Redlock {
             bail!("redlock needs at least one instance");
         }
         Ok(Redlock {
+            urls: urls.to_vec(),
             instances: urls
                 .iter()
                 .map(|u| RedisConn::new(u))
@@ -74,7 +76,7 @@ impl Redlock {
     }
 
     fn quorum(&self) -> usize {
-        self.instances.len() / 2 + 1
+        self.urls.len() / 2 + 1
     }
 
     /// Runs `cmd` on every instance at once, each bounded by [`INSTANCE_TIMEOUT`] (connecting
@@ -101,15 +103,22 @@ impl Redlock {
                 (i, inst, ok)
             });
         }
-        let mut done: Vec<(usize, RedisConn, bool)> = Vec::new();
+        let mut done: Vec<Option<(RedisConn, bool)>> = self.urls.iter().map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
-            if let Ok(d) = joined {
-                done.push(d);
+            if let Ok((i, inst, ok)) = joined {
+                done[i] = Some((inst, ok));
             }
         }
-        done.sort_by_key(|d| d.0);
         let mut out = Vec::new();
-        for (_, inst, ok) in done {
+        for (url, d) in self.urls.iter().zip(done) {
+            // A task that died lost its connection: open a fresh one, and count no answer.
+            let (inst, ok) = match d {
+                Some(d) => d,
+                None => match RedisConn::new(url) {
+                    Ok(c) => (c, false),
+                    Err(_) => continue,
+                },
+            };
             self.instances.push(inst);
             out.push(ok);
         }
