@@ -431,3 +431,57 @@ impl Drop for RedlockTarget {
             .for_each(RedisNode::stop);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> RedlockTarget {
+        let opts = TargetOptions {
+            nodes: None,
+            work_dir: PathBuf::from("/nonexistent"),
+            base_port: 0,
+            node_binary: PathBuf::from("ferrocheck"),
+            seed: 1,
+            placement: None,
+            fsync: true,
+        };
+        RedlockTarget::new(opts, LockOptions::default(), None)
+    }
+
+    fn refusal(text: &str) -> Option<String> {
+        let s = Schedule::parse(text, "test").unwrap();
+        target().refuse_schedule(&s)
+    }
+
+    #[test]
+    fn the_network_knows_servers_resource_and_client_groups() {
+        let t = target();
+        assert_eq!(
+            t.planned_nodes(),
+            ["l1", "l2", "l3", "l4", "l5", "resource", "ga", "gb"]
+        );
+        assert_eq!(t.fault_targets(), ["holder"]);
+        assert_eq!(RedlockTarget::group_of(4), "ga");
+        assert_eq!(RedlockTarget::group_of(7), "gb");
+    }
+
+    #[test]
+    fn schedules_must_name_nodes_and_spare_the_resource() {
+        let builtin = Schedule::load("redlock-clock").unwrap();
+        assert_eq!(target().refuse_schedule(&builtin), None);
+        assert_eq!(refusal("name = \"p\"\nfaults = [\"pause\"]"), None);
+        let cut_resource = "name = \"x\"\nfaults = [\"partition\"]\n[partition]\nkinds = []\n\
+                            explicit = [[[\"ga\", \"resource\"], [\"gb\"]]]";
+        assert!(refusal(cut_resource)
+            .unwrap()
+            .contains("resource must stay reachable"));
+        let clock_resource = "name = \"x\"\nfaults = [\"clock\"]\n[clock]\nnodes = [\"resource\"]";
+        assert!(refusal(clock_resource)
+            .unwrap()
+            .contains("only the lock servers"));
+        assert!(refusal("name = \"x\"\nfaults = [\"packet\"]")
+            .unwrap()
+            .contains("not packet"));
+    }
+}
