@@ -176,8 +176,11 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let placeable = probe.supports_placement();
     // The names faults are planned against (the lock targets pause the lock holder).
     let fault_targets = probe.fault_targets();
+    // Explicit partitions and clock nodes may name any node (a lock target's servers).
+    let mut known = fault_targets.clone();
+    known.extend(nodes.iter().filter(|n| !fault_targets.contains(n)).cloned());
     let refusal = match crate::nemesis::schedule::Schedule::load(&spec.nemesis) {
-        Ok(s) => s.families().into_iter().find_map(|f| probe.refuse_fault(f)),
+        Ok(s) => probe.refuse_schedule(&s),
         Err(_) => None, // FaultEnv::prepare reports a bad schedule
     };
     drop(probe);
@@ -197,6 +200,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         workload,
         target,
         &fault_targets,
+        &known,
         &mut faults,
     ));
     runtime.shutdown_timeout(Duration::from_secs(5));
@@ -205,13 +209,15 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     outcome
 }
 
-/// The async part of a run, inside the clients' namespace.
+/// The async part of a run, inside the clients' namespace. Faults are drawn from `nodes` (the
+/// target's fault targets); explicit ones may name any of `known`.
 pub async fn run_async(
     spec: &RunSpec,
     name: String,
     workload: Box<dyn workload::Workload>,
     target: Box<dyn Target>,
     nodes: &[String],
+    known: &[String],
     faults: &mut faults::FaultEnv,
 ) -> anyhow::Result<RunOutcome> {
     let run_dir = spec.history_dir.join(&name);
@@ -236,7 +242,7 @@ pub async fn run_async(
         }))
         .map_err(|e| crate::cli::usage(format!("nemesis {}: {e:#}", spec.nemesis)))?;
     let plan = match &faults.schedule {
-        Some(s) => s.plan(nodes, spec.seed, spec.time_limit)?,
+        Some(s) => s.plan_with(nodes, known, spec.seed, spec.time_limit)?,
         None => Vec::new(),
     };
     let mut warnings: Vec<String> = faults.notes.clone();

@@ -5,8 +5,10 @@
 //! `packet`), a composition that starts and stops together (`partition+pause`), or `all` (one
 //! family at a time, drawn from all five). Each cycle waits `interval` seconds (± `jitter`),
 //! starts one entry's faults, and heals them `duration` seconds later. Per-family tables say
-//! which shapes and targets to draw from. The built-in schedules (`none`, `partition`, `pause`,
-//! `kill`, `clock`, `packet`, `all`) are the files in `nemeses/`, embedded in the binary.
+//! which shapes and targets to draw from; a clock fault may instead name its nodes, start
+//! `after` seconds into its entry and repeat `every` so many seconds. The built-in schedules
+//! (`none`, `partition`, `pause`, `kill`, `kill-all`, `clock`, `packet`, `all`,
+//! `redlock-clock`) are the files in `nemeses/`, embedded in the binary.
 
 use super::partition::PartitionKind;
 use super::{Fault, NemesisError, PacketFaults};
@@ -30,6 +32,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("clock", include_str!("../../nemeses/clock.toml")),
     ("packet", include_str!("../../nemeses/packet.toml")),
     ("all", include_str!("../../nemeses/all.toml")),
+    (
+        "redlock-clock",
+        include_str!("../../nemeses/redlock-clock.toml"),
+    ),
 ];
 
 /// Which nodes a process or clock fault hits.
@@ -118,6 +124,18 @@ pub struct ClockSpec {
     /// Which nodes.
     #[serde(default)]
     pub targets: Targets,
+    /// These nodes by name instead of drawing by `targets` (any node of the run, not only
+    /// the fault targets).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Seconds into its entry before the clock fault starts (so a partition composed with it
+    /// is in place first); it is still reset when the entry ends.
+    #[serde(default)]
+    pub after: f64,
+    /// When positive, the clock fault is applied again every this many seconds until its
+    /// entry ends (bumps add up; one reset undoes them all).
+    #[serde(default)]
+    pub every: f64,
     /// `bump` and/or `strobe`.
     #[serde(default = "default_clock_modes")]
     pub modes: Vec<String>,
@@ -149,6 +167,9 @@ impl Default for ClockSpec {
     fn default() -> Self {
         ClockSpec {
             targets: Targets::One,
+            nodes: Vec::new(),
+            after: 0.0,
+            every: 0.0,
             modes: default_clock_modes(),
             bump_ms: default_bump(),
             strobe_delta_ms: default_strobe_delta(),
@@ -284,9 +305,18 @@ impl Schedule {
                 return Err(format!("unknown clock mode {m:?}: use bump or strobe"));
             }
         }
-        let times = [self.interval, self.jitter, self.duration];
+        let times = [
+            self.interval,
+            self.jitter,
+            self.duration,
+            self.clock.after,
+            self.clock.every,
+        ];
         if times.iter().any(|t| !t.is_finite() || *t < 0.0) || self.interval <= 0.0 {
             return Err("interval must be positive; jitter and duration not negative".into());
+        }
+        if self.clock.after > 0.0 && self.clock.after >= self.duration {
+            return Err("clock after must be shorter than duration".into());
         }
         if self.jitter > self.interval {
             return Err("jitter must not exceed interval".into());
@@ -321,6 +351,19 @@ impl Schedule {
         seed: u64,
         time_limit: Duration,
     ) -> Result<Vec<Planned>, NemesisError> {
+        self.plan_with(nodes, nodes, seed, time_limit)
+    }
+
+    /// Like [`plan`](Self::plan), where random shapes and picks draw from `nodes` (the fault
+    /// targets) but explicit partitions and explicit clock `nodes` may name any of `known`
+    /// (every node of the run, e.g. a lock target's servers and client groups).
+    pub fn plan_with(
+        &self,
+        nodes: &[String],
+        known: &[String],
+        seed: u64,
+        time_limit: Duration,
+    ) -> Result<Vec<Planned>, NemesisError> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut out = Vec::new();
         if self.faults.is_empty() || nodes.is_empty() {
@@ -344,9 +387,24 @@ impl Schedule {
                 entry.split('+').collect()
             };
             for fam in families {
-                let (start, stop) = self.draw(fam, nodes, &mut rng)?;
+                let (start, stop) = self.draw(fam, nodes, known, &mut rng)?;
+                let delay = if fam == "clock" {
+                    self.clock.after
+                } else {
+                    0.0
+                };
+                if fam == "clock" && self.clock.every > 0.0 {
+                    let mut again = t + delay + self.clock.every;
+                    while again < end {
+                        out.push(Planned {
+                            at: Duration::from_secs_f64(again),
+                            fault: start.clone(),
+                        });
+                        again += self.clock.every;
+                    }
+                }
                 out.push(Planned {
-                    at: Duration::from_secs_f64(t),
+                    at: Duration::from_secs_f64(t + delay),
                     fault: start,
                 });
                 out.push(Planned {
@@ -365,6 +423,7 @@ impl Schedule {
         &self,
         family: &str,
         nodes: &[String],
+        known: &[String],
         rng: &mut StdRng,
     ) -> Result<(Fault, Fault), NemesisError> {
         Ok(match family {
@@ -383,7 +442,12 @@ impl Schedule {
                 let kind = kinds.choose(rng).ok_or_else(|| {
                     NemesisError::Invalid("[partition] lists no partitions".into())
                 })?;
-                let part = kind.generate(nodes, rng)?;
+                let part = match kind {
+                    PartitionKind::Explicit(_) | PartitionKind::OneWay { .. } => {
+                        kind.generate(known, rng)?
+                    }
+                    _ => kind.generate(nodes, rng)?,
+                };
                 (Fault::StartPartition(part), Fault::StopPartition)
             }
             "pause" => {
@@ -396,7 +460,14 @@ impl Schedule {
             }
             "clock" => {
                 let c = &self.clock;
-                let t = c.targets.pick(nodes, rng);
+                let t = if c.nodes.is_empty() {
+                    c.targets.pick(nodes, rng)
+                } else {
+                    if let Some(n) = c.nodes.iter().find(|n| !known.contains(n)) {
+                        return Err(NemesisError::UnknownNode(n.clone()));
+                    }
+                    c.nodes.clone()
+                };
                 let mode = c.modes.choose(rng).map_or("bump", |m| m.as_str());
                 let start = if mode == "strobe" {
                     Fault::ClockStrobe {
@@ -481,6 +552,53 @@ mod tests {
         );
         assert_eq!(plan[0].at, Duration::from_secs(2));
         assert_eq!(plan[2].at, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn clock_faults_can_name_nodes_start_late_and_repeat() {
+        let text = r#"
+            name = "late"
+            faults = ["partition+clock"]
+            interval = 1.0
+            duration = 2.0
+            [partition]
+            kinds = []
+            explicit = [[["g1", "n1"], ["n2"]]]
+            [clock]
+            nodes = ["n3"]
+            modes = ["bump"]
+            bump-ms = [900, 900]
+            after = 0.5
+            every = 0.6
+        "#;
+        let s = Schedule::parse(text, "test").unwrap();
+        let known: Vec<String> = ["holder", "g1", "n1", "n2", "n3"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        // Random picks would draw from `holder` only; explicit names may be any known node.
+        let plan = s
+            .plan_with(&known[..1], &known, 1, Duration::from_secs(4))
+            .unwrap();
+        let at = |f: &str| -> Vec<f64> {
+            plan.iter()
+                .filter(|p| p.fault.f() == f)
+                .map(|p| p.at.as_secs_f64())
+                .collect()
+        };
+        assert_eq!(at("start-partition"), vec![1.0]);
+        let bumps = at("clock-bump");
+        assert_eq!(bumps.len(), 3, "{bumps:?}");
+        assert!((bumps[0] - 1.5).abs() < 1e-9 && (bumps[2] - 2.7).abs() < 1e-9);
+        assert_eq!(at("clock-reset"), vec![3.0]);
+        assert!(plan.iter().any(|p| p.fault
+            == Fault::ClockBump {
+                nodes: vec!["n3".into()],
+                ms: 900
+            }));
+        assert!(s.plan(&known[..1], 1, Duration::from_secs(4)).is_err());
+        let late = text.replace("after = 0.5", "after = 2.0");
+        assert!(Schedule::parse(&late, "test").is_err());
     }
 
     #[test]

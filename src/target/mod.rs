@@ -188,6 +188,14 @@ pub trait Target: Send + Sync {
         let _ = family;
         None
     }
+    /// Why this target cannot take the fault schedule `schedule`, if it cannot: by default the
+    /// first of its families that [`refuse_fault`](Target::refuse_fault) refuses.
+    fn refuse_schedule(&self, schedule: &crate::nemesis::schedule::Schedule) -> Option<String> {
+        schedule
+            .families()
+            .into_iter()
+            .find_map(|f| self.refuse_fault(f))
+    }
     /// Moves node `name`'s clock by `offset_ms` from real time (replacing any earlier offset).
     async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
         let _ = offset_ms;

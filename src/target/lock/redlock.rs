@@ -7,16 +7,26 @@
 //!
 //! Redlock has no fencing token (the point of Kleppmann's 2016 critique), so a holder paused past
 //! its validity still writes stale data; `--fencing` is refused rather than faked.
+//!
+//! The critique's other scenario needs the network and the clocks: under a run with faults the
+//! target places every redis-server in its own network namespace under the clock shim, and its
+//! lock workers in two client groups (`ga`, `gb`). `--nemesis redlock-clock` splits the groups so
+//! they share one lock server, then jumps that server's clock past the TTL: it expires the
+//! holder's key early and the other group wins a majority too.
 
 use crate::history::Value;
+use crate::nemesis::schedule::Schedule;
 use crate::target::lock::redis::worker_args;
+use crate::target::lock::redis_node::{RedisNode, PLACED_PORT};
 use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{refuse_all_but_pause, LockOptions, LockService};
-use crate::target::redis::{redis_binary, start_servers, RedisConn, RedisServer};
+use crate::target::lock::{LockOptions, LockService};
+use crate::target::redis::{redis_binary, RedisConn};
+use crate::target::server_process::ports;
 use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use rand::Rng;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -39,6 +49,7 @@ pub const NO_FENCING: &str = "redlock hands out no fencing tokens (there is no c
 
 /// One client's view of a Redlock over several instances.
 pub struct Redlock {
+    urls: Vec<String>,
     instances: Vec<RedisConn>,
     ttl: Duration,
     value: String,
@@ -54,6 +65,7 @@ impl Redlock {
             bail!("redlock needs at least one instance");
         }
         Ok(Redlock {
+            urls: urls.to_vec(),
             instances: urls
                 .iter()
                 .map(|u| RedisConn::new(u))
@@ -64,25 +76,63 @@ impl Redlock {
     }
 
     fn quorum(&self) -> usize {
-        self.instances.len() / 2 + 1
+        self.urls.len() / 2 + 1
+    }
+
+    /// Runs `cmd` on every instance at once, each bounded by [`INSTANCE_TIMEOUT`] (connecting
+    /// included: an instance behind a partition must not hold up the others); true for each
+    /// instance whose answer satisfied `taken`.
+    async fn on_all(&mut self, cmd: redis::Cmd, taken: fn(&redis::Value) -> bool) -> Vec<bool> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, mut inst) in std::mem::take(&mut self.instances).into_iter().enumerate() {
+            let cmd = cmd.clone();
+            tasks.spawn(async move {
+                let call = async {
+                    let con = inst.get().await?;
+                    cmd.query_async::<redis::Value>(con)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                let ok = match tokio::time::timeout(INSTANCE_TIMEOUT, call).await {
+                    Ok(Ok(v)) => taken(&v),
+                    Ok(Err(_)) | Err(_) => {
+                        inst.reset();
+                        false
+                    }
+                };
+                (i, inst, ok)
+            });
+        }
+        let mut done: Vec<Option<(RedisConn, bool)>> = self.urls.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((i, inst, ok)) = joined {
+                done[i] = Some((inst, ok));
+            }
+        }
+        let mut out = Vec::new();
+        for (url, d) in self.urls.iter().zip(done) {
+            // A task that died lost its connection: open a fresh one, and count no answer.
+            let (inst, ok) = match d {
+                Some(d) => d,
+                None => match RedisConn::new(url) {
+                    Ok(c) => (c, false),
+                    Err(_) => continue,
+                },
+            };
+            self.instances.push(inst);
+            out.push(ok);
+        }
+        out
     }
 
     /// Compare-and-delete of our value on every instance; how many deleted it.
     async fn release_all(&mut self, value: &str) -> usize {
-        let mut released = 0;
-        for inst in &mut self.instances {
-            let Ok(con) = inst.get().await else { continue };
-            let mut con = con.clone();
-            let script = redis::Script::new(RELEASE);
-            let mut inv = script.key(LOCK_KEY);
-            inv.arg(value);
-            match tokio::time::timeout(INSTANCE_TIMEOUT, inv.invoke_async::<i64>(&mut con)).await {
-                Ok(Ok(1)) => released += 1,
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => inst.reset(),
-            }
-        }
-        released
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RELEASE).arg(1).arg(LOCK_KEY).arg(value);
+        let done = self
+            .on_all(cmd, |v| matches!(v, redis::Value::Int(1)))
+            .await;
+        done.into_iter().filter(|ok| *ok).count()
     }
 }
 
@@ -96,27 +146,18 @@ impl LockService for Redlock {
         );
         let ttl_ms = self.ttl.as_millis().max(1) as u64;
         let start = Instant::now();
-        let mut taken = 0;
-        for inst in &mut self.instances {
-            let Ok(con) = inst.get().await else { continue };
-            let mut con = con.clone();
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(LOCK_KEY)
-                .arg(&value)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl_ms);
-            match tokio::time::timeout(
-                INSTANCE_TIMEOUT,
-                cmd.query_async::<Option<String>>(&mut con),
-            )
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(LOCK_KEY)
+            .arg(&value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms);
+        let taken = self
+            .on_all(cmd, |v| matches!(v, redis::Value::Okay))
             .await
-            {
-                Ok(Ok(Some(_))) => taken += 1,
-                Ok(Ok(None)) => {}
-                Ok(Err(_)) | Err(_) => inst.reset(),
-            }
-        }
+            .into_iter()
+            .filter(|ok| *ok)
+            .count();
         let drift = self.ttl / 100 + Duration::from_millis(2);
         let validity = self.ttl.saturating_sub(start.elapsed() + drift);
         if taken >= self.quorum() && !validity.is_zero() {
@@ -137,14 +178,26 @@ impl LockService for Redlock {
 
 /// The `redlock` target: 5 lock instances (`l1`..`l5`, or `--nodes`), a resource redis-server,
 /// one worker process per client.
+///
+/// With a placement (a run with network faults), every redis-server runs in its own namespace
+/// under the clock shim, and the workers too, in two client groups: even client processes in
+/// namespace `ga`, odd ones in `gb`. A partition can then split the clients between the lock
+/// servers (see `nemeses/redlock-clock.toml`) while the controller still talks to each worker
+/// over its stdin and stdout. Partitions never name the resource.
 pub struct RedlockTarget {
     opts: TargetOptions,
     lock: LockOptions,
     binary: Option<PathBuf>,
-    instances: Vec<RedisServer>,
-    resource: Vec<RedisServer>,
+    instances: Vec<RedisNode>,
+    resource: Vec<RedisNode>,
     workers: WorkerTable,
 }
+
+/// The resource server's node name.
+pub const RESOURCE: &str = "resource";
+
+/// The client groups' node names (namespaces of the workers when placed).
+pub const GROUPS: [&str; 2] = ["ga", "gb"];
 
 impl RedlockTarget {
     /// A target that starts `redis-server` (`binary`, else from PATH) on `setup`.
@@ -157,6 +210,73 @@ impl RedlockTarget {
             resource: Vec::new(),
             workers: WorkerTable::default(),
         }
+    }
+
+    fn lock_names(&self) -> Vec<String> {
+        let n = self.opts.nodes.unwrap_or(5).max(1);
+        (1..=n).map(|i| format!("l{i}")).collect()
+    }
+
+    /// The client group of client `process`.
+    pub fn group_of(process: u64) -> &'static str {
+        GROUPS[(process % 2) as usize]
+    }
+
+    /// Why the explicit partitions and clock nodes of `schedule` do not fit this target.
+    fn check_schedule(&self, schedule: &Schedule) -> Option<String> {
+        let servers = self.lock_names();
+        let mut nameable: Vec<String> = servers.clone();
+        nameable.extend(GROUPS.iter().map(|g| g.to_string()));
+        let families = schedule.families();
+        if let Some(f) = families
+            .iter()
+            .find(|f| !matches!(**f, "pause" | "partition" | "clock"))
+        {
+            return Some(format!(
+                "target redlock takes pause, and partition and clock faults that name its nodes (see --nemesis redlock-clock), not {f}"
+            ));
+        }
+        if families.contains(&"partition") {
+            let p = &schedule.partition;
+            if !p.kinds.is_empty() {
+                return Some(format!(
+                    "target redlock takes only explicit partitions over its lock servers ({}) and client groups ({}), not random shapes ({}): its resource must stay reachable; see --nemesis redlock-clock",
+                    servers.join(", "),
+                    GROUPS.join(", "),
+                    p.kinds.join(", ")
+                ));
+            }
+            let named = p
+                .explicit
+                .iter()
+                .flatten()
+                .flatten()
+                .chain(p.one_way.iter().flat_map(|o| o.from.iter().chain(&o.to)));
+            for n in named {
+                if !nameable.contains(n) {
+                    return Some(format!(
+                        "target redlock: a partition may name only {} (not {n:?}: the resource must stay reachable)",
+                        nameable.join(", ")
+                    ));
+                }
+            }
+        }
+        if families.contains(&"clock") {
+            let c = &schedule.clock;
+            if c.nodes.is_empty() {
+                return Some(format!(
+                    "target redlock: a clock fault must name its lock servers in [clock] nodes ({}); see --nemesis redlock-clock",
+                    servers.join(", ")
+                ));
+            }
+            if let Some(n) = c.nodes.iter().find(|n| !servers.contains(n)) {
+                return Some(format!(
+                    "target redlock: clock faults reach only the lock servers {}, not {n:?}",
+                    servers.join(", ")
+                ));
+            }
+        }
+        None
     }
 }
 
@@ -171,15 +291,43 @@ impl Target for RedlockTarget {
             bail!("{NO_FENCING}");
         }
         let binary = redis_binary(self.binary.as_deref())?;
-        let n = self.opts.nodes.unwrap_or(5).max(1);
-        let names: Vec<String> = (1..=n).map(|i| format!("l{i}")).collect();
-        self.instances = start_servers(&self.opts, &binary, &names).await?;
-        let mut opts = self.opts.clone();
-        if opts.base_port != 0 {
-            opts.base_port = opts.base_port.saturating_add(n as u16);
+        let mut names = self.lock_names();
+        names.push(RESOURCE.to_string());
+        let placement = self.opts.placement.clone();
+        // Loopback ports for servers that share loopback (no placement, or a placement without
+        // namespaces); a server in its own namespace takes the fixed port.
+        let loopback = ports(self.opts.base_port, names.len())?;
+        let mut started = Vec::new();
+        for (name, free) in names.iter().zip(loopback) {
+            let ip = match &placement {
+                Some(p) => p.ip(name)?,
+                None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            };
+            let port = if ip.is_loopback() { free } else { PLACED_PORT };
+            let dir = self.opts.work_dir.join(name);
+            let node = RedisNode::start(
+                name,
+                &binary,
+                SocketAddr::new(ip, port),
+                &dir,
+                placement.as_deref(),
+            )
+            .await;
+            match node {
+                Ok(n) => started.push(n),
+                Err(e) => {
+                    started.iter_mut().for_each(RedisNode::stop);
+                    return Err(e);
+                }
+            }
         }
-        self.resource = start_servers(&opts, &binary, &["resource".to_string()]).await?;
+        self.resource = started.split_off(names.len() - 1);
+        self.instances = started;
         Ok(())
+    }
+
+    fn supports_placement(&self) -> bool {
+        true
     }
 
     async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
@@ -187,19 +335,24 @@ impl Target for RedlockTarget {
             .resource
             .first()
             .context("the redlock target is not running: call setup first")?;
-        let urls: Vec<String> = self.instances.iter().map(RedisServer::url).collect();
+        let urls: Vec<String> = self.instances.iter().map(RedisNode::url).collect();
         let args = worker_args("redlock", &urls.join(","), &resource.url(), &self.lock);
         let log = self
             .opts
             .work_dir
             .join("workers")
             .join(format!("worker-{process}.log"));
-        let w = WorkerClient::spawn(
+        let placement = self.opts.placement.clone();
+        let w = WorkerClient::spawn_with(
             process,
             &self.opts.node_binary,
             &args,
             &log,
             self.workers.clone(),
+            |cmd| match &placement {
+                Some(p) => p.prepare(Self::group_of(process), cmd),
+                None => Ok(()),
+            },
         )
         .with_context(|| format!("cannot start the lock worker for client {process}"))?;
         Ok(Box::new(w))
@@ -209,14 +362,15 @@ impl Target for RedlockTarget {
         self.instances
             .iter()
             .chain(&self.resource)
-            .map(RedisServer::info)
+            .map(RedisNode::info)
             .collect()
     }
 
+    /// The lock servers, the resource, and the two client groups (namespaces for workers).
     fn planned_nodes(&self) -> Vec<String> {
-        let n = self.opts.nodes.unwrap_or(5).max(1);
-        let mut out: Vec<String> = (1..=n).map(|i| format!("l{i}")).collect();
-        out.push("resource".to_string());
+        let mut out = self.lock_names();
+        out.push(RESOURCE.to_string());
+        out.extend(GROUPS.iter().map(|g| g.to_string()));
         out
     }
 
@@ -224,7 +378,7 @@ impl Target for RedlockTarget {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .filter_map(RedisServer::exited)
+            .filter_map(RedisNode::exited)
             .collect()
     }
 
@@ -233,7 +387,7 @@ impl Target for RedlockTarget {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .for_each(RedisServer::stop);
+            .for_each(RedisNode::stop);
         Ok(())
     }
 
@@ -241,12 +395,22 @@ impl Target for RedlockTarget {
         self.workers.list()
     }
 
+    /// `holder`: random picks (a pause) stop the lock holder. Explicit partitions and clock
+    /// nodes name the servers and client groups instead (see [`Target::planned_nodes`]).
     fn fault_targets(&self) -> Vec<String> {
         vec!["holder".to_string()]
     }
 
     fn refuse_fault(&self, family: &str) -> Option<String> {
-        refuse_all_but_pause(self.name(), family)
+        (!matches!(family, "pause" | "partition" | "clock")).then(|| {
+            format!(
+                "target redlock takes pause, and partition and clock faults that name its nodes (see --nemesis redlock-clock), not {family}"
+            )
+        })
+    }
+
+    fn refuse_schedule(&self, schedule: &Schedule) -> Option<String> {
+        self.check_schedule(schedule)
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {
@@ -256,5 +420,68 @@ impl Target for RedlockTarget {
                 .find(|n| n.name == name)
                 .and_then(|n| n.pid)
         })
+    }
+}
+
+impl Drop for RedlockTarget {
+    fn drop(&mut self) {
+        self.instances
+            .iter_mut()
+            .chain(self.resource.iter_mut())
+            .for_each(RedisNode::stop);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> RedlockTarget {
+        let opts = TargetOptions {
+            nodes: None,
+            work_dir: PathBuf::from("/nonexistent"),
+            base_port: 0,
+            node_binary: PathBuf::from("ferrocheck"),
+            seed: 1,
+            placement: None,
+            fsync: true,
+        };
+        RedlockTarget::new(opts, LockOptions::default(), None)
+    }
+
+    fn refusal(text: &str) -> Option<String> {
+        let s = Schedule::parse(text, "test").unwrap();
+        target().refuse_schedule(&s)
+    }
+
+    #[test]
+    fn the_network_knows_servers_resource_and_client_groups() {
+        let t = target();
+        assert_eq!(
+            t.planned_nodes(),
+            ["l1", "l2", "l3", "l4", "l5", "resource", "ga", "gb"]
+        );
+        assert_eq!(t.fault_targets(), ["holder"]);
+        assert_eq!(RedlockTarget::group_of(4), "ga");
+        assert_eq!(RedlockTarget::group_of(7), "gb");
+    }
+
+    #[test]
+    fn schedules_must_name_nodes_and_spare_the_resource() {
+        let builtin = Schedule::load("redlock-clock").unwrap();
+        assert_eq!(target().refuse_schedule(&builtin), None);
+        assert_eq!(refusal("name = \"p\"\nfaults = [\"pause\"]"), None);
+        let cut_resource = "name = \"x\"\nfaults = [\"partition\"]\n[partition]\nkinds = []\n\
+                            explicit = [[[\"ga\", \"resource\"], [\"gb\"]]]";
+        assert!(refusal(cut_resource)
+            .unwrap()
+            .contains("resource must stay reachable"));
+        let clock_resource = "name = \"x\"\nfaults = [\"clock\"]\n[clock]\nnodes = [\"resource\"]";
+        assert!(refusal(clock_resource)
+            .unwrap()
+            .contains("only the lock servers"));
+        assert!(refusal("name = \"x\"\nfaults = [\"packet\"]")
+            .unwrap()
+            .contains("not packet"));
     }
 }

@@ -138,6 +138,19 @@ impl WorkerClient {
         log: &Path,
         table: WorkerTable,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with(process, binary, args, log, table, |_| Ok(()))
+    }
+
+    /// Like [`spawn`](Self::spawn), with `prepare` applied to the command first (e.g. a
+    /// placement putting the worker in its client group's network namespace).
+    pub fn spawn_with(
+        process: u64,
+        binary: &Path,
+        args: &[String],
+        log: &Path,
+        table: WorkerTable,
+        prepare: impl FnOnce(&mut std::process::Command) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -152,6 +165,7 @@ impl WorkerClient {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(err));
         die_with_parent(&mut std_cmd);
+        prepare(&mut std_cmd)?;
         let mut child = spawn_child(std_cmd).with_context(|| {
             format!(
                 "cannot start lock worker {} lock-worker: is the ferrocheck binary there?",

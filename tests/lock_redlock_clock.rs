@@ -1,0 +1,241 @@
+//! Kleppmann's Redlock scenario, for real, through the binary: `--target redlock --nemesis
+//! redlock-clock` splits the clients (group ga reaches lock servers l1, l2, l3; group gb reaches
+//! l3, l4, l5) with nftables rules between namespaces, then jumps l3's wall clock past the lock
+//! TTL with the clock shim. l3 expires the holder's key early, a client of the other group wins
+//! the majority {l3 + its two}, and two clients hold the lock at once. The same run without
+//! faults, and the same partition without the clock jump, stay valid.
+//!
+//! Needs root, `ip` and redis-server: skips with a reason on a user's machine, fails under `CI`.
+
+use ferrocheck::history::{History, OpType, Process};
+use std::path::Path;
+use std::process::{Command, Output};
+
+mod fault_support;
+
+use fault_support::{can_inject, faults_applied, leftover_namespaces, serial, text, BIN};
+
+/// True when redis-server is on PATH; otherwise explains (or fails under CI).
+fn have_redis() -> bool {
+    let ok = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        let why = "redis-server not found on PATH: apt-get install redis-server";
+        if std::env::var_os("CI").is_some() {
+            panic!("{why}");
+        }
+        eprintln!("skipping: {why}");
+    }
+    ok
+}
+
+fn ready() -> bool {
+    can_inject() && have_redis()
+}
+
+fn run(dir: &Path, nemesis: &str, seed: u64, time_limit: &str) -> Output {
+    Command::new(BIN)
+        .arg("test")
+        .args(["--quiet", "--history-dir"])
+        .arg(dir.join("histories"))
+        .arg("--report-dir")
+        .arg(dir.join("reports"))
+        .args(["--target", "redlock", "--nemesis", nemesis])
+        .args(["--time-limit", time_limit, "--concurrency", "6"])
+        // Longer holds than the default give every clock jump a holder to catch.
+        .args(["--lock-work-ms", "300"])
+        .args(["--seed", &seed.to_string()])
+        .output()
+        .expect("run ferrocheck")
+}
+
+fn history(dir: &Path) -> History {
+    let run = std::fs::read_dir(dir.join("histories"))
+        .expect("histories")
+        .filter_map(|e| e.ok())
+        .next()
+        .expect("one run");
+    History::read_jsonl(&run.path().join("history.jsonl")).expect("history reads back")
+}
+
+/// Each client's holds: from its acquire's ok to its next release's invoke (or the end).
+fn holds(h: &History) -> Vec<(u64, u64, u64)> {
+    let mut open: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut out = Vec::new();
+    for op in &h.ops {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        match (op.f.as_str(), op.kind) {
+            ("acquire", OpType::Ok) => {
+                open.insert(p, op.time);
+            }
+            ("release", OpType::Invoke) => {
+                if let Some(start) = open.remove(&p) {
+                    out.push((p, start, op.time));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.extend(open.into_iter().map(|(p, start)| (p, start, u64::MAX)));
+    out
+}
+
+/// Times the nemesis completed `f`.
+fn fault_times(h: &History, f: &str) -> Vec<u64> {
+    h.ops
+        .iter()
+        .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Ok && o.f == f)
+        .map(|o| o.time)
+        .collect()
+}
+
+/// N from the summary's "N of M acknowledged updates lost".
+fn lost_updates(summary: &str) -> Option<u64> {
+    let before = summary.split(" acknowledged updates lost").next()?;
+    let words: Vec<&str> = before.split_whitespace().collect();
+    match words.as_slice() {
+        [.., n, "of", _] => n.parse().ok(),
+        _ => None,
+    }
+}
+
+/// No redis-server of this test's run is left (their command lines name its folder).
+fn servers_left(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("redis-server") && c.contains(&needle))
+        .collect()
+}
+
+fn assert_clean(dir: &Path) {
+    let left = leftover_namespaces();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    let servers = servers_left(dir);
+    assert!(servers.is_empty(), "redis-servers left: {servers:?}");
+}
+
+#[test]
+fn a_clock_jump_on_the_shared_server_lets_two_clients_hold_the_redlock() {
+    let _one = serial();
+    if !ready() {
+        return;
+    }
+    let mut lost = 0;
+    for seed in [1, 2, 3] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = run(dir.path(), "redlock-clock", seed, "10");
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "seed {seed}: {all}");
+        assert!(
+            all.contains("mutual exclusion is broken"),
+            "seed {seed}: no mutex overlap reported\n{all}"
+        );
+        lost += lost_updates(&all)
+            .unwrap_or_else(|| panic!("seed {seed}: no lost-update count\n{all}"));
+        let h = history(dir.path());
+        let applied = faults_applied(&h);
+        for f in ["start-partition", "clock-bump", "clock-reset", "heal"] {
+            assert!(
+                applied.iter().any(|a| a == f),
+                "seed {seed}: no {f}: {applied:?}"
+            );
+        }
+        // The proof, from the history itself: two clients of different groups hold the lock
+        // at once, and the second took it after l3's clock jumped.
+        let bumps = fault_times(&h, "clock-bump");
+        let hs = holds(&h);
+        let split = hs.iter().any(|a| {
+            hs.iter().any(|b| {
+                a.0 % 2 != b.0 % 2
+                    && a.1 < b.1
+                    && b.1 < a.2
+                    && bumps.iter().any(|t| a.1 < *t && *t < b.1)
+            })
+        });
+        assert!(
+            split,
+            "seed {seed}: no overlap of clients from both groups across a clock jump\n{all}"
+        );
+        assert_clean(dir.path());
+    }
+    // A second holder works from a stale read: its write drops the first one's update.
+    assert!(lost > 0, "no acknowledged update was lost in any run");
+}
+
+#[test]
+fn the_same_partition_without_the_clock_jump_keeps_the_redlock_safe() {
+    let _one = serial();
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    // redlock-clock's partition alone.
+    let sched = dir.path().join("split.toml");
+    std::fs::write(
+        &sched,
+        "name = \"split\"\nfaults = [\"partition\"]\ninterval = 0.5\nduration = 2.5\n\
+         [partition]\nkinds = []\nexplicit = [[[\"ga\", \"l1\", \"l2\"], [\"gb\", \"l4\", \"l5\"]]]\n",
+    )
+    .expect("write schedule");
+    let out = run(dir.path(), sched.to_str().expect("utf-8 path"), 1, "7");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let h = history(dir.path());
+    assert!(
+        faults_applied(&h).iter().any(|f| f == "start-partition"),
+        "{}",
+        text(&out)
+    );
+    // Both groups still got the lock while split (each through l3 and its own two).
+    let parts = fault_times(&h, "start-partition");
+    let heals = fault_times(&h, "stop-partition");
+    let during = |t: u64| parts.iter().zip(&heals).any(|(s, e)| *s < t && t < *e);
+    let groups: std::collections::BTreeSet<u64> = holds(&h)
+        .iter()
+        .filter(|(_, start, _)| during(*start))
+        .map(|(p, _, _)| p % 2)
+        .collect();
+    assert_eq!(
+        groups.len(),
+        2,
+        "both groups should hold the lock while split"
+    );
+    assert_clean(dir.path());
+}
+
+#[test]
+fn without_faults_the_redlock_run_is_valid() {
+    let _one = serial();
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(dir.path(), "none", 1, "4");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(holds(&history(dir.path())).len() > 5, "{}", text(&out));
+    assert_clean(dir.path());
+}
+
+#[test]
+fn random_partitions_and_unnamed_clock_faults_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (nemesis, says) in [
+        ("partition", "explicit partitions"),
+        ("clock", "must name its lock servers"),
+        ("kill", "not kill"),
+    ] {
+        let out = run(dir.path(), nemesis, 1, "2");
+        assert_eq!(out.status.code(), Some(254), "{nemesis}: {}", text(&out));
+        assert!(text(&out).contains(says), "{nemesis}: {}", text(&out));
+    }
+}
