@@ -85,15 +85,10 @@ fn quorum_kv_stays_linearizable_under_pauses_and_kills() {
     );
 }
 
-#[test]
-fn a_sigkilled_run_is_cleaned_up_by_the_next() {
-    let _one = serial();
-    if !can_inject() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+/// Starts a 60 s quorum-kv run with a partition every ~1.5 s and waits until one is in force.
+fn start_partitioned_run(dir: &Path) -> std::process::Child {
     let sched = schedule(
-        dir.path(),
+        dir,
         "\"partition\"",
         1.0,
         "[partition]\nkinds = [\"one\"]\n",
@@ -109,17 +104,16 @@ fn a_sigkilled_run_is_cleaned_up_by_the_next() {
         ])
         .args(["--nemesis", sched.to_str().expect("utf-8 path")])
         .arg("--history-dir")
-        .arg(dir.path().join("histories"))
+        .arg(dir.join("histories"))
         .arg("--report-dir")
-        .arg(dir.path().join("reports"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .arg(dir.join("reports"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start ferrocheck");
-    // Wait for a partition to be in force.
     let start = Instant::now();
     loop {
-        let partitioned = std::fs::read_dir(dir.path().join("histories"))
+        let partitioned = std::fs::read_dir(dir.join("histories"))
             .ok()
             .and_then(|mut d| d.next())
             .and_then(|e| e.ok())
@@ -127,7 +121,7 @@ fn a_sigkilled_run_is_cleaned_up_by_the_next() {
             .map(|s| s.contains("\"type\":\"ok\",\"f\":\"start-partition\""))
             .unwrap_or(false);
         if partitioned {
-            break;
+            return child;
         }
         if start.elapsed() > Duration::from_secs(30) {
             let _ = child.kill();
@@ -136,6 +130,57 @@ fn a_sigkilled_run_is_cleaned_up_by_the_next() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Regression: a stop that arrived while the nemesis was waiting for its next fault was
+/// swallowed, and the nemesis thread then waited for a second stop forever: Ctrl-C during a
+/// faulty run hung the harness.
+#[test]
+fn sigint_during_a_partition_heals_and_exits() {
+    let _one = serial();
+    if !can_inject() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = start_partitioned_run(dir.path());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("send SIGINT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ferrocheck did not stop within 30 s of SIGINT during a partition");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        matches!(out.status.code(), Some(1) | Some(2)),
+        "{}",
+        text(&out)
+    );
+    let h = history(dir.path());
+    assert!(
+        faults_applied(&h).iter().any(|f| f == "heal"),
+        "the faults were not healed: {}",
+        text(&out)
+    );
+    let left = leftover_namespaces();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+}
+
+#[test]
+fn a_sigkilled_run_is_cleaned_up_by_the_next() {
+    let _one = serial();
+    if !can_inject() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = start_partitioned_run(dir.path());
     child.kill().expect("SIGKILL the run");
     child.wait().expect("reap");
     let left = leftover_namespaces();

@@ -327,19 +327,26 @@ impl NemesisThread {
             .name("nemesis".into())
             .spawn(move || {
                 let mut warnings = Vec::new();
+                let mut stop_seen = false;
                 for step in plan {
                     let wait = (start + step.at).saturating_duration_since(Instant::now());
                     match stopped.recv_timeout(wait) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
+                        _ => {
+                            stop_seen = true;
+                            break;
+                        }
                     }
                     if let Fault::Kill(nodes) = &step.fault {
                         lock(&down).extend(nodes.iter().cloned());
                     }
                     apply(&mut *nemesis, &step.fault, &recorder, &mut warnings);
                 }
-                // Wait for the stop (the plan ends before the time limit), then heal.
-                let _ = stopped.recv();
+                // Wait for the stop (the plan ends before the time limit), then heal. A stop
+                // that came mid-plan (Ctrl-C, a crash) was consumed above: do not wait again.
+                if !stop_seen {
+                    let _ = stopped.recv();
+                }
                 recorder.record(
                     Process::Nemesis,
                     OpType::Invoke,
@@ -368,6 +375,8 @@ impl NemesisThread {
     /// Stops the schedule, heals every fault and returns what went wrong along the way.
     pub fn stop_and_heal(self) -> Vec<String> {
         let _ = self.stop.send(());
+        // Dropping the sender also wakes a thread that is waiting for a second message.
+        drop(self.stop);
         match self.thread.join() {
             Ok(w) => w,
             Err(_) => vec!["the nemesis thread panicked (its guard healed the faults)".into()],
