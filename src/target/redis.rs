@@ -164,7 +164,7 @@ impl RedisServer {
 }
 
 /// True if a Redis answers `+PONG` on `addr` within half a second.
-async fn ping(addr: SocketAddr) -> bool {
+pub(crate) async fn ping(addr: SocketAddr) -> bool {
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
         s.write_all(b"*1\r\n$4\r\nPING\r\n").await.ok()?;

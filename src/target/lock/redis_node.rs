@@ -6,13 +6,13 @@
 //! its own ports), so partitions can cut clients off from it and a clock fault can move its
 //! wall clock — which Redis reads to expire keys.
 
+use crate::target::redis::ping;
 use crate::target::server_process::{log_tail, ServerProcess};
 use crate::target::{NodeInfo, NodePlacement};
 use anyhow::bail;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The port a placed server listens on inside its namespace.
 pub const PLACED_PORT: u16 = 6379;
@@ -132,19 +132,4 @@ impl RedisNode {
     pub fn stop(&mut self) {
         self.process.kill();
     }
-}
-
-/// True if a Redis answers `+PONG` on `addr` within half a second.
-async fn ping(addr: SocketAddr) -> bool {
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(b"*1\r\n$4\r\nPING\r\n").await.ok()?;
-        let mut buf = [0u8; 7];
-        s.read_exact(&mut buf).await.ok()?;
-        Some(&buf == b"+PONG\r\n")
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_millis(500), attempt).await,
-        Ok(Some(true))
-    )
 }
