@@ -86,6 +86,8 @@ fn quorum_kv_stays_linearizable_under_pauses_and_kills() {
 }
 
 /// Starts a 60 s quorum-kv run with a partition every ~1.5 s and waits until one is in force.
+/// The caller owns the child and waits for it.
+#[allow(clippy::zombie_processes)]
 fn start_partitioned_run(dir: &Path) -> std::process::Child {
     let sched = schedule(
         dir,
