@@ -152,15 +152,15 @@ fn a_clock_jump_on_the_shared_server_lets_two_clients_hold_the_redlock() {
             );
         }
         // The proof, from the history itself: two clients of different groups hold the lock
-        // at once, and the second took it after l3's clock jumped.
+        // at once, the second having taken it after l3's clock first jumped. (The jump that
+        // frees the key may fall inside the first holder's own acquire call, before its ok, so
+        // it is not required between the two acquisitions; the partition-only test shows the
+        // split alone never lets two clients in.)
         let bumps = fault_times(&h, "clock-bump");
         let hs = holds(&h);
         let split = hs.iter().any(|a| {
             hs.iter().any(|b| {
-                a.0 % 2 != b.0 % 2
-                    && a.1 < b.1
-                    && b.1 < a.2
-                    && bumps.iter().any(|t| a.1 < *t && *t < b.1)
+                a.0 % 2 != b.0 % 2 && a.1 < b.1 && b.1 < a.2 && bumps.iter().any(|t| *t < b.1)
             })
         });
         assert!(
