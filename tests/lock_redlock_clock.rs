@@ -13,27 +13,12 @@ use std::process::{Command, Output};
 
 mod fault_support;
 
-use fault_support::{can_inject, faults_applied, leftover_namespaces, serial, text, BIN};
-
-/// True when redis-server is on PATH; otherwise explains (or fails under CI).
-fn have_redis() -> bool {
-    let ok = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        let why = "redis-server not found on PATH: apt-get install redis-server";
-        if std::env::var_os("CI").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("skipping: {why}");
-    }
-    ok
-}
+use fault_support::{
+    can_inject, faults_applied, have_program, leftover_namespaces, serial, text, BIN,
+};
 
 fn ready() -> bool {
-    can_inject() && have_redis()
+    can_inject() && have_program("redis-server", "redis-server")
 }
 
 fn run(dir: &Path, nemesis: &str, seed: u64, time_limit: &str) -> Output {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 mod fault_support;
 
-use fault_support::{can_inject, faults_applied, leftover_namespaces, schedule, serial, text, BIN};
+use fault_support::{
+    can_inject, faults_applied, have_program, leftover_namespaces, schedule, serial, text, BIN,
+};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -224,27 +226,10 @@ fn a_sigkilled_run_is_cleaned_up_by_the_next() {
     }
 }
 
-/// True when `etcd` is installed; otherwise explains (or fails under CI).
-fn have_etcd() -> bool {
-    let found = Command::new("etcd")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        let why = "etcd not found on PATH (apt-get install etcd-server)";
-        if std::env::var_os("CI").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("skipping: {why}");
-    }
-    found
-}
-
 #[test]
 fn etcd_stays_linearizable_under_partitions() {
     let _one = serial();
-    if !can_inject() || !have_etcd() {
+    if !can_inject() || !have_program("etcd", "etcd-server") {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -41,6 +41,24 @@ pub fn can_inject() -> bool {
     false
 }
 
+/// True when `program --version` runs; otherwise says which Debian `package` to install and
+/// skips (or fails under CI).
+pub fn have_program(program: &str, package: &str) -> bool {
+    let ok = Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        let why = format!("{program} not found on PATH: apt-get install {package}");
+        if std::env::var_os("CI").is_some() {
+            panic!("{why}");
+        }
+        eprintln!("skipping: {why}");
+    }
+    ok
+}
+
 /// A schedule file: `faults` every ~1.5 s for `duration` seconds, plus `extra` tables.
 pub fn schedule(dir: &Path, faults: &str, duration: f64, extra: &str) -> PathBuf {
     let path = dir.join("schedule.toml");
