@@ -263,3 +263,68 @@ fn etcd_stays_linearizable_under_partitions() {
     let left = leftover_namespaces();
     assert!(left.is_empty(), "namespaces left: {left:?}");
 }
+
+/// The `primaries` partition asks the target who leads right now and cuts that node off; a
+/// leaderless target gets the fault recorded as `info` with the reason, never a silent no-op.
+#[test]
+fn the_primaries_partition_isolates_the_current_primary() {
+    let _one = serial();
+    if !can_inject() {
+        return;
+    }
+    for (target, expect) in [("lin-kv", Some("n1")), ("quorum-kv", None)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sched = schedule(
+            dir.path(),
+            "\"partition\"",
+            1.0,
+            "[partition]\nkinds = [\"primaries\"]\n",
+        );
+        let out = run(
+            dir.path(),
+            &[
+                "--target",
+                target,
+                "--nemesis",
+                sched.to_str().expect("utf-8 path"),
+                "--time-limit",
+                "4",
+                "--rate",
+                "200",
+                "--seed",
+                "1",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{target}: {}", text(&out));
+        let h = history(dir.path());
+        let starts: Vec<_> = h
+            .ops
+            .iter()
+            .filter(|o| o.f == "start-partition" && o.kind != ferrocheck::history::OpType::Invoke)
+            .collect();
+        assert!(!starts.is_empty(), "{target}: no partition planned");
+        for op in starts {
+            match expect {
+                Some(primary) => {
+                    assert_eq!(op.kind, ferrocheck::history::OpType::Ok, "{op:?}");
+                    let shown = op.value.to_string();
+                    assert!(
+                        shown.starts_with(&format!(
+                            "[\"primaries\" [[\"{primary}\" [\"n2\" \"n3\"]]"
+                        )),
+                        "{target}: the primary is not the one cut off: {shown}"
+                    );
+                }
+                None => {
+                    assert_eq!(op.kind, ferrocheck::history::OpType::Info, "{op:?}");
+                    assert!(
+                        op.error.as_deref().unwrap_or("").contains("no primary"),
+                        "{op:?}"
+                    );
+                }
+            }
+        }
+    }
+    let left = leftover_namespaces();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+}

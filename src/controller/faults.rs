@@ -287,6 +287,14 @@ pub struct TargetNodes {
     pub down: Arc<Mutex<BTreeSet<String>>>,
 }
 
+impl TargetNodes {
+    /// The target's current primary, if it has one.
+    pub fn primary(&self) -> anyhow::Result<Option<String>> {
+        self.handle
+            .block_on(async { self.target.lock().await.primary().await })
+    }
+}
+
 impl NodeControl for TargetNodes {
     fn pid(&self, node: &str) -> Option<u32> {
         self.target.blocking_lock().pid_of(node)
@@ -321,6 +329,8 @@ impl NemesisThread {
         recorder: Arc<Recorder>,
         start: Instant,
         down: Arc<Mutex<BTreeSet<String>>>,
+        nodes: Arc<TargetNodes>,
+        names: Vec<String>,
     ) -> anyhow::Result<NemesisThread> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -337,10 +347,35 @@ impl NemesisThread {
                             break;
                         }
                     }
-                    if let Fault::Kill(nodes) = &step.fault {
+                    let fault = match resolve(&step.fault, &nodes, &names) {
+                        Ok(f) => f,
+                        Err(why) => {
+                            let f = step.fault.f();
+                            let v = step.fault.value();
+                            recorder.record(
+                                Process::Nemesis,
+                                OpType::Invoke,
+                                f,
+                                None,
+                                v.clone(),
+                                None,
+                            );
+                            recorder.record(
+                                Process::Nemesis,
+                                OpType::Info,
+                                f,
+                                None,
+                                v,
+                                Some(why.clone()),
+                            );
+                            warnings.push(format!("{f}: {why}"));
+                            continue;
+                        }
+                    };
+                    if let Fault::Kill(nodes) = &fault {
                         lock(&down).extend(nodes.iter().cloned());
                     }
-                    apply(&mut *nemesis, &step.fault, &recorder, &mut warnings);
+                    apply(&mut *nemesis, &fault, &recorder, &mut warnings);
                 }
                 // Wait for the stop (the plan ends before the time limit), then heal. A stop
                 // that came mid-plan (Ctrl-C, a crash) was consumed above: do not wait again.
@@ -381,6 +416,23 @@ impl NemesisThread {
             Ok(w) => w,
             Err(_) => vec!["the nemesis thread panicked (its guard healed the faults)".into()],
         }
+    }
+}
+
+/// Turns a planned `primaries` partition into the real one by asking the target who its
+/// primary is now; an error says why it cannot be done (recorded as the fault's `info`).
+fn resolve(fault: &Fault, nodes: &TargetNodes, names: &[String]) -> Result<Fault, String> {
+    match fault {
+        Fault::StartPartition(p) if p.is_unresolved_primaries() => match nodes.primary() {
+            Ok(Some(primary)) => Ok(Fault::StartPartition(crate::nemesis::Partition::primaries(
+                &primary, names,
+            ))),
+            Ok(None) => {
+                Err("this target has no primary to isolate (leaderless, or none answered)".into())
+            }
+            Err(e) => Err(format!("cannot tell which node is primary: {e:#}")),
+        },
+        other => Ok(other.clone()),
     }
 }
 

@@ -234,12 +234,13 @@ pub async fn run_async(
     let mut signals = Signals::new()?;
     let down = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     faults.start_proxies(spec.seed).await?;
+    let target_nodes = Arc::new(faults::TargetNodes {
+        target: target.clone(),
+        handle: tokio::runtime::Handle::current(),
+        down: down.clone(),
+    });
     let nemesis = faults
-        .nemesis(Arc::new(faults::TargetNodes {
-            target: target.clone(),
-            handle: tokio::runtime::Handle::current(),
-            down: down.clone(),
-        }))
+        .nemesis(target_nodes.clone())
         .map_err(|e| crate::cli::usage(format!("nemesis {}: {e:#}", spec.nemesis)))?;
     let plan = match &faults.schedule {
         Some(s) => s.plan_with(nodes, known, spec.seed, spec.time_limit)?,
@@ -271,6 +272,8 @@ pub async fn run_async(
             recorder.clone(),
             std::time::Instant::now(),
             down.clone(),
+            target_nodes.clone(),
+            nodes.to_vec(),
         )?),
         None => None,
     };

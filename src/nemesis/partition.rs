@@ -36,6 +36,21 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// True for a `primaries` partition whose primary has not been looked up yet.
+    pub fn is_unresolved_primaries(&self) -> bool {
+        self.name == "primaries" && self.grudge.is_empty()
+    }
+
+    /// The `primaries` partition of `nodes` once the target named its primary: the primary
+    /// alone against the rest.
+    pub fn primaries(primary: &str, nodes: &[String]) -> Partition {
+        let rest: Vec<String> = nodes.iter().filter(|n| *n != primary).cloned().collect();
+        Partition {
+            name: "primaries".into(),
+            grudge: complete_grudge(&[vec![primary.to_string()], rest]),
+        }
+    }
+
     /// The history value: `[name, [[node, [sources...]], ...]]`.
     pub fn value(&self) -> Value {
         let pairs = self
@@ -89,6 +104,10 @@ pub enum PartitionKind {
     Bridge,
     /// These components, each cut off from the others.
     Explicit(Vec<Vec<String>>),
+    /// The target's primary (leader) cut off from all others. Who that is is only known while
+    /// the run goes, so the plan holds a placeholder that the controller resolves by asking the
+    /// target just before applying it ([`Partition::is_unresolved_primaries`]).
+    Primaries,
     /// The `to` nodes stop hearing from the `from` nodes; the other direction keeps working.
     OneWay {
         /// Senders whose packets are dropped.
@@ -107,10 +126,11 @@ impl PartitionKind {
             "one" => PartitionKind::One,
             "majorities-ring" => PartitionKind::MajoritiesRing,
             "bridge" => PartitionKind::Bridge,
+            "primaries" => PartitionKind::Primaries,
             other => {
                 return Err(NemesisError::Invalid(format!(
                     "unknown partition {other:?}: use halves, random-halves, one, \
-                     majorities-ring or bridge (or explicit components in the schedule)"
+                     majorities-ring, bridge or primaries (or explicit components in the schedule)"
                 )))
             }
         })
@@ -142,6 +162,10 @@ impl PartitionKind {
                 let mut v = nodes.to_vec();
                 v.shuffle(rng);
                 ("random-halves", halves(&v))
+            }
+            PartitionKind::Primaries => {
+                need(2, "primaries")?;
+                ("primaries", Grudge::new())
             }
             PartitionKind::One => {
                 need(2, "one")?;

@@ -147,6 +147,11 @@ pub trait Target: Send + Sync {
     fn exited(&mut self) -> Vec<(String, String)>;
     /// Stops every node. Safe to call more than once.
     async fn teardown(&mut self) -> anyhow::Result<()>;
+    /// The node that currently acts as primary (leader), for the `primaries` partition;
+    /// `None` for a target without one (leaderless stores).
+    async fn primary(&mut self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
     /// Kills node `name` abruptly (SIGKILL), as a crash; [`exited`](Target::exited)
     /// does not report a node killed this way.
     async fn kill_node(&mut self, name: &str) -> anyhow::Result<()> {

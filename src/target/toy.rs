@@ -307,6 +307,34 @@ impl Target for ToyTarget {
         out
     }
 
+    async fn primary(&mut self) -> anyhow::Result<Option<String>> {
+        match self.store {
+            // The leader is fixed: the smallest id.
+            StoreKind::LinKv => Ok(self.nodes.first().map(|n| n.spec.name.clone())),
+            // Whoever answers HEARTBEAT as primary with the newest epoch.
+            StoreKind::PrimaryBackup => {
+                let beat = Frame::command(&[Some(b"HEARTBEAT")]);
+                let mut best: Option<(i64, String)> = None;
+                for n in &self.nodes {
+                    let answer = async {
+                        let mut conn =
+                            Connection::connect(n.spec.listen, Duration::from_millis(300)).await?;
+                        conn.call(&beat).await
+                    };
+                    if let Ok(Ok(Frame::Integer(epoch))) =
+                        tokio::time::timeout(Duration::from_millis(500), answer).await
+                    {
+                        if best.as_ref().is_none_or(|(e, _)| epoch > *e) {
+                            best = Some((epoch, n.spec.name.clone()));
+                        }
+                    }
+                }
+                Ok(best.map(|(_, name)| name))
+            }
+            StoreKind::LwwKv | StoreKind::QuorumKv => Ok(None),
+        }
+    }
+
     async fn teardown(&mut self) -> anyhow::Result<()> {
         let mut children: Vec<&mut Child> = self
             .nodes
