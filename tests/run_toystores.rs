@@ -214,8 +214,9 @@ fn sigint_stops_the_nodes_and_keeps_the_history() {
     );
     let left = processes_mentioning(&needle);
     assert!(left.is_empty(), "node processes left behind: {left:?}");
+    // SIGINT was sent once the file had more than 50 lines (the header and at least 50 ops).
     let h = History::read_jsonl(&history_path(dir.path())).expect("readable history");
-    assert!(h.ops.len() > 50);
+    assert!(h.ops.len() >= 50, "only {} ops kept", h.ops.len());
 }
 
 #[test]
