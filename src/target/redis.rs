@@ -8,11 +8,12 @@
 
 use crate::history::Value;
 use crate::target::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::target::{Client, NodeInfo, Outcome, Request, Target, TargetOptions};
+use crate::target::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,27 +32,49 @@ pub fn redis_binary(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
     find_binary("redis-server", configured, MISSING, "--redis-server")
 }
 
-/// One `redis-server` process on 127.0.0.1.
+/// One `redis-server` process: on 127.0.0.1, or at the address a
+/// [`NodePlacement`](crate::target::NodePlacement) gives it (inside its node's network namespace,
+/// under the clock shim — Redis reads the wall clock to expire keys).
 #[derive(Debug)]
 pub struct RedisServer {
     name: String,
-    port: u16,
+    addr: SocketAddr,
     binary: PathBuf,
     args: Vec<String>,
+    placement: Option<Arc<dyn NodePlacement>>,
     process: ServerProcess,
 }
 
 impl RedisServer {
-    /// Starts `binary` as node `name` on `port`, with data and log under `dir`, and waits until
-    /// it answers PING (an error shows the log's tail otherwise).
+    /// Starts `binary` as node `name` on 127.0.0.1:`port`, with data and log under `dir`, and
+    /// waits until it answers PING (an error shows the log's tail otherwise).
     pub async fn start(name: &str, binary: &Path, port: u16, dir: &Path) -> anyhow::Result<Self> {
+        Self::start_at(
+            name,
+            binary,
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            dir,
+            None,
+        )
+        .await
+    }
+
+    /// Like [`start`](Self::start), listening on `addr` and prepared by `placement` when given
+    /// (again on every restart).
+    pub async fn start_at(
+        name: &str,
+        binary: &Path,
+        addr: SocketAddr,
+        dir: &Path,
+        placement: Option<Arc<dyn NodePlacement>>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let log = dir.join("redis.log");
         let args: Vec<String> = [
             "--port",
-            &port.to_string(),
+            &addr.port().to_string(),
             "--bind",
-            "127.0.0.1",
+            &addr.ip().to_string(),
             "--save",
             "",
             "--appendonly",
@@ -68,12 +91,13 @@ impl RedisServer {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let process = ServerProcess::spawn(&format!("redis-server {name}"), binary, &args, &log)?;
+        let process = spawn(name, binary, &args, &log, placement.as_deref())?;
         let mut server = RedisServer {
             name: name.to_string(),
-            port,
+            addr,
             binary: binary.to_owned(),
             args,
+            placement,
             process,
         };
         server.wait_ready().await?;
@@ -83,7 +107,7 @@ impl RedisServer {
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            if ping(self.addr()).await {
+            if ping(self.addr).await {
                 return Ok(());
             }
             if let Some(status) = self.process.exited() {
@@ -98,7 +122,7 @@ impl RedisServer {
                 bail!(
                     "redis-server {} did not answer PING on {} within {:?}; last lines of {}:\n{}",
                     self.name,
-                    self.addr(),
+                    self.addr,
                     READY_TIMEOUT,
                     self.process.log().display(),
                     log_tail(self.process.log(), 15)
@@ -110,27 +134,22 @@ impl RedisServer {
 
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        self.addr
     }
 
     /// A `redis://` URL for the node.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}/", self.addr)
     }
 
     /// The node as the harness and nemesis see it.
     pub fn info(&self) -> NodeInfo {
         NodeInfo {
             name: self.name.clone(),
-            addr: self.addr(),
+            addr: self.addr,
             pid: self.process.pid(),
             log: self.process.log().to_owned(),
         }
-    }
-
-    /// An error if the server exited on its own.
-    pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        self.process.check_alive()
     }
 
     /// `(name, why)` if the server exited on its own since the last call.
@@ -148,11 +167,12 @@ impl RedisServer {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.process.kill();
         let log = self.process.log().to_owned();
-        self.process = ServerProcess::spawn(
-            &format!("redis-server {}", self.name),
+        self.process = spawn(
+            &self.name,
             &self.binary,
             &self.args,
             &log,
+            self.placement.as_deref(),
         )?;
         self.wait_ready().await
     }
@@ -163,8 +183,24 @@ impl RedisServer {
     }
 }
 
+/// Spawns redis-server `name`, prepared by `placement` when given.
+fn spawn(
+    name: &str,
+    binary: &Path,
+    args: &[String],
+    log: &Path,
+    placement: Option<&dyn NodePlacement>,
+) -> anyhow::Result<ServerProcess> {
+    ServerProcess::spawn_with(&format!("redis-server {name}"), binary, args, log, |cmd| {
+        match placement {
+            Some(p) => p.prepare(name, cmd),
+            None => Ok(()),
+        }
+    })
+}
+
 /// True if a Redis answers `+PONG` on `addr` within half a second.
-pub(crate) async fn ping(addr: SocketAddr) -> bool {
+async fn ping(addr: SocketAddr) -> bool {
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
         s.write_all(b"*1\r\n$4\r\nPING\r\n").await.ok()?;

@@ -17,7 +17,6 @@
 
 pub mod etcd;
 pub mod redis;
-pub mod redis_node;
 pub mod redlock;
 pub mod resource;
 pub mod worker;

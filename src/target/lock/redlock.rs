@@ -17,10 +17,9 @@
 use crate::history::Value;
 use crate::nemesis::schedule::Schedule;
 use crate::target::lock::redis::worker_args;
-use crate::target::lock::redis_node::{RedisNode, PLACED_PORT};
 use crate::target::lock::worker::{WorkerClient, WorkerTable};
 use crate::target::lock::{LockOptions, LockService};
-use crate::target::redis::{redis_binary, RedisConn};
+use crate::target::redis::{redis_binary, RedisConn, RedisServer};
 use crate::target::server_process::ports;
 use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::{bail, Context};
@@ -30,6 +29,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The port a server in its own network namespace listens on (each namespace has its own).
+const PLACED_PORT: u16 = 6379;
 /// The lock's key on every instance.
 const LOCK_KEY: &str = "redlock";
 
@@ -188,8 +189,8 @@ pub struct RedlockTarget {
     opts: TargetOptions,
     lock: LockOptions,
     binary: Option<PathBuf>,
-    instances: Vec<RedisNode>,
-    resource: Vec<RedisNode>,
+    instances: Vec<RedisServer>,
+    resource: Vec<RedisServer>,
     workers: WorkerTable,
 }
 
@@ -305,18 +306,18 @@ impl Target for RedlockTarget {
             };
             let port = if ip.is_loopback() { free } else { PLACED_PORT };
             let dir = self.opts.work_dir.join(name);
-            let node = RedisNode::start(
+            let node = RedisServer::start_at(
                 name,
                 &binary,
                 SocketAddr::new(ip, port),
                 &dir,
-                placement.as_deref(),
+                placement.clone(),
             )
             .await;
             match node {
                 Ok(n) => started.push(n),
                 Err(e) => {
-                    started.iter_mut().for_each(RedisNode::stop);
+                    started.iter_mut().for_each(RedisServer::stop);
                     return Err(e);
                 }
             }
@@ -335,7 +336,7 @@ impl Target for RedlockTarget {
             .resource
             .first()
             .context("the redlock target is not running: call setup first")?;
-        let urls: Vec<String> = self.instances.iter().map(RedisNode::url).collect();
+        let urls: Vec<String> = self.instances.iter().map(RedisServer::url).collect();
         let args = worker_args("redlock", &urls.join(","), &resource.url(), &self.lock);
         let log = self
             .opts
@@ -362,7 +363,7 @@ impl Target for RedlockTarget {
         self.instances
             .iter()
             .chain(&self.resource)
-            .map(RedisNode::info)
+            .map(RedisServer::info)
             .collect()
     }
 
@@ -378,7 +379,7 @@ impl Target for RedlockTarget {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .filter_map(RedisNode::exited)
+            .filter_map(RedisServer::exited)
             .collect()
     }
 
@@ -387,7 +388,7 @@ impl Target for RedlockTarget {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .for_each(RedisNode::stop);
+            .for_each(RedisServer::stop);
         Ok(())
     }
 
@@ -428,7 +429,7 @@ impl Drop for RedlockTarget {
         self.instances
             .iter_mut()
             .chain(self.resource.iter_mut())
-            .for_each(RedisNode::stop);
+            .for_each(RedisServer::stop);
     }
 }
 
