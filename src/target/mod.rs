@@ -102,6 +102,11 @@ pub trait NodePlacement: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The pid of the running node called `name` among `nodes`.
+pub fn node_pid(nodes: &[NodeInfo], name: &str) -> Option<u32> {
+    nodes.iter().find(|n| n.name == name).and_then(|n| n.pid)
+}
+
 /// Options every target understands.
 #[derive(Clone, Debug)]
 pub struct TargetOptions {
@@ -182,10 +187,7 @@ pub trait Target: Send + Sync {
     /// The OS pid behind a fault target name: a node's, or for the lock targets `holder` (the
     /// client process that holds the lock now) and `worker-<process>`.
     fn pid_of(&self, name: &str) -> Option<u32> {
-        self.nodes()
-            .into_iter()
-            .find(|n| n.name == name)
-            .and_then(|n| n.pid)
+        node_pid(&self.nodes(), name)
     }
     /// Why this target cannot take faults of `family` (`clock`, `partition`, ...), if it cannot;
     /// the run should refuse the nemesis with this message rather than inject nothing.

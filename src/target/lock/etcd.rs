@@ -197,11 +197,8 @@ impl Target for EtcdLockTarget {
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {
-        self.workers.pid_of(name).or_else(|| {
-            self.nodes()
-                .into_iter()
-                .find(|n| n.name == name)
-                .and_then(|n| n.pid)
-        })
+        self.workers
+            .pid_of(name)
+            .or_else(|| crate::target::node_pid(&self.nodes(), name))
     }
 }
