@@ -13,5 +13,5 @@ pub mod history;
 pub mod nemesis;
 pub mod node;
 pub mod report;
-pub mod target;
+pub mod targets;
 pub mod workload;

@@ -3,9 +3,9 @@
 //! left running.
 
 use ferrocheck::history::Value;
-use ferrocheck::target::etcd::{etcd_binary, EtcdTarget};
-use ferrocheck::target::etcd_client::EtcdClient;
-use ferrocheck::target::{Outcome, Request, Target, TargetOptions};
+use ferrocheck::targets::etcd::{etcd_binary, EtcdTarget};
+use ferrocheck::targets::etcd_client::EtcdClient;
+use ferrocheck::targets::{Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -167,10 +167,10 @@ async fn missing_binary_is_one_clear_line() {
         err.starts_with("--etcd ") && err.contains("no such file"),
         "{err}"
     );
-    let err = ferrocheck::target::server_process::find_binary(
+    let err = ferrocheck::targets::server_process::find_binary(
         "etcd-not-installed",
         None,
-        ferrocheck::target::etcd::MISSING,
+        ferrocheck::targets::etcd::MISSING,
         "--etcd",
     )
     .unwrap_err()

@@ -6,9 +6,9 @@ mod lock_support;
 
 use ferrocheck::check::lock::check_lock;
 use ferrocheck::check::Validity;
-use ferrocheck::target::lock::redlock::RedlockTarget;
-use ferrocheck::target::lock::LockOptions;
-use ferrocheck::target::{Target, TargetOptions};
+use ferrocheck::targets::lock::redlock::RedlockTarget;
+use ferrocheck::targets::lock::LockOptions;
+use ferrocheck::targets::{Target, TargetOptions};
 use lock_support::{have, run_lock_test, workers_of, Plan};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! The `redis` target against a real redis-server: register ops, a missing binary, a dead node.
 
 use ferrocheck::history::Value;
-use ferrocheck::target::redis::{redis_binary, RedisTarget};
-use ferrocheck::target::{Outcome, Request, Target, TargetOptions};
+use ferrocheck::targets::redis::{redis_binary, RedisTarget};
+use ferrocheck::targets::{Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
 
 /// True if redis-server is installed; otherwise says why the test skips (and fails under CI).
@@ -123,10 +123,10 @@ async fn missing_binary_is_one_clear_line() {
     assert!(err.starts_with("--redis-server "), "{err}");
     assert!(err.contains("no such file"), "{err}");
     assert!(!err.contains('\n'), "{err}");
-    let err = ferrocheck::target::server_process::find_binary(
+    let err = ferrocheck::targets::server_process::find_binary(
         "redis-server-missing",
         None,
-        ferrocheck::target::redis::MISSING,
+        ferrocheck::targets::redis::MISSING,
         "--redis-server",
     )
     .unwrap_err()

@@ -330,14 +330,14 @@ impl Drop for Paused {
 
 #[tokio::test]
 async fn primary_backup_forgets_what_a_paused_primary_acknowledged() {
-    use ferrocheck::target::{self, Outcome, Request};
+    use ferrocheck::targets::{self, Outcome, Request};
     let request = |f: &str, key: &str, value: Value| Request {
         f: f.into(),
         key: Some(key.into()),
         value,
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let opts = ferrocheck::target::TargetOptions {
+    let opts = ferrocheck::targets::TargetOptions {
         nodes: Some(3),
         work_dir: dir.path().to_path_buf(),
         base_port: 0,
@@ -346,7 +346,7 @@ async fn primary_backup_forgets_what_a_paused_primary_acknowledged() {
         placement: None,
         fsync: true,
     };
-    let mut cluster = target::by_name("primary-backup", opts).expect("target");
+    let mut cluster = targets::by_name("primary-backup", opts).expect("target");
     cluster.setup().await.expect("cluster starts");
     // Processes are spread over nodes as `process % 3`: 0 talks to n1, 1 to n2, 2 to n3.
     let mut via_n1 = cluster.client(0).await.expect("client");

@@ -2,7 +2,7 @@
 //! driven through the `Target` and `Client` the harness uses.
 
 use ferrocheck::history::Value;
-use ferrocheck::target::{self, Client, Outcome, Request, Target, TargetOptions};
+use ferrocheck::targets::{self, Client, Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ struct Cluster {
 impl Cluster {
     async fn start(name: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let mut target = target::by_name(name, options(&dir, 0)).unwrap();
+        let mut target = targets::by_name(name, options(&dir, 0)).unwrap();
         target.setup().await.unwrap();
         Cluster { target, _dir: dir }
     }
@@ -271,7 +271,7 @@ async fn a_taken_base_port_is_named_in_the_error() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let mut target = target::by_name("lin-kv", options(&dir, port)).unwrap();
+    let mut target = targets::by_name("lin-kv", options(&dir, port)).unwrap();
     let err = target.setup().await.unwrap_err().to_string();
     assert!(err.contains(&format!("port {port}")), "{err}");
     assert!(err.contains("--base-port"), "{err}");
@@ -286,7 +286,7 @@ async fn a_node_that_cannot_start_is_reported_with_its_log() {
         node_binary: PathBuf::from("/bin/sh"),
         ..options(&dir, 0)
     };
-    let mut target = target::by_name("quorum-kv", opts).unwrap();
+    let mut target = targets::by_name("quorum-kv", opts).unwrap();
     let err = target.setup().await.unwrap_err().to_string();
     assert!(err.contains("node n1 exited during startup"), "{err}");
     assert!(err.contains("node.log") && err.contains("node"), "{err}");
@@ -296,12 +296,12 @@ async fn a_node_that_cannot_start_is_reported_with_its_log() {
 #[tokio::test]
 async fn unknown_target_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let err = target::by_name("nope", options(&dir, 0))
+    let err = targets::by_name("nope", options(&dir, 0))
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("unknown target \"nope\""), "{err}");
-    for (name, _) in target::list() {
+    for (name, _) in targets::list() {
         assert!(err.contains(name), "{err}");
     }
 }

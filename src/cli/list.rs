@@ -27,7 +27,7 @@ pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
     };
     section(
         "targets",
-        &[crate::target::list(), crate::target::real::list()].concat(),
+        &[crate::targets::list(), crate::targets::real::list()].concat(),
     );
     section("workloads", &crate::workload::list());
     let nemeses: Vec<(String, String)> = crate::nemesis::schedule::BUILTIN

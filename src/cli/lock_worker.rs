@@ -2,13 +2,13 @@
 //!
 //! The harness starts one per lock client so that a pause nemesis can SIGSTOP exactly the client
 //! holding the lock. It reads one JSON request per line on stdin and answers one JSON line on
-//! stdout (see `target::lock`); it exits when stdin closes. Diagnostics go to stderr.
+//! stdout (see `targets::lock`); it exits when stdin closes. Diagnostics go to stderr.
 
-use crate::target::lock::etcd::EtcdLock;
-use crate::target::lock::redis::RedisLock;
-use crate::target::lock::redlock::Redlock;
-use crate::target::lock::resource::Resource;
-use crate::target::lock::{serve, LockOptions, LockService, LockSession};
+use crate::targets::lock::etcd::EtcdLock;
+use crate::targets::lock::redis::RedisLock;
+use crate::targets::lock::redlock::Redlock;
+use crate::targets::lock::resource::Resource;
+use crate::targets::lock::{serve, LockOptions, LockService, LockSession};
 use std::time::Duration;
 
 /// Arguments of `ferrocheck lock-worker`.

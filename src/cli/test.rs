@@ -60,7 +60,7 @@ pub struct TestArgs {
     pub quiet: bool,
     /// Options of the real-system targets.
     #[command(flatten)]
-    pub real: crate::target::real::RealOptions,
+    pub real: crate::targets::real::RealOptions,
 }
 
 impl TestArgs {
@@ -83,7 +83,7 @@ impl TestArgs {
         }
         let op_timeout_ms = self
             .op_timeout_ms
-            .unwrap_or_else(|| crate::target::real::default_op_timeout_ms(&self.target));
+            .unwrap_or_else(|| crate::targets::real::default_op_timeout_ms(&self.target));
         if op_timeout_ms == 0 {
             return Err(usage("--op-timeout-ms must be at least 1"));
         }
@@ -94,7 +94,7 @@ impl TestArgs {
         let workload = self
             .workload
             .clone()
-            .unwrap_or_else(|| crate::target::real::default_workload(&self.target).to_string());
+            .unwrap_or_else(|| crate::targets::real::default_workload(&self.target).to_string());
         let node_binary = std::env::current_exe().map_err(|e| {
             anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
         })?;

@@ -18,7 +18,7 @@ use crate::nemesis::schedule::{Planned, Schedule};
 use crate::nemesis::state::{new_run_id, RunRecord};
 use crate::nemesis::tools::Capabilities;
 use crate::nemesis::{cleanup, Fault, HealGuard, Nemesis, NodeControl};
-use crate::target::NodePlacement;
+use crate::targets::NodePlacement;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;

@@ -14,7 +14,7 @@ pub mod worker;
 use crate::check::{self, CheckOptions, CheckResult, Validity};
 use crate::history::{Header, History};
 use crate::report::{self, RunInfo};
-use crate::target::{self, Target, TargetOptions};
+use crate::targets::{self, Target, TargetOptions};
 use crate::workload::{self, WorkloadOptions};
 use anyhow::Context;
 use progress::Progress;
@@ -83,7 +83,7 @@ pub struct RunSpec {
     /// The command that reproduces this run.
     pub command_line: String,
     /// Options of the real-system targets (redis-server path, fencing, lock lease...).
-    pub real: target::real::RealOptions,
+    pub real: targets::real::RealOptions,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -162,13 +162,13 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         placement,
         fsync: spec.fsync,
     };
-    let build = |placement: Option<Arc<dyn target::NodePlacement>>| match target::real::by_name(
+    let build = |placement: Option<Arc<dyn targets::NodePlacement>>| match targets::real::by_name(
         &spec.target,
         target_opts(placement.clone()),
         &spec.real,
     ) {
         Some(t) => Ok(t),
-        None => target::by_name(&spec.target, target_opts(placement)),
+        None => targets::by_name(&spec.target, target_opts(placement)),
     };
     // A first look at the target (no process started) tells which nodes to make a network for.
     let probe = build(None)?;
@@ -419,7 +419,7 @@ async fn final_phase(
             &mut phase,
         )
         .await;
-        if matches!(outcome, crate::target::Outcome::Info(_)) {
+        if matches!(outcome, crate::targets::Outcome::Info(_)) {
             process += 1;
             client = target.lock().await.client(process).await?;
         }

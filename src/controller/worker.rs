@@ -5,7 +5,7 @@
 use super::recorder::Recorder;
 use super::{Phase, SharedTarget};
 use crate::history::{OpType, Process};
-use crate::target::{Client, Outcome, Request};
+use crate::targets::{Client, Outcome, Request};
 use crate::workload::{Step, WorkerGen};
 use rand::rngs::StdRng;
 use rand::Rng;

@@ -8,7 +8,7 @@
 
 use crate::check::CheckOptions;
 use crate::history::Value;
-use crate::target::{Outcome, Request};
+use crate::targets::{Outcome, Request};
 use crate::workload::{Step, WorkerGen, Workload};
 use rand::rngs::StdRng;
 

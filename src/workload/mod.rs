@@ -5,7 +5,7 @@
 //! read → write → release). The controller adds rate, concurrency and the time limit.
 
 use crate::check::CheckOptions;
-use crate::target::{Outcome, Request};
+use crate::targets::{Outcome, Request};
 use rand::rngs::StdRng;
 
 pub mod lock;

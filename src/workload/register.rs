@@ -8,7 +8,7 @@
 use super::{Step, WorkerGen, Workload, WorkloadOptions};
 use crate::check::CheckOptions;
 use crate::history::Value;
-use crate::target::{Outcome, Request};
+use crate::targets::{Outcome, Request};
 use rand::rngs::StdRng;
 use rand::Rng;
 

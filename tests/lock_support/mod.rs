@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use ferrocheck::history::{History, Op, OpType, Process, Value};
-use ferrocheck::target::{Client, Outcome, Request, Target, WorkerInfo};
+use ferrocheck::targets::{Client, Outcome, Request, Target, WorkerInfo};
 use ferrocheck::workload::lock::LockWorkload;
 use ferrocheck::workload::{Step, Workload};
 use nix::sys::signal::{kill, Signal};

@@ -6,10 +6,10 @@
 //! `resource` — so the resource's updates are not made atomic by the lock's server.
 
 use crate::history::Value;
-use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{refuse_all_but_pause, LockOptions, LockService};
-use crate::target::redis::{call, redis_binary, start_servers, RedisConn, RedisServer};
-use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::lock::worker::{WorkerClient, WorkerTable};
+use crate::targets::lock::{refuse_all_but_pause, LockOptions, LockService};
+use crate::targets::redis::{call, redis_binary, start_servers, RedisConn, RedisServer};
+use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::Context;
 use async_trait::async_trait;
 use rand::Rng;
@@ -243,6 +243,6 @@ impl Target for RedisLockTarget {
     fn pid_of(&self, name: &str) -> Option<u32> {
         self.workers
             .pid_of(name)
-            .or_else(|| crate::target::node_pid(&self.nodes(), name))
+            .or_else(|| crate::targets::node_pid(&self.nodes(), name))
     }
 }

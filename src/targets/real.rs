@@ -5,13 +5,13 @@
 //! Kept apart from the toy stores' registry so each can grow alone; [`by_name`] answers `None`
 //! for a name it does not know, and the caller falls back to the toy stores.
 
-use crate::target::etcd::EtcdTarget;
-use crate::target::lock::etcd::EtcdLockTarget;
-use crate::target::lock::redis::RedisLockTarget;
-use crate::target::lock::redlock::RedlockTarget;
-use crate::target::lock::LockOptions;
-use crate::target::redis::RedisTarget;
-use crate::target::{Target, TargetOptions};
+use crate::targets::etcd::EtcdTarget;
+use crate::targets::lock::etcd::EtcdLockTarget;
+use crate::targets::lock::redis::RedisLockTarget;
+use crate::targets::lock::redlock::RedlockTarget;
+use crate::targets::lock::LockOptions;
+use crate::targets::redis::RedisTarget;
+use crate::targets::{Target, TargetOptions};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,13 +8,13 @@
 //! must outlast that.
 
 use crate::history::Value;
-use crate::target::etcd::EtcdTarget;
-use crate::target::etcd_client::EtcdClient;
-use crate::target::lock::redis::worker_args;
-use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{refuse_all_but_pause, LockOptions, LockService};
-use crate::target::redis::{redis_binary, start_servers, RedisServer};
-use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::etcd::EtcdTarget;
+use crate::targets::etcd_client::EtcdClient;
+use crate::targets::lock::redis::worker_args;
+use crate::targets::lock::worker::{WorkerClient, WorkerTable};
+use crate::targets::lock::{refuse_all_but_pause, LockOptions, LockService};
+use crate::targets::redis::{redis_binary, start_servers, RedisServer};
+use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::Context;
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -81,7 +81,7 @@ impl LockService for EtcdLock {
         let _ = self.etcd.unlock(&key).await;
         match self.etcd.lease_revoke(lease).await {
             Ok(()) => Ok(true),
-            Err(crate::target::etcd_client::EtcdError::Status { code: 5, .. }) => Ok(false),
+            Err(crate::targets::etcd_client::EtcdError::Status { code: 5, .. }) => Ok(false),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -199,6 +199,6 @@ impl Target for EtcdLockTarget {
     fn pid_of(&self, name: &str) -> Option<u32> {
         self.workers
             .pid_of(name)
-            .or_else(|| crate::target::node_pid(&self.nodes(), name))
+            .or_else(|| crate::targets::node_pid(&self.nodes(), name))
     }
 }

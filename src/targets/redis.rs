@@ -7,8 +7,8 @@
 //! block of the lock targets.
 
 use crate::history::Value;
-use crate::target::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::target::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
+use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
+use crate::targets::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,7 +33,7 @@ pub fn redis_binary(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// One `redis-server` process: on 127.0.0.1, or at the address a
-/// [`NodePlacement`](crate::target::NodePlacement) gives it (inside its node's network namespace,
+/// [`NodePlacement`](crate::targets::NodePlacement) gives it (inside its node's network namespace,
 /// under the clock shim — Redis reads the wall clock to expire keys).
 #[derive(Debug)]
 pub struct RedisServer {

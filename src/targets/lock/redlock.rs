@@ -16,12 +16,12 @@
 
 use crate::history::Value;
 use crate::nemesis::schedule::Schedule;
-use crate::target::lock::redis::worker_args;
-use crate::target::lock::worker::{WorkerClient, WorkerTable};
-use crate::target::lock::{LockOptions, LockService};
-use crate::target::redis::{redis_binary, RedisConn, RedisServer};
-use crate::target::server_process::ports;
-use crate::target::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::lock::redis::worker_args;
+use crate::targets::lock::worker::{WorkerClient, WorkerTable};
+use crate::targets::lock::{LockOptions, LockService};
+use crate::targets::redis::{redis_binary, RedisConn, RedisServer};
+use crate::targets::server_process::ports;
+use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use rand::Rng;
@@ -417,7 +417,7 @@ impl Target for RedlockTarget {
     fn pid_of(&self, name: &str) -> Option<u32> {
         self.workers
             .pid_of(name)
-            .or_else(|| crate::target::node_pid(&self.nodes(), name))
+            .or_else(|| crate::targets::node_pid(&self.nodes(), name))
     }
 }
 

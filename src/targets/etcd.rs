@@ -8,9 +8,9 @@
 //! `LD_PRELOAD`, so clock faults cannot reach it: [`Target::refuse_fault`] says so.
 
 use crate::history::Value;
-use crate::target::etcd_client::{EtcdClient, EtcdError};
-use crate::target::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::target::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
+use crate::targets::etcd_client::{EtcdClient, EtcdError};
+use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
+use crate::targets::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -22,7 +22,7 @@ pub mod resource;
 pub mod worker;
 
 use crate::history::Value;
-use crate::target::Outcome;
+use crate::targets::Outcome;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

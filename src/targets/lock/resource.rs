@@ -7,8 +7,8 @@
 //! what makes a stale holder harmless.
 
 use crate::history::Value;
-use crate::target::redis::{call, RedisConn};
-use crate::target::Outcome;
+use crate::targets::redis::{call, RedisConn};
+use crate::targets::Outcome;
 
 /// The key holding the list.
 const KEY: &str = "resource";

@@ -6,7 +6,7 @@
 //! and again when dropped, so no path leaves a server running. Output goes to a log file whose
 //! tail is shown when the server does not come up.
 
-use crate::target::node_process::Spawner;
+use crate::targets::node_process::Spawner;
 use anyhow::{bail, Context};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
