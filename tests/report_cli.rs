@@ -141,7 +141,10 @@ fn serve_command_serves_reports_read_only_and_refuses_traversal() {
 
     let index = get(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(index.starts_with("HTTP/1.1 200 OK"), "{index}");
-    assert!(index.contains("Content-Type: text/html"));
+    // Header names are case-insensitive; the server may send them in lower case.
+    assert!(index
+        .to_ascii_lowercase()
+        .contains("content-type: text/html"));
     assert!(index.ends_with("<h1>runs</h1>"));
     let run = get(port, "GET /run-1/ HTTP/1.1\r\n\r\n");
     assert!(run.ends_with("<h1>run 1</h1>"), "{run}");
@@ -177,4 +180,22 @@ fn serve_command_explains_a_missing_folder() {
     assert_eq!(out.status.code(), Some(254));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ferrocheck report HISTORY"), "{stderr}");
+}
+
+#[test]
+fn serve_command_reports_a_taken_port_as_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .args(["serve", "--port", &port.to_string(), "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("port {port}")), "{stderr}");
+    assert!(stderr.contains("already taken"), "{stderr}");
+    assert!(stderr.contains("--port"), "{stderr}");
+    drop(taken);
 }

@@ -2,21 +2,28 @@
 //! HTTP, on 127.0.0.1 unless told otherwise, so reports can be opened from another tab or
 //! machine tunnel without copying files.
 //!
-//! A deliberately small HTTP/1.1 server: `GET` and `HEAD` only, one request per connection,
-//! no directory listings, and every path is resolved inside the folder (no `..`, no symlinks
-//! leading out), so nothing but the reports can be read through it.
+//! The server is axum with tower-http's `ServeDir` doing the file serving. In front of it one
+//! guard answers what `ServeDir` would not refuse the way this command promises: methods other
+//! than `GET` and `HEAD` (405), paths with `..`, backslashes or NUL (400), and paths whose real
+//! location (after symlinks, which `ServeDir` follows) is outside the folder (404). Every answer
+//! closes its connection and is marked `no-cache` and `nosniff`. No directory listings.
 
 use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
 
 /// Arguments of `ferrocheck serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The port to listen on.
+    /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
     /// The folder to serve.
@@ -46,9 +53,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let addr = SocketAddr::new(args.bind, args.port);
-        let listener = TcpListener::bind(addr).await.with_context(|| {
-            format!("cannot listen on {addr}: is another server using the port? pass --port N")
-        })?;
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(super::usage(format!(
+                    "port {} on {} is already taken by another program: pass --port N for another port, or --port 0 for any free one",
+                    args.port, args.bind
+                )));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot listen on {addr}: pass --bind with an address of this machine, or another --port"
+                )));
+            }
+        };
         let local = listener
             .local_addr()
             .context("cannot read the bound address")?;
@@ -56,27 +74,45 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
             "serving {} at http://{local}/ (read-only; Ctrl-C to stop)",
             root.display()
         );
-        tokio::select! {
-            r = serve(listener, root) => r.context("the server stopped")?,
-            _ = tokio::signal::ctrl_c() => println!("stopped"),
-        }
+        axum::serve(listener, app(root))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("the server stopped")?;
+        println!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(0)
 }
 
-/// Serves files under the folder `root` to every connection on `listener`, until accepting
-/// fails.
-pub async fn serve(listener: TcpListener, root: PathBuf) -> std::io::Result<()> {
-    let root = std::sync::Arc::new(root.canonicalize()?);
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let root = root.clone();
-        tokio::spawn(async move {
-            // A client that stalls or hangs up only loses its own connection.
-            let _ = tokio::time::timeout(Duration::from_secs(30), handle(stream, &root)).await;
-        });
-    }
+/// The service for the folder `root` (canonical): the guard, then `ServeDir`.
+pub fn app(root: PathBuf) -> Router {
+    let files = ServeDir::new(&root).append_index_html_on_directories(true);
+    Router::new()
+        .fallback_service(files)
+        .layer(middleware::from_fn_with_state(Arc::new(root), guard))
+}
+
+/// Refuses what must not reach `ServeDir` and sets the headers every answer carries.
+async fn guard(State(root): State<Arc<PathBuf>>, request: Request, next: Next) -> Response {
+    let mut response = if request.method() != Method::GET && request.method() != Method::HEAD {
+        (StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD").into_response()
+    } else {
+        match resolve(&root, request.uri().path()) {
+            Ok(_) => next.run(request).await,
+            Err(Refusal::BadRequest) => (StatusCode::BAD_REQUEST, "bad path").into_response(),
+            Err(Refusal::NotFound) => (StatusCode::NOT_FOUND, "not found").into_response(),
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Why a request cannot be answered with a file.
@@ -88,86 +124,6 @@ pub enum Refusal {
     NotFound,
 }
 
-async fn handle(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > 16 * 1024 {
-            return respond(
-                &mut stream,
-                431,
-                "text/plain",
-                b"request head too large",
-                true,
-            )
-            .await;
-        }
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let with_body = method != "HEAD";
-    if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, 405, "text/plain", b"only GET and HEAD", true).await;
-    }
-    let path = match resolve(root, target) {
-        Ok(p) => p,
-        Err(Refusal::BadRequest) => {
-            return respond(&mut stream, 400, "text/plain", b"bad path", with_body).await
-        }
-        Err(Refusal::NotFound) => {
-            return respond(&mut stream, 404, "text/plain", b"not found", with_body).await
-        }
-    };
-    match tokio::fs::read(&path).await {
-        Ok(body) => respond(&mut stream, 200, content_type(&path), &body, with_body).await,
-        Err(_) => respond(&mut stream, 404, "text/plain", b"not found", with_body).await,
-    }
-}
-
-async fn respond(
-    stream: &mut TcpStream,
-    status: u16,
-    kind: &str,
-    body: &[u8],
-    with_body: bool,
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Request Header Fields Too Large",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    if with_body {
-        stream.write_all(body).await?;
-    }
-    stream.shutdown().await
-}
-
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "json" => "application/json",
-        "jsonl" | "txt" | "log" | "edn" => "text/plain; charset=utf-8",
-        "css" => "text/css",
-        "js" => "text/javascript",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        _ => "application/octet-stream",
-    }
-}
-
 /// Maps a request target (`/run-1/index.html?x`) to a regular file inside `root`, which must be
 /// canonical. Folders map to their `index.html`. Rejects `..`, backslashes and NUL, and anything
 /// whose real path (after symlinks) is outside `root`.
@@ -176,7 +132,9 @@ pub fn resolve(root: &Path, target: &str) -> Result<PathBuf, Refusal> {
     if !path.starts_with('/') {
         return Err(Refusal::BadRequest);
     }
-    let decoded = percent_decode(path).ok_or(Refusal::BadRequest)?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| Refusal::BadRequest)?;
     let mut full = root.to_path_buf();
     for seg in decoded.split('/') {
         match seg {
@@ -194,23 +152,6 @@ pub fn resolve(root: &Path, target: &str) -> Result<PathBuf, Refusal> {
         return Err(Refusal::NotFound);
     }
     Ok(real)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

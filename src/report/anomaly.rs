@@ -1,25 +1,30 @@
-//! One anomaly in words and a picture: the ops that prove it as bars on per-process lanes over
-//! the stretch of time they span, the faults in force then, and whatever details the checker
-//! recorded (for a non-linearizable history the longest linearizable prefix and the model's
-//! states before the op that could not be placed; for two lock holders the two intervals in
-//! which both believed they held the lock and the nemesis op that caused it).
+//! One anomaly in words and pictures, as data for the page template: its kind and explanation,
+//! the picture of its ops on their lanes ([`super::picture`]), its dependency graph
+//! ([`super::graph`]), the table of its ops, and whatever details the checker recorded (for a
+//! non-linearizable history the longest linearizable prefix and the model's states before the
+//! op that could not be placed; for two lock holders the two intervals in which both believed
+//! they held the lock and the nemesis op that caused it).
 
-use super::timeline::{CallBar, Status, Timeline};
-use super::{escape, human_ns, jsonview};
+use super::graph::{self, Graph};
+use super::human_ns;
+use super::jsonview::{self, JsonNode};
+use super::picture::{self, Picture};
+use super::timeline::{CallBar, Timeline};
 use crate::check::Anomaly;
-use crate::history::{History, Process};
+use crate::history::History;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
 
 /// How many of an anomaly's ops are listed in its table.
 const MAX_ROWS: usize = 200;
-/// How many of an anomaly's ops are drawn in its picture (the most important come first).
-const MAX_DRAWN: usize = 40;
+/// How many ops a detail that names ops lists in words.
+const MAX_WORDS: usize = 40;
 
 /// Lookups from op positions to the calls and windows that hold them.
 pub(crate) struct Lookup<'a> {
-    history: &'a History,
-    timeline: &'a Timeline,
+    pub(super) history: &'a History,
+    pub(super) timeline: &'a Timeline,
     /// `Op::index` → position in `History::ops`.
     position: HashMap<u64, usize>,
     /// Position of an invoke or completion → position in `timeline.calls`.
@@ -50,8 +55,13 @@ impl<'a> Lookup<'a> {
         }
     }
 
+    /// The position in `History::ops` of the op with index `index`.
+    pub(super) fn position(&self, index: u64) -> Option<usize> {
+        self.position.get(&index).copied()
+    }
+
     /// The call (invoke to completion) an op index belongs to, if it is a client op.
-    fn call(&self, index: u64) -> Option<&'a CallBar> {
+    pub(super) fn call(&self, index: u64) -> Option<&'a CallBar> {
         let pos = self.position.get(&index)?;
         self.call_of.get(pos).map(|&c| &self.timeline.calls[c])
     }
@@ -73,7 +83,7 @@ impl<'a> Lookup<'a> {
     }
 
     /// A call in words: `p3 cas k2 [1 4] → ok [1 4]` (without `p3` when `process` is false).
-    fn describe(&self, call: &CallBar, process: bool) -> String {
+    pub(super) fn describe(&self, call: &CallBar, process: bool) -> String {
         let ops = &self.history.ops;
         let inv = &ops[call.invoke];
         let mut s = if process {
@@ -101,87 +111,148 @@ impl<'a> Lookup<'a> {
     }
 }
 
-/// Renders one anomaly as an HTML section. `number` makes its element ids unique.
-pub(crate) fn render(look: &Lookup, checker: &str, anomaly: &Anomaly, number: usize) -> String {
-    let mut out = String::new();
-    let key = anomaly
-        .key
-        .as_ref()
-        .map(|k| format!(" on key <code>{}</code>", escape(k)))
-        .unwrap_or_default();
-    let _ = write!(
-        out,
-        "<section class=\"anomaly\" id=\"anomaly-{number}\"><h3><span class=\"kind\">{}</span>{key} <small>found by {}</small></h3><p class=\"explanation\">{}</p>",
-        escape(&anomaly.kind),
-        escape(checker),
-        escape(&anomaly.explanation)
-    );
-    out.push_str(&picture(look, anomaly));
-    out.push_str(&super::graph::render(look, anomaly));
-    out.push_str(&op_table(look, anomaly));
-    out.push_str(&details(look, anomaly));
-    out.push_str("</section>");
-    out
+/// One row of an anomaly's op table: an op of the history, or an index it does not have.
+#[derive(Debug, Serialize)]
+pub(crate) struct OpRow {
+    index: u64,
+    /// False when the history has no op with this index (the other fields are then empty).
+    found: bool,
+    process: String,
+    kind: String,
+    f: String,
+    key: String,
+    value: String,
+    time: String,
+    /// The call the op belongs to in words with its latency, or `fault`.
+    call: String,
 }
 
-/// The table of the anomaly's ops, each a line of the history.
-fn op_table(look: &Lookup, anomaly: &Anomaly) -> String {
-    let mut out = String::from(
-        "<table class=\"ops\"><thead><tr><th>op</th><th>process</th><th>type</th><th>f</th><th>key</th><th>value</th><th>time</th><th>call</th></tr></thead><tbody>",
-    );
-    for &index in anomaly.ops.iter().take(MAX_ROWS) {
-        let Some(&pos) = look.position.get(&index) else {
-            let _ = write!(
-                out,
-                "<tr class=\"missing\"><td>#{index}</td><td colspan=\"7\">not in this history</td></tr>"
-            );
-            continue;
+/// An op named by a detail, in words.
+#[derive(Debug, Serialize)]
+pub(crate) struct OpWords {
+    index: u64,
+    words: String,
+}
+
+/// A list of ops in words, with how many more were left out.
+#[derive(Debug, Serialize)]
+pub(crate) struct OpList {
+    items: Vec<OpWords>,
+    more: usize,
+}
+
+/// One heading of an anomaly's details and what is under it: ops in words, or any JSON.
+#[derive(Debug, Serialize)]
+pub(crate) struct DetailSection {
+    title: String,
+    /// The detail's own key, shown beside a known field's title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ops: Option<OpList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    json: Option<JsonNode>,
+}
+
+/// One anomaly, for the page template. `number` makes its element ids unique.
+#[derive(Debug, Serialize)]
+pub(crate) struct AnomalyView {
+    number: usize,
+    kind: String,
+    key: Option<String>,
+    checker: String,
+    explanation: String,
+    picture: Option<Picture>,
+    graph: Option<Graph>,
+    rows: Vec<OpRow>,
+    /// Ops left out of the table.
+    more_rows: usize,
+    /// `None` when the checker recorded no details.
+    details: Option<Vec<DetailSection>>,
+}
+
+/// Gathers everything the page shows of one anomaly.
+pub(crate) fn view(look: &Lookup, checker: &str, anomaly: &Anomaly, number: usize) -> AnomalyView {
+    AnomalyView {
+        number,
+        kind: anomaly.kind.clone(),
+        key: anomaly.key.clone(),
+        checker: checker.to_owned(),
+        explanation: anomaly.explanation.clone(),
+        picture: picture::layout(look, anomaly),
+        graph: graph::layout(look, anomaly),
+        rows: anomaly
+            .ops
+            .iter()
+            .take(MAX_ROWS)
+            .map(|&i| op_row(look, i))
+            .collect(),
+        more_rows: anomaly.ops.len().saturating_sub(MAX_ROWS),
+        details: details(look, anomaly),
+    }
+}
+
+/// The table row of op `index`, a line of the history.
+fn op_row(look: &Lookup, index: u64) -> OpRow {
+    let Some(pos) = look.position(index) else {
+        return OpRow {
+            index,
+            found: false,
+            process: String::new(),
+            kind: String::new(),
+            f: String::new(),
+            key: String::new(),
+            value: String::new(),
+            time: String::new(),
+            call: String::new(),
         };
-        let op = &look.history.ops[pos];
-        let call = look
-            .call(index)
-            .map(|c| format!("{} · {}", look.describe(c, true), human_ns(c.end - c.start)))
-            .unwrap_or_else(|| "fault".into());
-        let mut value = op.value.to_string();
-        if let Some(e) = &op.error {
-            let _ = write!(value, " ({e})");
-        }
-        let _ = write!(
-            out,
-            "<tr class=\"op-row\" data-op=\"{index}\"><td class=\"opi\">#{index}</td><td>{}</td><td class=\"t-{kind}\">{kind}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{:.6} s</td><td>{}</td></tr>",
-            escape(&op.process.to_string()),
-            escape(&op.f),
-            escape(op.key.as_deref().unwrap_or("")),
-            escape(&value),
-            op.time as f64 / 1e9,
-            escape(&call),
-            kind = format!("{:?}", op.kind).to_lowercase(),
-        );
+    };
+    let op = &look.history.ops[pos];
+    let call = look
+        .call(index)
+        .map(|c| format!("{} · {}", look.describe(c, true), human_ns(c.end - c.start)))
+        .unwrap_or_else(|| "fault".into());
+    let mut value = op.value.to_string();
+    if let Some(e) = &op.error {
+        let _ = write!(value, " ({e})");
     }
-    out.push_str("</tbody></table>");
-    if anomaly.ops.len() > MAX_ROWS {
-        let _ = write!(
-            out,
-            "<p class=\"more\">… and {} more ops, listed in results.json.</p>",
-            anomaly.ops.len() - MAX_ROWS
-        );
+    OpRow {
+        index,
+        found: true,
+        process: op.process.to_string(),
+        kind: format!("{:?}", op.kind).to_lowercase(),
+        f: op.f.clone(),
+        key: op.key.clone().unwrap_or_default(),
+        value,
+        time: format!("{:.6}", op.time as f64 / 1e9),
+        call,
     }
-    out
 }
 
 /// The checker's details: known fields first, under headings, then everything as JSON.
-fn details(look: &Lookup, anomaly: &Anomaly) -> String {
+fn details(look: &Lookup, anomaly: &Anomaly) -> Option<Vec<DetailSection>> {
     let d = &anomaly.details;
+    let section =
+        |title: &str, key: Option<String>, ops: Option<OpList>, json: Option<JsonNode>| {
+            DetailSection {
+                title: title.to_owned(),
+                key,
+                ops,
+                json,
+            }
+        };
     let Some(map) = d.as_object() else {
         if d.is_null() {
-            return String::new();
+            return None;
         }
-        return format!(
-            "<div class=\"details\"><h4>Details</h4>{}</div>",
-            jsonview::render(d)
-        );
+        return Some(vec![section(
+            "Details",
+            None,
+            None,
+            Some(jsonview::tree(d)),
+        )]);
     };
-    let mut out = String::from("<div class=\"details\">");
+    let mut out = Vec::new();
     let headed = [
         ("prefix", "Longest linearizable prefix"),
         ("state", "Model states before the stuck op"),
@@ -191,12 +262,9 @@ fn details(look: &Lookup, anomaly: &Anomaly) -> String {
     for (needle, title) in headed {
         for (k, v) in map {
             if k.to_lowercase().contains(needle) && !shown.contains(k) {
-                let _ = write!(
-                    out,
-                    "<h4>{title} <small>({})</small></h4>{}",
-                    escape(k),
-                    ops_in_words(look, v).unwrap_or_else(|| jsonview::render(v))
-                );
+                let ops = ops_in_words(look, v);
+                let json = ops.is_none().then(|| jsonview::tree(v));
+                out.push(section(title, Some(k.clone()), ops, json));
                 shown.push(k.clone());
             }
         }
@@ -207,7 +275,7 @@ fn details(look: &Lookup, anomaly: &Anomaly) -> String {
             continue;
         }
         if let Some(words) = ops_in_words(look, v) {
-            let _ = write!(out, "<h4>{}</h4>{words}", escape(&k.replace('_', " ")));
+            out.push(section(&k.replace('_', " "), None, Some(words), None));
             shown.push(k.clone());
         }
     }
@@ -217,25 +285,20 @@ fn details(look: &Lookup, anomaly: &Anomaly) -> String {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if !rest.is_empty() {
-        let _ = write!(
-            out,
-            "<h4>{}</h4>{}",
-            if shown.is_empty() {
-                "Details"
-            } else {
-                "Other details"
-            },
-            jsonview::render(&serde_json::Value::Object(rest))
-        );
+        let title = if shown.is_empty() {
+            "Details"
+        } else {
+            "Other details"
+        };
+        let json = jsonview::tree(&serde_json::Value::Object(rest));
+        out.push(section(title, None, None, Some(json)));
     }
-    out.push_str("</div>");
-    out
+    Some(out)
 }
 
 /// A detail that is an op index or a list of them, as a list of those ops in words; `None`
 /// when the value is anything else or names an op the history does not have.
-fn ops_in_words(look: &Lookup, v: &serde_json::Value) -> Option<String> {
-    const SHOWN: usize = 40;
+fn ops_in_words(look: &Lookup, v: &serde_json::Value) -> Option<OpList> {
     let indices: Vec<u64> = match v {
         serde_json::Value::Number(n) => vec![n.as_u64()?],
         serde_json::Value::Array(a) if !a.is_empty() => {
@@ -243,245 +306,17 @@ fn ops_in_words(look: &Lookup, v: &serde_json::Value) -> Option<String> {
         }
         _ => return None,
     };
-    let mut out = String::from("<ul class=\"oplist\">");
-    for &index in indices.iter().take(SHOWN) {
-        let pos = *look.position.get(&index)?;
-        let op = &look.history.ops[pos];
+    let mut items = Vec::new();
+    for &index in indices.iter().take(MAX_WORDS) {
+        let op = &look.history.ops[look.position(index)?];
         let words = match look.call(index) {
             Some(c) => look.describe(c, true),
             None => format!("{} {} {}", op.process, op.f, op.value),
         };
-        let _ = write!(
-            out,
-            "<li data-op=\"{index}\"><span class=\"opi\">#{index}</span> {}</li>",
-            escape(&words)
-        );
+        items.push(OpWords { index, words });
     }
-    out.push_str("</ul>");
-    if indices.len() > SHOWN {
-        let _ = write!(
-            out,
-            "<p class=\"more\">… and {} more ops</p>",
-            indices.len() - SHOWN
-        );
-    }
-    Some(out)
-}
-
-/// The interval in which a lock holder believed it held the lock: from its `acquire`'s ok to
-/// the invoke of its next call, normally its `release` (or the history's end).
-fn held_interval(look: &Lookup, acquire: &CallBar) -> Option<(u64, u64)> {
-    let f = &look.history.ops[acquire.invoke].f;
-    if acquire.status != Status::Ok || !f.contains("acquire") && f != "lock" {
-        return None;
-    }
-    let next = look
-        .timeline
-        .calls
-        .iter()
-        .filter(|c| c.process == acquire.process && c.start >= acquire.end)
-        .find(|c| c.invoke > acquire.invoke);
-    let until = next.map(|c| c.start).unwrap_or(look.timeline.end);
-    Some((acquire.end, until.max(acquire.end)))
-}
-
-const WIDTH: f64 = 960.0;
-const LEFT: f64 = 70.0;
-const LANE: f64 = 44.0;
-
-/// The SVG picture: involved calls on their lanes, faults shaded, lock intervals banded.
-fn picture(look: &Lookup, anomaly: &Anomaly) -> String {
-    let mut calls: Vec<&CallBar> = Vec::new();
-    let mut nemesis_ops: Vec<usize> = Vec::new();
-    for &index in anomaly.ops.iter().take(MAX_DRAWN) {
-        if let Some(c) = look.call(index) {
-            if !calls.iter().any(|x| x.invoke == c.invoke) {
-                calls.push(c);
-            }
-        } else if let Some(&pos) = look.position.get(&index) {
-            nemesis_ops.push(pos);
-        }
-    }
-    if calls.is_empty() && nemesis_ops.is_empty() {
-        return String::new();
-    }
-    let ops = &look.history.ops;
-    let held: Vec<(Process, u64, u64)> = if anomaly.kind.contains("mutex") {
-        calls
-            .iter()
-            .filter_map(|c| held_interval(look, c).map(|(a, b)| (c.process, a, b)))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut t0 = u64::MAX;
-    let mut t1 = 0u64;
-    for c in &calls {
-        t0 = t0.min(c.start);
-        t1 = t1.max(c.end);
-    }
-    for &p in &nemesis_ops {
-        t0 = t0.min(ops[p].time);
-        t1 = t1.max(ops[p].time);
-    }
-    for &(_, a, b) in &held {
-        t0 = t0.min(a);
-        t1 = t1.max(b);
-    }
-    // The faults whose op the anomaly names are shown whole; others only where they overlap.
-    let cause: Vec<usize> = look
-        .timeline
-        .windows
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.ops.iter().any(|p| nemesis_ops.contains(p)))
-        .map(|(i, _)| i)
-        .collect();
-    for &w in &cause {
-        t0 = t0.min(look.timeline.windows[w].start);
-        t1 = t1.max(look.timeline.windows[w].end);
-    }
-    let span = (t1.saturating_sub(t0)).max(1) as f64;
-    let pad = span * 0.04;
-    let (lo, hi) = (t0 as f64 - pad, t1 as f64 + pad);
-    let x = |t: u64| LEFT + (t as f64 - lo) / (hi - lo) * (WIDTH - LEFT - 10.0);
-
-    let mut lanes: Vec<Process> = calls.iter().map(|c| c.process).collect();
-    lanes.sort();
-    lanes.dedup();
-    let has_nemesis = !nemesis_ops.is_empty() || !cause.is_empty();
-    let rows = lanes.len() + usize::from(has_nemesis);
-    let height = 28.0 + rows as f64 * LANE + 22.0;
-    let lane_y = |p: Process| {
-        let i = lanes.iter().position(|&q| q == p).unwrap_or(0);
-        24.0 + i as f64 * LANE
-    };
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<figure class=\"anomaly-picture\"><svg viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" role=\"img\" aria-label=\"the ops of the anomaly on their process lanes\">"
-    );
-    // Fault windows in the span.
-    for (i, w) in look.timeline.windows.iter().enumerate() {
-        if w.end < t0 && w.start < t0 || w.start > t1 {
-            continue;
-        }
-        let a = x(w.start.max(lo.max(0.0) as u64)).max(LEFT);
-        let b = x(w.end).min(WIDTH - 10.0);
-        let class = if cause.contains(&i) { "cause" } else { "" };
-        let _ = write!(
-            s,
-            "<g class=\"fault {class} fam-{fam}\"><rect x=\"{a:.1}\" y=\"18\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"14\">{}{}</text><title>{}</title></g>",
-            (b - a).max(2.0),
-            rows as f64 * LANE + 8.0,
-            a + 2.0,
-            escape(&w.label),
-            if class.is_empty() { "" } else { " (named by the anomaly)" },
-            escape(&w.label),
-            fam = escape(&w.family),
-        );
-    }
-    // Lane labels and guides.
-    for (i, p) in lanes.iter().enumerate() {
-        let y = 24.0 + i as f64 * LANE;
-        let _ = write!(
-            s,
-            "<text class=\"lane\" x=\"4\" y=\"{:.1}\">process {p}</text><line class=\"guide\" x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>",
-            y + 24.0,
-            WIDTH - 10.0,
-            y + LANE - 4.0,
-            y + LANE - 4.0
-        );
-    }
-    // Lock intervals and their overlap.
-    for &(p, a, b) in &held {
-        let y = lane_y(p);
-        let _ = write!(
-            s,
-            "<rect class=\"held\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"6\"><title>p{p} believes it holds the lock for {}</title></rect>",
-            x(a),
-            y + 32.0,
-            (x(b) - x(a)).max(2.0),
-            human_ns(b - a)
-        );
-    }
-    if held.len() >= 2 {
-        let a = held.iter().map(|h| h.1).max().unwrap_or(0);
-        let b = held.iter().map(|h| h.2).min().unwrap_or(0);
-        if b > a {
-            let _ = write!(
-                s,
-                "<g class=\"overlap\"><rect x=\"{:.1}\" y=\"20\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\">both hold the lock: {}</text></g>",
-                x(a),
-                (x(b) - x(a)).max(2.0),
-                lanes.len() as f64 * LANE,
-                x(a) + 3.0,
-                24.0 + lanes.len() as f64 * LANE + 12.0,
-                human_ns(b - a)
-            );
-        }
-    }
-    // The calls.
-    for c in &calls {
-        let y = lane_y(c.process) + 6.0;
-        let (a, b) = (x(c.start), x(c.end).max(x(c.start) + 3.0));
-        let text = format!("#{} {}", ops[c.invoke].index, look.describe(c, false));
-        let (tx, anchor) = if a > WIDTH * 0.6 {
-            (b, "end")
-        } else {
-            (a, "start")
-        };
-        let _ = write!(
-            s,
-            "<g class=\"call s-{st}\" data-op=\"{idx}\"><rect x=\"{a:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"14\" rx=\"2\"/><text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text><title>{} ({})</title></g>",
-            b - a,
-            y + 26.0,
-            escape(&text),
-            escape(&text),
-            human_ns(c.end - c.start),
-            st = c.status.word(),
-            idx = ops[c.invoke].index,
-        );
-    }
-    // Nemesis ops named by the anomaly.
-    if has_nemesis {
-        let y = 24.0 + lanes.len() as f64 * LANE;
-        let _ = write!(
-            s,
-            "<text class=\"lane\" x=\"4\" y=\"{:.1}\">nemesis</text>",
-            y + 24.0
-        );
-        for &p in &nemesis_ops {
-            let op = &ops[p];
-            let px = x(op.time);
-            let label = format!("#{} {} {}", op.index, op.f, op.value);
-            let anchor = if px > WIDTH * 0.6 { "end" } else { "start" };
-            let _ = write!(
-                s,
-                "<g class=\"nemesis-op\" data-op=\"{}\"><path d=\"M{px:.1} {:.1} l-6 10 h12 z\"/><text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text></g>",
-                op.index,
-                y + 6.0,
-                y + 30.0,
-                escape(&label)
-            );
-        }
-    }
-    let _ = write!(
-        s,
-        "<text class=\"axis\" x=\"{LEFT}\" y=\"{:.1}\">{:.6} s</text><text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.6} s (span {})</text>",
-        height - 4.0,
-        t0 as f64 / 1e9,
-        WIDTH - 10.0,
-        height - 4.0,
-        t1 as f64 / 1e9,
-        human_ns(t1 - t0)
-    );
-    s.push_str("</svg><figcaption>Bars run from invoke to completion (green ok, red fail, amber info, grey never completed); shaded bands are faults in force");
-    if !held.is_empty() {
-        s.push_str(
-            "; blue bands are when each process believed it held the lock, red where they overlap",
-        );
-    }
-    s.push_str(".</figcaption></figure>");
-    s
+    Some(OpList {
+        items,
+        more: indices.len().saturating_sub(MAX_WORDS),
+    })
 }

@@ -4,11 +4,12 @@
 //!
 //! A checker opts in by putting `edges` in its anomaly's details: a list of
 //! `{"from": op, "to": op, "rel": "rf"}` objects (`label` or `relation` also name the relation)
-//! or `[from, to, "rf"]` triples, where `op` is an op index (`Op::index`).
+//! or `[from, to, "rf"]` triples, where `op` is an op index (`Op::index`). This file lays the
+//! graph out; the page template draws it.
 
 use super::anomaly::Lookup;
 use crate::check::Anomaly;
-use std::fmt::Write;
+use serde::Serialize;
 
 /// Most nodes drawn; a larger graph is left to the tables.
 const MAX_NODES: usize = 12;
@@ -49,15 +50,48 @@ fn edges(anomaly: &Anomaly) -> Vec<Edge> {
         .collect()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// One arrow of the drawn graph: a curve from `(sx, sy)` bent through `(mx, my)` to
+/// `(ex, ey)`, with the relation written at the bend.
+#[derive(Debug, Serialize)]
+pub(crate) struct Arrow {
+    rel: String,
+    sx: f64,
+    sy: f64,
+    mx: f64,
+    my: f64,
+    ex: f64,
+    ey: f64,
 }
 
-/// The anomaly's edges drawn as an SVG graph, or nothing when it has none.
-pub(crate) fn render(look: &Lookup, anomaly: &Anomaly) -> String {
+/// One box of the drawn graph: an op, centred at `x`, with its top-left corner, and the
+/// baselines of its two lines (`#op` and the op in words).
+#[derive(Debug, Serialize)]
+pub(crate) struct NodeBox {
+    op: u64,
+    x: f64,
+    left: f64,
+    top: f64,
+    op_y: f64,
+    label_y: f64,
+    label: String,
+}
+
+/// The picture of an anomaly's dependency graph, for the page template.
+#[derive(Debug, Serialize)]
+pub(crate) struct Graph {
+    width: f64,
+    height: f64,
+    arrows: Vec<Arrow>,
+    nodes: Vec<NodeBox>,
+}
+
+/// Rounds a coordinate to a tenth of a pixel, as drawn.
+fn r1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// The anomaly's edges laid out as a graph, or `None` when it has none (or too many nodes).
+pub(crate) fn layout(look: &Lookup, anomaly: &Anomaly) -> Option<Graph> {
     let edges = edges(anomaly);
     let mut nodes: Vec<u64> = Vec::new();
     for e in &edges {
@@ -68,7 +102,7 @@ pub(crate) fn render(look: &Lookup, anomaly: &Anomaly) -> String {
         }
     }
     if nodes.is_empty() || nodes.len() > MAX_NODES {
-        return String::new();
+        return None;
     }
     let (w, h) = (640.0_f64, 360.0_f64);
     let (cx, cy, r) = (
@@ -81,12 +115,7 @@ pub(crate) fn render(look: &Lookup, anomaly: &Anomaly) -> String {
             -std::f64::consts::FRAC_PI_2 + i as f64 * std::f64::consts::TAU / nodes.len() as f64;
         (cx + r * a.cos(), cy + r * a.sin())
     };
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<figure class=\"cycle\"><svg class=\"cycle-graph\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"dependency graph of the anomaly\">\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#444\"/></marker></defs>"
-    );
+    let mut arrows = Vec::new();
     for e in &edges {
         let (Some(i), Some(j)) = (
             nodes.iter().position(|&n| n == e.from),
@@ -106,32 +135,38 @@ pub(crate) fn render(look: &Lookup, anomaly: &Anomaly) -> String {
             y2 - uy * 20.0,
         );
         let (mx, my) = ((sx + ex) / 2.0 - uy * 18.0, (sy + ey) / 2.0 + ux * 18.0);
-        let _ = write!(
-            out,
-            "<path class=\"edge edge-{rel}\" d=\"M {sx:.1} {sy:.1} Q {mx:.1} {my:.1} {ex:.1} {ey:.1}\" fill=\"none\" stroke=\"#444\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\
-             <text class=\"edge-label\" x=\"{mx:.1}\" y=\"{my:.1}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#8a1c1c\">{rel}</text>",
-            rel = escape(&e.rel)
-        );
+        arrows.push(Arrow {
+            rel: e.rel.clone(),
+            sx: r1(sx),
+            sy: r1(sy),
+            mx: r1(mx),
+            my: r1(my),
+            ex: r1(ex),
+            ey: r1(ey),
+        });
     }
-    for (i, &n) in nodes.iter().enumerate() {
-        let (x, y) = at(i);
-        let label = look.op_label(n).unwrap_or_else(|| format!("op {n}"));
-        let _ = write!(
-            out,
-            "<g class=\"node\" data-op=\"{n}\"><rect x=\"{:.1}\" y=\"{:.1}\" width=\"76\" height=\"34\" rx=\"5\" fill=\"#eef3fb\" stroke=\"#3a5a8c\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">#{n}</text>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text></g>",
-            x - 38.0,
-            y - 17.0,
-            y - 3.0,
-            y + 11.0,
-            escape(&label)
-        );
-    }
-    out.push_str(
-        "</svg><figcaption>Each box is an op, each arrow a dependency the checker found, labelled with its relation; together they form the cycle or pattern that no allowed order can satisfy.</figcaption></figure>",
-    );
-    out
+    let nodes = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let (x, y) = at(i);
+            NodeBox {
+                op: n,
+                x: r1(x),
+                left: r1(x - 38.0),
+                top: r1(y - 17.0),
+                op_y: r1(y - 3.0),
+                label_y: r1(y + 11.0),
+                label: look.op_label(n).unwrap_or_else(|| format!("op {n}")),
+            }
+        })
+        .collect();
+    Some(Graph {
+        width: w,
+        height: h,
+        arrows,
+        nodes,
+    })
 }
 
 #[cfg(test)]

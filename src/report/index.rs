@@ -1,15 +1,18 @@
 //! The run index: `reports/index.html`, one row per run folder that holds a `results.json`,
-//! newest first, with the run's target, workload, nemesis, verdict and a link to its report.
+//! newest first, with the run's target, workload, nemesis, verdict and a link to its report,
+//! rendered with the template `templates/index.html`.
 
-use super::{escape, ResultsFile};
+use super::{templates, ResultsFile};
 use anyhow::Context;
-use std::fmt::Write;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// One row of the index.
+/// One row of the index: a run folder and its results, or why they cannot be read.
+#[derive(Serialize)]
 struct Row {
     folder: String,
-    results: Result<ResultsFile, String>,
+    results: Option<ResultsFile>,
+    error: Option<String>,
 }
 
 /// Writes `reports_root/index.html` listing every run under it and returns its path.
@@ -33,7 +36,15 @@ pub fn write_index(reports_root: &Path) -> anyhow::Result<PathBuf> {
         let results = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|text| serde_json::from_str::<ResultsFile>(&text).map_err(|e| e.to_string()));
-        rows.push(Row { folder, results });
+        let (results, error) = match results {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e)),
+        };
+        rows.push(Row {
+            folder,
+            results,
+            error,
+        });
     }
     rows.sort_by(|a, b| {
         let key = |r: &Row| {
@@ -44,72 +55,8 @@ pub fn write_index(reports_root: &Path) -> anyhow::Result<PathBuf> {
         };
         key(b).cmp(&key(a)).then_with(|| a.folder.cmp(&b.folder))
     });
+    let page = templates::render("index.html", &serde_json::json!({ "rows": rows }))?;
     let path = reports_root.join("index.html");
-    std::fs::write(&path, render(&rows))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
-}
-
-fn render(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\"><title>ferrocheck runs</title><style>\
-         body{margin:0 auto;max-width:1100px;padding:16px 20px;color:#1d1f21;background:#fff;font:15px/1.45 system-ui,\"DejaVu Sans\",sans-serif}\
-         table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #d7dbe0}thead th{background:#f5f7f9}\
-         .badge{color:#fff;padding:0 7px;border-radius:3px;font-size:13px;font-weight:600}.v-valid{background:#3f8f4a}.v-invalid{background:#c9302c}.v-unknown{background:#d98c00}\
-         .broken{color:#c9302c}code{font:13px ui-monospace,\"DejaVu Sans Mono\",monospace}\
-         </style></head><body><h1>ferrocheck runs</h1>",
-    );
-    if rows.is_empty() {
-        s.push_str("<p>No runs yet. Run <code>ferrocheck test …</code> or <code>ferrocheck report HISTORY</code>.</p>");
-    } else {
-        let _ = write!(
-            s,
-            "<p>{} runs, newest first.</p><table><thead><tr><th>run</th><th>verdict</th><th>target</th><th>workload</th><th>nemesis</th><th>ops</th><th>started</th></tr></thead><tbody>",
-            rows.len()
-        );
-        for row in rows {
-            let href = format!("{}/index.html", percent_encode(&row.folder));
-            match &row.results {
-                Ok(r) => {
-                    let _ = write!(
-                        s,
-                        "<tr class=\"run\"><td><a href=\"{}\">{}</a></td><td><span class=\"badge v-{v}\">{v}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        escape(&href),
-                        escape(&row.folder),
-                        escape(&r.run.target),
-                        escape(&r.run.workload),
-                        escape(&r.run.nemesis),
-                        r.ops,
-                        escape(&r.run.start_time),
-                        v = r.validity,
-                    );
-                }
-                Err(e) => {
-                    let _ = write!(
-                        s,
-                        "<tr class=\"run broken\"><td><a href=\"{}\">{}</a></td><td colspan=\"6\">results.json is unreadable: {}</td></tr>",
-                        escape(&href),
-                        escape(&row.folder),
-                        escape(e)
-                    );
-                }
-            }
-        }
-        s.push_str("</tbody></table>");
-    }
-    s.push_str("</body></html>");
-    s
-}
-
-/// Percent-encodes a folder name for use in a relative link.
-fn percent_encode(name: &str) -> String {
-    let mut out = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }

@@ -1,8 +1,11 @@
-//! Any JSON value as readable HTML: objects as key/value tables, short lists inline, long or
-//! nested lists as numbered lists. Checkers put free-form `details` in their anomalies; this
-//! shows whatever is there without knowing its shape.
+//! Any JSON value as a tree the page template draws as readable HTML: objects as key/value
+//! tables, short lists inline, long or nested lists as numbered lists. Checkers put free-form
+//! `details` in their anomalies; this shows whatever is there without knowing its shape.
+//!
+//! The tree is data ([`JsonNode`]); the template walks it with a recursive loop, so the text in
+//! it is escaped by the template engine like every other value on the page.
 
-use super::escape;
+use serde::Serialize;
 use serde_json::Value as J;
 
 /// How many items of a list are shown before "… and N more".
@@ -10,11 +13,48 @@ const MAX_ITEMS: usize = 40;
 /// How deep nesting is followed before the rest is shown as raw JSON.
 const MAX_DEPTH: usize = 6;
 
-/// Renders a JSON value as HTML.
-pub(crate) fn render(v: &J) -> String {
-    let mut out = String::new();
-    node(v, 0, &mut out);
-    out
+/// One node of the drawn tree: a table of rows, a row (key and value), a numbered list, a list
+/// item, or a piece of code-formatted text.
+#[derive(Debug, Default, PartialEq, Serialize)]
+pub(crate) struct JsonNode {
+    /// `table`, `row`, `list`, `item` or `code`.
+    kind: &'static str,
+    /// A row's key, with `_` shown as spaces.
+    key: String,
+    /// A `code` node's text.
+    text: String,
+    /// The rows of a table, the items of a list, the value of a row or item.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    children: Vec<JsonNode>,
+    /// How many items of a list were left out.
+    #[serde(skip_serializing_if = "is_zero")]
+    more: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The tree of a JSON value.
+pub(crate) fn tree(v: &J) -> JsonNode {
+    node(v, 0)
+}
+
+fn code(text: String) -> JsonNode {
+    JsonNode {
+        kind: "code",
+        text,
+        ..JsonNode::default()
+    }
+}
+
+fn wrap(kind: &'static str, key: String, child: JsonNode) -> JsonNode {
+    JsonNode {
+        kind,
+        key,
+        children: vec![child],
+        ..JsonNode::default()
+    }
 }
 
 fn scalar(v: &J) -> Option<String> {
@@ -36,47 +76,33 @@ fn inline(v: &J) -> Option<String> {
     (text.len() <= 80).then_some(text)
 }
 
-fn node(v: &J, depth: usize, out: &mut String) {
+fn node(v: &J, depth: usize) -> JsonNode {
     if depth >= MAX_DEPTH {
-        out.push_str(&format!("<code>{}</code>", escape(&v.to_string())));
-        return;
+        return code(v.to_string());
     }
     match v {
-        J::Object(map) if !map.is_empty() => {
-            out.push_str("<table class=\"kv\">");
-            for (k, val) in map {
-                out.push_str(&format!(
-                    "<tr><th>{}</th><td>",
-                    escape(&k.replace('_', " "))
-                ));
-                node(val, depth + 1, out);
-                out.push_str("</td></tr>");
-            }
-            out.push_str("</table>");
-        }
-        J::Array(items) if !items.is_empty() => {
-            if let Some(text) = inline(v) {
-                out.push_str(&format!("<code>{}</code>", escape(&text)));
-                return;
-            }
-            out.push_str("<ol start=\"0\" class=\"jl\">");
-            for item in items.iter().take(MAX_ITEMS) {
-                out.push_str("<li>");
-                node(item, depth + 1, out);
-                out.push_str("</li>");
-            }
-            out.push_str("</ol>");
-            if items.len() > MAX_ITEMS {
-                out.push_str(&format!(
-                    "<p class=\"more\">… and {} more</p>",
-                    items.len() - MAX_ITEMS
-                ));
-            }
-        }
-        other => {
-            let text = inline(other).unwrap_or_else(|| other.to_string());
-            out.push_str(&format!("<code>{}</code>", escape(&text)));
-        }
+        J::Object(map) if !map.is_empty() => JsonNode {
+            kind: "table",
+            children: map
+                .iter()
+                .map(|(k, val)| wrap("row", k.replace('_', " "), node(val, depth + 1)))
+                .collect(),
+            ..JsonNode::default()
+        },
+        J::Array(items) if !items.is_empty() => match inline(v) {
+            Some(text) => code(text),
+            None => JsonNode {
+                kind: "list",
+                children: items
+                    .iter()
+                    .take(MAX_ITEMS)
+                    .map(|item| wrap("item", String::new(), node(item, depth + 1)))
+                    .collect(),
+                more: items.len().saturating_sub(MAX_ITEMS),
+                ..JsonNode::default()
+            },
+        },
+        other => code(inline(other).unwrap_or_else(|| other.to_string())),
     }
 }
 
@@ -87,10 +113,15 @@ mod tests {
     #[test]
     fn objects_become_tables_and_long_lists_are_cut() {
         let v = serde_json::json!({"longest_prefix": [1, 2, 3], "states": (0..100).map(|i| serde_json::json!({"value": i, "pad": "x".repeat(20)})).collect::<Vec<_>>()});
-        let html = render(&v);
-        assert!(html.contains("<th>longest prefix</th>"), "{html}");
-        assert!(html.contains("<code>[1,2,3]</code>"), "{html}");
-        assert!(html.contains("and 60 more"), "{html}");
-        assert_eq!(render(&serde_json::json!("<b>")), "<code>&lt;b&gt;</code>");
+        let t = tree(&v);
+        assert_eq!(t.kind, "table");
+        assert_eq!(t.children[0].key, "longest prefix");
+        assert_eq!(t.children[0].children[0], code("[1,2,3]".into()));
+        let states = &t.children[1].children[0];
+        assert_eq!(
+            (states.kind, states.children.len(), states.more),
+            ("list", 40, 60)
+        );
+        assert_eq!(tree(&serde_json::json!("<b>")), code("<b>".into()));
     }
 }

@@ -1,8 +1,10 @@
 //! Reports: one self-contained HTML page per run, and an index page listing every run.
 //!
-//! A report is data dropped into a template: the verdicts and anomalies are rendered as HTML,
-//! the plots as SVG drawn here in Rust, and the whole history is embedded as compact JSON that a
-//! small script draws as a zoomable timeline on a canvas. The page loads nothing from the
+//! A report is data dropped into a template: the verdicts, anomalies, fault windows and the
+//! geometry of the plots and pictures are gathered here in Rust as plain values, and one
+//! template per page (`templates/report.html`, `templates/index.html`, rendered with minijinja
+//! with autoescaping on) turns them into HTML and SVG. The whole history is embedded as compact
+//! JSON that a small script draws as a zoomable timeline on a canvas. The page loads nothing from the
 //! network, so it opens anywhere (a browser, an e-mail attachment, a printout). Next to each
 //! `index.html` a `results.json` keeps the run's facts and verdicts for [`write_index`].
 
@@ -17,7 +19,9 @@ mod graph;
 mod html;
 mod index;
 mod jsonview;
+mod picture;
 mod plot;
+mod templates;
 mod timeline;
 
 pub use index::write_index;
@@ -70,7 +74,7 @@ pub fn write(
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
-    let page = html::render(run, history, results);
+    let page = html::render(run, history, results)?;
     let html_path = dir.join("index.html");
     std::fs::write(&html_path, page)
         .with_context(|| format!("cannot write the report {}", html_path.display()))?;
@@ -85,22 +89,6 @@ pub fn write(
     std::fs::write(&json_path, text)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     Ok(html_path)
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Nanoseconds as a short human duration: `850 µs`, `12.3 ms`, `4.21 s`.
@@ -120,14 +108,6 @@ pub(crate) fn human_ns(ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            escape("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn durations_pick_a_readable_unit() {

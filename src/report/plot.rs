@@ -1,13 +1,14 @@
 //! The run's performance as SVG drawn here: latency of every call over time (one colour per
 //! `f`, one marker per outcome), latency quantiles over time, and throughput over time, each with
 //! the fault windows shaded behind. Large histories are thinned to one marker per pixel cell
-//! per series, so the page stays small and quick whatever the history's size.
+//! per series, so the page stays small and quick whatever the history's size. This file works
+//! out the geometry ([`Plot`]); the page template draws it.
 
+use super::human_ns;
 use super::timeline::{Status, Timeline};
-use super::{escape, human_ns};
 use crate::history::History;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write;
 
 const W: f64 = 960.0;
 const H: f64 = 300.0;
@@ -21,9 +22,100 @@ const PALETTE: [&str; 7] = [
     "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#56b4e9", "#e69f00", "#555555",
 ];
 
-/// One plot's frame: the mapping from data to pixels and the SVG text so far.
+/// A fault window shaded behind a plot.
+#[derive(Debug, Serialize)]
+pub(crate) struct Shade {
+    family: String,
+    x: f64,
+    width: f64,
+    label: String,
+    from: String,
+    to: String,
+}
+
+/// A tick: where it is drawn, where its label's baseline is (on the y axis), and what it says.
+#[derive(Debug, Serialize)]
+pub(crate) struct Tick {
+    at: f64,
+    text_at: f64,
+    label: String,
+}
+
+/// A drawn series: a path with its stroke and a tooltip.
+#[derive(Debug, Serialize)]
+pub(crate) struct Line {
+    /// `pts` (markers, one subpath each) or `line`.
+    class: &'static str,
+    d: String,
+    stroke: &'static str,
+    /// Markers' stroke width and cap; lines take theirs from the page's style.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stroke_width: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linecap: Option<&'static str>,
+    dash: &'static str,
+    title: String,
+}
+
+/// A legend entry: a colour square (`d` empty) or a short stroke, and a name.
+#[derive(Debug, Serialize)]
+pub(crate) struct LegendEntry {
+    y: f64,
+    colour: &'static str,
+    d: String,
+    stroke_width: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linecap: Option<&'static str>,
+    dash: &'static str,
+    label: String,
+}
+
+/// One plot, for the page template: its frame, axes, fault shading, series and legend.
+#[derive(Debug, Serialize)]
+pub(crate) struct Plot {
+    width: f64,
+    height: f64,
+    /// The plotting area.
+    left: f64,
+    top: f64,
+    right: f64,
+    bottom: f64,
+    title: String,
+    y_label: String,
+    shades: Vec<Shade>,
+    x_ticks: Vec<Tick>,
+    y_ticks: Vec<Tick>,
+    lines: Vec<Line>,
+    legend_x: f64,
+    legend: Vec<LegendEntry>,
+}
+
+/// One quantile-table row: an `f`, its outcome counts and its latency quantiles.
+#[derive(Debug, Serialize)]
+pub(crate) struct QuantileRow {
+    colour: &'static str,
+    f: String,
+    /// ok, fail, info, open.
+    counts: [usize; 4],
+    /// p50, p95, p99, max.
+    quantiles: Vec<String>,
+}
+
+/// The quantile plot and its summary table.
+#[derive(Debug, Serialize)]
+pub(crate) struct Quantiles {
+    plot: Plot,
+    rows: Vec<QuantileRow>,
+}
+
+/// Rounds a coordinate to a tenth of a pixel, as drawn.
+fn r1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// One plot's frame: the mapping from data to pixels, and the plot being filled in.
 struct Frame {
-    svg: String,
+    plot: Plot,
     x_max: f64,
     y_lo: f64,
     y_hi: f64,
@@ -32,30 +124,28 @@ struct Frame {
 
 impl Frame {
     fn new(title: &str, x_max_s: f64, y_lo: f64, y_hi: f64, log: bool, y_label: &str) -> Frame {
-        let mut f = Frame {
-            svg: String::new(),
+        Frame {
+            plot: Plot {
+                width: W,
+                height: H,
+                left: ML,
+                top: MT,
+                right: W - MR,
+                bottom: H - MB,
+                title: title.to_owned(),
+                y_label: y_label.to_owned(),
+                shades: Vec::new(),
+                x_ticks: Vec::new(),
+                y_ticks: Vec::new(),
+                lines: Vec::new(),
+                legend_x: W - MR + 10.0,
+                legend: Vec::new(),
+            },
             x_max: x_max_s.max(1e-9),
             y_lo,
             y_hi: if y_hi > y_lo { y_hi } else { y_lo + 1.0 },
             log,
-        };
-        let _ = write!(
-            f.svg,
-            "<svg class=\"plot\" viewBox=\"0 0 {W} {H}\" width=\"100%\" role=\"img\" aria-label=\"{}\"><rect class=\"bg\" x=\"{ML}\" y=\"{MT}\" width=\"{}\" height=\"{}\"/>",
-            escape(title),
-            W - ML - MR,
-            H - MT - MB
-        );
-        let _ = write!(
-            f.svg,
-            "<text class=\"axis-label\" x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">{}</text><text class=\"axis-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">time (s)</text>",
-            MT + (H - MT - MB) / 2.0,
-            MT + (H - MT - MB) / 2.0,
-            escape(y_label),
-            ML + (W - ML - MR) / 2.0,
-            H - 4.0
-        );
-        f
+        }
     }
 
     fn x(&self, seconds: f64) -> f64 {
@@ -80,29 +170,25 @@ impl Frame {
         for w in &timeline.windows {
             let a = self.x(w.start as f64 / 1e9);
             let b = self.x(w.end as f64 / 1e9).max(a + 1.0);
-            let _ = write!(
-                self.svg,
-                "<g class=\"fault fam-{}\"><rect x=\"{a:.1}\" y=\"{MT}\" width=\"{:.1}\" height=\"{:.1}\"/><title>{}: {:.3}–{:.3} s</title></g>",
-                escape(&w.family),
-                b - a,
-                H - MT - MB,
-                escape(&w.label),
-                w.start as f64 / 1e9,
-                w.end as f64 / 1e9
-            );
+            self.plot.shades.push(Shade {
+                family: w.family.clone(),
+                x: r1(a),
+                width: r1(b - a),
+                label: w.label.clone(),
+                from: format!("{:.3}", w.start as f64 / 1e9),
+                to: format!("{:.3}", w.end as f64 / 1e9),
+            });
         }
     }
 
     fn axes(&mut self, y_fmt: impl Fn(f64) -> String) {
         for t in ticks(0.0, self.x_max) {
-            let px = self.x(t);
-            let _ = write!(
-                self.svg,
-                "<line class=\"tick\" x1=\"{px:.1}\" x2=\"{px:.1}\" y1=\"{MT}\" y2=\"{:.1}\"/><text class=\"tick-label\" x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                H - MB,
-                H - MB + 14.0,
-                trim(t)
-            );
+            let at = r1(self.x(t));
+            self.plot.x_ticks.push(Tick {
+                at,
+                text_at: H - MB + 14.0,
+                label: trim(t),
+            });
         }
         let ys: Vec<f64> = if self.log {
             let mut v = Vec::new();
@@ -118,33 +204,24 @@ impl Frame {
             ticks(self.y_lo, self.y_hi)
         };
         for v in ys {
-            let py = self.y(v);
-            let _ = write!(
-                self.svg,
-                "<line class=\"tick\" x1=\"{ML}\" x2=\"{:.1}\" y1=\"{py:.1}\" y2=\"{py:.1}\"/><text class=\"tick-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                W - MR,
-                ML - 4.0,
-                py + 4.0,
-                y_fmt(v)
-            );
+            let at = r1(self.y(v));
+            self.plot.y_ticks.push(Tick {
+                at,
+                text_at: r1(at + 4.0),
+                label: y_fmt(v),
+            });
         }
     }
 
-    fn legend(&mut self, entries: &[(String, String)]) {
-        for (i, (swatch, label)) in entries.iter().enumerate() {
-            let y = MT + 10.0 + i as f64 * 16.0;
-            let _ = write!(
-                self.svg,
-                "<g transform=\"translate({:.1},{y:.1})\">{swatch}<text class=\"legend\" x=\"16\" y=\"4\">{}</text></g>",
-                W - MR + 10.0,
-                escape(label)
-            );
-        }
-    }
-
-    fn finish(mut self) -> String {
-        self.svg.push_str("</svg>");
-        self.svg
+    fn legend(&mut self, entries: Vec<LegendEntry>) {
+        self.plot.legend = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| LegendEntry {
+                y: MT + 10.0 + i as f64 * 16.0,
+                ..e
+            })
+            .collect();
     }
 }
 
@@ -197,11 +274,28 @@ fn by_f<'a>(
 }
 
 /// A legend entry: a colour square and a name.
-fn swatch(colour: &str, name: &str) -> (String, String) {
-    (
-        format!("<rect x=\"0\" y=\"-5\" width=\"10\" height=\"10\" fill=\"{colour}\"/>"),
-        name.to_owned(),
-    )
+fn swatch(colour: &'static str, name: &str) -> LegendEntry {
+    stroke_entry(colour, String::new(), 0.0, None, "", name)
+}
+
+/// A legend entry drawn as a stroke (a marker or a short line) and a name.
+fn stroke_entry(
+    colour: &'static str,
+    d: String,
+    stroke_width: f64,
+    linecap: Option<&'static str>,
+    dash: &'static str,
+    name: &str,
+) -> LegendEntry {
+    LegendEntry {
+        y: 0.0,
+        colour,
+        d,
+        stroke_width,
+        linecap,
+        dash,
+        label: name.to_owned(),
+    }
 }
 
 fn marker(status: Status, x: f64, y: f64) -> String {
@@ -212,18 +306,17 @@ fn marker(status: Status, x: f64, y: f64) -> String {
     }
 }
 
-fn marker_style(status: Status, colour: &str) -> String {
+/// A marker's stroke width and line cap.
+fn marker_style(status: Status) -> (f64, Option<&'static str>) {
     match status {
-        Status::Ok => {
-            format!("stroke=\"{colour}\" stroke-width=\"4\" stroke-linecap=\"round\" fill=\"none\"")
-        }
-        Status::Fail => format!("stroke=\"{colour}\" stroke-width=\"1.5\" fill=\"none\""),
-        _ => format!("stroke=\"{colour}\" stroke-width=\"1.2\" fill=\"none\""),
+        Status::Ok => (4.0, Some("round")),
+        Status::Fail => (1.5, None),
+        _ => (1.2, None),
     }
 }
 
 /// Latency of each call against its invoke time, log scale; `info` calls at their timeout.
-pub(crate) fn latency(history: &History, timeline: &Timeline) -> String {
+pub(crate) fn latency(history: &History, timeline: &Timeline) -> Plot {
     let groups = by_f(history, timeline);
     let done = |c: &&super::timeline::CallBar| c.status != Status::Open;
     let lat_ms = |c: &super::timeline::CallBar| ((c.end - c.start) as f64 / 1e6).max(1e-3);
@@ -268,28 +361,33 @@ pub(crate) fn latency(history: &History, timeline: &Timeline) -> String {
             if n == 0 {
                 continue;
             }
-            let _ = write!(
-                f.svg,
-                "<path class=\"pts\" d=\"{d}\" {}><title>{} {}: {n} calls</title></path>",
-                marker_style(status, colour),
-                escape(name),
-                status.word()
-            );
+            let (stroke_width, linecap) = marker_style(status);
+            let title = format!("{name} {}: {n} calls", status.word());
+            f.plot.lines.push(Line {
+                class: "pts",
+                d,
+                stroke: colour,
+                stroke_width: Some(stroke_width),
+                linecap,
+                dash: "",
+                title,
+            });
         }
         legend.push(swatch(colour, name));
     }
     for status in [Status::Ok, Status::Fail, Status::Info] {
-        legend.push((
-            format!(
-                "<path d=\"{}\" {}/>",
-                marker(status, 5.0, 0.0),
-                marker_style(status, "#333333")
-            ),
-            status.word().to_owned(),
+        let (stroke_width, linecap) = marker_style(status);
+        legend.push(stroke_entry(
+            "#333333",
+            marker(status, 5.0, 0.0),
+            stroke_width,
+            linecap,
+            "",
+            status.word(),
         ));
     }
-    f.legend(&legend);
-    f.finish()
+    f.legend(legend);
+    f.plot
 }
 
 /// A bucket width (ns) that cuts `end` into about `n` round pieces.
@@ -323,12 +421,12 @@ const QUANTILES: [(f64, &str, &str); 4] = [
 type Series = (usize, usize, Vec<(f64, f64)>);
 
 /// Latency quantiles of completed calls per `f`, over time windows, plus a summary table.
-pub(crate) fn quantiles(history: &History, timeline: &Timeline) -> String {
+pub(crate) fn quantiles(history: &History, timeline: &Timeline) -> Quantiles {
     let groups = by_f(history, timeline);
     let width = bucket(timeline.end.max(1), 40);
     let mut series: Vec<Series> = Vec::new();
     let mut all_lat: Vec<f64> = Vec::new();
-    let mut table = String::from("<table class=\"quantiles\"><thead><tr><th>f</th><th>ok</th><th>fail</th><th>info</th><th>open</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr></thead><tbody>");
+    let mut rows = Vec::new();
     for (gi, (name, calls)) in groups.iter().enumerate() {
         let mut buckets: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         let mut lats: Vec<u64> = Vec::new();
@@ -343,20 +441,15 @@ pub(crate) fn quantiles(history: &History, timeline: &Timeline) -> String {
             buckets.entry(c.start / width).or_default().push(l);
         }
         lats.sort_unstable();
-        let _ = write!(
-            table,
-            "<tr><th><span class=\"swatch\" style=\"background:{}\"></span>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            PALETTE[gi % PALETTE.len()],
-            escape(name),
-            counts[0],
-            counts[1],
-            counts[2],
-            counts[3]
-        );
-        for (q, _, _) in QUANTILES {
-            let _ = write!(table, "<td>{}</td>", human_ns(quantile(&lats, q)));
-        }
-        table.push_str("</tr>");
+        rows.push(QuantileRow {
+            colour: PALETTE[gi % PALETTE.len()],
+            f: name.clone(),
+            counts,
+            quantiles: QUANTILES
+                .iter()
+                .map(|(q, _, _)| human_ns(quantile(&lats, *q)))
+                .collect(),
+        });
         for (qi, (q, _, _)) in QUANTILES.iter().enumerate() {
             let mut pts = Vec::new();
             for (b, v) in buckets.iter_mut() {
@@ -368,7 +461,6 @@ pub(crate) fn quantiles(history: &History, timeline: &Timeline) -> String {
             series.push((gi, qi, pts));
         }
     }
-    table.push_str("</tbody></table>");
     let max = all_lat.iter().copied().fold(1e-3, f64::max);
     let min = all_lat.iter().copied().fold(f64::MAX, f64::min).min(max);
     let lo = 10f64.powf(min.log10().floor());
@@ -400,32 +492,40 @@ pub(crate) fn quantiles(history: &History, timeline: &Timeline) -> String {
             })
             .collect();
         let label = format!("{} {}", groups[*gi].0, QUANTILES[*qi].1);
-        let _ = write!(
-            f.svg,
-            "<path class=\"line\" d=\"{d}\" stroke=\"{colour}\" stroke-dasharray=\"{dash}\"><title>{}</title></path>",
-            escape(&label)
-        );
+        f.plot.lines.push(Line {
+            class: "line",
+            d,
+            stroke: colour,
+            stroke_width: None,
+            linecap: None,
+            dash,
+            title: label,
+        });
     }
     for (gi, (name, _)) in groups.iter().enumerate() {
         legend.push(swatch(PALETTE[gi % PALETTE.len()], name));
     }
     for (_, name, dash) in QUANTILES {
-        legend.push((
-            format!("<path d=\"M0 0h12\" stroke=\"#333333\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>"),
-            name.to_owned(),
+        legend.push(stroke_entry(
+            "#333333",
+            "M0 0h12".into(),
+            2.0,
+            None,
+            dash,
+            name,
         ));
     }
-    f.legend(&legend);
-    format!("{}{}", f.finish(), table)
+    f.legend(legend);
+    Quantiles { plot: f.plot, rows }
 }
 
 /// Completed calls per second per `f`, over time windows; a dashed line for fail and info.
-pub(crate) fn throughput(history: &History, timeline: &Timeline) -> String {
+pub(crate) fn throughput(history: &History, timeline: &Timeline) -> Plot {
     let groups = by_f(history, timeline);
     let width = bucket(timeline.end.max(1), 60);
     let n = (timeline.end / width + 1) as usize;
     let per_s = 1e9 / width as f64;
-    let mut lines: Vec<(String, &str, &str, Vec<f64>)> = Vec::new();
+    let mut lines: Vec<(String, &'static str, &'static str, Vec<f64>)> = Vec::new();
     let mut bad = vec![0f64; n];
     for (gi, (name, calls)) in groups.iter().enumerate() {
         let mut ok = vec![0f64; n];
@@ -469,18 +569,26 @@ pub(crate) fn throughput(history: &History, timeline: &Timeline) -> String {
                 )
             })
             .collect();
-        let _ = write!(
-            f.svg,
-            "<path class=\"line\" d=\"{d}\" stroke=\"{colour}\" stroke-dasharray=\"{dash}\"><title>{}</title></path>",
-            escape(label)
-        );
-        legend.push((
-            format!("<path d=\"M0 0h12\" stroke=\"{colour}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>"),
-            label.clone(),
+        f.plot.lines.push(Line {
+            class: "line",
+            d,
+            stroke: colour,
+            stroke_width: None,
+            linecap: None,
+            dash,
+            title: label.clone(),
+        });
+        legend.push(stroke_entry(
+            colour,
+            "M0 0h12".into(),
+            2.0,
+            None,
+            dash,
+            label,
         ));
     }
-    f.legend(&legend);
-    f.finish()
+    f.legend(legend);
+    f.plot
 }
 
 #[cfg(test)]

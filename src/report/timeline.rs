@@ -159,12 +159,13 @@ impl Timeline {
         }
     }
 
-    /// The page's data: compact JSON (arrays, tables of names), safe inside a `<script>`.
+    /// The page's data: compact JSON (arrays, tables of names); the template writes it into a
+    /// `<script>` element with its `tojson` filter, which makes it safe there.
     ///
     /// `calls`: `[lane, f, key, start, duration, status, invoke index, completion index,
     /// argument, result, process]`; `faults`: `[family, label, start, end, healed, first op index]`;
     /// `events`: `[time, f, op index, value]`; `marked`: op indices named by anomalies.
-    pub(crate) fn page_json(&self, history: &History, marked: &[u64]) -> String {
+    pub(crate) fn page_data(&self, history: &History, marked: &[u64]) -> serde_json::Value {
         use serde_json::{json, Value as J};
         let ops = &history.ops;
         let mut fs: Vec<String> = Vec::new();
@@ -247,7 +248,7 @@ impl Timeline {
                 [] => String::new(),
             })
             .collect();
-        let data = json!({
+        json!({
             "lanes": lanes,
             "fs": fs,
             "keys": keys,
@@ -256,8 +257,7 @@ impl Timeline {
             "events": events,
             "end": self.end,
             "marked": marked,
-        });
-        script_safe(&data.to_string())
+        })
     }
 }
 
@@ -388,13 +388,6 @@ fn assign_lanes(calls: &mut [CallBar]) -> Vec<Vec<Process>> {
     lanes
 }
 
-/// Makes JSON safe to place inside a `<script>` element (no `</script>`, no `<!--`).
-pub(crate) fn script_safe(json: &str) -> String {
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,8 +440,7 @@ mod tests {
         assert_eq!(t.windows[0].ops, vec![0, 1, 3, 4]);
         assert_eq!(t.calls.len(), 1);
         assert_eq!(t.calls[0].status, Status::Open);
-        let json = t.page_json(&h, &[2]);
-        assert!(json.contains("\"marked\":[2]"), "{json}");
-        assert!(!json.contains('<'));
+        let data = t.page_data(&h, &[2]);
+        assert_eq!(data["marked"], serde_json::json!([2]));
     }
 }
