@@ -259,6 +259,21 @@ pub struct Header {
     /// The run's options, as given, for the report and for reproducing the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<serde_json::Value>,
+    /// The checkers the run used, with their options; `ferrocheck check` and `ferrocheck
+    /// report` re-run exactly these. Empty in histories written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkers: Vec<CheckerSpec>,
+}
+
+/// One checker a run used: its registry name (`linearizable`, `lost-updates`, ...) and its
+/// options (`model`, `initial_value`, `time_limit`, ...; each checker reads the ones it needs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckerSpec {
+    /// The checker's name in the registry (`ferrocheck list` shows them).
+    pub name: String,
+    /// The checker's options, as a JSON object.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub options: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -401,23 +416,43 @@ impl History {
         Ok(())
     }
 
-    /// Pairs each client invocation with its completion, in invocation order.
-    /// Nemesis ops are left out; a call still open at the end has `complete: None`.
+    /// Pairs each client invocation with its completion, in invocation order. Nemesis ops are
+    /// left out; a call still open at the end has `complete: None`. Process ids index a table
+    /// (a map only for very large ids), so pairing a long history hashes nothing.
     pub fn calls(&self) -> Vec<Call> {
-        let mut out = Vec::new();
-        let mut open: std::collections::HashMap<Process, usize> = Default::default();
+        const SMALL: u64 = 1 << 20;
+        let mut out = Vec::with_capacity(self.ops.len() / 2 + 1);
+        let mut small: Vec<usize> = Vec::new();
+        let mut large: std::collections::HashMap<u64, usize> = Default::default();
         for (i, op) in self.ops.iter().enumerate() {
-            if !op.is_client() {
+            let Process::Client(p) = op.process else {
                 continue;
-            }
+            };
             if op.kind == OpType::Invoke {
-                open.insert(op.process, out.len());
+                if p < SMALL {
+                    if p as usize >= small.len() {
+                        small.resize(p as usize + 1, usize::MAX);
+                    }
+                    small[p as usize] = out.len();
+                } else {
+                    large.insert(p, out.len());
+                }
                 out.push(Call {
                     invoke: i,
                     complete: None,
                 });
-            } else if let Some(c) = open.remove(&op.process) {
-                out[c].complete = Some(i);
+            } else {
+                let slot = if p < SMALL {
+                    small
+                        .get_mut(p as usize)
+                        .map(|c| std::mem::replace(c, usize::MAX))
+                        .filter(|&c| c != usize::MAX)
+                } else {
+                    large.remove(&p)
+                };
+                if let Some(c) = slot {
+                    out[c].complete = Some(i);
+                }
             }
         }
         out

@@ -1,10 +1,10 @@
 //! Every model through the search, against a brute-force oracle that tries every order of the
 //! same compiled ops (no memo of the search's kind, no pruning rules).
 
-use ferrocheck::check::linearizable::KeyOp;
+use ferrocheck::check::linearizable::keys::compile_call;
+use ferrocheck::check::linearizable::search::KeyOp;
 use ferrocheck::check::model::{Interner, Model};
 use ferrocheck::check::models::{counter, fifo_queue, kv, mutex, set, unordered_queue};
-use ferrocheck::check::partition::{compile_call, pair_calls};
 use ferrocheck::check::{check, CheckOptions, Validity};
 use ferrocheck::history::{History, Op, OpType, Process, Value};
 use proptest::prelude::*;
@@ -59,7 +59,7 @@ fn brute<M: Model>(m: &M, ops: &[KeyOp<M::Op>]) -> bool {
 fn oracle<M: Model>(m: &M, h: &History) -> Validity {
     let mut values = Interner::default();
     let mut ops = Vec::new();
-    for c in pair_calls(h) {
+    for c in h.calls() {
         if let Some(op) = compile_call(m, h, (c.invoke, c.complete), false, &mut values).unwrap() {
             ops.push(op);
         }

@@ -54,8 +54,9 @@
 mod explain;
 mod patterns;
 
-use crate::check::partition::pair_calls;
-use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
+use crate::check::checker::Checker;
+use crate::check::result::{Anomaly, CheckResult, Validity};
+use crate::check::spec::CheckerOptions;
 use crate::history::{History, OpType, Process, Value};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::json;
@@ -182,7 +183,7 @@ impl CausalGraph {
         let mut procs: HashMap<Process, usize> = HashMap::new();
         let mut last: Vec<Option<usize>> = Vec::new();
         let mut writer_of: HashMap<(usize, Value), usize> = HashMap::new();
-        for call in pair_calls(history) {
+        for call in history.calls() {
             let inv = &history.ops[call.invoke];
             let done = call.complete.map(|i| &history.ops[i]);
             let outcome = done.map(|d| d.kind);
@@ -452,18 +453,61 @@ pub fn search(
     Ok(Some((g, report)))
 }
 
+/// The `causal` checker: causal consistency (CC, with CCv and CM reported) of a register
+/// history with unique written values.
+pub struct Causal {
+    /// `register` or `cas-register`, for the checker's name.
+    pub model: &'static str,
+    /// The initial value of every key.
+    pub initial: Value,
+}
+
+/// Builds the `causal` checker from its options (`model`: register or cas-register, the
+/// default; `initial_value`).
+pub fn build(opts: &CheckerOptions) -> anyhow::Result<Box<dyn Checker>> {
+    let model = match opts.model.as_deref() {
+        None | Some("cas-register") => "cas-register",
+        Some("register") => "register",
+        Some(other) => anyhow::bail!(
+            "causal consistency is checked for registers only (model register or \
+             cas-register), not {other}: check with --consistency linearizable or sequential"
+        ),
+    };
+    Ok(Box::new(Causal {
+        model,
+        initial: opts.initial(),
+    }))
+}
+
+impl Checker for Causal {
+    fn name(&self) -> String {
+        format!("causal({})", self.model)
+    }
+    fn about(&self) -> &'static str {
+        ABOUT
+    }
+    fn needs(&self) -> String {
+        "register reads and writes (no cas) whose written values are unique per key".into()
+    }
+    fn check(&self, history: &History) -> anyhow::Result<CheckResult> {
+        check_causal(history, &self.initial, self.model)
+    }
+}
+
+/// What `causal` checks, in one line.
+pub const ABOUT: &str = "no read contradicts the causal order of reads and writes (Bouajjani et al.'s bad patterns; registers with unique values)";
+
 /// Checks `history` for causal consistency; `model_name` is `register` or `cas-register`, for
 /// the checker's name. The verdict is CC's; the summary names the strongest model that holds.
 pub fn check_causal(
     history: &History,
-    opts: &CheckOptions,
+    initial: &Value,
     model_name: &str,
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
-    let initial = opts.initial_value.clone().unwrap_or(Value::Nil);
     let checker = format!("causal({model_name})");
-    let Some((g, report)) = search(history, &initial)? else {
-        let n = pair_calls(history).len();
+    let Some((g, report)) = search(history, initial)? else {
+        let n = history.calls().len();
         return Ok(CheckResult {
             checker,
             validity: Validity::Unknown,

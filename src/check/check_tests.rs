@@ -2,7 +2,7 @@
 //! `"p type f value"` or `"p type f key value"`, e.g. `"1 ok cas k [1 2]"`.
 
 use super::*;
-use crate::history::{Op, OpType, Process};
+use crate::history::{History, Op, OpType, Process, Value};
 
 fn value(s: &str) -> Value {
     let s = s.trim();

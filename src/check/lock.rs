@@ -15,7 +15,9 @@
 //! refuses a stale holder, so an overlap in which the stale holder got nothing past the fence is
 //! counted as "fenced" rather than as an anomaly.
 
-use crate::check::{Anomaly, CheckResult, Validity};
+use crate::check::checker::Checker;
+use crate::check::result::{Anomaly, CheckResult, Validity};
+use crate::check::spec::CheckerOptions;
 use crate::history::{History, Op, OpType, Process, Value};
 use std::collections::{BTreeSet, HashMap};
 
@@ -475,3 +477,39 @@ pub fn check_lock(history: &History, fenced: bool) -> CheckResult {
         stats: serde_json::json!({"mutual_exclusion": mutex.stats, "lost_updates": lost.stats}),
     }
 }
+
+/// The `lock` checker: mutual exclusion and lost updates on the protected resource, with
+/// fencing when the options say so or the history's tokens show it.
+pub struct Lock {
+    /// Whether the resource checks fencing tokens; `None`: look at the history.
+    pub fencing: Option<bool>,
+}
+
+/// Builds the `lock` checker from its options (`fencing`).
+pub fn build(opts: &CheckerOptions) -> anyhow::Result<Box<dyn Checker>> {
+    Ok(Box::new(Lock {
+        fencing: opts.fencing,
+    }))
+}
+
+impl Checker for Lock {
+    fn name(&self) -> String {
+        match self.fencing {
+            Some(true) => "fenced-lock".into(),
+            _ => "lock".into(),
+        }
+    }
+    fn about(&self) -> &'static str {
+        ABOUT
+    }
+    fn needs(&self) -> String {
+        "the lock workload's acquire, read, write, release and final-read ops".into()
+    }
+    fn check(&self, history: &History) -> anyhow::Result<CheckResult> {
+        let fenced = self.fencing.unwrap_or_else(|| uses_fencing(history));
+        Ok(check_lock(history, fenced))
+    }
+}
+
+/// What `lock` checks, in one line.
+pub const ABOUT: &str = "no two clients believed they held the lock at once unless fenced, and no acknowledged write to the resource was lost";

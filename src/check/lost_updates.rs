@@ -18,7 +18,9 @@
 //! final read, not at reads during the run: a read that is merely stale is the linearizability
 //! checker's business; this one names writes that never came back.
 
-use super::{Anomaly, CheckResult, Validity};
+use crate::check::checker::Checker;
+use crate::check::result::{Anomaly, CheckResult, Validity};
+use crate::check::spec::CheckerOptions;
 use crate::history::{Call, History, Op, OpType, Value};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -38,6 +40,32 @@ struct Write<'h> {
     /// Completion time of an acknowledged write; `None` if its outcome is unknown.
     acked_at: Option<u64>,
 }
+
+/// The `lost-updates` checker (no options).
+pub struct LostUpdates;
+
+/// Builds the `lost-updates` checker.
+pub fn build(_opts: &CheckerOptions) -> anyhow::Result<Box<dyn Checker>> {
+    Ok(Box::new(LostUpdates))
+}
+
+impl Checker for LostUpdates {
+    fn name(&self) -> String {
+        NAME.into()
+    }
+    fn about(&self) -> &'static str {
+        ABOUT
+    }
+    fn needs(&self) -> String {
+        "register writes (or cas) and a final read of every key".into()
+    }
+    fn check(&self, history: &History) -> anyhow::Result<CheckResult> {
+        Ok(check(history))
+    }
+}
+
+/// What `lost-updates` checks, in one line.
+pub const ABOUT: &str = "no acknowledged write is missing from the final reads when it came after every write of the value read";
 
 /// Finds acknowledged writes that the final read of their key shows were lost.
 pub fn check(history: &History) -> CheckResult {

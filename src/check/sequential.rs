@@ -9,12 +9,12 @@
 //! without branching, as in the linearizability search (moving it first keeps every process's
 //! order and every state).
 
+use crate::check::linearizable::keys::compile_call;
 use crate::check::model::{Interner, Model};
-use crate::check::partition::{compile_call, pair_calls};
-use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
+use crate::check::result::{Anomaly, CheckResult, Validity};
 use crate::history::{History, Process};
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Memo bytes the search may use before the answer is `unknown`.
 const MEMORY_LIMIT: u64 = 1 << 30;
@@ -33,17 +33,17 @@ struct SeqOp<O> {
 pub fn check_sequential<M: Model>(
     model: &M,
     history: &History,
-    opts: &CheckOptions,
+    time_limit: Option<Duration>,
     mut values: Interner,
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
-    let deadline = opts.time_limit.map(|d| started + d);
+    let deadline = time_limit.map(|d| started + d);
     // Compile every call, grouped by process in invoke order.
     let mut keys: HashMap<Option<String>, usize> = HashMap::new();
     let mut key_names: Vec<Option<String>> = Vec::new();
     let mut procs: HashMap<Process, usize> = HashMap::new();
     let mut by_proc: Vec<Vec<SeqOp<M::Op>>> = Vec::new();
-    for call in pair_calls(history) {
+    for call in history.calls() {
         let origin = (call.invoke, call.complete);
         let Some(k) = compile_call(model, history, origin, false, &mut values)? else {
             continue;
@@ -206,7 +206,7 @@ pub fn check_sequential<M: Model>(
                     let key = key_names[o.key].as_deref().unwrap_or("the object");
                     blocked.push(format!(
                         "{} ({key} is {})",
-                        crate::check::explain::describe_call(history, o.origin),
+                        crate::check::linearizable::explain::describe_call(history, o.origin),
                         model.describe_state(&st[o.key], &values)
                     ));
                 }

@@ -75,10 +75,7 @@ fn corpus(dir: &std::path::Path) -> anyhow::Result<Outcome> {
                 ..Default::default()
             };
             let r = check::check(&loaded.history, &opts)?;
-            Ok((
-                crate::check::partition::pair_calls(&loaded.history).len(),
-                r.validity,
-            ))
+            Ok((loaded.history.calls().len(), r.validity))
         })
         .collect();
     let (mut ops, mut invalid, mut verdict) = (0, 0, Validity::Valid);

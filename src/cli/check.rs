@@ -1,8 +1,11 @@
 //! `ferrocheck check FILE...`: read stored histories (ours, Jepsen EDN, Porcupine logs), check
-//! each one, print one line per file and exit with the merged verdict (0 valid, 1 invalid,
-//! 2 unknown, 254 when any file could not be read or interpreted).
+//! each one, print one line per file and checker and exit with the merged verdict (0 valid,
+//! 1 invalid, 2 unknown, 254 when any file could not be read or interpreted).
+//!
+//! By default a history is checked by the checkers its header records (the ones the run used);
+//! `--model` or `--consistency` replaces them with the one check they name.
 
-use crate::check::{self, CheckOptions, Consistency, Validity};
+use crate::check::{self, CheckOptions, CheckResult, CheckerSpec, Consistency, Validity};
 use crate::formats::{self, Format};
 use crate::history::Value;
 use rayon::prelude::*;
@@ -16,17 +19,19 @@ pub struct CheckArgs {
     /// History files to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// The file format (auto looks at the name and the first line).
-    #[arg(long, value_enum, default_value = "auto")]
+    /// The file format: auto (look at the name and the first line), jsonl, edn, porcupine-etcd,
+    /// porcupine-kv.
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
     pub format: Format,
-    /// The model (register, cas-register, kv, mutex, set, fifo-queue, unordered-queue, counter, multi-register);
-    /// default: what the
+    /// The model (register, cas-register, kv, mutex, set, fifo-queue, unordered-queue, counter,
+    /// multi-register); replaces the checkers the history header records. Default: what the
     /// format or the history header implies, else inferred from the ops.
     #[arg(long)]
     pub model: Option<String>,
-    /// The consistency model to check.
-    #[arg(long, value_enum, default_value = "linearizable")]
-    pub consistency: ConsistencyArg,
+    /// The consistency model to check: linearizable (the default), sequential or causal;
+    /// replaces the checkers the history header records.
+    #[arg(long, value_parser = parse_consistency)]
+    pub consistency: Option<Consistency>,
     /// Print the results as JSON instead of one line per file.
     #[arg(long)]
     pub json: bool,
@@ -38,15 +43,14 @@ pub struct CheckArgs {
     pub initial_value: Option<String>,
 }
 
-/// `--consistency` values.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum ConsistencyArg {
-    /// Real-time order must be respected.
-    Linearizable,
-    /// Only each process's own order must be respected.
-    Sequential,
-    /// Causal consistency (registers with unique written values).
-    Causal,
+/// `--format` through the library's names.
+pub fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+/// `--consistency` through the library's names.
+pub fn parse_consistency(s: &str) -> Result<Consistency, String> {
+    s.parse()
 }
 
 fn parse_value(s: &str) -> Value {
@@ -62,10 +66,10 @@ fn parse_value(s: &str) -> Value {
 /// Runs `ferrocheck check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     if let Some(m) = &args.model {
-        if !check::models::NAMES.contains(&m.as_str()) {
+        if !check::models::names().contains(&m.as_str()) {
             return Err(super::usage(format!(
                 "unknown model {m:?}: use one of {}",
-                check::models::NAMES.join(", ")
+                check::models::names().join(", ")
             )));
         }
     }
@@ -78,14 +82,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
-    let consistency = match args.consistency {
-        ConsistencyArg::Linearizable => Consistency::Linearizable,
-        ConsistencyArg::Sequential => Consistency::Sequential,
-        ConsistencyArg::Causal => Consistency::Causal,
-    };
     let opts = CheckOptions {
         model: None,
-        consistency,
+        consistency: args.consistency.unwrap_or_default(),
         time_limit,
         initial_value: args.initial_value.as_deref().map(parse_value),
     };
@@ -134,6 +133,63 @@ struct FileReport {
     error: Option<String>,
 }
 
+/// The checkers to run on one loaded history, each with the label its line shows, and where
+/// they came from.
+fn plan(
+    loaded: &formats::Loaded,
+    args: &CheckArgs,
+    base: &CheckOptions,
+) -> anyhow::Result<(Vec<(String, CheckerSpec)>, &'static str)> {
+    let recorded = loaded
+        .history
+        .header
+        .as_ref()
+        .map(|h| h.checkers.clone())
+        .unwrap_or_default();
+    let explicit = args.model.is_some() || args.consistency.is_some();
+    if !explicit && !recorded.is_empty() {
+        let specs = recorded
+            .into_iter()
+            .map(|spec| with_overrides(spec, base))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let specs = specs
+            .into_iter()
+            .map(|s| (check::registry::describe(&s), s))
+            .collect();
+        return Ok((specs, "history header"));
+    }
+    let (model, source) = match (&args.model, &loaded.model) {
+        (Some(m), _) => (Some(m.clone()), "given"),
+        (None, Some(m)) if loaded.format == Format::Jsonl => (Some(m.clone()), "history header"),
+        (None, Some(m)) => (Some(m.clone()), "implied by the format"),
+        (None, None) => (None, "inferred from the ops"),
+    };
+    let opts = CheckOptions {
+        model,
+        ..base.clone()
+    };
+    let model_name = check::choose_model(&loaded.history, &opts)?;
+    Ok((
+        vec![(
+            model_name.clone(),
+            check::spec_for_model(&model_name, &opts),
+        )],
+        source,
+    ))
+}
+
+/// `spec` with `--time-limit` and `--initial-value` applied when they were given.
+fn with_overrides(spec: CheckerSpec, base: &CheckOptions) -> anyhow::Result<CheckerSpec> {
+    let mut o = check::CheckerOptions::of(&spec)?;
+    if let Some(t) = base.time_limit {
+        o.time_limit = Some(t.as_secs_f64());
+    }
+    if let Some(v) = &base.initial_value {
+        o.initial_value = Some(v.clone());
+    }
+    Ok(o.spec(&spec.name))
+}
+
 fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> FileReport {
     let started = Instant::now();
     let shown = path.display().to_string();
@@ -147,40 +203,42 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
         Ok(l) => l,
         Err(e) => return failed(e.to_string()),
     };
-    let (model, source) = match (&args.model, &loaded.model) {
-        (Some(m), _) => (Some(m.clone()), "given"),
-        (None, Some(m)) if loaded.format == Format::Jsonl => (Some(m.clone()), "history header"),
-        (None, Some(m)) => (Some(m.clone()), "implied by the format"),
-        (None, None) => (None, "inferred from the ops"),
-    };
-    let opts = CheckOptions {
-        model,
-        ..base.clone()
-    };
-    let model_name = match check::choose_model(&loaded.history, &opts) {
-        Ok(m) => m,
+    let (specs, source) = match plan(&loaded, args, base) {
+        Ok(p) => p,
         Err(e) => return failed(format!("{shown}: {e}")),
     };
-    let result = match check::check(&loaded.history, &opts) {
-        Ok(r) => r,
-        Err(e) => return failed(format!("{shown}: {e:#}")),
-    };
-    let ops = crate::check::partition::pair_calls(&loaded.history).len();
-    let secs = started.elapsed().as_secs_f64();
-    let mut text = format!(
-        "{shown}\t{}\t{model_name} ({source})\t{}\t{ops} ops\t{secs:.3} s\n",
-        loaded.format.name(),
-        result.validity
-    );
-    match result.validity {
-        Validity::Invalid => {
-            for a in &result.anomalies {
-                text.push_str(&format!("  {}: {}\n", a.kind, a.explanation));
-            }
+    let mut results: Vec<CheckResult> = Vec::new();
+    for (_, spec) in &specs {
+        match check::registry::run(&loaded.history, spec) {
+            Ok(r) => results.push(r),
+            Err(e) => return failed(format!("{shown}: {e:#}")),
         }
-        Validity::Unknown => text.push_str(&format!("  {}\n", result.summary)),
-        Validity::Valid => {}
     }
+    let ops = loaded.history.calls().len();
+    let secs = started.elapsed().as_secs_f64();
+    let mut text = String::new();
+    for ((label, _), result) in specs.iter().zip(&results) {
+        text.push_str(&format!(
+            "{shown}\t{}\t{label} ({source})\t{}\t{ops} ops\t{secs:.3} s\n",
+            loaded.format.name(),
+            result.validity
+        ));
+        match result.validity {
+            Validity::Invalid => {
+                for a in &result.anomalies {
+                    text.push_str(&format!("  {}: {}\n", a.kind, a.explanation));
+                }
+            }
+            Validity::Unknown => text.push_str(&format!("  {}\n", result.summary)),
+            Validity::Valid => {}
+        }
+    }
+    // The worst result stands for the file; all of them are in `results`.
+    let worst = (0..results.len())
+        .max_by_key(|&i| (results[i].validity, std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    let (model_name, _) = &specs[worst];
+    let result = &results[worst];
     FileReport {
         validity: Some(result.validity),
         text,
@@ -191,6 +249,7 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
             "model_source": source,
             "seconds": secs,
             "result": result,
+            "results": results,
         }),
         error: None,
     }

@@ -1,20 +1,9 @@
-//! `ferrocheck list`: the built-in targets, workloads, nemeses and checkers, a line each.
+//! `ferrocheck list`: the built-in targets, workloads, nemeses, checkers and models, a line
+//! each, read from their registries.
 
 /// Arguments of `ferrocheck list` (none).
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {}
-
-/// The checkers, a line each.
-pub const CHECKERS: &[(&str, &str)] = &[
-    (
-        "linearizable",
-        "every op appears to take effect at one instant between its invoke and completion (per key)",
-    ),
-    (
-        "lost-updates",
-        "no acknowledged write is missing from the final reads when it came after every write of the value read",
-    ),
-];
 
 /// Prints the registries.
 pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
@@ -44,6 +33,15 @@ pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     section("nemeses", &nemeses);
-    section("checkers", CHECKERS);
+    let checkers: Vec<(&str, &str)> = crate::check::registry::CHECKERS
+        .iter()
+        .map(|c| (c.name, c.about))
+        .collect();
+    section("checkers", &checkers);
+    let models: Vec<(&str, &str)> = crate::check::models::MODELS
+        .iter()
+        .map(|m| (m.name, m.about))
+        .collect();
+    section("models", &models);
     Ok(0)
 }

@@ -1,11 +1,13 @@
-//! `ferrocheck report HISTORY [--out DIR]`: check a stored history as its header says and write
-//! the run's HTML report (and `results.json`), then refresh the run index.
+//! `ferrocheck report HISTORY [--out DIR]`: check a stored history with the checkers its header
+//! records (the ones the run used; any format `ferrocheck check` reads) and write the run's
+//! HTML report (and `results.json`), then refresh the run index.
 //!
 //! The exit code is the verdict's (0 valid, 1 invalid, 2 unknown), as for `ferrocheck check`. A
 //! checker that cannot run (an unknown model, ops it cannot read) shows as `unknown` in the
 //! report with its error, rather than stopping the report.
 
-use crate::check::{self, CheckOptions, CheckResult, Consistency, Validity};
+use crate::check::{self, CheckOptions, CheckResult, Consistency};
+use crate::formats::{self, Format};
 use crate::history::History;
 use crate::report::{self, RunInfo};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `ferrocheck report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// The history to report on (JSON Lines, as `ferrocheck test` writes it).
+    /// The history to report on (JSON Lines as `ferrocheck test` writes it, or any format
+    /// `ferrocheck check` reads).
     pub history: PathBuf,
     /// Where to write index.html and results.json [default: reports/<run name>, and the run
     /// index reports/index.html is refreshed].
@@ -23,11 +26,14 @@ pub struct ReportArgs {
 
 /// Runs `ferrocheck report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
-    let history = History::read_jsonl(&args.history).map_err(|e| {
-        super::usage(format!(
-            "cannot read the history: {e} (expected JSON Lines as `ferrocheck test` writes)"
-        ))
-    })?;
+    let history = formats::load(&args.history, Format::Auto)
+        .map_err(|e| {
+            super::usage(format!(
+                "cannot read the history: {e} (expected JSON Lines as `ferrocheck test` writes, \
+                 Jepsen EDN or a Porcupine log; `ferrocheck check` reads the same)"
+            ))
+        })?
+        .history;
     let info = run_info(&history, &args.history);
     let results = run_checks(&history);
     let (dir, root) = match &args.out {
@@ -68,74 +74,40 @@ fn folder_name(name: &str) -> String {
     }
 }
 
-/// The checks a history's header names: `run.checks` (consistency names such as
-/// `linearizable`, or model names), else one check with the header's model.
-fn planned_checks(history: &History) -> Vec<CheckOptions> {
-    let header = history.header.clone().unwrap_or_default();
-    let base = CheckOptions {
-        model: header.model.clone(),
+/// Runs the checkers the history's header records (for a history written before headers
+/// recorded them: one check chosen from its model, with the consistency its run options name);
+/// a checker that cannot run becomes an `unknown` result with its error.
+fn run_checks(history: &History) -> Vec<CheckResult> {
+    let recorded = history
+        .header
+        .as_ref()
+        .map(|h| h.checkers.clone())
+        .unwrap_or_default();
+    if !recorded.is_empty() {
+        return check::run_all(history, &recorded);
+    }
+    let consistency = history
+        .header
+        .as_ref()
+        .and_then(|h| h.run.as_ref())
+        .and_then(|run| run.get("consistency"))
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse::<Consistency>().ok())
+        .unwrap_or_default();
+    let opts = CheckOptions {
+        consistency,
         ..Default::default()
     };
-    let run = header.run.unwrap_or(serde_json::Value::Null);
-    let consistency = run
-        .get("consistency")
-        .and_then(|c| serde_json::from_value::<Consistency>(c.clone()).ok());
-    let named: Vec<String> = run
-        .get("checks")
-        .and_then(|c| c.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    if named.is_empty() {
-        return vec![CheckOptions {
-            consistency: consistency.unwrap_or_default(),
-            ..base
-        }];
-    }
-    named
-        .into_iter()
-        .map(
-            |name| match serde_json::from_value::<Consistency>(name.clone().into()) {
-                Ok(c) => CheckOptions {
-                    consistency: c,
-                    ..base.clone()
-                },
-                Err(_) => CheckOptions {
-                    model: Some(name),
-                    consistency: consistency.unwrap_or_default(),
-                    ..base.clone()
-                },
+    match check::spec_for(history, &opts) {
+        Ok(spec) => check::run_all(history, &[spec]),
+        Err(e) => vec![check::registry::could_not_run(
+            &check::CheckerSpec {
+                name: consistency.name().into(),
+                ..Default::default()
             },
-        )
-        .collect()
-}
-
-/// Runs every planned check; a check that cannot run becomes an `unknown` result with its error.
-fn run_checks(history: &History) -> Vec<CheckResult> {
-    planned_checks(history)
-        .into_iter()
-        .map(|opts| {
-            check::check(history, &opts).unwrap_or_else(|e| {
-                let consistency = serde_json::to_value(opts.consistency)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "check".into());
-                CheckResult {
-                    checker: format!(
-                        "{consistency}({})",
-                        opts.model.as_deref().unwrap_or("inferred model")
-                    ),
-                    validity: Validity::Unknown,
-                    summary: format!("could not check: {e:#}"),
-                    anomalies: Vec::new(),
-                    stats: serde_json::Value::Null,
-                }
-            })
-        })
-        .collect()
+            format!("could not check: {e:#}"),
+        )],
+    }
 }
 
 /// The run's facts from the history's header (`run` object), with the history's folder name as

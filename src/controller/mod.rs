@@ -11,7 +11,7 @@ pub mod progress;
 pub mod recorder;
 pub mod worker;
 
-use crate::check::{self, CheckOptions, CheckResult, Validity};
+use crate::check::{self, CheckResult, CheckerSpec, Validity};
 use crate::history::{Header, History};
 use crate::report::{self, RunInfo};
 use crate::targets::{self, Target, TargetOptions};
@@ -227,6 +227,7 @@ pub async fn run_async(
         workload: Some(workload.name().to_owned()),
         model: Some(workload.model().to_owned()),
         run: Some(serde_json::to_value(spec).context("serializing the run's options")?),
+        checkers: check::specs_for_workload(workload.model(), &workload.checks()),
     };
     let recorder = Arc::new(Recorder::create(&run_dir.join("history.jsonl"), &header)?);
     let target: SharedTarget = Arc::new(Mutex::new(target));
@@ -358,9 +359,10 @@ pub async fn run_async(
         warnings.push(format!("stopping the nodes: {e:#}"));
     }
 
+    let checkers = header.checkers.clone();
     let (history, write_error) = recorder.snapshot(header);
     warnings.extend(write_error);
-    let results = check_all(&history, &workload.checks(), spec.progress).await;
+    let results = check_all(&history, &checkers, spec.progress).await;
     let run_info = RunInfo {
         name: name.clone(),
         target: spec.target.clone(),
@@ -427,37 +429,28 @@ async fn final_phase(
     Ok(())
 }
 
-/// Runs every check on a blocking thread, with a spinner. A checker error becomes `unknown`.
+/// Runs every checker on a blocking thread, with a spinner. A checker error becomes `unknown`.
 pub async fn check_all(
     history: &History,
-    checks: &[CheckOptions],
+    checkers: &[CheckerSpec],
     visible: bool,
 ) -> Vec<CheckResult> {
     let spinner = Progress::spinner(format!("checking {} ops", history.ops.len()), visible);
     let mut out = Vec::new();
-    for opts in checks {
+    for spec in checkers {
         let h = history.clone();
-        let o = opts.clone();
-        let name = o.model.clone().unwrap_or_else(|| "inferred model".into());
-        let r = tokio::task::spawn_blocking(move || check::check(&h, &o)).await;
-        out.push(match r {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => unknown(&name, format!("the checker could not run: {e:#}")),
-            Err(e) => unknown(&name, format!("the checker crashed: {e}")),
+        let s = spec.clone();
+        let r = tokio::task::spawn_blocking(move || check::run_all(&h, &[s])).await;
+        out.extend(match r {
+            Ok(results) => results,
+            Err(e) => vec![check::registry::could_not_run(
+                spec,
+                format!("the checker crashed: {e}"),
+            )],
         });
     }
     spinner.finish_and_clear();
     out
-}
-
-fn unknown(model: &str, summary: String) -> CheckResult {
-    CheckResult {
-        checker: format!("linearizable({model})"),
-        validity: Validity::Unknown,
-        summary,
-        anomalies: vec![],
-        stats: serde_json::Value::Null,
-    }
 }
 
 /// SIGINT and SIGTERM as a stream of reasons.

@@ -12,7 +12,7 @@ pub mod jsonl;
 pub mod porcupine;
 
 /// A history file format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// Look at the name and the first line.
     Auto,
@@ -36,6 +36,30 @@ impl Format {
             Format::PorcupineEtcd => "porcupine-etcd",
             Format::PorcupineKv => "porcupine-kv",
         }
+    }
+}
+
+impl Format {
+    /// Every format, `Auto` first.
+    pub const ALL: [Format; 5] = [
+        Format::Auto,
+        Format::Jsonl,
+        Format::Edn,
+        Format::PorcupineEtcd,
+        Format::PorcupineKv,
+    ];
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!("unknown format {s:?}: use one of {}", names.join(", "))
+            })
     }
 }
 

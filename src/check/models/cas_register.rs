@@ -10,6 +10,8 @@
 //! `to` exactly when the value was `from` ([`RegisterOp::CasUnknown`]).
 
 use crate::check::model::{CallView, Interner, Model, Outcome, COMPARE_FAILED};
+use crate::check::model_checkers::{erase, DynModel};
+use crate::history::Value;
 
 /// The id of "some value that no read and no compare ever looks at" (see [`prepare_values`]).
 pub const UNOBSERVED: u32 = u32::MAX;
@@ -164,4 +166,16 @@ impl Model for CasRegister {
     fn describe_state(&self, state: &u32, values: &Interner) -> String {
         describe_value(*state, values)
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "one value per key: read, write, cas [from to]";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    let mut values = Interner::default();
+    let m = CasRegister {
+        initial: values.intern(initial),
+    };
+    Ok(erase(m, values))
 }

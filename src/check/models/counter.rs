@@ -3,6 +3,8 @@
 //! Failed adds did not happen; unknown adds are optional; unknown reads are dropped.
 
 use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::model_checkers::{erase, DynModel};
+use crate::history::Value;
 
 /// A compiled counter op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,4 +65,20 @@ impl Model for Counter {
     fn describe_state(&self, state: &i64, _values: &Interner) -> String {
         state.to_string()
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "an integer: add n (or increment), read";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    let initial = match initial {
+        Value::Nil => 0,
+        v => v.as_int().ok_or_else(|| {
+            anyhow::anyhow!(
+                "a counter's initial value must be an integer, got {v}: pass --initial-value N"
+            )
+        })?,
+    };
+    Ok(erase(Counter { initial }, Interner::default()))
 }

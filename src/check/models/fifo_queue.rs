@@ -4,6 +4,8 @@
 //! effect, removed the head (whatever it was) or found the queue empty.
 
 use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::model_checkers::{erase, DynModel};
+use crate::history::Value;
 use std::collections::VecDeque;
 
 /// A compiled queue op.
@@ -71,4 +73,12 @@ impl Model for FifoQueue {
         let items: Vec<String> = state.iter().map(|v| values.value(*v).to_string()).collect();
         format!("queue [{}]", items.join(" "))
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "a first-in first-out queue: enqueue, dequeue";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(_initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    Ok(erase(FifoQueue, Interner::default()))
 }

@@ -5,6 +5,7 @@
 //! Failed ops and unknown `get`s are dropped; unknown `put`/`append` are optional.
 
 use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::model_checkers::{erase, DynModel};
 use crate::history::Value;
 use std::sync::Arc;
 
@@ -129,4 +130,15 @@ impl Model for Kv {
     fn describe_state(&self, state: &Text, _values: &Interner) -> String {
         format!("{:?}", state.as_str())
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "a string per key: get, put, append";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    let m = Kv {
+        initial: as_text(initial),
+    };
+    Ok(erase(m, Interner::default()))
 }

@@ -39,15 +39,58 @@ pub mod register;
 pub mod set;
 pub mod unordered_queue;
 
-/// Every model name `--model` accepts.
-pub const NAMES: &[&str] = &[
-    "register",
-    "cas-register",
-    "kv",
-    "mutex",
-    "set",
-    "fifo-queue",
-    "unordered-queue",
-    "counter",
-    "multi-register",
+use crate::check::model_checkers::DynModel;
+use crate::history::Value;
+
+/// One model in the registry: its name as `--model` spells it, a line about it, and how to
+/// build it from the initial value of every key.
+pub struct ModelEntry {
+    /// The name as `--model` spells it.
+    pub name: &'static str,
+    /// One line for `ferrocheck list`.
+    pub about: &'static str,
+    /// Builds the model with every key starting at the given value.
+    pub build: fn(&Value) -> anyhow::Result<Box<dyn DynModel>>,
+}
+
+/// Every model ferrocheck knows. A new model is one file here and one line in this table.
+pub const MODELS: &[ModelEntry] = &[
+    entry("register", register::ABOUT, register::build),
+    entry("cas-register", cas_register::ABOUT, cas_register::build),
+    entry("kv", kv::ABOUT, kv::build),
+    entry("mutex", mutex::ABOUT, mutex::build),
+    entry("set", set::ABOUT, set::build),
+    entry("fifo-queue", fifo_queue::ABOUT, fifo_queue::build),
+    entry(
+        "unordered-queue",
+        unordered_queue::ABOUT,
+        unordered_queue::build,
+    ),
+    entry("counter", counter::ABOUT, counter::build),
+    entry(
+        "multi-register",
+        multi_register::ABOUT,
+        multi_register::build,
+    ),
 ];
+
+const fn entry(
+    name: &'static str,
+    about: &'static str,
+    build: fn(&Value) -> anyhow::Result<Box<dyn DynModel>>,
+) -> ModelEntry {
+    ModelEntry { name, about, build }
+}
+
+/// Every model name `--model` accepts, in registry order.
+pub fn names() -> Vec<&'static str> {
+    MODELS.iter().map(|m| m.name).collect()
+}
+
+/// Builds model `name` with every key starting at `initial`.
+pub fn build(name: &str, initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    match MODELS.iter().find(|m| m.name == name) {
+        Some(m) => (m.build)(initial),
+        None => anyhow::bail!("unknown model {name:?}: use one of {}", names().join(", ")),
+    }
+}

@@ -12,6 +12,7 @@
 //! any time after its invoke, or never: its reads are unknown, so only its writes are kept.
 
 use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::model_checkers::{erase, DynModel};
 use crate::history::Value;
 
 /// A compiled txn: its micro-ops in order, as (is_write, register id, value id). A read must
@@ -144,6 +145,18 @@ impl Model for MultiRegister {
             values.value(self.initial)
         )
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "several registers read and written together in one txn";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    let mut values = Interner::default();
+    let m = MultiRegister {
+        initial: values.intern(initial),
+    };
+    Ok(erase(m, values))
 }
 
 #[cfg(test)]

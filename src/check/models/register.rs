@@ -4,9 +4,11 @@
 //! any time after their invoke, or never. The steps are the cas-register's, restricted.
 
 use crate::check::model::{CallView, Interner, Model};
+use crate::check::model_checkers::{erase, DynModel};
 use crate::check::models::cas_register::{
     compile_register, describe_value, prepare_values, step_register, RegisterOp,
 };
+use crate::history::Value;
 
 /// The register model, with every key starting at `initial` (an interned value).
 #[derive(Clone, Copy, Debug)]
@@ -47,4 +49,16 @@ impl Model for Register {
     fn describe_state(&self, state: &u32, values: &Interner) -> String {
         describe_value(*state, values)
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "one value per key: read, write";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    let mut values = Interner::default();
+    let m = Register {
+        initial: values.intern(initial),
+    };
+    Ok(erase(m, values))
 }

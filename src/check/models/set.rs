@@ -3,6 +3,8 @@
 //! Failed adds did not happen; unknown adds are optional; unknown reads are dropped.
 
 use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::model_checkers::{erase, DynModel};
+use crate::history::Value;
 
 /// A compiled set op; a read holds its elements sorted and deduplicated.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -68,4 +70,12 @@ impl Model for Set {
         let items: Vec<String> = state.iter().map(|v| values.value(*v).to_string()).collect();
         format!("#{{{}}}", items.join(" "))
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "a grow-only set: add, read";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(_initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    Ok(erase(Set, Interner::default()))
 }

@@ -10,6 +10,8 @@
 //! and the state counts them.
 
 use crate::check::model::{CallView, Interner, Model, Outcome};
+use crate::check::model_checkers::{erase_with, DynModel};
+use crate::history::Value;
 use crate::history::{History, OpType};
 use std::collections::HashSet;
 
@@ -41,7 +43,7 @@ pub struct UnorderedQueue;
 /// Errors unless every enqueued value is unique, which the model needs when some dequeue has
 /// an unknown outcome.
 pub fn check_unique(history: &History) -> anyhow::Result<()> {
-    let calls = crate::check::partition::pair_calls(history);
+    let calls = history.calls();
     let unknown_dequeue = calls.iter().any(|c| {
         history.ops[c.invoke].f == "dequeue"
             && c.complete
@@ -148,6 +150,16 @@ impl Model for UnorderedQueue {
         }
         format!("#{{{}}}", items.join(" "))
     }
+}
+
+/// What the model is, in one line (for `ferrocheck list`).
+pub const ABOUT: &str = "a bag of unique values: enqueue, dequeue in any order";
+
+/// Builds the model with every key starting at `initial`.
+pub fn build(_initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
+    Ok(erase_with(UnorderedQueue, Interner::default(), |h| {
+        check_unique(h)
+    }))
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Turning a failed search into an [`Anomaly`] a student can follow: which op could not take
 //! effect, what the object could have held just before it, and which ops ran concurrently.
 
-use crate::check::linearizable::Stuck;
+use crate::check::linearizable::keys::KeyHistory;
+use crate::check::linearizable::search::Stuck;
+use crate::check::linearizable::shrink::Shrunk;
 use crate::check::model::Model;
-use crate::check::partition::Partition;
-use crate::check::shrink::Shrunk;
-use crate::check::Anomaly;
+use crate::check::result::Anomaly;
 use crate::history::{History, Op, OpType};
 use serde_json::json;
 
@@ -80,7 +80,7 @@ fn op_json(history: &History, origin: (usize, Option<usize>)) -> serde_json::Val
 pub fn anomaly<M: Model>(
     model: &M,
     history: &History,
-    part: &Partition<M::Op>,
+    part: &KeyHistory<M::Op>,
     stuck: &Stuck<M::State>,
     shrunk: Option<&Shrunk<M::Op, M::State>>,
 ) -> Anomaly {

@@ -11,9 +11,9 @@
 //! op the search was blocked at does not give an invalid cut, the next few ops (by return) are
 //! tried instead.
 
-use crate::check::linearizable::{search, Budget, KeyOp, KeyVerdict, Stuck};
+use crate::check::linearizable::keys::{compile_call, KeyHistory};
+use crate::check::linearizable::search::{search, Budget, KeyOp, KeyVerdict, Stuck};
 use crate::check::model::Model;
-use crate::check::partition::{compile_call, Partition};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ const CANDIDATES: usize = 16;
 /// A smaller relaxed history of one key, still not linearizable.
 pub struct Shrunk<O, S> {
     /// The relaxed ops (unprepared: values as recorded).
-    pub part: Partition<O>,
+    pub part: KeyHistory<O>,
     /// For each op of `part`: true if it is kept as recorded (part of the core).
     pub hard: Vec<bool>,
     /// Where the search on the relaxed ops got stuck.
@@ -97,7 +97,7 @@ pub enum Effort {
 pub fn shrink<M: Model>(
     model: &M,
     history: &crate::history::History,
-    part: &Partition<M::Op>,
+    part: &KeyHistory<M::Op>,
     blocked: usize,
     deadline: Instant,
     effort: Effort,
@@ -175,7 +175,7 @@ pub fn shrink<M: Model>(
         }
     }
     // Drop the relaxed ops the model ignores, and search the result as recorded.
-    let mut shrunk = Partition {
+    let mut shrunk = KeyHistory {
         key: part.key.clone(),
         ops: Vec::new(),
         origin: Vec::new(),

@@ -5,15 +5,21 @@
 //! each key's ops then go to the search on a rayon worker. The first key found invalid tells the
 //! others to stop.
 
-use crate::check::explain;
-use crate::check::linearizable::{search, Budget, Exhausted, KeyOp, KeyVerdict, SearchStats};
-use crate::check::model::{CallView, Interner, Model, Outcome};
-use crate::check::shrink::{self, Shrunk};
-use crate::check::{Anomaly, CheckOptions, CheckResult, Validity};
-use crate::history::{Call, History, OpType, Process, Value};
+pub mod explain;
+pub mod keys;
+mod memo;
+pub mod search;
+pub mod shrink;
+
+use crate::check::linearizable::keys::split;
+use crate::check::linearizable::search::{search, Budget, Exhausted, KeyVerdict, SearchStats};
+use crate::check::linearizable::shrink::Shrunk;
+use crate::check::model::{Interner, Model};
+use crate::check::result::{Anomaly, CheckResult, Validity};
+use crate::history::History;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use std::time::Instant;
 
 /// Memo bytes all keys of one check may use together before the answer is `unknown`.
@@ -22,171 +28,11 @@ pub const MEMORY_LIMIT: u64 = 1 << 30;
 /// Step allowances of the search rounds; the last round has no step limit.
 const ALLOWANCES: [u64; 3] = [1 << 18, 1 << 21, u64::MAX];
 
-/// Where a call is in `History::ops`: its invoke and its completion (if any).
-pub type Origin = (usize, Option<usize>);
-
-/// One key's compiled ops, with where each came from in the history.
-#[derive(Debug)]
-pub struct Partition<O> {
-    /// The key (`None` for ops without one).
-    pub key: Option<String>,
-    /// The compiled ops.
-    pub ops: Vec<KeyOp<O>>,
-    /// For each op: positions of its invoke and completion in `History::ops`.
-    pub origin: Vec<(usize, Option<usize>)>,
-    /// The values this key's ops were compiled with.
-    pub values: Interner,
-}
-
-/// Pairs each client invoke with its completion, like [`History::calls`], without hashing
-/// process ids (a table indexed by process for the usual small ids).
-pub fn pair_calls(history: &History) -> Vec<Call> {
-    const SMALL: u64 = 1 << 20;
-    let mut out = Vec::with_capacity(history.ops.len() / 2 + 1);
-    let mut small: Vec<usize> = Vec::new();
-    let mut large: HashMap<u64, usize> = HashMap::new();
-    for (i, op) in history.ops.iter().enumerate() {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        if op.kind == OpType::Invoke {
-            if p < SMALL {
-                if p as usize >= small.len() {
-                    small.resize(p as usize + 1, usize::MAX);
-                }
-                small[p as usize] = out.len();
-            } else {
-                large.insert(p, out.len());
-            }
-            out.push(Call {
-                invoke: i,
-                complete: None,
-            });
-        } else {
-            let slot = if p < SMALL {
-                small
-                    .get_mut(p as usize)
-                    .map(|c| std::mem::replace(c, usize::MAX))
-                    .filter(|&c| c != usize::MAX)
-            } else {
-                large.remove(&p)
-            };
-            if let Some(c) = slot {
-                out[c].complete = Some(i);
-            }
-        }
-    }
-    out
-}
-
-/// Compiles one call (invoke and completion positions in `history`). With `relax`, the call is
-/// compiled as if its outcome were unknown: optional, result unconstrained. `None`: the model
-/// drops it.
-pub fn compile_call<M: Model>(
-    model: &M,
-    history: &History,
-    origin: (usize, Option<usize>),
-    relax: bool,
-    values: &mut Interner,
-) -> anyhow::Result<Option<KeyOp<M::Op>>> {
-    let nil = Value::Nil;
-    let inv = &history.ops[origin.0];
-    let done = origin.1.map(|i| &history.ops[i]);
-    let outcome = match done.map(|d| d.kind) {
-        _ if relax => Outcome::Info,
-        Some(OpType::Ok) => Outcome::Ok,
-        Some(OpType::Fail) => Outcome::Fail,
-        _ => Outcome::Info,
-    };
-    let view = CallView {
-        f: &inv.f,
-        input: &inv.value,
-        output: match (outcome, done) {
-            (Outcome::Ok, Some(d)) => &d.value,
-            _ => &nil,
-        },
-        outcome,
-        error: done.and_then(|d| d.error.as_deref()),
-    };
-    let compiled = model.compile(&view, values).map_err(|e| {
-        anyhow::anyhow!(
-            "op {} (process {}, {} {}): {e}",
-            inv.index,
-            inv.process,
-            inv.f,
-            inv.value
-        )
-    })?;
-    Ok(compiled.map(|op| KeyOp {
-        op,
-        call: origin.0 as u64,
-        ret: if outcome == Outcome::Info {
-            None
-        } else {
-            origin.1.map(|i| i as u64)
-        },
-    }))
-}
-
-/// Compiles every client call of `history` and groups the calls by key.
-pub fn split<M: Model>(
-    model: &M,
-    history: &History,
-    values: &Interner,
-) -> anyhow::Result<Vec<Partition<M::Op>>> {
-    // Group the calls by key (in one pass), then compile each key's calls in parallel, each
-    // key with its own copy of the values interned so far (the initial value).
-    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
-    let mut groups: Vec<(Option<&str>, Vec<Origin>)> = Vec::new();
-    for call in pair_calls(history) {
-        let inv = &history.ops[call.invoke];
-        let done = call.complete.map(|i| &history.ops[i]);
-        let key = inv
-            .key
-            .as_deref()
-            .or_else(|| done.and_then(|d| d.key.as_deref()));
-        let at = *index.entry(key).or_insert_with(|| {
-            groups.push((key, Vec::new()));
-            groups.len() - 1
-        });
-        groups[at].1.push((call.invoke, call.complete));
-    }
-    let compiled: Vec<anyhow::Result<Partition<M::Op>>> = groups
-        .par_iter()
-        .map(|(key, origins)| {
-            let mut part = Partition {
-                key: key.map(str::to_string),
-                ops: Vec::with_capacity(origins.len()),
-                origin: Vec::with_capacity(origins.len()),
-                values: values.clone(),
-            };
-            for &origin in origins {
-                if let Some(op) = compile_call(model, history, origin, false, &mut part.values)? {
-                    part.ops.push(op);
-                    part.origin.push(origin);
-                }
-            }
-            let mut ops: Vec<M::Op> = part.ops.iter().map(|o| o.op.clone()).collect();
-            model.prepare(&mut ops);
-            for (o, c) in part.ops.iter_mut().zip(ops) {
-                o.op = c;
-            }
-            Ok(part)
-        })
-        .collect();
-    let mut out = Vec::with_capacity(compiled.len());
-    for part in compiled {
-        out.push(part?);
-    }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
-}
-
 /// Checks every key of `history` for linearizability under `model`.
 pub fn check_linearizable<M: Model>(
     model: &M,
     history: &History,
-    opts: &CheckOptions,
+    time_limit: Option<Duration>,
     values: Interner,
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
@@ -205,7 +51,7 @@ pub fn check_linearizable<M: Model>(
     let mut refuted: Vec<Option<Shrunk<M::Op, M::State>>> =
         (0..parts.len()).map(|_| None).collect();
     let mut tried: Vec<Option<usize>> = vec![None; parts.len()];
-    let deadline = opts.time_limit.map(|d| started + d);
+    let deadline = time_limit.map(|d| started + d);
     for (round_no, allowance) in ALLOWANCES.iter().enumerate() {
         let open: Vec<usize> = (0..parts.len())
             .filter(|&i| {
@@ -299,8 +145,8 @@ pub fn check_linearizable<M: Model>(
             KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
                 // Explaining may take as long as finding, within limits.
                 let spent = started.elapsed();
-                let until = Instant::now()
-                    + spent.clamp(std::time::Duration::from_millis(5), shrink::SHRINK_TIME);
+                let until =
+                    Instant::now() + spent.clamp(Duration::from_millis(5), shrink::SHRINK_TIME);
                 let effort = shrink::Effort::Explain;
                 let shrunk = shrink::shrink(model, history, part, stuck.blocked, until, effort);
                 anomalies.push(match &shrunk {

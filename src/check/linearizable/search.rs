@@ -23,7 +23,7 @@
 //! before `p` returned (no later op can be linearized while `p` is not); and the bits of unknown
 //! ops invoked before `p` returned.
 
-use crate::check::memo::{Bits, Memo, MemoKey};
+use crate::check::linearizable::memo::{Bits, Memo, MemoKey};
 use crate::check::model::Model;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
