@@ -2,8 +2,8 @@
 //!
 //! The on-disk form is JSON Lines, one [`Op`] per line, in the order the controller saw the
 //! events (Jepsen's vocabulary: `invoke`, then exactly one of `ok`, `fail` or `info`). An
-//! optional first line `{"ferrocheck": {...}}` is a [`Header`] naming the workload and model, so
-//! `ferrocheck check` knows how to read the rest. The [`HistoryWriter`] appends and flushes each
+//! optional first line `{"ferrocheck": {...}}` is a [`Header`] naming the workload, the model
+//! and the checkers the run used, so `ferrocheck check` knows how to read and check the rest. The [`HistoryWriter`] appends and flushes each
 //! op as it happens, so a run that crashes or is interrupted leaves a readable history.
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -11,7 +11,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// What an op line records: the start of a call, or how it ended.
@@ -276,9 +276,11 @@ pub struct CheckerSpec {
     pub options: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The header line as it is written: `{"ferrocheck": {...}}`.
 #[derive(Serialize, Deserialize)]
-struct HeaderLine {
-    ferrocheck: Header,
+pub(crate) struct HeaderLine {
+    /// The header.
+    pub(crate) ferrocheck: Header,
 }
 
 /// A whole history: an optional header and the ops in the order they were observed.
@@ -326,76 +328,25 @@ pub struct Call {
 
 impl History {
     /// Reads a JSON Lines history, reporting the first malformed line with file:line:column.
+    /// The one JSONL reader is [`crate::formats::jsonl::parse`]; this reads the file for it.
     pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
-        let file = File::open(path).map_err(|source| HistoryError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| HistoryError::Io {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse_jsonl(BufReader::new(file), path)
+        crate::formats::jsonl::parse(path, &text)
     }
 
     /// Parses JSON Lines from any reader; `path` is only used in error messages.
-    pub fn parse_jsonl(reader: impl BufRead, path: &Path) -> Result<History, HistoryError> {
-        let mut history = History::default();
-        let mut open: std::collections::HashMap<Process, usize> = Default::default();
-        for (n, line) in reader.lines().enumerate() {
-            let lineno = n + 1;
-            let line = line.map_err(|source| HistoryError::Io {
+    pub fn parse_jsonl(mut reader: impl BufRead, path: &Path) -> Result<History, HistoryError> {
+        let mut text = String::new();
+        reader
+            .read_to_string(&mut text)
+            .map_err(|source| HistoryError::Io {
                 path: path.to_owned(),
                 source,
             })?;
-            let trimmed = line.trim();
-            if trimmed.is_empty() {
-                continue;
-            }
-            let bad = |column: usize, message: String| HistoryError::Malformed {
-                path: path.to_owned(),
-                line: lineno,
-                column,
-                message,
-            };
-            if history.ops.is_empty()
-                && history.header.is_none()
-                && trimmed.contains("\"ferrocheck\"")
-            {
-                if let Ok(h) = serde_json::from_str::<HeaderLine>(trimmed) {
-                    history.header = Some(h.ferrocheck);
-                    continue;
-                }
-            }
-            let mut op: Op =
-                serde_json::from_str(trimmed).map_err(|e| bad(e.column().max(1), e.to_string()))?;
-            op.index = history.ops.len() as u64;
-            if let Process::Client(p) = op.process {
-                match (op.kind, open.get(&op.process)) {
-                    (OpType::Invoke, Some(&prev)) => {
-                        return Err(bad(
-                            1,
-                            format!(
-                                "process {p} invokes again while its op at line index {prev} is still open (one op at a time per process)"
-                            ),
-                        ))
-                    }
-                    (OpType::Invoke, None) => {
-                        open.insert(op.process, history.ops.len());
-                    }
-                    (_, None) => {
-                        return Err(bad(
-                            1,
-                            format!(
-                                "process {p} completes an op ({:?}) it never invoked",
-                                op.kind
-                            ),
-                        ))
-                    }
-                    (_, Some(_)) => {
-                        open.remove(&op.process);
-                    }
-                }
-            }
-            history.ops.push(op);
-        }
-        Ok(history)
+        crate::formats::jsonl::parse(path, &text)
     }
 
     /// Writes the history (header first, if any) as JSON Lines.

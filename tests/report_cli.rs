@@ -198,4 +198,100 @@ fn serve_command_reports_a_taken_port_as_a_usage_error() {
     assert!(stderr.contains("already taken"), "{stderr}");
     assert!(stderr.contains("--port"), "{stderr}");
     drop(taken);
+
+/// A register run's header names the checkers it used, linearizable(cas-register) and
+/// lost-updates; `report` and `check` must re-run both (report once rebuilt its checks from a
+/// field nothing wrote, and a re-rendered register run lost its lost-updates check).
+#[test]
+fn report_and_check_rerun_the_checkers_the_header_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("histories/lost-1/history.jsonl");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // Write 1, then write 2 (acknowledged, begun after 1 was), then a final read of 1 more than
+    // a second later: write 2 was lost, and the read is stale.
+    std::fs::write(
+        &path,
+        concat!(
+            "{\"ferrocheck\":{\"version\":1,\"workload\":\"register\",\"model\":\"register\",\"checkers\":[{\"name\":\"linearizable\",\"options\":{\"model\":\"cas-register\"}},{\"name\":\"lost-updates\"}]}}\n",
+            "{\"index\":0,\"time\":1000,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k0\",\"value\":1}\n",
+            "{\"index\":1,\"time\":2000,\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"key\":\"k0\",\"value\":1}\n",
+            "{\"index\":2,\"time\":3000,\"process\":1,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k0\",\"value\":2}\n",
+            "{\"index\":3,\"time\":4000,\"process\":1,\"type\":\"ok\",\"f\":\"write\",\"key\":\"k0\",\"value\":2}\n",
+            "{\"index\":4,\"time\":2000000000,\"process\":2,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k0\",\"value\":null}\n",
+            "{\"index\":5,\"time\":2000001000,\"process\":2,\"type\":\"ok\",\"f\":\"read\",\"key\":\"k0\",\"value\":1}\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["report", "histories/lost-1/history.jsonl"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let results: ResultsFile = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("reports/lost-1/results.json")).unwrap(),
+    )
+    .unwrap();
+    let checkers: Vec<&str> = results.results.iter().map(|r| r.checker.as_str()).collect();
+    assert_eq!(
+        checkers,
+        ["linearizable(cas-register)", "lost-updates"],
+        "{stdout}"
+    );
+    assert!(results.results[1]
+        .anomalies
+        .iter()
+        .any(|a| a.kind == "lost-update"));
+
+    let out = Command::new(BIN)
+        .args(["check", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = json[0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["checker"].as_str())
+        .collect();
+    assert_eq!(names, ["linearizable(cas-register)", "lost-updates"]);
+    assert_eq!(json[0]["model_source"], "history header");
+
+    // An explicit --model replaces the recorded checkers with the one check it names.
+    let out = Command::new(BIN)
+        .args(["check", "--json", "--model", "register"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json[0]["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json[0]["result"]["checker"], "linearizable(register)");
+}
+
+/// `report` reads every format `check` reads, e.g. a Jepsen EDN history.
+#[test]
+fn report_reads_jepsen_edn() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.edn");
+    std::fs::write(
+        &path,
+        "[{:type :invoke, :f :write, :value 1, :process 0, :time 10}\n {:type :ok, :f :write, :value 1, :process 0, :time 20}\n {:type :invoke, :f :read, :value nil, :process 1, :time 30}\n {:type :ok, :f :read, :value 1, :process 1, :time 40}]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("report")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("linearizable(register)"), "{stdout}");
 }

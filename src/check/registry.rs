@@ -247,6 +247,34 @@ mod tests {
     }
 
     #[test]
+    fn a_register_workloads_checks_become_two_recorded_checkers() {
+        let checks = [
+            CheckOptions {
+                model: Some("cas-register".into()),
+                ..Default::default()
+            },
+            CheckOptions {
+                model: Some(lost_updates::NAME.into()),
+                ..Default::default()
+            },
+        ];
+        let specs = specs_for_workload("cas-register", &checks);
+        let names: Vec<String> = specs.iter().map(describe).collect();
+        assert_eq!(names, ["linearizable(cas-register)", "lost-updates"]);
+        let header = crate::history::Header {
+            version: 1,
+            checkers: specs.clone(),
+            ..Default::default()
+        };
+        let history = History {
+            header: Some(header),
+            ops: vec![],
+        };
+        assert_eq!(default_specs(&history).unwrap(), specs);
+        assert_eq!(run_all(&history, &specs).len(), 2);
+    }
+
+    #[test]
     fn unknown_checker_and_missing_model_say_what_to_do() {
         let e = build(&CheckerSpec {
             name: "linearisable".into(),
