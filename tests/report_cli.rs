@@ -198,6 +198,7 @@ fn serve_command_reports_a_taken_port_as_a_usage_error() {
     assert!(stderr.contains("already taken"), "{stderr}");
     assert!(stderr.contains("--port"), "{stderr}");
     drop(taken);
+}
 
 /// A register run's header names the checkers it used, linearizable(cas-register) and
 /// lost-updates; `report` and `check` must re-run both (report once rebuilt its checks from a
