@@ -57,7 +57,7 @@ impl FaultEnv {
         if nemesis == "none" {
             return Ok(env);
         }
-        let schedule = Schedule::load(nemesis).map_err(|e| crate::cli::usage(e.to_string()))?;
+        let schedule = Schedule::load(nemesis).map_err(|e| crate::error::usage(e.to_string()))?;
         let mut sweep = cleanup::sweep(Default::default())?;
         // Runs still going (another ferrocheck on this machine) are none of this run's business.
         sweep.live_runs.clear();

@@ -185,7 +185,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     };
     drop(probe);
     if let Some(why) = refusal {
-        return Err(crate::cli::usage(why));
+        return Err(crate::error::unsupported(why));
     }
     let mut faults = faults::FaultEnv::prepare(&spec.nemesis, &nodes, placeable)?;
     let target = build(faults.placement())?;
@@ -241,7 +241,7 @@ pub async fn run_async(
     });
     let nemesis = faults
         .nemesis(target_nodes.clone())
-        .map_err(|e| crate::cli::usage(format!("nemesis {}: {e:#}", spec.nemesis)))?;
+        .map_err(|e| crate::error::usage(format!("nemesis {}: {e:#}", spec.nemesis)))?;
     let plan = match &faults.schedule {
         Some(s) => s.plan_with(nodes, known, spec.seed, spec.time_limit)?,
         None => Vec::new(),

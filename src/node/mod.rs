@@ -62,7 +62,7 @@ pub const NOT_APPLIED: &str = "NOTAPPLIED";
 pub const UNCERTAIN: &str = "UNCERTAIN";
 
 /// Which toy store a node runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
     /// One leader (the node with the smallest id) serves everything; linearizable.
     LinKv,
@@ -82,6 +82,11 @@ impl StoreKind {
         StoreKind::QuorumKv,
         StoreKind::PrimaryBackup,
     ];
+
+    /// The store called `name` (its command-line and registry name).
+    pub fn from_name(name: &str) -> Option<StoreKind> {
+        StoreKind::ALL.into_iter().find(|k| k.name() == name)
+    }
 
     /// The name used on the command line and in the target registry.
     pub fn name(self) -> &'static str {

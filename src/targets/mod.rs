@@ -227,7 +227,7 @@ pub fn by_name(name: &str, opts: TargetOptions) -> anyhow::Result<Box<dyn Target
         return Ok(Box::new(toy::ToyTarget::new(kind, opts)));
     }
     let known: Vec<&str> = list().into_iter().map(|(name, _)| name).collect();
-    Err(crate::cli::usage(format!(
+    Err(crate::error::usage(format!(
         "unknown target {name:?}; known: {}",
         known.join(", ")
     )))

@@ -16,30 +16,24 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Options for the real-system targets, as given on the command line.
-#[derive(Clone, Debug, Serialize, clap::Args)]
+/// Options for the real-system targets (the CLI's `--redis-server`, `--fencing`, ...).
+#[derive(Clone, Debug, Serialize)]
 pub struct RealOptions {
     /// The redis-server binary (default: redis-server on PATH).
-    #[arg(long, value_name = "PATH")]
     pub redis_server: Option<PathBuf>,
     /// The etcd binary (default: etcd on PATH).
-    #[arg(long, value_name = "PATH")]
     pub etcd: Option<PathBuf>,
     /// etcd: serializable reads (a member's local copy, possibly stale) instead of
     /// linearizable ones.
-    #[arg(long)]
     pub serializable_reads: bool,
     /// Lock targets: acquiring also takes a fencing token, and the protected resource refuses
     /// any read or write with a token lower than the highest it has seen.
-    #[arg(long)]
     pub fencing: bool,
     /// Lock targets: the lease, in milliseconds. A pause longer than this lets a second client
     /// take the lock.
-    #[arg(long, default_value_t = 500, value_name = "MS")]
     pub lock_ttl_ms: u64,
     /// Lock targets: the client's work between reading and writing the resource, in
     /// milliseconds.
-    #[arg(long, default_value_t = 100, value_name = "MS")]
     pub lock_work_ms: u64,
 }
 

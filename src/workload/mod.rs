@@ -77,7 +77,7 @@ pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Wor
     match name {
         "register" => Ok(Box::new(register::Register::new(opts))),
         "lock" => Ok(Box::new(lock::LockWorkload::default())),
-        _ => Err(crate::cli::usage(format!(
+        _ => Err(crate::error::usage(format!(
             "unknown workload {name:?}; known workloads: {} (see `ferrocheck list`)",
             list()
                 .iter()
