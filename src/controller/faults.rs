@@ -11,6 +11,7 @@ use super::recorder::Recorder;
 use super::SharedTarget;
 use crate::history::{OpType, Process, Value};
 use crate::nemesis::clock::{Clock, CLOCK_FILE_ENV};
+use crate::nemesis::family::FaultFamily;
 use crate::nemesis::netns::{self, EnteredNamespace, Network};
 use crate::nemesis::proxy::Proxy;
 use crate::nemesis::registry::{self, Resources};
@@ -68,9 +69,7 @@ impl FaultEnv {
         let record = RunRecord::create(&new_run_id())?;
         let families = schedule.families();
         let caps = Capabilities::detect();
-        let wants_network = families
-            .iter()
-            .any(|f| matches!(*f, "partition" | "clock" | "packet"));
+        let wants_network = families.iter().any(|f| f.needs_network());
         if !wants_network {
             // Pauses and kills need no network of their own: nodes stay on loopback.
         } else if !placeable {
@@ -83,14 +82,14 @@ impl FaultEnv {
         } else {
             env.network = Some(Arc::new(Network::create(&record, nodes)?));
         }
-        if placeable && families.contains(&"clock") {
+        if placeable && families.contains(&FaultFamily::Clock) {
             match Clock::for_run(&record) {
                 Ok(c) => env.clock = Some(c),
                 Err(e) => env.notes.push(format!("clock faults unavailable: {e}")),
             }
         }
         let mut ports = BTreeMap::new();
-        if placeable && families.contains(&"packet") {
+        if placeable && families.contains(&FaultFamily::Packet) {
             env.links = plan_links(env.network.as_deref(), nodes, &mut ports)?;
         }
         if env.network.is_some() || env.clock.is_some() || !env.links.is_empty() {

@@ -180,7 +180,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let mut known = fault_targets.clone();
     known.extend(nodes.iter().filter(|n| !fault_targets.contains(n)).cloned());
     let refusal = match crate::nemesis::schedule::Schedule::load(&spec.nemesis) {
-        Ok(s) => probe.refuse_schedule(&s),
+        Ok(s) => probe.fault_support().refusal(&s),
         Err(_) => None, // FaultEnv::prepare reports a bad schedule
     };
     drop(probe);

@@ -5,6 +5,7 @@
 //! dropped). The registry at the bottom maps a target's name to its constructor.
 
 use crate::history::Value;
+use crate::nemesis::family::FaultSupport;
 use crate::node::StoreKind;
 use async_trait::async_trait;
 use std::net::{IpAddr, SocketAddr};
@@ -189,19 +190,10 @@ pub trait Target: Send + Sync {
     fn pid_of(&self, name: &str) -> Option<u32> {
         node_pid(&self.nodes(), name)
     }
-    /// Why this target cannot take faults of `family` (`clock`, `partition`, ...), if it cannot;
-    /// the run should refuse the nemesis with this message rather than inject nothing.
-    fn refuse_fault(&self, family: &str) -> Option<String> {
-        let _ = family;
-        None
-    }
-    /// Why this target cannot take the fault schedule `schedule`, if it cannot: by default the
-    /// first of its families that [`refuse_fault`](Target::refuse_fault) refuses.
-    fn refuse_schedule(&self, schedule: &crate::nemesis::schedule::Schedule) -> Option<String> {
-        schedule
-            .families()
-            .into_iter()
-            .find_map(|f| self.refuse_fault(f))
+    /// Which fault families this target takes (and why it refuses the others); the nemesis
+    /// side checks a schedule against it, so the run refuses rather than injects nothing.
+    fn fault_support(&self) -> FaultSupport {
+        FaultSupport::all(self.name())
     }
     /// Moves node `name`'s clock by `offset_ms` from real time (replacing any earlier offset).
     async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
