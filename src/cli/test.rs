@@ -2,6 +2,7 @@
 //! history, write the report, exit with the verdict.
 
 use crate::controller::{self, Ending, RunOutcome, RunSpec};
+use crate::nemesis::schedule::Schedule;
 use crate::targets::real::RealOptions;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -131,6 +132,10 @@ impl TestArgs {
         if self.nodes == Some(0) {
             return Err(usage("--nodes must be at least 1"));
         }
+        let schedule = match self.nemesis.as_str() {
+            "none" => None,
+            name => Some(Schedule::load(name).map_err(|e| usage(e.to_string()))?),
+        };
         let seed = self.seed.unwrap_or_else(rand::random);
         let workload = self
             .workload
@@ -155,6 +160,7 @@ impl TestArgs {
             target: self.target,
             workload,
             nemesis: self.nemesis,
+            schedule,
             time_limit: Duration::from_secs_f64(self.time_limit),
             concurrency: self.concurrency,
             rate: self.rate,

@@ -42,9 +42,13 @@ pub struct FaultEnv {
 }
 
 impl FaultEnv {
-    /// Loads the schedule and, when it injects faults, sweeps leftovers and builds the network
-    /// for `nodes` (root and `ip` needed; otherwise a note says what is unavailable).
-    pub fn prepare(nemesis: &str, nodes: &[String], placeable: bool) -> anyhow::Result<FaultEnv> {
+    /// When `schedule` injects faults, sweeps leftovers and builds the network for `nodes`
+    /// (root and `ip` needed; otherwise a note says what is unavailable).
+    pub fn prepare(
+        schedule: Option<Schedule>,
+        nodes: &[String],
+        placeable: bool,
+    ) -> anyhow::Result<FaultEnv> {
         let mut env = FaultEnv {
             schedule: None,
             notes: Vec::new(),
@@ -55,10 +59,9 @@ impl FaultEnv {
             network: None,
             record: None,
         };
-        if nemesis == "none" {
+        let Some(schedule) = schedule else {
             return Ok(env);
-        }
-        let schedule = Schedule::load(nemesis).map_err(|e| crate::error::usage(e.to_string()))?;
+        };
         let mut sweep = cleanup::sweep(Default::default())?;
         // Runs still going (another ferrocheck on this machine) are none of this run's business.
         sweep.live_runs.clear();
