@@ -123,9 +123,10 @@ impl TestArgs {
         if self.keys == 0 {
             return Err(usage("--keys must be at least 1"));
         }
+        let target = crate::targets::registry::entry(&self.target)?;
         let op_timeout_ms = self
             .op_timeout_ms
-            .unwrap_or_else(|| crate::targets::real::default_op_timeout_ms(&self.target));
+            .unwrap_or_else(|| target.default_op_timeout_ms());
         if op_timeout_ms == 0 {
             return Err(usage("--op-timeout-ms must be at least 1"));
         }
@@ -137,16 +138,13 @@ impl TestArgs {
             name => Some(Schedule::load(name).map_err(|e| usage(e.to_string()))?),
         };
         let seed = self.seed.unwrap_or_else(rand::random);
-        let workload = self
-            .workload
-            .clone()
-            .unwrap_or_else(|| crate::targets::real::default_workload(&self.target).to_string());
+        let workload = crate::workload::entry(self.workload.as_deref().unwrap_or(target.workload))?;
         let node_binary = std::env::current_exe().map_err(|e| {
             anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
         })?;
         let mut command_line = format!(
             "ferrocheck test --target {} --workload {} --nemesis {} --time-limit {} --concurrency {} --rate {} --keys {} --seed {}",
-            self.target, workload, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
+            target.name, workload.name, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
         );
         if let Some(n) = self.nodes {
             command_line.push_str(&format!(" --nodes {n}"));
@@ -157,7 +155,7 @@ impl TestArgs {
             command_line.push_str(" --no-fsync");
         }
         Ok(RunSpec {
-            target: self.target,
+            target,
             workload,
             nemesis: self.nemesis,
             schedule,

@@ -15,8 +15,9 @@ pub mod worker;
 use crate::check::{self, CheckOptions, CheckResult, Validity};
 use crate::history::History;
 use crate::nemesis::schedule::Schedule;
+use crate::targets::registry::TargetEntry;
 use crate::targets::{self, Target, TargetOptions};
-use crate::workload::{self, WorkloadOptions};
+use crate::workload::{self, WorkloadEntry, WorkloadOptions};
 use anyhow::Context;
 use progress::Progress;
 use recorder::Recorder;
@@ -43,10 +44,12 @@ pub enum Phase {
 /// Everything a run needs, validated by the CLI.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSpec {
-    /// Target name (registry).
-    pub target: String,
-    /// Workload name (registry).
-    pub workload: String,
+    /// The target (registry entry; serialized as its name).
+    #[serde(serialize_with = "target_name")]
+    pub target: &'static TargetEntry,
+    /// The workload (registry entry; serialized as its name).
+    #[serde(serialize_with = "workload_name")]
+    pub workload: &'static WorkloadEntry,
     /// Nemesis name (registry); `none` for the control run.
     pub nemesis: String,
     /// The nemesis's schedule, parsed once (`None` for `none`).
@@ -86,6 +89,14 @@ pub struct RunSpec {
     pub command_line: String,
     /// Options of the real-system targets (redis-server path, fencing, lock lease...).
     pub real: targets::real::RealOptions,
+}
+
+fn target_name<S: serde::Serializer>(e: &&TargetEntry, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(e.name)
+}
+
+fn workload_name<S: serde::Serializer>(e: &&WorkloadEntry, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(e.name)
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -139,18 +150,15 @@ impl RunOutcome {
 /// Errors are for runs that could not start (bad names, a target that would not come up, a
 /// fault this machine cannot inject); anything after the target is up ends in a [`RunOutcome`].
 pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
-    let workload = workload::by_name(
-        &spec.workload,
-        &WorkloadOptions {
-            keys: spec.keys,
-            seed: spec.seed,
-        },
-    )?;
+    let workload = (spec.workload.build)(&WorkloadOptions {
+        keys: spec.keys,
+        seed: spec.seed,
+    });
     let name = format!(
         "{}-{}-{}",
         chrono::Local::now().format("%Y%m%dT%H%M%S%.3f"),
-        spec.target,
-        spec.workload
+        spec.target.name,
+        spec.workload.name
     );
     let run_dir = spec.history_dir.join(&name);
     let target_opts = |placement| TargetOptions {
@@ -164,13 +172,8 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         placement,
         fsync: spec.fsync,
     };
-    let build = |placement: Option<Arc<dyn targets::NodePlacement>>| match targets::real::by_name(
-        &spec.target,
-        target_opts(placement.clone()),
-        &spec.real,
-    ) {
-        Some(t) => Ok(t),
-        None => targets::by_name(&spec.target, target_opts(placement)),
+    let build = |placement: Option<Arc<dyn targets::NodePlacement>>| {
+        anyhow::Ok((spec.target.build)(target_opts(placement), &spec.real))
     };
     // A first look at the target (no process started) tells which nodes to make a network for.
     let probe = build(None)?;

@@ -122,7 +122,7 @@ impl<'a> Run<'a> {
         };
         if let Err(e) = setup {
             let _ = self.target.lock().await.teardown().await;
-            return Err(e.context(format!("target {} did not start", self.spec.target)));
+            return Err(e.context(format!("target {} did not start", self.spec.target.name)));
         }
         self.progress = Some(Progress::new(self.spec.time_limit, self.spec.progress));
         self.deadline = tokio::time::Instant::now() + self.spec.time_limit;
@@ -258,8 +258,8 @@ impl<'a> Run<'a> {
         let results = check_all(&history, &self.workload.checks(), spec.progress).await;
         let run_info = RunInfo {
             name: self.name.clone(),
-            target: spec.target.clone(),
-            workload: spec.workload.clone(),
+            target: spec.target.name.to_owned(),
+            workload: spec.workload.name.to_owned(),
             nemesis: spec.nemesis.clone(),
             options: serde_json::to_value(spec).unwrap_or_default(),
             command: spec.command_line.clone(),

@@ -89,7 +89,7 @@ impl StoreKind {
     }
 
     /// The name used on the command line and in the target registry.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             StoreKind::LinKv => "lin-kv",
             StoreKind::LwwKv => "lww-kv",
@@ -99,7 +99,7 @@ impl StoreKind {
     }
 
     /// One line saying what the store is and what a test should find.
-    pub fn description(self) -> &'static str {
+    pub const fn description(self) -> &'static str {
         match self {
             StoreKind::LinKv => {
                 "toy store: one leader serves all requests, followers forward (linearizable)"

@@ -2,11 +2,10 @@
 //!
 //! A [`Target`] starts its nodes, waits until they are ready, hands out [`Client`]s, reports
 //! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
-//! dropped). The registry at the bottom maps a target's name to its constructor.
+//! dropped). [`registry`] maps a target's name to its constructor.
 
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
-use crate::node::StoreKind;
 use async_trait::async_trait;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -19,6 +18,7 @@ pub mod lock;
 pub mod node_process;
 pub mod real;
 pub mod redis;
+pub mod registry;
 pub mod resp_client;
 pub mod server_process;
 pub mod toy;
@@ -207,20 +207,14 @@ pub trait Target: Send + Sync {
 
 /// The targets ferrocheck knows: name and one line saying what it is.
 pub fn list() -> Vec<(&'static str, &'static str)> {
-    StoreKind::ALL
+    registry::TARGETS
         .iter()
-        .map(|kind| (kind.name(), kind.description()))
+        .map(|e| (e.name, e.about))
         .collect()
 }
 
-/// The target called `name`, not started yet.
+/// The target called `name` with the default real-system options, not started yet.
 pub fn by_name(name: &str, opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
-    if let Some(kind) = StoreKind::ALL.into_iter().find(|k| k.name() == name) {
-        return Ok(Box::new(toy::ToyTarget::new(kind, opts)));
-    }
-    let known: Vec<&str> = list().into_iter().map(|(name, _)| name).collect();
-    Err(crate::error::usage(format!(
-        "unknown target {name:?}; known: {}",
-        known.join(", ")
-    )))
+    let entry = registry::entry(name)?;
+    Ok((entry.build)(opts, &real::RealOptions::default()))
 }
