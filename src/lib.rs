@@ -8,6 +8,7 @@
 pub mod check;
 pub mod cli;
 pub mod controller;
+pub mod error;
 pub mod formats;
 pub mod history;
 pub mod nemesis;

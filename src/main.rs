@@ -1,7 +1,8 @@
 //! The `ferrocheck` binary: parse arguments, run, map errors to Jepsen's exit codes.
 
 use clap::Parser;
-use ferrocheck::cli::{self, Cli, UsageError, EXIT_BAD_ARGS, EXIT_HARNESS};
+use ferrocheck::cli::{self, Cli, EXIT_BAD_ARGS, EXIT_HARNESS};
+use ferrocheck::error::Error;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -14,15 +15,17 @@ fn main() {
     };
     let code = match cli::run(cli) {
         Ok(code) => code,
-        Err(e) => {
-            if let Some(u) = e.downcast_ref::<UsageError>() {
+        Err(e) => match e.chain().find_map(|c| c.downcast_ref::<Error>()) {
+            // The user's to fix: the message alone says what to do.
+            Some(u @ (Error::Usage(_) | Error::Unsupported(_))) => {
                 eprintln!("error: {u}");
                 EXIT_BAD_ARGS
-            } else {
+            }
+            _ => {
                 eprintln!("error: {e:#}");
                 EXIT_HARNESS
             }
-        }
+        },
     };
     std::process::exit(code);
 }

@@ -3,6 +3,7 @@
 //! left running.
 
 use ferrocheck::history::Value;
+use ferrocheck::nemesis::family::FaultFamily;
 use ferrocheck::targets::etcd::{etcd_binary, EtcdTarget};
 use ferrocheck::targets::etcd_client::EtcdClient;
 use ferrocheck::targets::{Outcome, Request, Target, TargetOptions};
@@ -53,8 +54,12 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
     let nodes = t.nodes();
     assert_eq!(nodes.len(), 3);
     let pids: Vec<u32> = nodes.iter().map(|n| n.pid.unwrap()).collect();
-    assert!(t.refuse_fault("clock").unwrap().contains("LD_PRELOAD"));
-    assert!(t.refuse_fault("partition").is_none());
+    let faults = t.fault_support();
+    assert!(faults
+        .refuses(FaultFamily::Clock)
+        .unwrap()
+        .contains("LD_PRELOAD"));
+    assert!(faults.accepts(FaultFamily::Partition));
 
     use Value::{Int, List, Nil};
     let mut a = t.client(0).await.unwrap();

@@ -14,10 +14,7 @@ pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
         }
         println!();
     };
-    section(
-        "targets",
-        &[crate::targets::list(), crate::targets::real::list()].concat(),
-    );
+    section("targets", &crate::targets::list());
     section("workloads", &crate::workload::list());
     let nemeses: Vec<(String, String)> = crate::nemesis::schedule::BUILTIN
         .iter()

@@ -20,21 +20,10 @@ pub const EXIT_BAD_ARGS: i32 = 254;
 /// Exit code for a failure of the harness itself.
 pub const EXIT_HARNESS: i32 = 255;
 
-/// An error that should end the program with a given exit code (after printing it).
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct UsageError {
-    /// What went wrong and what to do about it, in one line.
-    pub message: String,
-}
-
-/// Makes a [`UsageError`] (exit 254) from a message.
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    UsageError {
-        message: message.into(),
-    }
-    .into()
-}
+/// Bad input from the user (exit 254): the library's [`crate::error::Error::Usage`].
+pub use crate::error::usage;
+/// The library's error, whose kind picks the exit code.
+pub use crate::error::Error as UsageError;
 
 /// ferrocheck: Jepsen-style fault injection and fast consistency checking.
 #[derive(Debug, Parser)]

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct NodeArgs {
     /// Which store to run.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = store_parser())]
     pub store: StoreKind,
     /// This node's id (the leader of lin-kv is the smallest id).
     #[arg(long)]
@@ -39,6 +39,15 @@ pub struct NodeArgs {
     /// written out at most every 200 ms, so a SIGKILL loses acknowledged changes.
     #[arg(long)]
     pub no_fsync: bool,
+}
+
+/// Parses `--store` from the store names, listing them in `--help` and in errors.
+fn store_parser() -> impl clap::builder::TypedValueParser<Value = StoreKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(StoreKind::ALL.map(StoreKind::name)).map(|name| {
+        // Only the names above get here.
+        StoreKind::from_name(&name).unwrap_or(StoreKind::LinKv)
+    })
 }
 
 /// Runs `ferrocheck node` until the process is stopped.

@@ -2,6 +2,8 @@
 //! history, write the report, exit with the verdict.
 
 use crate::controller::{self, Ending, RunOutcome, RunSpec};
+use crate::nemesis::schedule::Schedule;
+use crate::targets::real::RealOptions;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -60,7 +62,47 @@ pub struct TestArgs {
     pub quiet: bool,
     /// Options of the real-system targets.
     #[command(flatten)]
-    pub real: crate::targets::real::RealOptions,
+    pub real: RealArgs,
+}
+
+/// Options of the real-system targets, as given on the command line.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RealArgs {
+    /// The redis-server binary (default: redis-server on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub redis_server: Option<PathBuf>,
+    /// The etcd binary (default: etcd on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub etcd: Option<PathBuf>,
+    /// etcd: serializable reads (a member's local copy, possibly stale) instead of
+    /// linearizable ones.
+    #[arg(long)]
+    pub serializable_reads: bool,
+    /// Lock targets: acquiring also takes a fencing token, and the protected resource refuses
+    /// any read or write with a token lower than the highest it has seen.
+    #[arg(long)]
+    pub fencing: bool,
+    /// Lock targets: the lease, in milliseconds. A pause longer than this lets a second client
+    /// take the lock.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub lock_ttl_ms: u64,
+    /// Lock targets: the client's work between reading and writing the resource, in
+    /// milliseconds.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub lock_work_ms: u64,
+}
+
+impl From<RealArgs> for RealOptions {
+    fn from(a: RealArgs) -> RealOptions {
+        RealOptions {
+            redis_server: a.redis_server,
+            etcd: a.etcd,
+            serializable_reads: a.serializable_reads,
+            fencing: a.fencing,
+            lock_ttl_ms: a.lock_ttl_ms,
+            lock_work_ms: a.lock_work_ms,
+        }
+    }
 }
 
 impl TestArgs {
@@ -81,38 +123,42 @@ impl TestArgs {
         if self.keys == 0 {
             return Err(usage("--keys must be at least 1"));
         }
+        let target = crate::targets::registry::entry(&self.target)?;
         let op_timeout_ms = self
             .op_timeout_ms
-            .unwrap_or_else(|| crate::targets::real::default_op_timeout_ms(&self.target));
+            .unwrap_or_else(|| target.default_op_timeout_ms());
         if op_timeout_ms == 0 {
             return Err(usage("--op-timeout-ms must be at least 1"));
         }
         if self.nodes == Some(0) {
             return Err(usage("--nodes must be at least 1"));
         }
+        let schedule = match self.nemesis.as_str() {
+            "none" => None,
+            name => Some(Schedule::load(name).map_err(|e| usage(e.to_string()))?),
+        };
         let seed = self.seed.unwrap_or_else(rand::random);
-        let workload = self
-            .workload
-            .clone()
-            .unwrap_or_else(|| crate::targets::real::default_workload(&self.target).to_string());
+        let workload = crate::workload::entry(self.workload.as_deref().unwrap_or(target.workload))?;
         let node_binary = std::env::current_exe().map_err(|e| {
             anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
         })?;
         let mut command_line = format!(
             "ferrocheck test --target {} --workload {} --nemesis {} --time-limit {} --concurrency {} --rate {} --keys {} --seed {}",
-            self.target, workload, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
+            target.name, workload.name, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
         );
         if let Some(n) = self.nodes {
             command_line.push_str(&format!(" --nodes {n}"));
         }
-        command_line.push_str(&self.real.command_line());
+        let real = RealOptions::from(self.real);
+        command_line.push_str(&real.command_line());
         if self.no_fsync {
             command_line.push_str(" --no-fsync");
         }
         Ok(RunSpec {
-            target: self.target,
+            target,
             workload,
             nemesis: self.nemesis,
+            schedule,
             time_limit: Duration::from_secs_f64(self.time_limit),
             concurrency: self.concurrency,
             rate: self.rate,
@@ -127,7 +173,7 @@ impl TestArgs {
             node_binary,
             progress: !self.quiet,
             command_line,
-            real: self.real,
+            real,
         })
     }
 }

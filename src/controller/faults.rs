@@ -11,6 +11,7 @@ use super::recorder::Recorder;
 use super::SharedTarget;
 use crate::history::{OpType, Process, Value};
 use crate::nemesis::clock::{Clock, CLOCK_FILE_ENV};
+use crate::nemesis::family::FaultFamily;
 use crate::nemesis::netns::{self, EnteredNamespace, Network};
 use crate::nemesis::proxy::Proxy;
 use crate::nemesis::registry::{self, Resources};
@@ -41,9 +42,13 @@ pub struct FaultEnv {
 }
 
 impl FaultEnv {
-    /// Loads the schedule and, when it injects faults, sweeps leftovers and builds the network
-    /// for `nodes` (root and `ip` needed; otherwise a note says what is unavailable).
-    pub fn prepare(nemesis: &str, nodes: &[String], placeable: bool) -> anyhow::Result<FaultEnv> {
+    /// When `schedule` injects faults, sweeps leftovers and builds the network for `nodes`
+    /// (root and `ip` needed; otherwise a note says what is unavailable).
+    pub fn prepare(
+        schedule: Option<Schedule>,
+        nodes: &[String],
+        placeable: bool,
+    ) -> anyhow::Result<FaultEnv> {
         let mut env = FaultEnv {
             schedule: None,
             notes: Vec::new(),
@@ -54,10 +59,9 @@ impl FaultEnv {
             network: None,
             record: None,
         };
-        if nemesis == "none" {
+        let Some(schedule) = schedule else {
             return Ok(env);
-        }
-        let schedule = Schedule::load(nemesis).map_err(|e| crate::cli::usage(e.to_string()))?;
+        };
         let mut sweep = cleanup::sweep(Default::default())?;
         // Runs still going (another ferrocheck on this machine) are none of this run's business.
         sweep.live_runs.clear();
@@ -68,9 +72,7 @@ impl FaultEnv {
         let record = RunRecord::create(&new_run_id())?;
         let families = schedule.families();
         let caps = Capabilities::detect();
-        let wants_network = families
-            .iter()
-            .any(|f| matches!(*f, "partition" | "clock" | "packet"));
+        let wants_network = families.iter().any(|f| f.needs_network());
         if !wants_network {
             // Pauses and kills need no network of their own: nodes stay on loopback.
         } else if !placeable {
@@ -83,14 +85,14 @@ impl FaultEnv {
         } else {
             env.network = Some(Arc::new(Network::create(&record, nodes)?));
         }
-        if placeable && families.contains(&"clock") {
+        if placeable && families.contains(&FaultFamily::Clock) {
             match Clock::for_run(&record) {
                 Ok(c) => env.clock = Some(c),
                 Err(e) => env.notes.push(format!("clock faults unavailable: {e}")),
             }
         }
         let mut ports = BTreeMap::new();
-        if placeable && families.contains(&"packet") {
+        if placeable && families.contains(&FaultFamily::Packet) {
             env.links = plan_links(env.network.as_deref(), nodes, &mut ports)?;
         }
         if env.network.is_some() || env.clock.is_some() || !env.links.is_empty() {

@@ -7,19 +7,19 @@
 //! the nodes are stopped, and the history so far is kept and checked.
 
 pub mod faults;
+mod phases;
 pub mod progress;
 pub mod recorder;
 pub mod worker;
 
 use crate::check::{self, CheckResult, CheckerSpec, Validity};
-use crate::history::{Header, History};
-use crate::report::{self, RunInfo};
+use crate::history::History;
+use crate::nemesis::schedule::Schedule;
+use crate::targets::registry::TargetEntry;
 use crate::targets::{self, Target, TargetOptions};
-use crate::workload::{self, WorkloadOptions};
+use crate::workload::{self, WorkloadEntry, WorkloadOptions};
 use anyhow::Context;
 use progress::Progress;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use recorder::Recorder;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -44,12 +44,17 @@ pub enum Phase {
 /// Everything a run needs, validated by the CLI.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSpec {
-    /// Target name (registry).
-    pub target: String,
-    /// Workload name (registry).
-    pub workload: String,
+    /// The target (registry entry; serialized as its name).
+    #[serde(serialize_with = "target_name")]
+    pub target: &'static TargetEntry,
+    /// The workload (registry entry; serialized as its name).
+    #[serde(serialize_with = "workload_name")]
+    pub workload: &'static WorkloadEntry,
     /// Nemesis name (registry); `none` for the control run.
     pub nemesis: String,
+    /// The nemesis's schedule, parsed once (`None` for `none`).
+    #[serde(skip)]
+    pub schedule: Option<Schedule>,
     /// How long to generate ops.
     #[serde(serialize_with = "seconds")]
     pub time_limit: Duration,
@@ -84,6 +89,14 @@ pub struct RunSpec {
     pub command_line: String,
     /// Options of the real-system targets (redis-server path, fencing, lock lease...).
     pub real: targets::real::RealOptions,
+}
+
+fn target_name<S: serde::Serializer>(e: &&TargetEntry, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(e.name)
+}
+
+fn workload_name<S: serde::Serializer>(e: &&WorkloadEntry, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(e.name)
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -137,18 +150,15 @@ impl RunOutcome {
 /// Errors are for runs that could not start (bad names, a target that would not come up, a
 /// fault this machine cannot inject); anything after the target is up ends in a [`RunOutcome`].
 pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
-    let workload = workload::by_name(
-        &spec.workload,
-        &WorkloadOptions {
-            keys: spec.keys,
-            seed: spec.seed,
-        },
-    )?;
+    let workload = (spec.workload.build)(&WorkloadOptions {
+        keys: spec.keys,
+        seed: spec.seed,
+    });
     let name = format!(
         "{}-{}-{}",
         chrono::Local::now().format("%Y%m%dT%H%M%S%.3f"),
-        spec.target,
-        spec.workload
+        spec.target.name,
+        spec.workload.name
     );
     let run_dir = spec.history_dir.join(&name);
     let target_opts = |placement| TargetOptions {
@@ -162,13 +172,8 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         placement,
         fsync: spec.fsync,
     };
-    let build = |placement: Option<Arc<dyn targets::NodePlacement>>| match targets::real::by_name(
-        &spec.target,
-        target_opts(placement.clone()),
-        &spec.real,
-    ) {
-        Some(t) => Ok(t),
-        None => targets::by_name(&spec.target, target_opts(placement)),
+    let build = |placement: Option<Arc<dyn targets::NodePlacement>>| {
+        anyhow::Ok((spec.target.build)(target_opts(placement), &spec.real))
     };
     // A first look at the target (no process started) tells which nodes to make a network for.
     let probe = build(None)?;
@@ -179,15 +184,15 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     // Explicit partitions and clock nodes may name any node (a lock target's servers).
     let mut known = fault_targets.clone();
     known.extend(nodes.iter().filter(|n| !fault_targets.contains(n)).cloned());
-    let refusal = match crate::nemesis::schedule::Schedule::load(&spec.nemesis) {
-        Ok(s) => probe.refuse_schedule(&s),
-        Err(_) => None, // FaultEnv::prepare reports a bad schedule
-    };
+    let refusal = spec
+        .schedule
+        .as_ref()
+        .and_then(|s| probe.fault_support().refusal(s));
     drop(probe);
     if let Some(why) = refusal {
-        return Err(crate::cli::usage(why));
+        return Err(crate::error::unsupported(why));
     }
-    let mut faults = faults::FaultEnv::prepare(&spec.nemesis, &nodes, placeable)?;
+    let mut faults = faults::FaultEnv::prepare(spec.schedule.clone(), &nodes, placeable)?;
     let target = build(faults.placement())?;
     let inside = faults.enter_clients()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -209,7 +214,8 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     outcome
 }
 
-/// The async part of a run, inside the clients' namespace. Faults are drawn from `nodes` (the
+/// The async part of a run, inside the clients' namespace, phase by phase: setup → main →
+/// drain → heal → final reads → teardown → check → report. Faults are drawn from `nodes` (the
 /// target's fault targets); explicit ones may name any of `known`.
 pub async fn run_async(
     spec: &RunSpec,
@@ -220,179 +226,21 @@ pub async fn run_async(
     known: &[String],
     faults: &mut faults::FaultEnv,
 ) -> anyhow::Result<RunOutcome> {
-    let run_dir = spec.history_dir.join(&name);
-    let started = chrono::Local::now();
-    let header = Header {
-        version: 1,
-        workload: Some(workload.name().to_owned()),
-        model: Some(workload.model().to_owned()),
-        run: Some(serde_json::to_value(spec).context("serializing the run's options")?),
-        checkers: check::specs_for_workload(workload.model(), &workload.checks()),
-    };
-    let recorder = Arc::new(Recorder::create(&run_dir.join("history.jsonl"), &header)?);
-    let target: SharedTarget = Arc::new(Mutex::new(target));
-    let (phase_tx, phase_rx) = watch::channel(Phase::Running);
-    let mut signals = Signals::new()?;
-    let down = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
-    faults.start_proxies(spec.seed).await?;
-    let target_nodes = Arc::new(faults::TargetNodes {
-        target: target.clone(),
-        handle: tokio::runtime::Handle::current(),
-        down: down.clone(),
-    });
-    let nemesis = faults
-        .nemesis(target_nodes.clone())
-        .map_err(|e| crate::cli::usage(format!("nemesis {}: {e:#}", spec.nemesis)))?;
-    let plan = match &faults.schedule {
-        Some(s) => s.plan_with(nodes, known, spec.seed, spec.time_limit)?,
-        None => Vec::new(),
-    };
-    let mut warnings: Vec<String> = faults.notes.clone();
-
-    // Start the nodes; Ctrl-C while they come up still stops them.
-    let setup = tokio::select! {
-        r = async { target.lock().await.setup().await } => r,
-        why = signals.next() => Err(anyhow::anyhow!("{why} while the target was starting")),
-    };
-    if let Err(e) = setup {
-        let _ = target.lock().await.teardown().await;
-        return Err(e.context(format!("target {} did not start", spec.target)));
-    }
-
-    let progress = Progress::new(spec.time_limit, spec.progress);
-    let deadline = tokio::time::Instant::now() + spec.time_limit;
-    let mean_delay = if spec.rate > 0.0 {
-        Duration::from_secs_f64(spec.concurrency as f64 / spec.rate)
-    } else {
-        Duration::ZERO
-    };
-    let mut nemesis_thread = match nemesis {
-        Some(n) => Some(faults::NemesisThread::start(
-            n,
-            plan,
-            recorder.clone(),
-            std::time::Instant::now(),
-            down.clone(),
-            target_nodes.clone(),
-            nodes.to_vec(),
-        )?),
-        None => None,
-    };
-    let mut workers = tokio::task::JoinSet::new();
-    for w in 0..spec.concurrency {
-        let ctx = worker::WorkerCtx {
-            worker: w,
-            concurrency: spec.concurrency,
-            recorder: recorder.clone(),
-            target: target.clone(),
-            mean_delay,
-            op_timeout: spec.op_timeout,
-            deadline,
-            phase: phase_rx.clone(),
-        };
-        let rng = StdRng::seed_from_u64(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ w as u64);
-        workers.spawn(worker::run(ctx, workload.worker(w), rng));
-    }
-
-    // The main phase: watch the clock, the signals, the nodes and the workers.
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let mut ending = Ending::Completed;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                progress.update(&recorder, "running");
-                let exited = target.lock().await.exited();
-                let down = faults::lock(&down).clone();
-                if let Some((node, why)) = exited.into_iter().find(|(n, _)| !down.contains(n)) {
-                    ending = Ending::Aborted(format!("node {node} crashed: {why}"));
-                    break;
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => break,
-            why = signals.next() => {
-                ending = Ending::Interrupted(why);
-                break;
-            }
-            joined = workers.join_next() => match joined {
-                None => break,
-                Some(Ok(Ok(()))) => {}
-                Some(Ok(Err(e))) => {
-                    ending = Ending::Aborted(format!("a client failed: {e:#}"));
-                    break;
-                }
-                Some(Err(e)) => {
-                    ending = Ending::Aborted(format!("a client task crashed: {e}"));
-                    break;
-                }
-            },
-        }
-    }
-    let _ = phase_tx.send(if ending == Ending::Completed {
-        Phase::Stop
-    } else {
-        Phase::Abort
-    });
-    // In-flight ops end within the op timeout (or at once on abort).
-    let drain = tokio::time::timeout(spec.op_timeout + Duration::from_secs(2), async {
-        while workers.join_next().await.is_some() {}
-    });
-    if drain.await.is_err() {
-        workers.abort_all();
-    }
-
-    if let Some(n) = nemesis_thread.take() {
-        progress.update(&recorder, "healing");
-        warnings.extend(tokio::task::spawn_blocking(move || n.stop_and_heal()).await?);
+    let mut run = phases::Run::new(spec, name, workload, target)?;
+    let prepared = run.prepare_faults(faults, nodes, known).await?;
+    run.start_target().await?;
+    let nemesis = prepared.map(|p| run.start_nemesis(p, nodes)).transpose()?;
+    let mut workers = run.start_workers();
+    let ending = run.main_phase(&mut workers).await;
+    run.drain(workers, &ending).await;
+    if let Some(n) = nemesis {
+        run.heal(n).await?;
     }
     if ending == Ending::Completed {
-        // Let the target recover and replicate before the final reads, so that they show what
-        // the store finally kept (the lost-updates check relies on it).
-        progress.update(&recorder, "recovering");
-        tokio::time::sleep(faults::RECOVERY).await;
-        progress.update(&recorder, "final reads");
-        if let Err(e) = final_phase(spec, &*workload, &target, &recorder).await {
-            warnings.push(format!("final reads: {e:#}"));
-        }
+        run.final_reads().await;
     }
-    progress.finish();
-    if let Err(e) = target.lock().await.teardown().await {
-        warnings.push(format!("stopping the nodes: {e:#}"));
-    }
-
-    let checkers = header.checkers.clone();
-    let (history, write_error) = recorder.snapshot(header);
-    warnings.extend(write_error);
-    let results = check_all(&history, &checkers, spec.progress).await;
-    let run_info = RunInfo {
-        name: name.clone(),
-        target: spec.target.clone(),
-        workload: spec.workload.clone(),
-        nemesis: spec.nemesis.clone(),
-        options: serde_json::to_value(spec).unwrap_or_default(),
-        command: spec.command_line.clone(),
-        start_time: started.to_rfc3339(),
-        seed: spec.seed,
-        history: recorder.path().to_owned(),
-    };
-    let report_path =
-        match report::write(&spec.report_dir.join(&name), &run_info, &history, &results)
-            .and_then(|p| report::write_index(&spec.report_dir).map(|_| p))
-        {
-            Ok(p) => Some(p),
-            Err(e) => {
-                warnings.push(format!("writing the report: {e:#}"));
-                None
-            }
-        };
-    Ok(RunOutcome {
-        name,
-        history_path: recorder.path().to_owned(),
-        report_path,
-        results,
-        ending,
-        ops: history.ops.len(),
-        warnings,
-    })
+    run.teardown().await;
+    Ok(run.check_and_report(ending).await)
 }
 
 /// The final phase: the workload's final requests, one after another, by a fresh process.
@@ -429,7 +277,8 @@ async fn final_phase(
     Ok(())
 }
 
-/// Runs every checker on a blocking thread, with a spinner. A checker error becomes `unknown`.
+/// Runs every checker on a blocking thread, with a spinner. A checker that cannot run (or
+/// crashes) gives `unknown`.
 pub async fn check_all(
     history: &History,
     checkers: &[CheckerSpec],

@@ -58,8 +58,11 @@
 use crate::history::{Op, OpType, Process, Value};
 use std::ops::{Deref, DerefMut};
 
+pub use family::FaultFamily;
+
 pub mod cleanup;
 pub mod clock;
+pub mod family;
 pub mod netns;
 pub mod partition;
 pub mod process;
@@ -209,14 +212,16 @@ impl Fault {
         }
     }
 
-    /// The fault family this belongs to, as named in the registry (`partition`, `pause`, ...).
-    pub fn family(&self) -> &'static str {
+    /// The fault family this belongs to.
+    pub fn family(&self) -> FaultFamily {
         match self {
-            Fault::StartPartition(_) | Fault::StopPartition => "partition",
-            Fault::Pause(_) | Fault::Resume(_) => "pause",
-            Fault::Kill(_) | Fault::Start(_) => "kill",
-            Fault::ClockBump { .. } | Fault::ClockStrobe { .. } | Fault::ClockReset(_) => "clock",
-            Fault::StartPacket(_) | Fault::StopPacket => "packet",
+            Fault::StartPartition(_) | Fault::StopPartition => FaultFamily::Partition,
+            Fault::Pause(_) | Fault::Resume(_) => FaultFamily::Pause,
+            Fault::Kill(_) | Fault::Start(_) => FaultFamily::Kill,
+            Fault::ClockBump { .. } | Fault::ClockStrobe { .. } | Fault::ClockReset(_) => {
+                FaultFamily::Clock
+            }
+            Fault::StartPacket(_) | Fault::StopPacket => FaultFamily::Packet,
         }
     }
 

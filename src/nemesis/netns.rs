@@ -13,9 +13,9 @@
 use super::state::RunRecord;
 use super::tools;
 use super::NemesisError;
+use nix::sched::CloneFlags;
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -78,10 +78,7 @@ pub fn in_namespace(cmd: &mut Command, name: &str) -> Result<(), NemesisError> {
     // the closure, so the descriptor stays open until the command is dropped.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
         });
     }
     Ok(())
@@ -97,12 +94,8 @@ pub struct EnteredNamespace {
 
 impl Drop for EnteredNamespace {
     fn drop(&mut self) {
-        // SAFETY: setns on a descriptor we own.
-        if unsafe { libc::setns(self.original.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            eprintln!(
-                "ferrocheck: could not return thread to its network namespace: {}",
-                std::io::Error::last_os_error()
-            );
+        if let Err(e) = nix::sched::setns(&self.original, CloneFlags::CLONE_NEWNET) {
+            eprintln!("ferrocheck: could not return thread to its network namespace: {e}");
         }
     }
 }
@@ -115,11 +108,11 @@ pub fn enter(name: &str) -> Result<EnteredNamespace, NemesisError> {
         source,
     })?;
     let ns = open_namespace(name)?;
-    // SAFETY: setns on a descriptor we own; affects only the calling thread.
-    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+    // Affects only the calling thread.
+    if let Err(e) = nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET) {
         return Err(NemesisError::Io {
             context: format!("entering network namespace {name} (needs root)"),
-            source: std::io::Error::last_os_error(),
+            source: e.into(),
         });
     }
     Ok(EnteredNamespace {
@@ -345,11 +338,6 @@ impl Network {
     /// The clients' namespace.
     pub fn client_namespace(&self) -> &str {
         &self.client
-    }
-
-    /// The hub namespace holding the bridge.
-    pub fn hub_namespace(&self) -> &str {
-        &self.hub
     }
 
     /// A command for `program` that will run inside node `node`'s namespace.

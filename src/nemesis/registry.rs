@@ -6,6 +6,7 @@
 //! userspace proxy). `none` needs nothing.
 
 use super::clock::{Clock, ClockNemesis};
+use super::family::FaultFamily;
 use super::netns::Network;
 use super::partition::{Firewall, PartitionNemesis};
 use super::process::{KillNemesis, PauseNemesis};
@@ -40,7 +41,7 @@ pub fn build(schedule: &Schedule, mut res: Resources<'_>) -> Result<Composed, Ne
     };
     for fam in &families {
         match *fam {
-            "partition" => {
+            FaultFamily::Partition => {
                 if !res.proxies.is_empty() {
                     // Nodes talk through proxies: partitions cut proxy links (the packet
                     // nemesis below), since firewall rules would only see the proxy's address.
@@ -55,9 +56,11 @@ pub fn build(schedule: &Schedule, mut res: Resources<'_>) -> Result<Composed, Ne
                     return Err(unavailable("partition", why));
                 }
             }
-            "pause" => composed.push(Box::new(PauseNemesis::new(res.nodes.clone(), res.record))),
-            "kill" => composed.push(Box::new(KillNemesis::new(res.nodes.clone()))),
-            "clock" => {
+            FaultFamily::Pause => {
+                composed.push(Box::new(PauseNemesis::new(res.nodes.clone(), res.record)))
+            }
+            FaultFamily::Kill => composed.push(Box::new(KillNemesis::new(res.nodes.clone()))),
+            FaultFamily::Clock => {
                 let clock = res.clock.take().ok_or_else(|| {
                     unavailable(
                         "clock",
@@ -68,17 +71,12 @@ pub fn build(schedule: &Schedule, mut res: Resources<'_>) -> Result<Composed, Ne
                 })?;
                 composed.push(Box::new(ClockNemesis::new(clock)));
             }
-            "packet" => {}
-            other => {
-                return Err(NemesisError::Invalid(format!(
-                    "unknown fault family {other:?}"
-                )))
-            }
+            FaultFamily::Packet => {}
         }
     }
-    let wants_packet = families.contains(&"packet");
-    let partition_by_proxy =
-        families.contains(&"partition") && (res.network.is_none() || !res.proxies.is_empty());
+    let wants_packet = families.contains(&FaultFamily::Packet);
+    let partition_by_proxy = families.contains(&FaultFamily::Partition)
+        && (res.network.is_none() || !res.proxies.is_empty());
     if wants_packet || partition_by_proxy {
         if res.proxies.is_empty() {
             return Err(unavailable(

@@ -19,8 +19,7 @@ use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
 
-/// Every fault family, in registry order.
-pub const FAMILIES: &[&str] = &["partition", "pause", "kill", "clock", "packet"];
+pub use super::family::FaultFamily;
 
 /// The built-in schedules: name and TOML text.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -289,10 +288,10 @@ impl Schedule {
     fn validate(&self) -> Result<(), String> {
         for entry in &self.faults {
             for fam in entry.split('+') {
-                if fam != "all" && !FAMILIES.contains(&fam) {
+                if fam != "all" && FaultFamily::from_name(fam).is_none() {
                     return Err(format!(
                         "unknown fault {fam:?} in {entry:?}: use {} or all",
-                        FAMILIES.join(", ")
+                        FaultFamily::ALL.map(FaultFamily::name).join(", ")
                     ));
                 }
             }
@@ -331,14 +330,13 @@ impl Schedule {
     }
 
     /// The fault families this schedule can use (what the nemesis must be able to do).
-    pub fn families(&self) -> Vec<&'static str> {
-        FAMILIES
-            .iter()
-            .copied()
+    pub fn families(&self) -> Vec<FaultFamily> {
+        FaultFamily::ALL
+            .into_iter()
             .filter(|f| {
                 self.faults
                     .iter()
-                    .any(|e| e.split('+').any(|x| x == "all" || x == *f))
+                    .any(|e| e.split('+').any(|x| x == "all" || x == f.name()))
             })
             .collect()
     }
@@ -381,19 +379,28 @@ impl Schedule {
                 .faults
                 .choose(&mut rng)
                 .ok_or_else(|| NemesisError::Invalid("a schedule with no faults".into()))?;
-            let families: Vec<&str> = if entry == "all" {
-                vec![FAMILIES.choose(&mut rng).copied().unwrap_or("partition")]
+            let families: Vec<FaultFamily> = if entry == "all" {
+                vec![FaultFamily::ALL
+                    .choose(&mut rng)
+                    .copied()
+                    .unwrap_or(FaultFamily::Partition)]
             } else {
-                entry.split('+').collect()
+                entry
+                    .split('+')
+                    .map(|f| {
+                        FaultFamily::from_name(f)
+                            .ok_or_else(|| NemesisError::Invalid(format!("unknown fault {f:?}")))
+                    })
+                    .collect::<Result<_, _>>()?
             };
             for fam in families {
                 let (start, stop) = self.draw(fam, nodes, known, &mut rng)?;
-                let delay = if fam == "clock" {
+                let delay = if fam == FaultFamily::Clock {
                     self.clock.after
                 } else {
                     0.0
                 };
-                if fam == "clock" && self.clock.every > 0.0 {
+                if fam == FaultFamily::Clock && self.clock.every > 0.0 {
                     let mut again = t + delay + self.clock.every;
                     while again < end {
                         out.push(Planned {
@@ -421,13 +428,13 @@ impl Schedule {
     /// A start fault of `family` and the fault that ends it.
     fn draw(
         &self,
-        family: &str,
+        family: FaultFamily,
         nodes: &[String],
         known: &[String],
         rng: &mut StdRng,
     ) -> Result<(Fault, Fault), NemesisError> {
         Ok(match family {
-            "partition" => {
+            FaultFamily::Partition => {
                 let p = &self.partition;
                 let mut kinds: Vec<PartitionKind> = p
                     .kinds
@@ -450,15 +457,15 @@ impl Schedule {
                 };
                 (Fault::StartPartition(part), Fault::StopPartition)
             }
-            "pause" => {
+            FaultFamily::Pause => {
                 let t = self.pause.targets.pick(nodes, rng);
                 (Fault::Pause(t.clone()), Fault::Resume(t))
             }
-            "kill" => {
+            FaultFamily::Kill => {
                 let t = self.kill.targets.pick(nodes, rng);
                 (Fault::Kill(t.clone()), Fault::Start(t))
             }
-            "clock" => {
+            FaultFamily::Clock => {
                 let c = &self.clock;
                 let t = if c.nodes.is_empty() {
                     c.targets.pick(nodes, rng)
@@ -487,7 +494,7 @@ impl Schedule {
                 };
                 (start, Fault::ClockReset(t))
             }
-            "packet" => (
+            FaultFamily::Packet => (
                 Fault::StartPacket(PacketFaults {
                     delay_ms: self.packet.delay_ms,
                     jitter_ms: self.packet.jitter_ms,
@@ -495,7 +502,6 @@ impl Schedule {
                 }),
                 Fault::StopPacket,
             ),
-            other => return Err(NemesisError::Invalid(format!("unknown fault {other:?}"))),
         })
     }
 }
@@ -515,7 +521,7 @@ mod tests {
             assert_eq!(&s.name, name);
         }
         assert!(Schedule::load("none").unwrap().families().is_empty());
-        assert_eq!(Schedule::load("all").unwrap().families(), FAMILIES);
+        assert_eq!(Schedule::load("all").unwrap().families(), FaultFamily::ALL);
     }
 
     #[test]

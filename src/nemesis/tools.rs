@@ -27,8 +27,7 @@ pub fn find(tool: &str) -> Option<PathBuf> {
 
 /// True when this process runs with effective uid 0.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid(2) cannot fail and touches no memory.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// What this machine lets the nemesis do.
@@ -85,23 +84,6 @@ impl Capabilities {
             );
         }
         None
-    }
-
-    /// One line per fault family saying whether it is available and, if not, why.
-    pub fn describe(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let line = |name: &str, why: Option<String>| match why {
-            None => format!("{name}: available"),
-            Some(w) => format!("{name}: unavailable: {w}"),
-        };
-        out.push(line("partition", self.partition_unavailable()));
-        out.push(line("pause/kill", None));
-        out.push(line("packet (userspace proxy)", None));
-        out.push(line(
-            "clock (LD_PRELOAD shim)",
-            super::clock::shim_unavailable(),
-        ));
-        out
     }
 }
 
@@ -216,9 +198,6 @@ mod tests {
             .partition_unavailable()
             .expect("no partitions without root");
         assert!(why.contains("root") && why.contains("partitions"), "{why}");
-        let lines = caps.describe();
-        assert!(lines[0].starts_with("partition: unavailable"), "{lines:?}");
-        assert!(lines[1].ends_with("available"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub const NOT_APPLIED: &str = "NOTAPPLIED";
 pub const UNCERTAIN: &str = "UNCERTAIN";
 
 /// Which toy store a node runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
     /// One leader (the node with the smallest id) serves everything; linearizable.
     LinKv,
@@ -83,8 +83,13 @@ impl StoreKind {
         StoreKind::PrimaryBackup,
     ];
 
+    /// The store called `name` (its command-line and registry name).
+    pub fn from_name(name: &str) -> Option<StoreKind> {
+        StoreKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The name used on the command line and in the target registry.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             StoreKind::LinKv => "lin-kv",
             StoreKind::LwwKv => "lww-kv",
@@ -94,7 +99,7 @@ impl StoreKind {
     }
 
     /// One line saying what the store is and what a test should find.
-    pub fn description(self) -> &'static str {
+    pub const fn description(self) -> &'static str {
         match self {
             StoreKind::LinKv => {
                 "toy store: one leader serves all requests, followers forward (linearizable)"

@@ -5,9 +5,10 @@
 //! The cluster is ready when every member answers a linearizable read (which needs a leader).
 //! Reads are linearizable unless `--serializable-reads` asks for the member's local copy — the
 //! classic way to see stale reads under a partition. etcd is a Go program and ignores
-//! `LD_PRELOAD`, so clock faults cannot reach it: [`Target::refuse_fault`] says so.
+//! `LD_PRELOAD`, so clock faults cannot reach it: [`Target::fault_support`] says so.
 
 use crate::history::Value;
+use crate::nemesis::family::{FaultFamily, FaultSupport};
 use crate::targets::etcd_client::{EtcdClient, EtcdError};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
 use crate::targets::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
@@ -364,15 +365,13 @@ impl Target for EtcdTarget {
         true
     }
 
-    fn refuse_fault(&self, family: &str) -> Option<String> {
-        match family {
-            "clock" => Some(NO_CLOCK_FAULTS.to_string()),
-            "packet" => Some(
-                "packet faults are not available for etcd: its members advertise their own peer URLs, so their links cannot be routed through ferrocheck's proxy"
-                    .to_string(),
-            ),
-            _ => None,
-        }
+    fn fault_support(&self) -> FaultSupport {
+        FaultSupport::all(self.name())
+            .refuse(FaultFamily::Clock, NO_CLOCK_FAULTS)
+            .refuse(
+                FaultFamily::Packet,
+                "packet faults are not available for etcd: its members advertise their own peer URLs, so their links cannot be routed through ferrocheck's proxy",
+            )
     }
 }
 

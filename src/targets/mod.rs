@@ -2,10 +2,10 @@
 //!
 //! A [`Target`] starts its nodes, waits until they are ready, hands out [`Client`]s, reports
 //! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
-//! dropped). The registry at the bottom maps a target's name to its constructor.
+//! dropped). [`registry`] maps a target's name to its constructor.
 
 use crate::history::Value;
-use crate::node::StoreKind;
+use crate::nemesis::family::FaultSupport;
 use async_trait::async_trait;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -18,6 +18,7 @@ pub mod lock;
 pub mod node_process;
 pub mod real;
 pub mod redis;
+pub mod registry;
 pub mod resp_client;
 pub mod server_process;
 pub mod toy;
@@ -189,19 +190,10 @@ pub trait Target: Send + Sync {
     fn pid_of(&self, name: &str) -> Option<u32> {
         node_pid(&self.nodes(), name)
     }
-    /// Why this target cannot take faults of `family` (`clock`, `partition`, ...), if it cannot;
-    /// the run should refuse the nemesis with this message rather than inject nothing.
-    fn refuse_fault(&self, family: &str) -> Option<String> {
-        let _ = family;
-        None
-    }
-    /// Why this target cannot take the fault schedule `schedule`, if it cannot: by default the
-    /// first of its families that [`refuse_fault`](Target::refuse_fault) refuses.
-    fn refuse_schedule(&self, schedule: &crate::nemesis::schedule::Schedule) -> Option<String> {
-        schedule
-            .families()
-            .into_iter()
-            .find_map(|f| self.refuse_fault(f))
+    /// Which fault families this target takes (and why it refuses the others); the nemesis
+    /// side checks a schedule against it, so the run refuses rather than injects nothing.
+    fn fault_support(&self) -> FaultSupport {
+        FaultSupport::all(self.name())
     }
     /// Moves node `name`'s clock by `offset_ms` from real time (replacing any earlier offset).
     async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
@@ -215,20 +207,14 @@ pub trait Target: Send + Sync {
 
 /// The targets ferrocheck knows: name and one line saying what it is.
 pub fn list() -> Vec<(&'static str, &'static str)> {
-    StoreKind::ALL
+    registry::TARGETS
         .iter()
-        .map(|kind| (kind.name(), kind.description()))
+        .map(|e| (e.name, e.about))
         .collect()
 }
 
-/// The target called `name`, not started yet.
+/// The target called `name` with the default real-system options, not started yet.
 pub fn by_name(name: &str, opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
-    if let Some(kind) = StoreKind::ALL.into_iter().find(|k| k.name() == name) {
-        return Ok(Box::new(toy::ToyTarget::new(kind, opts)));
-    }
-    let known: Vec<&str> = list().into_iter().map(|(name, _)| name).collect();
-    Err(crate::cli::usage(format!(
-        "unknown target {name:?}; known: {}",
-        known.join(", ")
-    )))
+    let entry = registry::entry(name)?;
+    Ok((entry.build)(opts, &real::RealOptions::default()))
 }

@@ -11,6 +11,8 @@
 //! Nodes run in their own process group, so a Ctrl-C in the terminal reaches only the harness,
 //! which then stops the nodes itself in order.
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
@@ -142,20 +144,18 @@ impl Spawner {
 }
 
 /// Sends `signal` to the child (ignoring a child that is already gone).
-pub fn signal(child: &Child, signal: libc::c_int) {
-    // SAFETY: kill(2) with a pid we own (not yet reaped, so not reused) has no memory effects.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, signal);
-    }
+pub fn signal(child: &Child, signal: Signal) {
+    // A pid we own (not yet reaped, so not reused).
+    let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), signal);
 }
 
 /// Stops `children`: SIGTERM to all, up to `grace` for them to exit, then SIGKILL; reaps each.
 /// Returns how each one ended.
 pub async fn stop_all(children: &mut [&mut Child], grace: Duration) -> Vec<io::Result<ExitStatus>> {
     for child in children.iter() {
-        signal(child, libc::SIGTERM);
+        signal(child, Signal::SIGTERM);
         // A paused (SIGSTOPped) node only acts on SIGTERM once it runs again.
-        signal(child, libc::SIGCONT);
+        signal(child, Signal::SIGCONT);
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline
@@ -173,7 +173,7 @@ pub fn kill_and_reap(child: &mut Child) -> io::Result<ExitStatus> {
     if let Ok(Some(status)) = child.try_wait() {
         return Ok(status);
     }
-    signal(child, libc::SIGKILL);
+    signal(child, Signal::SIGKILL);
     child.wait()
 }
 

@@ -130,19 +130,6 @@ impl ServerProcess {
         }
     }
 
-    /// An error naming the process if it has exited, with the tail of its log.
-    pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.exited() {
-            bail!(
-                "{} exited on its own ({status}); last lines of {}:\n{}",
-                self.name,
-                self.log.display(),
-                log_tail(&self.log, 15)
-            );
-        }
-        Ok(())
-    }
-
     /// If the process exited on its own and this was not said before: why, with its log's tail.
     pub fn take_exit(&mut self) -> Option<String> {
         if self.reported {
@@ -264,7 +251,7 @@ mod tests {
         )
         .unwrap();
         let pid = p.pid().unwrap();
-        assert!(p.check_alive().is_ok());
+        assert!(p.take_exit().is_none());
         p.kill();
         assert!(p.pid().is_none());
         // Reaped: no such process any more.
@@ -281,11 +268,12 @@ mod tests {
         while q.exited().is_none() && t.elapsed().as_secs() < 5 {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let err = q.check_alive().unwrap_err().to_string();
+        let err = q.take_exit().expect("the quitter's exit is reported");
         assert!(
             err.contains("quitter exited") && err.contains("bye"),
             "{err}"
         );
+        assert_eq!(q.take_exit(), None, "an exit is reported once");
     }
 
     #[test]

@@ -95,14 +95,14 @@ impl ToyTarget {
                 continue;
             }
             let port = u16::try_from(base as usize + i).map_err(|_| {
-                crate::cli::usage(format!(
+                crate::error::usage(format!(
                     "--base-port {base} leaves no room for {count} nodes; pass a lower one"
                 ))
             })?;
             match TcpListener::bind((ip, port)) {
                 Ok(probe) => probes.push(probe),
                 Err(e) => {
-                    return Err(crate::cli::usage(format!(
+                    return Err(crate::error::usage(format!(
                         "port {port} on {ip} is not available ({e}): pass another --base-port, \
                          or --base-port 0 to pick free ports"
                     )))
@@ -197,7 +197,7 @@ impl Target for ToyTarget {
     async fn setup(&mut self) -> anyhow::Result<()> {
         let count = self.opts.nodes.unwrap_or(DEFAULT_NODES);
         if count == 0 {
-            return Err(crate::cli::usage("a toy cluster needs at least one node"));
+            return Err(crate::error::usage("a toy cluster needs at least one node"));
         }
         let ports = self.pick_ports(count)?;
         let addrs: Vec<(String, SocketAddr)> = ports

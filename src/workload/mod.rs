@@ -58,32 +58,51 @@ impl Default for WorkloadOptions {
     }
 }
 
+/// One workload of the registry.
+#[derive(Debug)]
+pub struct WorkloadEntry {
+    /// The name used on the command line, e.g. `register`.
+    pub name: &'static str,
+    /// One line saying what it does and how it is checked.
+    pub about: &'static str,
+    /// Builds it.
+    pub build: fn(&WorkloadOptions) -> Box<dyn Workload>,
+}
+
+/// Every workload, in the order `ferrocheck list` shows them.
+pub const WORKLOADS: &[WorkloadEntry] = &[
+    WorkloadEntry {
+        name: "register",
+        about: "read / write / cas on independent integer registers; checked for linearizability (cas-register model) and lost updates",
+        build: |o| Box::new(register::Register::new(o)),
+    },
+    WorkloadEntry {
+        name: "lock",
+        about: "acquire / read / write / release of a resource guarded by a lock (lock targets); checked for mutual exclusion and lost updates",
+        build: |_| Box::new(lock::LockWorkload::default()),
+    },
+];
+
 /// The built-in workloads: name and a line each.
 pub fn list() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (
-            "register",
-            "read / write / cas on independent integer registers; checked for linearizability (cas-register model) and lost updates",
-        ),
-        (
-            "lock",
-            "acquire / read / write / release of a resource guarded by a lock (lock targets); checked for mutual exclusion and lost updates",
-        ),
-    ]
+    WORKLOADS.iter().map(|e| (e.name, e.about)).collect()
+}
+
+/// The entry called `name`, or a usage error listing the known ones.
+pub fn entry(name: &str) -> anyhow::Result<&'static WorkloadEntry> {
+    WORKLOADS.iter().find(|e| e.name == name).ok_or_else(|| {
+        crate::error::usage(format!(
+            "unknown workload {name:?}; known workloads: {} (see `ferrocheck list`)",
+            WORKLOADS
+                .iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
 }
 
 /// Builds the workload called `name`.
 pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Workload>> {
-    match name {
-        "register" => Ok(Box::new(register::Register::new(opts))),
-        "lock" => Ok(Box::new(lock::LockWorkload::default())),
-        _ => Err(crate::cli::usage(format!(
-            "unknown workload {name:?}; known workloads: {} (see `ferrocheck list`)",
-            list()
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    Ok((entry(name)?.build)(opts))
 }

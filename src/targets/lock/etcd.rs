@@ -8,11 +8,12 @@
 //! must outlast that.
 
 use crate::history::Value;
+use crate::nemesis::family::FaultSupport;
 use crate::targets::etcd::EtcdTarget;
 use crate::targets::etcd_client::EtcdClient;
 use crate::targets::lock::redis::worker_args;
 use crate::targets::lock::worker::{WorkerClient, WorkerTable};
-use crate::targets::lock::{refuse_all_but_pause, LockOptions, LockService};
+use crate::targets::lock::{pause_only, LockOptions, LockService};
 use crate::targets::redis::{redis_binary, start_servers, RedisServer};
 use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::Context;
@@ -192,8 +193,8 @@ impl Target for EtcdLockTarget {
         vec!["holder".to_string()]
     }
 
-    fn refuse_fault(&self, family: &str) -> Option<String> {
-        refuse_all_but_pause(self.name(), family)
+    fn fault_support(&self) -> FaultSupport {
+        pause_only(self.name())
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {

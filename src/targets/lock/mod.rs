@@ -22,16 +22,17 @@ pub mod resource;
 pub mod worker;
 
 use crate::history::Value;
+use crate::nemesis::family::{FaultFamily, FaultSupport};
 use crate::targets::Outcome;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The lock targets' answer to a fault family other than `pause`: they plan faults against the
-/// lock holder, a client process, which only a pause makes sense for.
-pub fn refuse_all_but_pause(target: &str, family: &str) -> Option<String> {
-    (family != "pause").then(|| {
+/// The lock targets' fault support: only `pause`. They plan faults against the lock holder, a
+/// client process, which only a pause makes sense for.
+pub fn pause_only(target: &str) -> FaultSupport {
+    FaultSupport::only(target, &[FaultFamily::Pause], |family| {
         format!(
             "target {target} takes only the pause nemesis (it stops the client holding the lock, like a long GC pause), not {family}; use --nemesis pause"
         )

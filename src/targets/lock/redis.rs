@@ -6,8 +6,9 @@
 //! `resource` — so the resource's updates are not made atomic by the lock's server.
 
 use crate::history::Value;
+use crate::nemesis::family::FaultSupport;
 use crate::targets::lock::worker::{WorkerClient, WorkerTable};
-use crate::targets::lock::{refuse_all_but_pause, LockOptions, LockService};
+use crate::targets::lock::{pause_only, LockOptions, LockService};
 use crate::targets::redis::{call, redis_binary, start_servers, RedisConn, RedisServer};
 use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
 use anyhow::Context;
@@ -236,8 +237,8 @@ impl Target for RedisLockTarget {
         vec!["holder".to_string()]
     }
 
-    fn refuse_fault(&self, family: &str) -> Option<String> {
-        refuse_all_but_pause(self.name(), family)
+    fn fault_support(&self) -> FaultSupport {
+        pause_only(self.name())
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {

@@ -15,7 +15,7 @@
 //! holder's key early and the other group wins a majority too.
 
 use crate::history::Value;
-use crate::nemesis::schedule::Schedule;
+use crate::nemesis::family::{FaultFamily, FaultSupport, NamedOnly};
 use crate::targets::lock::redis::worker_args;
 use crate::targets::lock::worker::{WorkerClient, WorkerTable};
 use crate::targets::lock::{LockOptions, LockService};
@@ -223,61 +223,38 @@ impl RedlockTarget {
         GROUPS[(process % 2) as usize]
     }
 
-    /// Why the explicit partitions and clock nodes of `schedule` do not fit this target.
-    fn check_schedule(&self, schedule: &Schedule) -> Option<String> {
+    /// What faults fit: pause, and partitions and clock faults that name its lock servers
+    /// (and, for partitions, its client groups), never the resource.
+    fn faults(&self) -> FaultSupport {
         let servers = self.lock_names();
         let mut nameable: Vec<String> = servers.clone();
         nameable.extend(GROUPS.iter().map(|g| g.to_string()));
-        let families = schedule.families();
-        if let Some(f) = families
-            .iter()
-            .find(|f| !matches!(**f, "pause" | "partition" | "clock"))
-        {
-            return Some(format!(
-                "target redlock takes pause, and partition and clock faults that name its nodes (see --nemesis redlock-clock), not {f}"
-            ));
-        }
-        if families.contains(&"partition") {
-            let p = &schedule.partition;
-            if !p.kinds.is_empty() {
-                return Some(format!(
-                    "target redlock takes only explicit partitions over its lock servers ({}) and client groups ({}), not random shapes ({}): its resource must stay reachable; see --nemesis redlock-clock",
-                    servers.join(", "),
-                    GROUPS.join(", "),
-                    p.kinds.join(", ")
-                ));
-            }
-            let named = p
-                .explicit
-                .iter()
-                .flatten()
-                .flatten()
-                .chain(p.one_way.iter().flat_map(|o| o.from.iter().chain(&o.to)));
-            for n in named {
-                if !nameable.contains(n) {
-                    return Some(format!(
-                        "target redlock: a partition may name only {} (not {n:?}: the resource must stay reachable)",
-                        nameable.join(", ")
-                    ));
-                }
-            }
-        }
-        if families.contains(&"clock") {
-            let c = &schedule.clock;
-            if c.nodes.is_empty() {
-                return Some(format!(
-                    "target redlock: a clock fault must name its lock servers in [clock] nodes ({}); see --nemesis redlock-clock",
-                    servers.join(", ")
-                ));
-            }
-            if let Some(n) = c.nodes.iter().find(|n| !servers.contains(n)) {
-                return Some(format!(
-                    "target redlock: clock faults reach only the lock servers {}, not {n:?}",
-                    servers.join(", ")
-                ));
-            }
-        }
-        None
+        let mut support = FaultSupport::only(
+            "redlock",
+            &[
+                FaultFamily::Pause,
+                FaultFamily::Partition,
+                FaultFamily::Clock,
+            ],
+            |family| {
+                format!(
+                "target redlock takes pause, and partition and clock faults that name its nodes (see --nemesis redlock-clock), not {family}"
+            )
+            },
+        );
+        support.named_only = Some(NamedOnly {
+            partition_what: format!(
+                "its lock servers ({}) and client groups ({})",
+                servers.join(", "),
+                GROUPS.join(", ")
+            ),
+            partition: nameable,
+            clock_what: "lock servers".into(),
+            clock: servers,
+            why: "the resource must stay reachable".into(),
+            hint: "see --nemesis redlock-clock".into(),
+        });
+        support
     }
 }
 
@@ -402,16 +379,8 @@ impl Target for RedlockTarget {
         vec!["holder".to_string()]
     }
 
-    fn refuse_fault(&self, family: &str) -> Option<String> {
-        (!matches!(family, "pause" | "partition" | "clock")).then(|| {
-            format!(
-                "target redlock takes pause, and partition and clock faults that name its nodes (see --nemesis redlock-clock), not {family}"
-            )
-        })
-    }
-
-    fn refuse_schedule(&self, schedule: &Schedule) -> Option<String> {
-        self.check_schedule(schedule)
+    fn fault_support(&self) -> FaultSupport {
+        self.faults()
     }
 
     fn pid_of(&self, name: &str) -> Option<u32> {
@@ -433,6 +402,7 @@ impl Drop for RedlockTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nemesis::schedule::Schedule;
 
     fn target() -> RedlockTarget {
         let opts = TargetOptions {
@@ -449,7 +419,7 @@ mod tests {
 
     fn refusal(text: &str) -> Option<String> {
         let s = Schedule::parse(text, "test").unwrap();
-        target().refuse_schedule(&s)
+        target().fault_support().refusal(&s)
     }
 
     #[test]
@@ -467,7 +437,7 @@ mod tests {
     #[test]
     fn schedules_must_name_nodes_and_spare_the_resource() {
         let builtin = Schedule::load("redlock-clock").unwrap();
-        assert_eq!(target().refuse_schedule(&builtin), None);
+        assert_eq!(target().fault_support().refusal(&builtin), None);
         assert_eq!(refusal("name = \"p\"\nfaults = [\"pause\"]"), None);
         let cut_resource = "name = \"x\"\nfaults = [\"partition\"]\n[partition]\nkinds = []\n\
                             explicit = [[[\"ga\", \"resource\"], [\"gb\"]]]";

@@ -1,0 +1,295 @@
+//! The phases of one run, in order: [`Run::new`] (history file, signals), fault preparation
+//! (proxies, nemesis, plan), [`Run::start_target`], the main phase (workers and the nemesis
+//! thread under the watch of the clock, the signals and the nodes), drain, heal, final reads,
+//! teardown, and check + report. Each phase is one method, so the order reads in
+//! [`super::run_async`].
+
+use super::faults::{self, FaultEnv, NemesisThread, TargetNodes};
+use super::progress::Progress;
+use super::recorder::Recorder;
+use super::{check_all, final_phase, worker, Ending, Phase, RunOutcome, RunSpec, SharedTarget};
+use super::{Signals, Target};
+use crate::history::Header;
+use crate::nemesis::schedule::Planned;
+use crate::nemesis::{Composed, HealGuard};
+use crate::report::{self, RunInfo};
+use crate::workload::Workload;
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The nemesis of a run, built and planned, not started yet.
+pub struct PreparedNemesis {
+    nemesis: HealGuard<Composed>,
+    plan: Vec<Planned>,
+}
+
+/// Everything the phases of one run share.
+pub struct Run<'a> {
+    spec: &'a RunSpec,
+    name: String,
+    workload: Box<dyn Workload>,
+    target: SharedTarget,
+    header: Header,
+    started: chrono::DateTime<chrono::Local>,
+    recorder: Arc<Recorder>,
+    signals: Signals,
+    phase_tx: watch::Sender<Phase>,
+    phase_rx: watch::Receiver<Phase>,
+    down: Arc<Mutex<BTreeSet<String>>>,
+    target_nodes: Arc<TargetNodes>,
+    progress: Option<Progress>,
+    deadline: tokio::time::Instant,
+    warnings: Vec<String>,
+}
+
+impl<'a> Run<'a> {
+    /// Creates the history file (with its header) and installs the signal handlers.
+    pub fn new(
+        spec: &'a RunSpec,
+        name: String,
+        workload: Box<dyn Workload>,
+        target: Box<dyn Target>,
+    ) -> anyhow::Result<Run<'a>> {
+        let run_dir = spec.history_dir.join(&name);
+        let header = Header {
+            version: 1,
+            workload: Some(workload.name().to_owned()),
+            model: Some(workload.model().to_owned()),
+            run: Some(serde_json::to_value(spec).context("serializing the run's options")?),
+            checkers: crate::check::specs_for_workload(workload.model(), &workload.checks()),
+        };
+        let recorder = Arc::new(Recorder::create(&run_dir.join("history.jsonl"), &header)?);
+        let target: SharedTarget = Arc::new(tokio::sync::Mutex::new(target));
+        let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+        let down = Arc::new(Mutex::new(BTreeSet::new()));
+        let target_nodes = Arc::new(TargetNodes {
+            target: target.clone(),
+            handle: tokio::runtime::Handle::current(),
+            down: down.clone(),
+        });
+        Ok(Run {
+            spec,
+            name,
+            workload,
+            target,
+            header,
+            started: chrono::Local::now(),
+            recorder,
+            signals: Signals::new()?,
+            phase_tx,
+            phase_rx,
+            down,
+            target_nodes,
+            progress: None,
+            deadline: tokio::time::Instant::now() + spec.time_limit,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Starts the proxies, builds the nemesis and plans its faults over `nodes` (explicit ones
+    /// may name any of `known`). A nemesis this run cannot carry out is refused here, before any
+    /// node starts.
+    pub async fn prepare_faults(
+        &mut self,
+        faults: &mut FaultEnv,
+        nodes: &[String],
+        known: &[String],
+    ) -> anyhow::Result<Option<PreparedNemesis>> {
+        let spec = self.spec;
+        faults.start_proxies(spec.seed).await?;
+        let nemesis = faults
+            .nemesis(self.target_nodes.clone())
+            .map_err(|e| crate::error::unsupported(format!("nemesis {}: {e:#}", spec.nemesis)))?;
+        let plan = match &faults.schedule {
+            Some(s) => s.plan_with(nodes, known, spec.seed, spec.time_limit)?,
+            None => Vec::new(),
+        };
+        self.warnings.extend(faults.notes.iter().cloned());
+        Ok(nemesis.map(|nemesis| PreparedNemesis { nemesis, plan }))
+    }
+
+    /// Starts the nodes; Ctrl-C while they come up still stops them.
+    pub async fn start_target(&mut self) -> anyhow::Result<()> {
+        let target = self.target.clone();
+        let setup = tokio::select! {
+            r = async { target.lock().await.setup().await } => r,
+            why = self.signals.next() => Err(anyhow::anyhow!("{why} while the target was starting")),
+        };
+        if let Err(e) = setup {
+            let _ = self.target.lock().await.teardown().await;
+            return Err(e.context(format!("target {} did not start", self.spec.target.name)));
+        }
+        self.progress = Some(Progress::new(self.spec.time_limit, self.spec.progress));
+        self.deadline = tokio::time::Instant::now() + self.spec.time_limit;
+        Ok(())
+    }
+
+    /// Starts the nemesis thread walking its plan against the fault targets `nodes`.
+    pub fn start_nemesis(
+        &self,
+        prepared: PreparedNemesis,
+        nodes: &[String],
+    ) -> anyhow::Result<NemesisThread> {
+        NemesisThread::start(
+            prepared.nemesis,
+            prepared.plan,
+            self.recorder.clone(),
+            std::time::Instant::now(),
+            self.down.clone(),
+            self.target_nodes.clone(),
+            nodes.to_vec(),
+        )
+    }
+
+    /// Starts `concurrency` client workers, each with its own seeded generator.
+    pub fn start_workers(&self) -> JoinSet<anyhow::Result<()>> {
+        let spec = self.spec;
+        let mean_delay = if spec.rate > 0.0 {
+            Duration::from_secs_f64(spec.concurrency as f64 / spec.rate)
+        } else {
+            Duration::ZERO
+        };
+        let mut workers = JoinSet::new();
+        for w in 0..spec.concurrency {
+            let ctx = worker::WorkerCtx {
+                worker: w,
+                concurrency: spec.concurrency,
+                recorder: self.recorder.clone(),
+                target: self.target.clone(),
+                mean_delay,
+                op_timeout: spec.op_timeout,
+                deadline: self.deadline,
+                phase: self.phase_rx.clone(),
+            };
+            let rng =
+                StdRng::seed_from_u64(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ w as u64);
+            workers.spawn(worker::run(ctx, self.workload.worker(w), rng));
+        }
+        workers
+    }
+
+    fn progress(&self, phase: &str) {
+        if let Some(p) = &self.progress {
+            p.update(&self.recorder, phase);
+        }
+    }
+
+    /// The main phase: watch the clock, the signals, the nodes and the workers until the time
+    /// limit, a signal, a crashed node or a failed worker.
+    pub async fn main_phase(&mut self, workers: &mut JoinSet<anyhow::Result<()>>) -> Ending {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.progress("running");
+                    let exited = self.target.lock().await.exited();
+                    let down = faults::lock(&self.down).clone();
+                    if let Some((node, why)) = exited.into_iter().find(|(n, _)| !down.contains(n)) {
+                        return Ending::Aborted(format!("node {node} crashed: {why}"));
+                    }
+                }
+                _ = tokio::time::sleep_until(self.deadline) => return Ending::Completed,
+                why = self.signals.next() => return Ending::Interrupted(why),
+                joined = workers.join_next() => match joined {
+                    None => return Ending::Completed,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => return Ending::Aborted(format!("a client failed: {e:#}")),
+                    Some(Err(e)) => return Ending::Aborted(format!("a client task crashed: {e}")),
+                },
+            }
+        }
+    }
+
+    /// Stops new ops; ops in flight end within the op timeout (or at once on abort).
+    pub async fn drain(&self, mut workers: JoinSet<anyhow::Result<()>>, ending: &Ending) {
+        let _ = self.phase_tx.send(if *ending == Ending::Completed {
+            Phase::Stop
+        } else {
+            Phase::Abort
+        });
+        let drain = tokio::time::timeout(self.spec.op_timeout + Duration::from_secs(2), async {
+            while workers.join_next().await.is_some() {}
+        });
+        if drain.await.is_err() {
+            workers.abort_all();
+        }
+    }
+
+    /// Stops the nemesis and heals every fault.
+    pub async fn heal(&mut self, nemesis: NemesisThread) -> anyhow::Result<()> {
+        self.progress("healing");
+        let warnings = tokio::task::spawn_blocking(move || nemesis.stop_and_heal()).await?;
+        self.warnings.extend(warnings);
+        Ok(())
+    }
+
+    /// Lets the target recover and replicate, then runs the workload's final reads, so that they
+    /// show what the store finally kept (the lost-updates check relies on it).
+    pub async fn final_reads(&mut self) {
+        self.progress("recovering");
+        tokio::time::sleep(faults::RECOVERY).await;
+        self.progress("final reads");
+        if let Err(e) = final_phase(self.spec, &*self.workload, &self.target, &self.recorder).await
+        {
+            self.warnings.push(format!("final reads: {e:#}"));
+        }
+    }
+
+    /// Stops every node.
+    pub async fn teardown(&mut self) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+        if let Err(e) = self.target.lock().await.teardown().await {
+            self.warnings.push(format!("stopping the nodes: {e:#}"));
+        }
+    }
+
+    /// Checks the history and writes the report; problems become warnings of the outcome.
+    pub async fn check_and_report(mut self, ending: Ending) -> RunOutcome {
+        let spec = self.spec;
+        let (history, write_error) = self.recorder.snapshot(self.header.clone());
+        self.warnings.extend(write_error);
+        let results = check_all(&history, &self.header.checkers, spec.progress).await;
+        let run_info = RunInfo {
+            name: self.name.clone(),
+            target: spec.target.name.to_owned(),
+            workload: spec.workload.name.to_owned(),
+            nemesis: spec.nemesis.clone(),
+            options: serde_json::to_value(spec).unwrap_or_default(),
+            command: spec.command_line.clone(),
+            start_time: self.started.to_rfc3339(),
+            seed: spec.seed,
+            history: self.recorder.path().to_owned(),
+        };
+        let report_path = match report::write(
+            &spec.report_dir.join(&self.name),
+            &run_info,
+            &history,
+            &results,
+        )
+        .and_then(|p| report::write_index(&spec.report_dir).map(|_| p))
+        {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.warnings.push(format!("writing the report: {e:#}"));
+                None
+            }
+        };
+        RunOutcome {
+            name: self.name,
+            history_path: self.recorder.path().to_owned(),
+            report_path,
+            results,
+            ending,
+            ops: history.ops.len(),
+            warnings: self.warnings,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The target registry: every system ferrocheck can test — the toy stores, the real systems
+//! and the lock services — one entry each, with a line saying what it is and the workload it
+//! runs by default.
+
+use super::etcd::EtcdTarget;
+use super::lock::etcd::EtcdLockTarget;
+use super::lock::redis::RedisLockTarget;
+use super::lock::redlock::RedlockTarget;
+use super::real::RealOptions;
+use super::redis::RedisTarget;
+use super::toy::ToyTarget;
+use super::{Target, TargetOptions};
+use crate::node::StoreKind;
+
+/// One target of the registry.
+#[derive(Debug)]
+pub struct TargetEntry {
+    /// The name used on the command line, e.g. `lin-kv`.
+    pub name: &'static str,
+    /// One line saying what it is and what a test should find.
+    pub about: &'static str,
+    /// The workload it runs when `--workload` is not given.
+    pub workload: &'static str,
+    /// Builds it (no process started yet).
+    pub build: fn(TargetOptions, &RealOptions) -> Box<dyn Target>,
+}
+
+impl TargetEntry {
+    /// The client op timeout when `--op-timeout-ms` is not given: 10 s for the lock targets
+    /// (longer than a pause, so the paused holder's late write is acknowledged rather than
+    /// `info`, and a lost update is provable), 1 s for everything else.
+    pub fn default_op_timeout_ms(&self) -> u64 {
+        if self.workload == "lock" {
+            10_000
+        } else {
+            1_000
+        }
+    }
+}
+
+const fn toy(
+    kind: StoreKind,
+    build: fn(TargetOptions, &RealOptions) -> Box<dyn Target>,
+) -> TargetEntry {
+    TargetEntry {
+        name: kind.name(),
+        about: kind.description(),
+        workload: "register",
+        build,
+    }
+}
+
+/// Every target, in the order `ferrocheck list` shows them.
+pub const TARGETS: &[TargetEntry] = &[
+    toy(StoreKind::LinKv, |o, _| Box::new(ToyTarget::new(StoreKind::LinKv, o))),
+    toy(StoreKind::LwwKv, |o, _| Box::new(ToyTarget::new(StoreKind::LwwKv, o))),
+    toy(StoreKind::QuorumKv, |o, _| Box::new(ToyTarget::new(StoreKind::QuorumKv, o))),
+    toy(StoreKind::PrimaryBackup, |o, _| {
+        Box::new(ToyTarget::new(StoreKind::PrimaryBackup, o))
+    }),
+    TargetEntry {
+        name: "redis",
+        about: "real redis-server (1 node by default); register ops as GET / SET / a compare-and-set script",
+        workload: "register",
+        build: |o, r| Box::new(RedisTarget::new(o, r.redis_server.clone())),
+    },
+    TargetEntry {
+        name: "redis-lock",
+        about: "Redis lease lock (SET NX PX, compare-and-delete release) guarding a list on a second redis-server; workload lock; --fencing adds fencing tokens",
+        workload: "lock",
+        build: |o, r| Box::new(RedisLockTarget::new(o, r.lock(), r.redis_server.clone())),
+    },
+    TargetEntry {
+        name: "redlock",
+        about: "Redlock over 5 independent redis-servers (majority, validity with drift) guarding a list on a sixth; workload lock; no fencing tokens",
+        workload: "lock",
+        build: |o, r| Box::new(RedlockTarget::new(o, r.lock(), r.redis_server.clone())),
+    },
+    TargetEntry {
+        name: "etcd-lock",
+        about: "etcd lock (lease + /v3/lock/lock) on a 3-member cluster, guarding a list on a redis-server; workload lock; --fencing uses the lock revision as the token",
+        workload: "lock",
+        build: |o, r| {
+            Box::new(EtcdLockTarget::new(
+                o,
+                r.lock(),
+                r.etcd.clone(),
+                r.redis_server.clone(),
+            ))
+        },
+    },
+    TargetEntry {
+        name: "etcd",
+        about: "real etcd cluster (3 members by default); register ops over the JSON gateway; --serializable-reads",
+        workload: "register",
+        build: |o, r| Box::new(EtcdTarget::new(o, r.etcd.clone(), r.serializable_reads)),
+    },
+];
+
+/// The entry called `name`, or a usage error listing the known ones.
+pub fn entry(name: &str) -> anyhow::Result<&'static TargetEntry> {
+    TARGETS.iter().find(|e| e.name == name).ok_or_else(|| {
+        let known: Vec<&str> = TARGETS.iter().map(|e| e.name).collect();
+        crate::error::usage(format!(
+            "unknown target {name:?}; known: {} (see `ferrocheck list`)",
+            known.join(", ")
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn every_entry_builds_a_target_of_its_name() {
+        let opts = TargetOptions {
+            nodes: None,
+            work_dir: PathBuf::from("/nonexistent"),
+            base_port: 0,
+            node_binary: PathBuf::from("ferrocheck"),
+            seed: 0,
+            placement: None,
+            fsync: true,
+        };
+        for e in TARGETS {
+            let t = (e.build)(opts.clone(), &RealOptions::default());
+            assert_eq!(t.name(), e.name);
+        }
+        assert_eq!(entry("redlock").unwrap().default_op_timeout_ms(), 10_000);
+        assert_eq!(entry("lww-kv").unwrap().workload, "register");
+        let err = entry("nope").unwrap_err().to_string();
+        assert!(
+            err.contains("redis-lock") && err.contains("quorum-kv"),
+            "{err}"
+        );
+    }
+}
