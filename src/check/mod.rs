@@ -24,6 +24,7 @@ pub mod result;
 pub mod sequential;
 pub mod spec;
 pub mod synth;
+pub mod txn;
 
 pub use crate::history::CheckerSpec;
 pub use checker::Checker;
