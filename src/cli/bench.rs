@@ -15,7 +15,8 @@ use std::time::Instant;
 /// Arguments of `ferrocheck bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Run only this case (corpus, kv-1m, register-5k, register-20k, register-100k); default all.
+    /// Run only this case (corpus, kv-1m, register-5k, register-20k, register-100k,
+    /// list-append-1m); default all.
     #[arg(long)]
     pub case: Option<String>,
     /// Where the Porcupine corpus is (a folder with jepsen/ and kv/).
@@ -30,6 +31,7 @@ pub const CASES: &[&str] = &[
     "register-5k",
     "register-20k",
     "register-100k",
+    "list-append-1m",
 ];
 
 /// Peak resident memory of this process so far, in bytes (0 if /proc is unavailable).
@@ -172,6 +174,46 @@ fn register(calls: usize) -> anyhow::Result<Outcome> {
     })
 }
 
+/// CPU seconds (user + system) this process has used so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// A million generated list-append transactions (10 clients, keys rotating after 16 appends)
+/// through the Elle-style checker; "ops" are transactions here.
+fn list_append_1m() -> anyhow::Result<Outcome> {
+    use crate::check::txn::{self, gen};
+    let h = gen::list_append(&gen::GenOptions {
+        txns: 1_000_000,
+        processes: 10,
+        active_keys: 10,
+        writes_per_key: 16,
+        max_mops: 4,
+        seed: 1,
+    });
+    let (started, cpu0) = (Instant::now(), cpu_seconds());
+    let r = txn::check(&h, Some(txn::Workload::ListAppend))?;
+    let (seconds, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    Ok(Outcome {
+        ops: r.stats["txns"].as_u64().unwrap_or(0) as usize,
+        seconds,
+        validity: r.validity,
+        note: format!(
+            "transactions; cpu {cpu:.2} s; {} keys, {} edges; infer {:.2} s, graph {:.2} s",
+            r.stats["keys"],
+            r.stats["edges"],
+            r.stats["seconds"]["infer"].as_f64().unwrap_or(0.0),
+            r.stats["seconds"]["graph"].as_f64().unwrap_or(0.0),
+        ),
+    })
+}
+
 /// Runs `ferrocheck bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let cases: Vec<&str> = match &args.case {
@@ -192,6 +234,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             "kv-1m" => kv_1m()?,
             "register-5k" => register(5_000)?,
             "register-20k" => register(20_000)?,
+            "list-append-1m" => list_append_1m()?,
             _ => register(100_000)?,
         };
         let secs = o.seconds;

@@ -10,9 +10,9 @@
 
 use super::anomalies::name;
 use super::graph::{rel, Edge};
-use super::shape::{Elem, Key, Mop, Status, TxnId, Txns};
+use super::shape::{Elem, FastMap, Key, Mop, Status, TxnId, Txns};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// A non-cycle anomaly, found without the graph.
 #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ pub struct Inference {
     /// Each key's version order as far as it is known (list-append: the longest read).
     pub orders: Vec<Vec<Elem>>,
     /// Who wrote each (key, element), among txns that did not fail, and in which micro-op.
-    pub writer: HashMap<(Key, Elem), (TxnId, u32)>,
+    pub writer: FastMap<(Key, Elem), (TxnId, u32)>,
     /// Caveats to print with the result.
     pub notes: Vec<String>,
 }
@@ -103,8 +103,8 @@ pub fn list_append(t: &Txns) -> Inference {
         orders: vec![Vec::new(); nk],
         ..Default::default()
     };
-    let mut writer_mop: HashMap<(Key, Elem), (TxnId, u32)> = HashMap::new();
-    let mut failed: HashMap<(Key, Elem), TxnId> = HashMap::new();
+    let mut writer_mop: FastMap<(Key, Elem), (TxnId, u32)> = FastMap::default();
+    let mut failed: FastMap<(Key, Elem), TxnId> = FastMap::default();
     for (id, x) in t.txns.iter().enumerate() {
         for (i, m) in x.mops.iter().enumerate() {
             if let Mop::Append { key, elem } = *m {
@@ -130,6 +130,24 @@ pub fn list_append(t: &Txns) -> Inference {
             continue;
         }
         let id = id as TxnId;
+        let repeats = x
+            .mops
+            .iter()
+            .enumerate()
+            .any(|(i, m)| x.mops[..i].iter().any(|p| p.key() == m.key()));
+        if !repeats {
+            // Each key touched once: every read is external, nothing to check within.
+            for (i, m) in x.mops.iter().enumerate() {
+                if let Mop::ReadList { key, list: Some(l) } = m {
+                    reads[*key as usize].push(ReadObs {
+                        txn: id,
+                        mop: i as u32,
+                        ext: l.len() as u32,
+                    });
+                }
+            }
+            continue;
+        }
         let mut state: Vec<KeyState> = Vec::new();
         let mut internal_reported = false;
         for (i, m) in x.mops.iter().enumerate() {
@@ -264,8 +282,17 @@ pub fn list_append(t: &Txns) -> Inference {
             continue;
         }
         if order.len() > 1 {
-            let mut seen = HashSet::with_capacity(order.len());
-            if let Some(dup) = order.iter().find(|e| !seen.insert(**e)) {
+            let dup = if order.len() <= 64 {
+                order
+                    .iter()
+                    .enumerate()
+                    .find(|(i, e)| order[..*i].contains(e))
+                    .map(|(_, e)| e)
+            } else {
+                let mut seen = HashSet::with_capacity(order.len());
+                order.iter().find(|e| !seen.insert(**e))
+            };
+            if let Some(dup) = dup {
                 inf.findings.push(Finding {
                     kind: name::DUPLICATE_ELEMENTS,
                     key: Some(k),

@@ -8,7 +8,7 @@
 use super::anomalies::name;
 use super::graph::rel;
 use super::infer::{Finding, Inference};
-use super::shape::{Elem, Key, Mop, Status, TxnId, Txns};
+use super::shape::{Elem, FastMap, Key, Mop, Status, TxnId, Txns};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -42,7 +42,7 @@ pub fn rw_register(t: &Txns) -> Inference {
     inf.notes.push(
         "rw-register: the version order is known only where a transaction read a key and then wrote it, and from the initial nil; other ww and rw dependencies are unknown, so some cycles may go unseen".into(),
     );
-    let mut failed: HashMap<(Key, Elem), TxnId> = HashMap::new();
+    let mut failed: FastMap<(Key, Elem), TxnId> = FastMap::default();
     let mut writers_of: Vec<Vec<TxnId>> = vec![Vec::new(); nk];
     for (id, x) in t.txns.iter().enumerate() {
         for (i, m) in x.mops.iter().enumerate() {

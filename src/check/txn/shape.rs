@@ -11,6 +11,52 @@
 
 use crate::history::{History, OpType, Process, Value};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast hasher for the checker's integer keys (a multiply-rotate hash, as in rustc's Fx);
+/// not resistant to adversarial keys, which a history file cannot exploit beyond slowness.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(n as u64)
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(n as u64)
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n)
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.add(n as u64)
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64)
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.add(n as u64)
+    }
+}
+
+/// A hash map with [`FastHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// A key, interned: an index into [`Txns::keys`].
 pub type Key = u32;
@@ -190,7 +236,7 @@ pub fn detect(history: &History) -> Option<Workload> {
 }
 
 struct KeyInterner<'a> {
-    ids: HashMap<&'a Value, Key>,
+    ids: FastMap<&'a Value, Key>,
     names: Vec<Value>,
 }
 
@@ -318,11 +364,11 @@ fn push_txn<'a>(
 /// Pairs invocations with completions and parses every txn's micro-ops. Errors name the op.
 pub fn extract(history: &History, workload: Workload) -> anyhow::Result<Txns> {
     let mut keys = KeyInterner {
-        ids: HashMap::new(),
+        ids: FastMap::default(),
         names: Vec::new(),
     };
     let mut out = Txns::default();
-    let mut open: HashMap<u64, usize> = HashMap::new();
+    let mut open: FastMap<u64, usize> = FastMap::default();
     let mut unfinished: Vec<usize> = Vec::new();
     for (pos, op) in history.ops.iter().enumerate() {
         let Process::Client(p) = op.process else {
