@@ -26,6 +26,10 @@ pub fn edn_to_value(e: &Edn) -> Result<Value, String> {
     })
 }
 
+/// The process given to a completion recorded without one (and without its invocation): such
+/// ops get a process of their own each, and checkers treat them as unordered.
+const UNPAIRED: u64 = u64::MAX;
+
 fn name(e: &Edn) -> Option<String> {
     match e {
         Edn::Keyword(k) | Edn::Symbol(k) | Edn::Str(k) => Some(k.clone()),
@@ -48,6 +52,10 @@ fn to_op(m: &Edn) -> Result<Op, String> {
                 ":process must be a non-negative integer or :nemesis, got {other}"
             ))
         }
+        // Elle's example histories record completions only, without :process.
+        None if !matches!(m.get("type"), Some(Edn::Keyword(k)) if k == "invoke") => {
+            Process::Client(UNPAIRED)
+        }
         None => return Err("the op has no :process".into()),
     };
     let kind = match m.get("type") {
@@ -65,11 +73,15 @@ fn to_op(m: &Edn) -> Result<Op, String> {
         Some(other) => return Err(format!(":type must be a keyword, got {other}")),
         None => return Err("the op has no :type".into()),
     };
-    let f = m
-        .get("f")
-        .and_then(name)
-        .ok_or_else(|| "the op has no :f (or it is not a keyword)".to_string())?;
     let raw = m.get("value").unwrap_or(&Edn::Nil);
+    let f = match m.get("f").and_then(name) {
+        Some(f) => f,
+        // A transaction's value says what it is; Elle's examples often leave :f out.
+        None if edn_to_value(raw).is_ok_and(|v| crate::check::txn::shape::is_txn_value(&v)) => {
+            "txn".to_string()
+        }
+        None => return Err("the op has no :f (or it is not a keyword)".into()),
+    };
     let value = match (process, edn_to_value(raw)) {
         (_, Ok(v)) => v,
         (Process::Nemesis, Err(_)) => Value::Str(raw.to_string()),
@@ -102,6 +114,7 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
         message: e.message,
     };
 
+    let mut unpaired = 0;
     let wrapped = r.peek().map_err(|e| at(&r, e))? == Some(b'[');
     if wrapped {
         r.bump();
@@ -134,8 +147,14 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
         let Some((form, line, column)) = r.next_form().map_err(|e| at(&r, e))? else {
             break;
         };
-        let op = to_op(&form).map_err(|m| b.error(line, column, m))?;
-        b.push(op, line, column)?;
+        let mut op = to_op(&form).map_err(|m| b.error(line, column, m))?;
+        if op.process == Process::Client(UNPAIRED) {
+            op.process = Process::Client(UNPAIRED - unpaired);
+            unpaired += 1;
+            b.push_unpaired(op);
+        } else {
+            b.push(op, line, column)?;
+        }
     }
     Ok(b.finish())
 }
@@ -155,6 +174,23 @@ mod tests {
         let h = parse(Path::new("h.edn"), s).unwrap();
         assert_eq!(h.ops[1].key.as_deref(), Some("3"));
         assert_eq!(h.ops[1].value, Value::Str("x".into()));
+    }
+
+    #[test]
+    fn reads_elle_transactions_without_process_or_f() {
+        let text = "; an Elle example\n{:type :ok, :value [[:append :x 1] [:r :y [1 2]]]}\n; between ops\n{:index 1, :type :ok, :value [[:r :x [1]]]}\n";
+        let h = parse(Path::new("h.edn"), text).unwrap();
+        assert_eq!(h.ops.len(), 2);
+        assert_eq!(h.ops[0].f, "txn");
+        assert_ne!(h.ops[0].process, h.ops[1].process);
+        assert_eq!(
+            h.ops[0].value.to_string(),
+            "[[\"append\" \"x\" 1] [\"r\" \"y\" [1 2]]]"
+        );
+        let e = parse(Path::new("h.edn"), "{:type :invoke, :f :txn, :value []}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no :process"), "{e}");
     }
 
     #[test]

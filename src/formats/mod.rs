@@ -249,6 +249,13 @@ impl Builder {
         Ok(())
     }
 
+    /// Appends a completion recorded without its invocation (Elle's example histories): it
+    /// opens and closes nothing.
+    pub fn push_unpaired(&mut self, mut op: Op) {
+        op.index = self.history.ops.len() as u64;
+        self.history.ops.push(op);
+    }
+
     /// Makes room for `n` more ops.
     pub fn reserve(&mut self, n: usize) {
         self.history.ops.reserve(n);
