@@ -11,7 +11,7 @@ use crate::check::model::model_for_functions;
 use crate::check::model_checkers::{self, Linearizable, Sequential};
 use crate::check::result::{CheckResult, Validity};
 use crate::check::spec::{CheckOptions, CheckerOptions, Consistency};
-use crate::check::{causal, lock, lost_updates, models};
+use crate::check::{causal, lock, lost_updates, models, txn};
 use crate::history::{CheckerSpec, History};
 
 /// One checker in the registry.
@@ -39,6 +39,7 @@ pub const CHECKERS: &[CheckerEntry] = &[
     entry("causal", causal::ABOUT, causal::build),
     entry("lock", lock::ABOUT, lock::build),
     entry(lost_updates::NAME, lost_updates::ABOUT, lost_updates::build),
+    entry(txn::NAME, txn::ABOUT, txn::build),
 ];
 
 const fn entry(
@@ -145,6 +146,10 @@ pub fn spec_for_model(model: &str, opts: &CheckOptions) -> CheckerSpec {
             Consistency::Causal.name()
         }
         lost_updates::NAME => lost_updates::NAME,
+        m if txn::workload(m).is_some() => {
+            o.model = Some(m.to_string());
+            txn::NAME
+        }
         _ => {
             o.model = Some(model.to_string());
             opts.consistency.name()
@@ -192,6 +197,11 @@ pub fn choose_model(history: &History, opts: &CheckOptions) -> anyhow::Result<St
     }
     if let Some(m) = history.header.as_ref().and_then(|h| h.model.clone()) {
         return Ok(m);
+    }
+    if txn::is_txn_history(history) {
+        if let Some(w) = txn::shape::detect(history) {
+            return Ok(w.name().to_string());
+        }
     }
     let fs = history
         .ops

@@ -24,7 +24,7 @@ pub struct CheckArgs {
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     pub format: Format,
     /// The model (register, cas-register, kv, mutex, set, fifo-queue, unordered-queue, counter,
-    /// multi-register); replaces the checkers the history header records. Default: what the
+    /// multi-register; list-append or rw-register for transactions); replaces the checkers the history header records. Default: what the
     /// format or the history header implies, else inferred from the ops.
     #[arg(long)]
     pub model: Option<String>,
@@ -66,10 +66,11 @@ fn parse_value(s: &str) -> Value {
 /// Runs `ferrocheck check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     if let Some(m) = &args.model {
-        if !check::models::names().contains(&m.as_str()) {
+        if !check::models::names().contains(&m.as_str()) && check::txn::workload(m).is_none() {
             return Err(super::usage(format!(
-                "unknown model {m:?}: use one of {}",
-                check::models::names().join(", ")
+                "unknown model {m:?}: use one of {}, {}",
+                check::models::names().join(", "),
+                check::txn::NAMES.join(", ")
             )));
         }
     }
@@ -223,6 +224,10 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
             loaded.format.name(),
             result.validity
         ));
+        if result.checker.starts_with(check::txn::NAME) {
+            // Which consistency models the anomalies rule out, and which remain possible.
+            text.push_str(&format!("  {}\n", result.summary));
+        }
         match result.validity {
             Validity::Invalid => {
                 for a in &result.anomalies {

@@ -9,7 +9,7 @@
 //! straight from inference. The anomalies found rule models out of the consistency-model lattice
 //! ([`lattice`]), and each is explained step by step ([`explain`]).
 
-use crate::check::{CheckResult, Validity};
+use crate::check::{CheckResult, Checker, CheckerOptions, Validity};
 use crate::history::History;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -36,6 +36,46 @@ const SHOWN_PER_KIND: usize = 8;
 
 /// Edge visits the cycle searches may spend before they give up (and say so).
 const SEARCH_BUDGET: u64 = 2_000_000_000;
+
+/// The registry's name for this checker.
+pub const NAME: &str = "txn";
+
+/// One line for `ferrocheck list`.
+pub const ABOUT: &str = "Elle-style transactional anomalies (G0, G1a/b/c, G-single, G2-item, ...) in list-append or rw-register histories, and the consistency models they rule out";
+
+/// The transactional checker, for the registry.
+pub struct TxnChecker {
+    /// The workload, or `None` to tell it from the micro-ops.
+    pub workload: Option<Workload>,
+}
+
+/// Builds the checker; its model, when given, is `list-append` or `rw-register`.
+pub fn build(opts: &CheckerOptions) -> anyhow::Result<Box<dyn Checker>> {
+    let workload = match opts.model.as_deref() {
+        None => None,
+        Some(m) => Some(workload(m).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the txn checker reads list-append or rw-register histories, not {m:?}: pass --model list-append or --model rw-register"
+            )
+        })?),
+    };
+    Ok(Box::new(TxnChecker { workload }))
+}
+
+impl Checker for TxnChecker {
+    fn name(&self) -> String {
+        NAME.into()
+    }
+    fn about(&self) -> &'static str {
+        ABOUT
+    }
+    fn needs(&self) -> String {
+        "ops with f txn whose value lists micro-ops: [append k v] and [r k list], or [w k v] and [r k v]; written values unique per key".into()
+    }
+    fn check(&self, history: &History) -> anyhow::Result<CheckResult> {
+        check(history, self.workload)
+    }
+}
 
 /// The workload a model name stands for.
 pub fn workload(model: &str) -> Option<Workload> {
