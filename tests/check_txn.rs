@@ -20,8 +20,7 @@ fn check(args: &[&str], file: &Path) -> (Option<i32>, String) {
         .expect("run ferrocheck");
     (
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
@@ -56,7 +55,10 @@ fn elle_history_without_processes_shows_g_single_and_the_models_it_rules_out() {
     assert!(out.contains("list-append"), "{out}");
     assert!(out.contains("G-single: "), "{out}");
     assert!(out.contains("cycle T1 → T2 → T1 (G-single)"), "{out}");
-    assert!(out.contains("not consistent-view, repeatable-read"), "{out}");
+    assert!(
+        out.contains("not consistent-view, repeatable-read"),
+        "{out}"
+    );
 }
 
 #[test]
