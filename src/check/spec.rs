@@ -105,11 +105,11 @@ impl CheckerOptions {
         }
     }
 
-    /// The time limit as a duration (ignored unless positive and finite).
+    /// The time limit as a duration (ignored unless positive, finite and representable).
     pub fn time_limit(&self) -> Option<Duration> {
         self.time_limit
             .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
     }
 
     /// The initial value, nil when not given.

@@ -21,13 +21,13 @@ pub struct TestArgs {
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Seconds of client ops before the final phase.
-    #[arg(long, default_value_t = 15.0)]
+    #[arg(long, default_value_t = 15.0, allow_negative_numbers = true)]
     pub time_limit: f64,
     /// Concurrent client workers.
     #[arg(long, default_value_t = 10)]
     pub concurrency: usize,
     /// Total ops per second over all clients (0 = as fast as they go).
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 500.0, allow_negative_numbers = true)]
     pub rate: f64,
     /// Independent keys the ops are spread over.
     #[arg(long, default_value_t = 5)]
@@ -105,19 +105,36 @@ impl From<RealArgs> for RealOptions {
     }
 }
 
+/// The longest `--time-limit` of a run: 30 days.
+pub const MAX_TEST_SECONDS: f64 = 30.0 * 86400.0;
+/// The lowest non-zero `--rate` (one op every 1000 s over all clients).
+pub const MIN_RATE: f64 = 0.001;
+
 impl TestArgs {
     /// Validates the options into a [`RunSpec`].
     pub fn into_spec(self) -> anyhow::Result<RunSpec> {
         use super::usage;
-        if !(self.time_limit.is_finite() && self.time_limit > 0.0) {
-            return Err(usage("--time-limit must be a positive number of seconds"));
+        if !(self.time_limit.is_finite()
+            && self.time_limit > 0.0
+            && self.time_limit <= MAX_TEST_SECONDS)
+        {
+            return Err(usage(format!(
+                "--time-limit must be a positive number of seconds up to {MAX_TEST_SECONDS} (30 days), got {}",
+                self.time_limit
+            )));
         }
         if self.concurrency == 0 {
             return Err(usage("--concurrency must be at least 1"));
         }
-        if !(self.rate.is_finite() && self.rate >= 0.0) {
+        if !(self.rate.is_finite() && (self.rate == 0.0 || self.rate >= MIN_RATE)) {
+            return Err(usage(format!(
+                "--rate must be 0 (unthrottled) or at least {MIN_RATE} ops/s, got {}",
+                self.rate
+            )));
+        }
+        if self.real.lock_ttl_ms == 0 {
             return Err(usage(
-                "--rate must be 0 (unthrottled) or a positive number of ops/s",
+                "--lock-ttl-ms must be at least 1: a lease of 0 ms expires as it is granted",
             ));
         }
         if self.keys == 0 {
@@ -139,6 +156,14 @@ impl TestArgs {
         };
         let seed = self.seed.unwrap_or_else(rand::random);
         let workload = crate::workload::entry(self.workload.as_deref().unwrap_or(target.workload))?;
+        if !target.workloads().contains(&workload.name) {
+            return Err(usage(format!(
+                "target {} cannot run the {} workload; use --workload {}",
+                target.name,
+                workload.name,
+                target.workloads().join(" or ")
+            )));
+        }
         let node_binary = std::env::current_exe().map_err(|e| {
             anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
         })?;
@@ -159,7 +184,8 @@ impl TestArgs {
             workload,
             nemesis: self.nemesis,
             schedule,
-            time_limit: Duration::from_secs_f64(self.time_limit),
+            time_limit: Duration::try_from_secs_f64(self.time_limit)
+                .map_err(|e| usage(format!("--time-limit {}: {e}", self.time_limit)))?,
             concurrency: self.concurrency,
             rate: self.rate,
             keys: self.keys,

@@ -151,7 +151,9 @@ impl<'a> Run<'a> {
     pub fn start_workers(&self) -> JoinSet<anyhow::Result<()>> {
         let spec = self.spec;
         let mean_delay = if spec.rate > 0.0 {
-            Duration::from_secs_f64(spec.concurrency as f64 / spec.rate)
+            // A tiny rate would overflow a duration: no worker waits longer than the run.
+            Duration::try_from_secs_f64(spec.concurrency as f64 / spec.rate)
+                .map_or(spec.time_limit, |d| d.min(spec.time_limit))
         } else {
             Duration::ZERO
         };

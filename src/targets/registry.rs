@@ -26,6 +26,17 @@ pub struct TargetEntry {
 }
 
 impl TargetEntry {
+    /// The workloads it can run: a lock target drives only the lock workload, every other
+    /// target only register ops (a lock workload on a store, or register ops on a lock, would
+    /// record ops the checkers misread).
+    pub fn workloads(&self) -> &'static [&'static str] {
+        if self.workload == "lock" {
+            &["lock"]
+        } else {
+            &["register"]
+        }
+    }
+
     /// The client op timeout when `--op-timeout-ms` is not given: 10 s for the lock targets
     /// (longer than a pause, so the paused holder's late write is acknowledged rather than
     /// `info`, and a lost update is provable), 1 s for everything else.
@@ -130,6 +141,10 @@ mod tests {
         }
         assert_eq!(entry("redlock").unwrap().default_op_timeout_ms(), 10_000);
         assert_eq!(entry("lww-kv").unwrap().workload, "register");
+        for e in TARGETS {
+            assert!(e.workloads().contains(&e.workload), "{}", e.name);
+        }
+        assert_eq!(entry("redis-lock").unwrap().workloads(), ["lock"]);
         let err = entry("nope").unwrap_err().to_string();
         assert!(
             err.contains("redis-lock") && err.contains("quorum-kv"),
