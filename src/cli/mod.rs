@@ -56,6 +56,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Serve the reports folder read-only over HTTP (127.0.0.1 by default).
     Serve(serve::ServeArgs),
+    /// Print the Maelstrom protocol reference (workloads, RPCs, errors, services) as Markdown.
+    MaelstromDoc,
 }
 
 /// Runs the parsed command and returns the exit code.
@@ -70,5 +72,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::MaelstromDoc => {
+            print!("{}", crate::maelstrom::protocol_doc());
+            Ok(0)
+        }
     }
 }
