@@ -338,10 +338,12 @@ pub fn write_summary(out: &mut impl Write, spec: &Spec, o: &Outcome, report: Opt
     for r in &o.results {
         writeln!(out, "{}: {} — {}", r.checker, r.validity.to_string().to_uppercase(), r.summary.lines().next().unwrap_or(""))?;
         for a in r.anomalies.iter().take(3) {
-            if r.summary == a.explanation {
-                continue;
+            let mut lines = a.explanation.lines().peekable();
+            // The summary often quotes the first anomaly's first line already.
+            if lines.peek().is_some_and(|l| r.summary.contains(l)) {
+                lines.next();
             }
-            for line in a.explanation.lines() {
+            for line in lines {
                 writeln!(out, "    {line}")?;
             }
         }

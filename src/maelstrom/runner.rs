@@ -311,7 +311,9 @@ impl Run<'_> {
                 self.next_final_process += 1;
                 cids.push(self.invoke(None, process, node, call));
             }
-            while self.now() < deadline && cids.iter().any(|c| self.clients.get(c).is_some_and(|c| c.pending.is_some())) {
+            // A round started before the deadline gets its answers (or its timeouts).
+            let round_end = self.now() + self.spec.op_timeout.as_nanos() as u64 + 50_000_000;
+            while self.now() < round_end && cids.iter().any(|c| self.clients.get(c).is_some_and(|c| c.pending.is_some())) {
                 self.pump()?;
             }
             if self.now() >= deadline {

@@ -153,7 +153,7 @@ pub fn check(history: &History, name: &str, add_f: &str, read_f: &str, nodes: us
         r.stats = stats;
         return r;
     }
-    result(
+    let mut r = result(
         name,
         anomalies,
         format!(
@@ -161,7 +161,12 @@ pub fn check(history: &History, name: &str, add_f: &str, read_f: &str, nodes: us
             acked.len()
         ),
         stats,
-    )
+    );
+    if lost > 0 {
+        let first = r.anomalies.iter().find(|a| a.kind == "lost").map(|a| a.explanation.clone()).unwrap_or_default();
+        r.summary = format!("{lost} of {} acknowledged {add_f}s are missing from a final read; first: {first}", acked.len());
+    }
+    r
 }
 
 /// For each acknowledged addition: the time from its invoke to the completion of the last read
