@@ -31,12 +31,17 @@ fn main() {
                 counter += 1;
                 json!({"type": "generate_ok", "id": format!("{node_id}-{counter}")})
             }
-            other => json!({"type": "error", "code": 10, "text": format!("not supported: {other:?}")}),
+            other => {
+                json!({"type": "error", "code": 10, "text": format!("not supported: {other:?}")})
+            }
         };
         let mut reply = reply;
         reply["in_reply_to"] = body["msg_id"].clone();
         let out = json!({"src": node_id, "dest": msg["src"], "body": reply});
-        if writeln!(stdout, "{out}").and_then(|_| stdout.flush()).is_err() {
+        if writeln!(stdout, "{out}")
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
             break;
         }
     }

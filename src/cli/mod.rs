@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a test: start a target, drive clients against it under faults, check the history.
-    Test(test::TestArgs),
+    Test(Box<test::TestArgs>),
     /// List the built-in targets, workloads, nemeses and checkers.
     List(list::ListArgs),
     /// Measure the checker's speed on the corpus and on generated histories.
@@ -63,7 +63,7 @@ pub enum Command {
 /// Runs the parsed command and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Test(args) => test::run(args),
+        Command::Test(args) => test::run(*args),
         Command::List(args) => list::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Check(args) => check::run(args),

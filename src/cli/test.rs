@@ -66,7 +66,7 @@ pub struct TestArgs {
     pub real: RealArgs,
     /// Maelstrom mode (`--bin`): a student's node program on ferrocheck's simulated network.
     #[command(flatten)]
-    pub maelstrom: crate::maelstrom::cli::MaelstromArgs,
+    pub maelstrom: Box<crate::maelstrom::cli::MaelstromArgs>,
 }
 
 /// Options of the real-system targets, as given on the command line.

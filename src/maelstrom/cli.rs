@@ -153,7 +153,9 @@ pub struct Spec {
 
 /// `10` or `2n` (twice the node count).
 pub fn parse_concurrency(s: &str, nodes: usize) -> Result<usize, String> {
-    let bad = || format!("--concurrency must be a number of clients (10) or a multiple of the node count (2n), got {s:?}");
+    let bad = || {
+        format!("--concurrency must be a number of clients (10) or a multiple of the node count (2n), got {s:?}")
+    };
     let n = match s.strip_suffix('n') {
         Some("") => nodes,
         Some(k) => k.parse::<usize>().map_err(|_| bad())? * nodes,
@@ -169,21 +171,40 @@ fn positive(name: &str, v: f64, zero_ok: bool) -> anyhow::Result<()> {
     if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) {
         Ok(())
     } else {
-        Err(usage(format!("{name} must be a {}number, got {v}", if zero_ok { "non-negative " } else { "positive " })))
+        Err(usage(format!(
+            "{name} must be a {}number, got {v}",
+            if zero_ok {
+                "non-negative "
+            } else {
+                "positive "
+            }
+        )))
     }
 }
 
 /// Validates the Maelstrom-mode options of `args` into a [`Spec`].
 pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
     let m = &args.maelstrom;
-    let bin = m.bin.clone().ok_or_else(|| usage("Maelstrom mode needs --bin PATH"))?;
+    let bin = m
+        .bin
+        .clone()
+        .ok_or_else(|| usage("Maelstrom mode needs --bin PATH"))?;
     if !bin.exists() {
-        return Err(usage(format!("--bin {}: no such file; give the path of your node program (e.g. ./node.py)", bin.display())));
+        return Err(usage(format!(
+            "--bin {}: no such file; give the path of your node program (e.g. ./node.py)",
+            bin.display()
+        )));
     }
-    let workload = args.workload.clone().ok_or_else(|| usage(format!(
-        "a Maelstrom run needs -w WORKLOAD: one of {}",
-        super::workload::SECTIONS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-    )))?;
+    let workload = args.workload.clone().ok_or_else(|| {
+        usage(format!(
+            "a Maelstrom run needs -w WORKLOAD: one of {}",
+            super::workload::SECTIONS
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
     let node_count = m.node_count.or(args.nodes).unwrap_or(5);
     if node_count == 0 {
         return Err(usage("--node-count must be at least 1"));
@@ -207,13 +228,25 @@ pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
         Some("total") => Some(1.0),
         Some(s) => match s.parse::<f64>() {
             Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
-            _ => return Err(usage(format!("--availability must be `total` or a fraction between 0 and 1, got {s:?}"))),
+            _ => {
+                return Err(usage(format!(
+                    "--availability must be `total` or a fraction between 0 and 1, got {s:?}"
+                )))
+            }
         },
     };
-    let consistency_models: Vec<String> = m.consistency_models.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    let consistency_models: Vec<String> = m
+        .consistency_models
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
     for c in &consistency_models {
         if !super::workload::lin_kv::MODELS.contains(&c.as_str()) {
-            return Err(usage(format!("unknown consistency model {c:?}: use {}", super::workload::lin_kv::MODELS.join(", "))));
+            return Err(usage(format!(
+                "unknown consistency model {c:?}: use {}",
+                super::workload::lin_kv::MODELS.join(", ")
+            )));
         }
     }
     let default_timeout = (10.0 * m.latency).max(1000.0) as u64;
@@ -272,7 +305,11 @@ pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
 /// Runs `ferrocheck test --bin ...`: the run, the report, the summary; returns the exit code.
 pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     let spec = spec(args)?;
-    let name = format!("{}-maelstrom-{}", chrono::Local::now().format("%Y%m%dT%H%M%S%.3f"), spec.workload);
+    let name = format!(
+        "{}-maelstrom-{}",
+        chrono::Local::now().format("%Y%m%dT%H%M%S%.3f"),
+        spec.workload
+    );
     let started = chrono::Local::now();
     let outcome = super::runner::run(&spec, &name)?;
     let mut warnings = outcome.warnings.clone();
@@ -283,13 +320,28 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
             None
         }
     };
-    let _ = write_summary(&mut std::io::stdout().lock(), &spec, &outcome, report.as_deref(), &warnings);
+    let _ = write_summary(
+        &mut std::io::stdout().lock(),
+        &spec,
+        &outcome,
+        report.as_deref(),
+        &warnings,
+    );
     Ok(outcome.validity().exit_code())
 }
 
-fn write_report(spec: &Spec, o: &Outcome, started: chrono::DateTime<chrono::Local>) -> anyhow::Result<PathBuf> {
+fn write_report(
+    spec: &Spec,
+    o: &Outcome,
+    started: chrono::DateTime<chrono::Local>,
+) -> anyhow::Result<PathBuf> {
     let tails: serde_json::Map<String, serde_json::Value> = (0..spec.node_count)
-        .map(|i| (format!("n{i}"), super::node::log_tail(&o.nodes_dir.join(format!("n{i}.log")), 20).into()))
+        .map(|i| {
+            (
+                format!("n{i}"),
+                super::node::log_tail(&o.nodes_dir.join(format!("n{i}.log")), 20).into(),
+            )
+        })
         .collect();
     let run = crate::report::RunInfo {
         name: o.name.clone(),
@@ -309,34 +361,84 @@ fn write_report(spec: &Spec, o: &Outcome, started: chrono::DateTime<chrono::Loca
 }
 
 /// Prints the end-of-run summary.
-pub fn write_summary(out: &mut impl Write, spec: &Spec, o: &Outcome, report: Option<&std::path::Path>, warnings: &[String]) -> std::io::Result<()> {
+pub fn write_summary(
+    out: &mut impl Write,
+    spec: &Spec,
+    o: &Outcome,
+    report: Option<&std::path::Path>,
+    warnings: &[String],
+) -> std::io::Result<()> {
     writeln!(out, "run       {}", o.name)?;
     match &o.ending {
         Ending::Completed => {}
-        Ending::Interrupted(why) => writeln!(out, "stopped   {why}: the history so far was kept and checked")?,
-        Ending::Aborted(why) => writeln!(out, "aborted   {why}\n          the history so far was kept and checked")?,
+        Ending::Interrupted(why) => writeln!(
+            out,
+            "stopped   {why}: the history so far was kept and checked"
+        )?,
+        Ending::Aborted(why) => writeln!(
+            out,
+            "aborted   {why}\n          the history so far was kept and checked"
+        )?,
     }
     let s = &o.summary;
-    writeln!(out, "history   {} ({} ops)", o.history_path.display(), o.history.ops.len())?;
-    writeln!(out, "messages  {} ({} sent, {} between nodes, {} dropped by partitions)", o.messages_path.display(), s.net.all, s.net.between_nodes, s.net.dropped)?;
+    writeln!(
+        out,
+        "history   {} ({} ops)",
+        o.history_path.display(),
+        o.history.ops.len()
+    )?;
+    writeln!(
+        out,
+        "messages  {} ({} sent, {} between nodes, {} dropped by partitions)",
+        o.messages_path.display(),
+        s.net.all,
+        s.net.between_nodes,
+        s.net.dropped
+    )?;
     writeln!(out, "node logs {}", o.nodes_dir.display())?;
     if let Some(r) = report {
         let shown = std::fs::canonicalize(r).unwrap_or_else(|_| r.to_owned());
         writeln!(out, "report    file://{}", shown.display())?;
     }
-    writeln!(out, "ops       {} ({} ok, {} fail, {} info): availability {:.1}%", s.ops, s.ok, s.fail, s.info, s.availability * 100.0)?;
-    writeln!(out, "latency   ok ops: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms", s.latency_ms.p50, s.latency_ms.p95, s.latency_ms.p99, s.latency_ms.max)?;
-    writeln!(out, "net       {} messages between nodes per op ({} with clients, {} with services)", s.msgs_per_op, s.net.with_clients, s.net.with_services)?;
+    writeln!(
+        out,
+        "ops       {} ({} ok, {} fail, {} info): availability {:.1}%",
+        s.ops,
+        s.ok,
+        s.fail,
+        s.info,
+        s.availability * 100.0
+    )?;
+    writeln!(
+        out,
+        "latency   ok ops: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms",
+        s.latency_ms.p50, s.latency_ms.p95, s.latency_ms.p99, s.latency_ms.max
+    )?;
+    writeln!(
+        out,
+        "net       {} messages between nodes per op ({} with clients, {} with services)",
+        s.msgs_per_op, s.net.with_clients, s.net.with_services
+    )?;
     for r in &o.results {
         if let Some(q) = r.stats.get("stable_latency_ms") {
-            writeln!(out, "stable    a message reached every read after: p50 {} ms, p95 {} ms, max {} ms", q["p50"], q["p95"], q["max"])?;
+            writeln!(
+                out,
+                "stable    a message reached every read after: p50 {} ms, p95 {} ms, max {} ms",
+                q["p50"], q["p95"], q["max"]
+            )?;
         }
     }
     for w in warnings {
         writeln!(out, "warning   {w}")?;
     }
     for r in &o.results {
-        writeln!(out, "{}: {} — {}", r.checker, r.validity.to_string().to_uppercase(), r.summary.lines().next().unwrap_or(""))?;
+        writeln!(
+            out,
+            "{}: {} — {}",
+            r.checker,
+            r.validity.to_string().to_uppercase(),
+            r.summary.lines().next().unwrap_or("")
+        )?;
         for a in r.anomalies.iter().take(3) {
             let mut lines = a.explanation.lines().peekable();
             // The summary often quotes the first anomaly's first line already.
@@ -348,7 +450,11 @@ pub fn write_summary(out: &mut impl Write, spec: &Spec, o: &Outcome, report: Opt
             }
         }
         if r.anomalies.len() > 3 {
-            writeln!(out, "    ... and {} more (see the report)", r.anomalies.len() - 3)?;
+            writeln!(
+                out,
+                "    ... and {} more (see the report)",
+                r.anomalies.len() - 3
+            )?;
         }
     }
     writeln!(out, "verdict   {}", o.validity())?;

@@ -12,8 +12,8 @@
 //! explanation ([`problems`]), never a harness panic or hang.
 
 pub mod cli;
-pub mod net;
 pub mod nemesis;
+pub mod net;
 pub mod node;
 pub mod problems;
 pub mod protocol;

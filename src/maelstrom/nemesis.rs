@@ -32,7 +32,12 @@ pub fn parse(s: &str) -> Result<Vec<Fault>, String> {
             "partition" => out.push(Fault::Partition),
             "pause" => out.push(Fault::Pause),
             "kill" => out.push(Fault::Kill),
-            o => return Err(format!("unknown nemesis {o:?} for a Maelstrom run: use {} (comma-separated)", NAMES.join(", "))),
+            o => {
+                return Err(format!(
+                    "unknown nemesis {o:?} for a Maelstrom run: use {} (comma-separated)",
+                    NAMES.join(", ")
+                ))
+            }
         }
     }
     Ok(out)
@@ -78,7 +83,13 @@ fn minority(nodes: usize, rng: &mut StdRng) -> Vec<usize> {
 }
 
 /// The plan: (time in ns, action), in time order, every fault healed by `until`.
-pub fn plan(faults: &[Fault], nodes: usize, interval_ns: u64, until: u64, rng: &mut StdRng) -> Vec<(u64, Action)> {
+pub fn plan(
+    faults: &[Fault],
+    nodes: usize,
+    interval_ns: u64,
+    until: u64,
+    rng: &mut StdRng,
+) -> Vec<(u64, Action)> {
     let mut out = Vec::new();
     if faults.is_empty() || nodes == 0 || interval_ns == 0 {
         return out;
@@ -123,7 +134,9 @@ mod tests {
         let p = plan(&parse("partition,kill").unwrap(), 5, 10, 45, &mut rng);
         let times: Vec<u64> = p.iter().map(|(t, _)| *t).collect();
         assert_eq!(times, vec![10, 20, 30, 40]);
-        assert!(matches!(&p[0].1, Action::Partition(g) if g.len() == 2 && g[0].len() + g[1].len() == 5));
+        assert!(
+            matches!(&p[0].1, Action::Partition(g) if g.len() == 2 && g[0].len() + g[1].len() == 5)
+        );
         assert_eq!(p[1].1, Action::Heal);
         assert!(matches!(&p[2].1, Action::Kill(n) if !n.is_empty() && n.len() <= 2));
         assert!(parse("flood").is_err());

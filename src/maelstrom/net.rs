@@ -31,7 +31,9 @@ impl std::str::FromStr for Dist {
             "constant" => Ok(Dist::Constant),
             "uniform" => Ok(Dist::Uniform),
             "exponential" => Ok(Dist::Exponential),
-            o => Err(format!("unknown latency distribution {o:?}: use constant, uniform or exponential")),
+            o => Err(format!(
+                "unknown latency distribution {o:?}: use constant, uniform or exponential"
+            )),
         }
     }
 }
@@ -87,7 +89,14 @@ pub struct Net {
 
 impl Net {
     /// A network logging to `log_path`.
-    pub fn new(latency_ms: f64, dist: Dist, rng: StdRng, log_path: &Path, log_send: bool, log_recv: bool) -> anyhow::Result<Net> {
+    pub fn new(
+        latency_ms: f64,
+        dist: Dist,
+        rng: StdRng,
+        log_path: &Path,
+        log_send: bool,
+        log_recv: bool,
+    ) -> anyhow::Result<Net> {
         let log = File::create(log_path)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", log_path.display()))?;
         Ok(Net {
@@ -163,7 +172,12 @@ impl Net {
             entry["delivered"] = at.into();
         }
         if self.log_send {
-            eprintln!("net send {:.3}s {}{}", now as f64 / 1e9, msg.to_line(), if dropped { " (dropped: partition)" } else { "" });
+            eprintln!(
+                "net send {:.3}s {}{}",
+                now as f64 / 1e9,
+                msg.to_line(),
+                if dropped { " (dropped: partition)" } else { "" }
+            );
         }
         self.write_log(&entry);
         if !dropped {
@@ -178,7 +192,8 @@ impl Net {
                 .map_err(std::io::Error::from)
                 .and_then(|_| w.write_all(b"\n"));
             if let Err(e) = r {
-                self.log_error.get_or_insert_with(|| format!("writing messages.jsonl: {e}"));
+                self.log_error
+                    .get_or_insert_with(|| format!("writing messages.jsonl: {e}"));
                 self.log = None;
             }
         }
@@ -207,7 +222,8 @@ impl Net {
     pub fn finish(&mut self) -> Option<String> {
         if let Some(w) = &mut self.log {
             if let Err(e) = w.flush() {
-                self.log_error.get_or_insert_with(|| format!("writing messages.jsonl: {e}"));
+                self.log_error
+                    .get_or_insert_with(|| format!("writing messages.jsonl: {e}"));
             }
         }
         self.log_error.clone()
@@ -220,13 +236,25 @@ mod tests {
     use rand::SeedableRng;
 
     fn msg(src: &str, dest: &str) -> Message {
-        Message { src: src.into(), dest: dest.into(), body: super::super::workload::body([("type", "x".into())]) }
+        Message {
+            src: src.into(),
+            dest: dest.into(),
+            body: super::super::workload::body([("type", "x".into())]),
+        }
     }
 
     #[test]
     fn a_partition_drops_only_messages_between_cut_nodes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut net = Net::new(0.0, Dist::Constant, StdRng::seed_from_u64(1), &dir.path().join("m.jsonl"), false, false).unwrap();
+        let mut net = Net::new(
+            0.0,
+            Dist::Constant,
+            StdRng::seed_from_u64(1),
+            &dir.path().join("m.jsonl"),
+            false,
+            false,
+        )
+        .unwrap();
         net.partition(&[vec![0], vec![1, 2]]);
         net.send(5, msg("n0", "n1"), Endpoint::Node(0), Endpoint::Node(1));
         net.send(5, msg("n1", "n2"), Endpoint::Node(1), Endpoint::Node(2));
@@ -238,6 +266,10 @@ mod tests {
         net.finish();
         let log = std::fs::read_to_string(dir.path().join("m.jsonl")).unwrap();
         assert_eq!(log.lines().count(), 3);
-        assert!(log.lines().next().unwrap().contains("\"dropped\":\"partition\""));
+        assert!(log
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"dropped\":\"partition\""));
     }
 }

@@ -120,7 +120,11 @@ impl Nodes {
                 proc: None,
             })
             .collect();
-        Ok(Nodes { nodes, program, events })
+        Ok(Nodes {
+            nodes,
+            program,
+            events,
+        })
     }
 
     /// Starts node `i` (again, after a kill). Call from the run's own thread: the death-of-parent
@@ -130,11 +134,17 @@ impl Nodes {
         node.incarnation += 1;
         node.paused = false;
         let inc = node.incarnation;
-        let mut log = File::options().create(true).append(true).open(&node.log).map_err(|e| {
-            anyhow::anyhow!("cannot open the node log {}: {e}", node.log.display())
-        })?;
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .map_err(|e| anyhow::anyhow!("cannot open the node log {}: {e}", node.log.display()))?;
         if inc > 1 {
-            let _ = writeln!(log, "--- ferrocheck: {} restarted (start #{inc}) ---", node.id);
+            let _ = writeln!(
+                log,
+                "--- ferrocheck: {} restarted (start #{inc}) ---",
+                node.id
+            );
         }
         let mut cmd = Command::new(&self.program.bin);
         cmd.args(&self.program.args)
@@ -150,19 +160,27 @@ impl Nodes {
                 node.id
             ))
         })?;
-        let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
-            (Some(a), Some(b), Some(c)) => (a, b, c),
-            _ => {
-                signal_group(&child, libc::SIGKILL);
-                let _ = child.wait();
-                anyhow::bail!("node {}: the pipes to the program could not be set up", node.id);
-            }
-        };
+        let (stdin, stdout, stderr) =
+            match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                (Some(a), Some(b), Some(c)) => (a, b, c),
+                _ => {
+                    signal_group(&child, libc::SIGKILL);
+                    let _ = child.wait();
+                    anyhow::bail!(
+                        "node {}: the pipes to the program could not be set up",
+                        node.id
+                    );
+                }
+            };
         let (tx, rx) = mpsc::channel::<String>();
         spawn_thread("node-stdin", move || {
             let mut w = io::BufWriter::new(stdin);
             for line in rx {
-                if w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")).and_then(|_| w.flush()).is_err() {
+                if w.write_all(line.as_bytes())
+                    .and_then(|_| w.write_all(b"\n"))
+                    .and_then(|_| w.flush())
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -183,13 +201,23 @@ impl Nodes {
                             continue;
                         }
                         let text = String::from_utf8(buf.clone()).map_err(|e| e.into_bytes());
-                        if events.send(Event::Line { node: i, incarnation: inc, text }).is_err() {
+                        if events
+                            .send(Event::Line {
+                                node: i,
+                                incarnation: inc,
+                                text,
+                            })
+                            .is_err()
+                        {
                             return;
                         }
                     }
                 }
             }
-            let _ = events.send(Event::Closed { node: i, incarnation: inc });
+            let _ = events.send(Event::Closed {
+                node: i,
+                incarnation: inc,
+            });
         })?;
         let echo = self.program.log_stderr.then(|| node.id.clone());
         spawn_thread("node-stderr", move || {
@@ -244,7 +272,9 @@ impl Nodes {
         loop {
             match p.child.try_wait() {
                 Ok(Some(s)) => return Some(describe_status(&s)),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => return None,
             }
         }
@@ -270,7 +300,9 @@ impl Nodes {
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline
             && self.nodes.iter_mut().any(|n| {
-                n.proc.as_mut().is_some_and(|p| matches!(p.child.try_wait(), Ok(None)))
+                n.proc
+                    .as_mut()
+                    .is_some_and(|p| matches!(p.child.try_wait(), Ok(None)))
             })
         {
             std::thread::sleep(Duration::from_millis(10));

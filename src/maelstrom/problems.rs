@@ -34,11 +34,22 @@ pub struct Problems {
 
 impl Problems {
     /// Notes a problem (kept if fewer than a handful of its kind were).
-    pub fn add(&mut self, kind: &'static str, node: Option<usize>, severity: Validity, explanation: String) {
+    pub fn add(
+        &mut self,
+        kind: &'static str,
+        node: Option<usize>,
+        severity: Validity,
+        explanation: String,
+    ) {
         let n = self.counts.entry(kind).or_insert(0);
         *n += 1;
         if *n <= KEEP_PER_KIND {
-            self.list.push(Problem { kind, node, explanation, severity });
+            self.list.push(Problem {
+                kind,
+                node,
+                explanation,
+                severity,
+            });
         }
     }
 
@@ -59,7 +70,10 @@ impl Problems {
                     explanation.push_str(&format!(
                         "\nlast lines of {}'s stderr:\n{}",
                         node_ids.get(n).map(String::as_str).unwrap_or("?"),
-                        t.lines().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+                        t.lines()
+                            .map(|l| format!("  | {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
                     ));
                 }
             }
@@ -71,7 +85,12 @@ impl Problems {
                 details: Json::Null,
             });
         }
-        let validity = self.list.iter().map(|p| p.severity).max().unwrap_or(Validity::Valid);
+        let validity = self
+            .list
+            .iter()
+            .map(|p| p.severity)
+            .max()
+            .unwrap_or(Validity::Valid);
         let summary = match self.list.first() {
             None => "every node spoke the protocol correctly".into(),
             Some(first) => {
@@ -79,8 +98,16 @@ impl Problems {
                 if total == 1 {
                     first.explanation.clone()
                 } else {
-                    let kinds: Vec<String> = self.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-                    format!("{} ({total} problems: {})", first.explanation, kinds.join(", "))
+                    let kinds: Vec<String> = self
+                        .counts
+                        .iter()
+                        .map(|(k, n)| format!("{n} {k}"))
+                        .collect();
+                    format!(
+                        "{} ({total} problems: {})",
+                        first.explanation,
+                        kinds.join(", ")
+                    )
                 }
             }
         };
@@ -102,12 +129,19 @@ mod tests {
     fn the_result_shows_the_stderr_tail_once_per_node_and_counts_the_rest() {
         let mut p = Problems::default();
         for i in 0..7 {
-            p.add("unexpected-reply", Some(1), Validity::Invalid, format!("reply {i}"));
+            p.add(
+                "unexpected-reply",
+                Some(1),
+                Validity::Invalid,
+                format!("reply {i}"),
+            );
         }
         let r = p.result(&["n0".into(), "n1".into()], |_| "boom".into());
         assert_eq!(r.validity, Validity::Invalid);
         assert_eq!(r.anomalies.len(), KEEP_PER_KIND);
-        assert!(r.anomalies[0].explanation.contains("n1's stderr:\n  | boom"));
+        assert!(r.anomalies[0]
+            .explanation
+            .contains("n1's stderr:\n  | boom"));
         assert!(!r.anomalies[1].explanation.contains("stderr"));
         assert!(r.summary.contains("7 unexpected-reply"), "{}", r.summary);
     }

@@ -49,8 +49,7 @@ pub enum LineError {
 
 /// Parses one line a node wrote.
 pub fn parse_line(line: &str) -> Result<Message, LineError> {
-    let json: Json =
-        serde_json::from_str(line).map_err(|e| LineError::NotJson(format!("{e}")))?;
+    let json: Json = serde_json::from_str(line).map_err(|e| LineError::NotJson(format!("{e}")))?;
     let Json::Object(mut obj) = json else {
         return Err(LineError::NotMessage(
             "a message must be a JSON object with src, dest and body".into(),
@@ -76,7 +75,11 @@ pub fn parse_line(line: &str) -> Result<Message, LineError> {
                 "the field `body` must be an object, got {other}"
             )))
         }
-        None => return Err(LineError::NotMessage("the message has no `body` field".into())),
+        None => {
+            return Err(LineError::NotMessage(
+                "the message has no `body` field".into(),
+            ))
+        }
     };
     match body.get("type") {
         Some(Json::String(_)) => {}
@@ -114,17 +117,72 @@ pub struct ErrorCode {
 
 /// Maelstrom's error codes.
 pub const ERROR_CODES: &[ErrorCode] = &[
-    ErrorCode { code: 0, name: "timeout", definite: false, doc: "the request timed out; it may or may not have taken effect" },
-    ErrorCode { code: 1, name: "node-not-found", definite: true, doc: "the node a request was sent to does not exist" },
-    ErrorCode { code: 10, name: "not-supported", definite: true, doc: "the request type is not supported" },
-    ErrorCode { code: 11, name: "temporarily-unavailable", definite: true, doc: "the operation cannot be performed now (e.g. no leader); try again later" },
-    ErrorCode { code: 12, name: "malformed-request", definite: true, doc: "the request is malformed" },
-    ErrorCode { code: 13, name: "crash", definite: false, doc: "something went wrong; the operation may or may not have happened" },
-    ErrorCode { code: 14, name: "abort", definite: true, doc: "the operation was aborted and did not happen" },
-    ErrorCode { code: 20, name: "key-does-not-exist", definite: true, doc: "the key does not exist" },
-    ErrorCode { code: 21, name: "key-already-exists", definite: true, doc: "the key already exists" },
-    ErrorCode { code: 22, name: "precondition-failed", definite: true, doc: "a precondition (such as a cas's `from`) did not hold" },
-    ErrorCode { code: 30, name: "txn-conflict", definite: true, doc: "the transaction conflicted with another and was aborted" },
+    ErrorCode {
+        code: 0,
+        name: "timeout",
+        definite: false,
+        doc: "the request timed out; it may or may not have taken effect",
+    },
+    ErrorCode {
+        code: 1,
+        name: "node-not-found",
+        definite: true,
+        doc: "the node a request was sent to does not exist",
+    },
+    ErrorCode {
+        code: 10,
+        name: "not-supported",
+        definite: true,
+        doc: "the request type is not supported",
+    },
+    ErrorCode {
+        code: 11,
+        name: "temporarily-unavailable",
+        definite: true,
+        doc: "the operation cannot be performed now (e.g. no leader); try again later",
+    },
+    ErrorCode {
+        code: 12,
+        name: "malformed-request",
+        definite: true,
+        doc: "the request is malformed",
+    },
+    ErrorCode {
+        code: 13,
+        name: "crash",
+        definite: false,
+        doc: "something went wrong; the operation may or may not have happened",
+    },
+    ErrorCode {
+        code: 14,
+        name: "abort",
+        definite: true,
+        doc: "the operation was aborted and did not happen",
+    },
+    ErrorCode {
+        code: 20,
+        name: "key-does-not-exist",
+        definite: true,
+        doc: "the key does not exist",
+    },
+    ErrorCode {
+        code: 21,
+        name: "key-already-exists",
+        definite: true,
+        doc: "the key already exists",
+    },
+    ErrorCode {
+        code: 22,
+        name: "precondition-failed",
+        definite: true,
+        doc: "a precondition (such as a cas's `from`) did not hold",
+    },
+    ErrorCode {
+        code: 30,
+        name: "txn-conflict",
+        definite: true,
+        doc: "the transaction conflicted with another and was aborted",
+    },
 ];
 
 /// The error code numbered `code`, if Maelstrom defines it.
@@ -178,11 +236,20 @@ mod tests {
 
     #[test]
     fn parses_a_message_and_names_what_is_missing() {
-        let m = parse_line(r#"{"src":"n0","dest":"c1","body":{"type":"echo_ok","in_reply_to":3,"echo":"x"}}"#).unwrap();
-        assert_eq!((m.src.as_str(), m.kind(), m.in_reply_to()), ("n0", "echo_ok", Some(3)));
+        let m = parse_line(
+            r#"{"src":"n0","dest":"c1","body":{"type":"echo_ok","in_reply_to":3,"echo":"x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (m.src.as_str(), m.kind(), m.in_reply_to()),
+            ("n0", "echo_ok", Some(3))
+        );
         assert!(matches!(parse_line("hello"), Err(LineError::NotJson(_))));
         let e = parse_line(r#"{"src":"n0","body":{"type":"x"}}"#).unwrap_err();
-        assert_eq!(e, LineError::NotMessage("the message has no `dest` field".into()));
+        assert_eq!(
+            e,
+            LineError::NotMessage("the message has no `dest` field".into())
+        );
         let e = parse_line(r#"{"src":"n0","dest":"n1","body":{"msg_id":"7","type":"x"}}"#);
         assert!(matches!(e, Err(LineError::NotMessage(m)) if m.contains("msg_id")));
     }

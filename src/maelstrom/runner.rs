@@ -12,8 +12,8 @@ use super::nemesis::{self, Action};
 use super::net::{Endpoint, Net};
 use super::node::{Event, Nodes, Program};
 use super::problems::Problems;
-use super::protocol::{self, LineError, Message};
-use super::services::{self, Services};
+use super::protocol::{LineError, Message};
+use super::services::Services;
 use super::workload::{Call, Completion, Workload};
 use crate::check::{CheckResult, Validity};
 use crate::controller::recorder::Recorder;
@@ -28,6 +28,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub use super::cli::Spec;
+
+mod routing;
 
 /// What a Maelstrom run produced.
 #[derive(Debug)]
@@ -84,7 +86,11 @@ const FINAL_PROCESS: u64 = 1_000_000;
 enum Purpose {
     Init(usize),
     Setup,
-    Op { worker: Option<usize>, process: u64, call: Call },
+    Op {
+        worker: Option<usize>,
+        process: u64,
+        call: Call,
+    },
 }
 
 struct Pending {
@@ -165,12 +171,24 @@ pub fn run(spec: &Spec, name: &str) -> anyhow::Result<Outcome> {
     let header = Header {
         version: 1,
         workload: Some(spec.workload.clone()),
-        model: Some(workload.model().map(str::to_owned).unwrap_or_else(|| format!("maelstrom-{}", spec.workload))),
+        model: Some(
+            workload
+                .model()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("maelstrom-{}", spec.workload)),
+        ),
         run: Some(serde_json::to_value(spec).unwrap_or_default()),
     };
     let recorder = Recorder::create(&run_dir.join("history.jsonl"), &header)?;
     let mut seed_rng = StdRng::seed_from_u64(spec.seed);
-    let net = Net::new(spec.latency_ms, spec.latency_dist, StdRng::seed_from_u64(seed_rng.gen()), &run_dir.join("messages.jsonl"), spec.log_net_send, spec.log_net_recv)?;
+    let net = Net::new(
+        spec.latency_ms,
+        spec.latency_dist,
+        StdRng::seed_from_u64(seed_rng.gen()),
+        &run_dir.join("messages.jsonl"),
+        spec.log_net_send,
+        spec.log_net_recv,
+    )?;
     let (tx, events) = mpsc::channel();
     let program = Program {
         bin: spec.bin.clone(),
@@ -239,7 +257,15 @@ impl Run<'_> {
             let cid = self.new_client();
             self.request(&cid, node, call.rpc.name, call.body.clone(), Purpose::Setup);
         }
-        while self.clients.values().any(|c| matches!(c.pending, Some(Pending { purpose: Purpose::Setup, .. }))) {
+        while self.clients.values().any(|c| {
+            matches!(
+                c.pending,
+                Some(Pending {
+                    purpose: Purpose::Setup,
+                    ..
+                })
+            )
+        }) {
             self.pump()?;
         }
         self.main_phase()?;
@@ -253,14 +279,25 @@ impl Run<'_> {
         let start = self.now();
         let limit = self.spec.time_limit.as_nanos() as u64;
         let deadline = start + limit;
-        let plan = nemesis::plan(&self.spec.nemesis, self.ids.len(), self.spec.nemesis_interval.as_nanos() as u64, limit, &mut self.rng);
+        let plan = nemesis::plan(
+            &self.spec.nemesis,
+            self.ids.len(),
+            self.spec.nemesis_interval.as_nanos() as u64,
+            limit,
+            &mut self.rng,
+        );
         let mut plan = plan.into_iter().map(|(t, a)| (t + start, a)).peekable();
         let mut active: Option<Action> = None;
         for w in 0..self.spec.concurrency {
             let node = w % self.ids.len();
             let cid = self.new_client();
             let next_at = start + self.delay();
-            self.workers.push(Worker { cid, process: w as u64, node, next_at });
+            self.workers.push(Worker {
+                cid,
+                process: w as u64,
+                node,
+                next_at,
+            });
         }
         let result = loop {
             if let Err(stop) = self.pump() {
@@ -276,7 +313,10 @@ impl Run<'_> {
             }
             for w in 0..self.workers.len() {
                 let wk = &self.workers[w];
-                let idle = self.clients.get(&wk.cid).is_some_and(|c| c.pending.is_none());
+                let idle = self
+                    .clients
+                    .get(&wk.cid)
+                    .is_some_and(|c| c.pending.is_none());
                 if idle && wk.next_at <= now {
                     self.start_op(w);
                 }
@@ -291,7 +331,13 @@ impl Run<'_> {
     /// Waits (at most one op timeout) for the ops in flight to end.
     fn drain(&mut self) -> Result<(), Stop> {
         let until = self.now() + self.spec.op_timeout.as_nanos() as u64 + 50_000_000;
-        while self.now() < until && self.workers.iter().any(|w| self.clients.get(&w.cid).is_some_and(|c| c.pending.is_some())) {
+        while self.now() < until
+            && self.workers.iter().any(|w| {
+                self.clients
+                    .get(&w.cid)
+                    .is_some_and(|c| c.pending.is_some())
+            })
+        {
             self.pump()?;
         }
         Ok(())
@@ -313,7 +359,11 @@ impl Run<'_> {
             }
             // A round started before the deadline gets its answers (or its timeouts).
             let round_end = self.now() + self.spec.op_timeout.as_nanos() as u64 + 50_000_000;
-            while self.now() < round_end && cids.iter().any(|c| self.clients.get(c).is_some_and(|c| c.pending.is_some())) {
+            while self.now() < round_end
+                && cids
+                    .iter()
+                    .any(|c| self.clients.get(c).is_some_and(|c| c.pending.is_some()))
+            {
                 self.pump()?;
             }
             if self.now() >= deadline {
@@ -339,28 +389,57 @@ impl Run<'_> {
     fn new_client(&mut self) -> String {
         let cid = format!("c{}", self.next_client);
         self.next_client += 1;
-        self.clients.insert(cid.clone(), Client { next_msg_id: 1, sent: HashSet::new(), pending: None });
+        self.clients.insert(
+            cid.clone(),
+            Client {
+                next_msg_id: 1,
+                sent: HashSet::new(),
+                pending: None,
+            },
+        );
         cid
     }
 
     fn send_init(&mut self, node: usize) {
         let cid = self.new_client();
-        let body = super::workload::body([("node_id", self.ids[node].clone().into()), ("node_ids", serde_json::json!(self.ids))]);
+        let body = super::workload::body([
+            ("node_id", self.ids[node].clone().into()),
+            ("node_ids", serde_json::json!(self.ids)),
+        ]);
         self.inited[node] = false;
         self.request(&cid, node, "init", body, Purpose::Init(node));
     }
 
-    fn request(&mut self, cid: &str, node: usize, kind: &str, mut body: Map<String, Json>, purpose: Purpose) {
+    fn request(
+        &mut self,
+        cid: &str,
+        node: usize,
+        kind: &str,
+        mut body: Map<String, Json>,
+        purpose: Purpose,
+    ) {
         let now = self.now();
-        let Some(client) = self.clients.get_mut(cid) else { return };
+        let Some(client) = self.clients.get_mut(cid) else {
+            return;
+        };
         let msg_id = client.next_msg_id;
         client.next_msg_id += 1;
         client.sent.insert(msg_id);
         body.insert("type".into(), kind.into());
         body.insert("msg_id".into(), msg_id.into());
-        client.pending = Some(Pending { msg_id, node, sent_at: now, purpose });
-        let msg = Message { src: cid.to_owned(), dest: self.ids[node].clone(), body };
-        self.net.send(now, msg, Endpoint::Client, Endpoint::Node(node));
+        client.pending = Some(Pending {
+            msg_id,
+            node,
+            sent_at: now,
+            purpose,
+        });
+        let msg = Message {
+            src: cid.to_owned(),
+            dest: self.ids[node].clone(),
+            body,
+        };
+        self.net
+            .send(now, msg, Endpoint::Client, Endpoint::Node(node));
     }
 
     /// Records the invoke of `call` and sends it to `node` from a fresh client; returns the client.
@@ -369,10 +448,27 @@ impl Run<'_> {
             Some(w) => self.workers[w].cid.clone(),
             None => self.new_client(),
         };
-        self.recorder.record(Process::Client(process), OpType::Invoke, &call.f, call.key.as_deref(), call.value.clone(), None);
+        self.recorder.record(
+            Process::Client(process),
+            OpType::Invoke,
+            &call.f,
+            call.key.as_deref(),
+            call.value.clone(),
+            None,
+        );
         self.load[node].requests += 1;
         let (kind, body) = (call.rpc.name, call.body.clone());
-        self.request(&cid, node, kind, body, Purpose::Op { worker, process, call });
+        self.request(
+            &cid,
+            node,
+            kind,
+            body,
+            Purpose::Op {
+                worker,
+                process,
+                call,
+            },
+        );
         cid
     }
 
@@ -382,14 +478,21 @@ impl Run<'_> {
         self.invoke(Some(w), process, node, call);
     }
 
-    fn finish_op(&mut self, worker: Option<usize>, process: u64, call: &Call, completion: Completion) {
+    fn finish_op(
+        &mut self,
+        worker: Option<usize>,
+        process: u64,
+        call: &Call,
+        completion: Completion,
+    ) {
         let p = Process::Client(process);
         let (kind, value, error) = match completion {
             Completion::Ok(v) => (OpType::Ok, v, None),
             Completion::Fail(e) => (OpType::Fail, call.value.clone(), Some(e)),
             Completion::Info(e) => (OpType::Info, call.value.clone(), Some(e)),
         };
-        self.recorder.record(p, kind, &call.f, call.key.as_deref(), value, error);
+        self.recorder
+            .record(p, kind, &call.f, call.key.as_deref(), value, error);
         if let Some(w) = worker {
             if kind == OpType::Info {
                 // Jepsen's rule: a process whose op is unknown is retired.
@@ -403,7 +506,12 @@ impl Run<'_> {
     /// One turn of the loop.
     fn pump(&mut self) -> Result<(), Stop> {
         let now = self.now();
-        let wait = self.net.next_due().map(|t| t.saturating_sub(now)).unwrap_or(u64::MAX).min(2_000_000);
+        let wait = self
+            .net
+            .next_due()
+            .map(|t| t.saturating_sub(now))
+            .unwrap_or(u64::MAX)
+            .min(2_000_000);
         if let Ok(ev) = self.events.recv_timeout(Duration::from_nanos(wait)) {
             self.on_event(ev);
             while let Ok(ev) = self.events.try_recv() {
@@ -426,201 +534,21 @@ impl Run<'_> {
     }
 
     fn fail_fatally(&mut self, kind: &'static str, node: usize, why: String) {
-        self.problems.add(kind, Some(node), Validity::Invalid, why.clone());
+        self.problems
+            .add(kind, Some(node), Validity::Invalid, why.clone());
         self.fatal.get_or_insert(why);
     }
 
-    fn on_event(&mut self, ev: Event) {
-        let now = self.now();
-        match ev {
-            Event::Line { node, incarnation, text } => {
-                if incarnation != self.nodes.nodes[node].incarnation || self.down[node] {
-                    return;
-                }
-                let id = self.ids[node].clone();
-                let text = match text {
-                    Ok(t) => t,
-                    Err(bytes) => {
-                        let shown = protocol::shorten(&String::from_utf8_lossy(&bytes), 200);
-                        return self.fail_fatally("not-json", node, format!("{id} wrote a line that is not JSON (not even UTF-8) at {}: {shown}", secs(now)));
-                    }
-                };
-                match protocol::parse_line(&text) {
-                    Ok(msg) => self.route(node, msg, &text),
-                    Err(LineError::NotJson(e)) => self.fail_fatally(
-                        "not-json",
-                        node,
-                        format!("{id} wrote a line that is not JSON at {}: {} ({e}); a node writes only messages on stdout, its logs go to stderr", secs(now), protocol::shorten(&text, 200)),
-                    ),
-                    Err(LineError::NotMessage(e)) => self.problems.add(
-                        "malformed-message",
-                        Some(node),
-                        Validity::Invalid,
-                        format!("{id} wrote a message that cannot be routed at {}: {e}: {}", secs(now), protocol::shorten(&text, 200)),
-                    ),
-                }
-            }
-            Event::Closed { node, incarnation } => {
-                if incarnation != self.nodes.nodes[node].incarnation || self.down[node] {
-                    return;
-                }
-                let id = self.ids[node].clone();
-                let how = self.nodes.exit_status(node, Duration::from_millis(300));
-                self.nodes.reap(node);
-                let why = match how {
-                    Some(status) => format!("{id} {status} at {} (it crashed: no nemesis killed it)", secs(now)),
-                    None => format!("{id} closed its stdout at {}, so it can send no more messages", secs(now)),
-                };
-                self.fail_fatally("crash", node, why);
-            }
-        }
-    }
-
-    fn classify(&self, dest: &str) -> Option<Endpoint> {
-        if let Some(i) = self.ids.iter().position(|n| n == dest) {
-            Some(Endpoint::Node(i))
-        } else if self.clients.contains_key(dest) {
-            Some(Endpoint::Client)
-        } else if services::NAMES.contains(&dest) {
-            Some(Endpoint::Service)
-        } else {
-            None
-        }
-    }
-
-    fn route(&mut self, node: usize, msg: Message, line: &str) {
-        let now = self.now();
-        let id = self.ids[node].clone();
-        if msg.src != id {
-            self.problems.add("wrong-src", Some(node), Validity::Invalid, format!(
-                "{id} wrote a message with src {:?} at {}; a node sends as itself (the node_id init gave it): {}",
-                msg.src, secs(now), protocol::shorten(line, 200)));
-            return;
-        }
-        match self.classify(&msg.dest) {
-            Some(to) => self.net.send(now, msg, Endpoint::Node(node), to),
-            None => {
-                let known = format!("nodes n0..n{}, clients c0..c{}, services {}", self.ids.len() - 1, self.next_client.saturating_sub(1), services::NAMES.join(", "));
-                self.problems.add("unknown-destination", Some(node), Validity::Invalid, format!(
-                    "{id} sent a message to {:?} at {}, which does not exist ({known}); the message was dropped: {}",
-                    msg.dest, secs(now), protocol::shorten(line, 200)));
-            }
-        }
-    }
-
-    fn deliver(&mut self, m: Message) {
-        let now = self.now();
-        match self.classify(&m.dest) {
-            Some(Endpoint::Node(j)) => {
-                if self.nodes.nodes[j].is_up() {
-                    self.nodes.send(j, m.to_line());
-                }
-            }
-            Some(Endpoint::Service) => {
-                let reply = self.services.handle(now, &m);
-                let to = self.classify(&reply.dest).unwrap_or(Endpoint::Client);
-                self.net.send(now, reply, Endpoint::Service, to);
-            }
-            Some(Endpoint::Client) => self.client_reply(m),
-            None => {}
-        }
-    }
-
-    fn client_reply(&mut self, m: Message) {
-        let now = self.now();
-        let node = self.ids.iter().position(|n| *n == m.src);
-        let line = m.to_line();
-        let Some(client) = self.clients.get_mut(&m.dest) else { return };
-        let Some(irt) = m.in_reply_to() else {
-            self.problems.add("missing-in-reply-to", node, Validity::Invalid, format!(
-                "{} sent {} a `{}` without `in_reply_to` at {}: a reply must carry the msg_id of the request it answers: {}",
-                m.src, m.dest, m.kind(), secs(now), protocol::shorten(&line, 200)));
-            return;
-        };
-        if !client.sent.contains(&irt) {
-            self.problems.add("unexpected-reply", node, Validity::Invalid, format!(
-                "{} replied to message {irt} of {} at {}, but {} never sent a message with that msg_id: {}",
-                m.src, m.dest, secs(now), m.dest, protocol::shorten(&line, 200)));
-            return;
-        }
-        if client.pending.as_ref().is_none_or(|p| p.msg_id != irt) {
-            return; // a late reply to a request that already timed out
-        }
-        let Some(pending) = client.pending.take() else { return };
-        let cid = m.dest.clone();
-        match pending.purpose {
-            Purpose::Init(n) => {
-                let id = self.ids[n].clone();
-                match m.kind() {
-                    "init_ok" => self.inited[n] = true,
-                    "error" => self.fail_fatally("init", n, format!("{id} answered init with an error: {}", protocol::describe_error(&m.body))),
-                    other => self.fail_fatally("init", n, format!("{id} answered init with a `{other}`; it must answer `init_ok`: {}", protocol::shorten(&line, 200))),
-                }
-            }
-            Purpose::Setup => {
-                if let Err(e) = super::workload::broadcast::TOPOLOGY.check_reply(&m.body) {
-                    self.problems.add("malformed-reply", node, Validity::Invalid, format!("{}'s reply to topology at {}: {e}: {}", m.src, secs(now), protocol::shorten(&line, 200)));
-                }
-            }
-            Purpose::Op { worker, process, call } => {
-                let load = &mut self.load[pending.node];
-                load.answered += 1;
-                load.last_answer = Some(now);
-                load.unanswered_since = 0;
-                let completion = match call.rpc.check_reply(&m.body) {
-                    Err(e) => {
-                        self.problems.add("malformed-reply", node, Validity::Invalid, format!(
-                            "{}'s reply to {cid}'s `{}` at {} is malformed: {e}: {}",
-                            m.src, call.rpc.name, secs(now), protocol::shorten(&line, 200)));
-                        Completion::Info(format!("malformed reply: {e}"))
-                    }
-                    Ok(()) if m.kind() == "error" => {
-                        let code = m.body.get("code").and_then(Json::as_u64).unwrap_or(13);
-                        self.workload.error(&call, code, protocol::describe_error(&m.body))
-                    }
-                    Ok(()) => self.workload.complete(worker.unwrap_or(usize::MAX), &call, &m.body),
-                };
-                self.finish_op(worker, process, &call, completion);
-            }
-        }
-    }
-
-    fn time_out(&mut self, now: u64) {
-        let op_timeout = self.spec.op_timeout.as_nanos() as u64;
-        let init_timeout = self.spec.init_timeout.as_nanos() as u64;
-        let expired: Vec<String> = self
-            .clients
-            .iter()
-            .filter(|(_, c)| c.pending.as_ref().is_some_and(|p| {
-                let limit = if matches!(p.purpose, Purpose::Init(_)) { init_timeout } else { op_timeout };
-                now >= p.sent_at + limit
-            }))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for cid in expired {
-            let Some(p) = self.clients.get_mut(&cid).and_then(|c| c.pending.take()) else { continue };
-            let id = self.ids[p.node].clone();
-            match p.purpose {
-                Purpose::Init(n) if !self.down[n] => self.fail_fatally("init", n, format!(
-                    "{id} never answered init (sent at {}, waited {} s): a node must answer its first message, init, with init_ok (and flush stdout after each message)",
-                    secs(p.sent_at), self.spec.init_timeout.as_secs_f64())),
-                Purpose::Init(_) => {}
-                Purpose::Setup => self.warnings.push(format!("{id} did not answer its topology message within {} ms", self.spec.op_timeout.as_millis())),
-                Purpose::Op { worker, process, call } => {
-                    self.load[p.node].unanswered_since += 1;
-                    let why = format!("timed out after {} ms: no reply from {id}", self.spec.op_timeout.as_millis());
-                    self.finish_op(worker, process, &call, Completion::Info(why));
-                }
-            }
-        }
-    }
-
     fn apply(&mut self, action: &Action) {
-        let names = |ns: &[usize]| Value::List(ns.iter().map(|i| Value::Str(format!("n{i}"))).collect());
+        let names =
+            |ns: &[usize]| Value::List(ns.iter().map(|i| Value::Str(format!("n{i}"))).collect());
         let (f, value) = match action {
             Action::Partition(groups) => {
                 self.net.partition(groups);
-                ("start-partition", Value::List(groups.iter().map(|g| names(g)).collect()))
+                (
+                    "start-partition",
+                    Value::List(groups.iter().map(|g| names(g)).collect()),
+                )
             }
             Action::Heal => {
                 self.net.partition(&[]);
@@ -657,14 +585,22 @@ impl Run<'_> {
                 ("start", names(ns))
             }
         };
-        self.recorder.record(Process::Nemesis, OpType::Info, f, None, value, None);
+        self.recorder
+            .record(Process::Nemesis, OpType::Info, f, None, value, None);
     }
 
     fn abandon_pending(&mut self, why: &str) {
         let cids: Vec<String> = self.clients.keys().cloned().collect();
         for cid in cids {
-            let Some(p) = self.clients.get_mut(&cid).and_then(|c| c.pending.take()) else { continue };
-            if let Purpose::Op { worker, process, call } = p.purpose {
+            let Some(p) = self.clients.get_mut(&cid).and_then(|c| c.pending.take()) else {
+                continue;
+            };
+            if let Purpose::Op {
+                worker,
+                process,
+                call,
+            } = p.purpose
+            {
                 self.finish_op(worker, process, &call, Completion::Info(why.into()));
             }
         }
@@ -686,7 +622,12 @@ impl Run<'_> {
         }
     }
 
-    fn finish(mut self, name: &str, ending: Ending, run_dir: &std::path::Path) -> anyhow::Result<Outcome> {
+    fn finish(
+        mut self,
+        name: &str,
+        ending: Ending,
+        run_dir: &std::path::Path,
+    ) -> anyhow::Result<Outcome> {
         if let Some(e) = self.net.finish() {
             self.warnings.push(e);
         }

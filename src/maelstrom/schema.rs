@@ -81,12 +81,22 @@ pub struct Field {
 
 /// A required field.
 pub const fn field(name: &'static str, ty: Ty, doc: &'static str) -> Field {
-    Field { name, ty, doc, optional: false }
+    Field {
+        name,
+        ty,
+        doc,
+        optional: false,
+    }
 }
 
 /// An optional field.
 pub const fn optional(name: &'static str, ty: Ty, doc: &'static str) -> Field {
-    Field { name, ty, doc, optional: true }
+    Field {
+        name,
+        ty,
+        doc,
+        optional: true,
+    }
 }
 
 /// One RPC: a request of type `name` answered by `name_ok` (or an error).
@@ -226,7 +236,11 @@ pub fn markdown(workloads: &[Section], services: &[Section]) -> String {
 fn section(out: &mut String, s: &Section, level: &str) {
     let _ = writeln!(out, "{level} `{}`\n\n{}\n", s.name, s.doc);
     for r in s.rpcs {
-        let _ = writeln!(out, "{level}# `{}`\n\n{}\n\nRequest `{}`:\n", r.name, r.doc, r.name);
+        let _ = writeln!(
+            out,
+            "{level}# `{}`\n\n{}\n\nRequest `{}`:\n",
+            r.name, r.doc, r.name
+        );
         fields_table(out, r.request);
         let _ = writeln!(out, "Reply `{}`:\n", r.reply_type());
         fields_table(out, r.reply);
@@ -253,7 +267,11 @@ mod tests {
         name: "poll",
         doc: "",
         request: &[field("offsets", Ty::Map(&Ty::Int), "")],
-        reply: &[field("msgs", Ty::Map(&Ty::List(&Ty::Pair(&Ty::Int, &Ty::Any))), "")],
+        reply: &[field(
+            "msgs",
+            Ty::Map(&Ty::List(&Ty::Pair(&Ty::Int, &Ty::Any))),
+            "",
+        )],
         errors: &[],
     };
 
@@ -266,14 +284,20 @@ mod tests {
         assert!(RPC
             .check_reply(&obj(json!({"type":"poll_ok","msgs":{"k":[[0,5],[1,6]]}})))
             .is_ok());
-        let e = RPC.check_reply(&obj(json!({"type":"poll_ok"}))).unwrap_err();
+        let e = RPC
+            .check_reply(&obj(json!({"type":"poll_ok"})))
+            .unwrap_err();
         assert!(e.contains("`msgs`") && e.contains("missing"), "{e}");
         let e = RPC
             .check_reply(&obj(json!({"type":"poll_ok","msgs":{"k":[[0]]}})))
             .unwrap_err();
         assert!(e.contains("msgs.k[0]"), "{e}");
-        let e = RPC.check_reply(&obj(json!({"type":"read_ok"}))).unwrap_err();
+        let e = RPC
+            .check_reply(&obj(json!({"type":"read_ok"})))
+            .unwrap_err();
         assert!(e.contains("poll_ok"), "{e}");
-        assert!(RPC.check_reply(&obj(json!({"type":"error","code":11}))).is_ok());
+        assert!(RPC
+            .check_reply(&obj(json!({"type":"error","code":11})))
+            .is_ok());
     }
 }

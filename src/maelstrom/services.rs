@@ -22,7 +22,10 @@ const KV_READ: Rpc = Rpc {
 const KV_WRITE: Rpc = Rpc {
     name: "write",
     doc: "Write a key.",
-    request: &[field("key", Ty::Any, "the key"), field("value", Ty::Any, "the value")],
+    request: &[
+        field("key", Ty::Any, "the key"),
+        field("value", Ty::Any, "the value"),
+    ],
     reply: &[],
     errors: &[],
 };
@@ -33,7 +36,11 @@ const KV_CAS: Rpc = Rpc {
         field("key", Ty::Any, "the key"),
         field("from", Ty::Any, "the expected value"),
         field("to", Ty::Any, "the new value"),
-        optional("create_if_not_exists", Ty::Any, "true: a missing key counts as holding `from`"),
+        optional(
+            "create_if_not_exists",
+            Ty::Any,
+            "true: a missing key counts as holding `from`",
+        ),
     ],
     reply: &[],
     errors: &[20, 22],
@@ -42,7 +49,11 @@ const TS: Rpc = Rpc {
     name: "ts",
     doc: "Get a timestamp.",
     request: &[],
-    reply: &[field("ts", Ty::Int, "greater than every timestamp handed out before")],
+    reply: &[field(
+        "ts",
+        Ty::Int,
+        "greater than every timestamp handed out before",
+    )],
     errors: &[],
 };
 
@@ -82,23 +93,33 @@ fn key_of(body: &Map<String, Json>) -> String {
 }
 
 fn flag(body: &Map<String, Json>) -> bool {
-    body.get("create_if_not_exists").is_some_and(|v| v.as_bool() == Some(true))
+    body.get("create_if_not_exists")
+        .is_some_and(|v| v.as_bool() == Some(true))
 }
 
 /// One request on a plain map: the reply body (without `in_reply_to`).
-fn apply(store: &mut Store, kind: &str, body: &Map<String, Json>) -> Result<Map<String, Json>, (u64, String)> {
+fn apply(
+    store: &mut Store,
+    kind: &str,
+    body: &Map<String, Json>,
+) -> Result<Map<String, Json>, (u64, String)> {
     let key = key_of(body);
     let mut out = Map::new();
     match kind {
         "read" => {
-            let v = store.get(&key).ok_or((20, format!("key {key} does not exist")))?;
+            let v = store
+                .get(&key)
+                .ok_or((20, format!("key {key} does not exist")))?;
             out.insert("value".into(), v.clone());
         }
         "write" => {
             store.insert(key, body.get("value").cloned().unwrap_or(Json::Null));
         }
         _ => {
-            let (from, to) = (body.get("from").cloned().unwrap_or(Json::Null), body.get("to").cloned().unwrap_or(Json::Null));
+            let (from, to) = (
+                body.get("from").cloned().unwrap_or(Json::Null),
+                body.get("to").cloned().unwrap_or(Json::Null),
+            );
             match store.get(&key) {
                 None if !flag(body) => return Err((20, format!("key {key} does not exist"))),
                 Some(v) if *v != from => return Err((22, format!("expected {from}, but had {v}"))),
@@ -151,9 +172,16 @@ impl Services {
     pub fn handle(&mut self, now: u64, msg: &Message) -> Message {
         let service = msg.dest.as_str();
         let kind = msg.kind();
-        let rpcs = SECTIONS.iter().find(|s| s.name == service).map(|s| s.rpcs).unwrap_or(&[]);
+        let rpcs = SECTIONS
+            .iter()
+            .find(|s| s.name == service)
+            .map(|s| s.rpcs)
+            .unwrap_or(&[]);
         let result = match rpcs.iter().find(|r| r.name == kind) {
-            None => Err((10, format!("{service} does not support requests of type {kind:?}"))),
+            None => Err((
+                10,
+                format!("{service} does not support requests of type {kind:?}"),
+            )),
             Some(rpc) => match rpc.check_request(&msg.body) {
                 Err(e) => Err((12, format!("malformed {kind} request to {service}: {e}"))),
                 Ok(()) => self.serve(now, service, kind, &msg.src, &msg.body),
@@ -166,10 +194,21 @@ impl Services {
         if let Some(id) = msg.msg_id() {
             body.insert("in_reply_to".into(), id.into());
         }
-        Message { src: msg.dest.clone(), dest: msg.src.clone(), body }
+        Message {
+            src: msg.dest.clone(),
+            dest: msg.src.clone(),
+            body,
+        }
     }
 
-    fn serve(&mut self, now: u64, service: &str, kind: &str, caller: &str, body: &Map<String, Json>) -> Result<Map<String, Json>, (u64, String)> {
+    fn serve(
+        &mut self,
+        now: u64,
+        service: &str,
+        kind: &str,
+        caller: &str,
+        body: &Map<String, Json>,
+    ) -> Result<Map<String, Json>, (u64, String)> {
         match service {
             "lin-kv" => apply(&mut self.lin, kind, body),
             "seq-kv" => self.seq(kind, caller, body),
@@ -177,7 +216,10 @@ impl Services {
                 let r = self.rng.gen_range(0..LWW_REPLICAS);
                 // Each replica's clock is a little off, so last-writer-wins can pick the older write.
                 let ts = now + self.rng.gen_range(0..5_000_000) + 1;
-                let mut plain: Store = self.lww[r].iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect();
+                let mut plain: Store = self.lww[r]
+                    .iter()
+                    .map(|(k, (_, v))| (k.clone(), v.clone()))
+                    .collect();
                 plain.retain(|_, v| !v.is_null());
                 let out = apply(&mut plain, kind, body)?;
                 if kind != "read" {
@@ -200,18 +242,32 @@ impl Services {
 
     fn seq_value(&self, key: &str, version: u64) -> Option<Json> {
         let log = self.seq_log.get(key)?;
-        log.iter().rev().find(|(v, _)| *v <= version).and_then(|(_, x)| x.clone())
+        log.iter()
+            .rev()
+            .find(|(v, _)| *v <= version)
+            .and_then(|(_, x)| x.clone())
     }
 
-    fn seq(&mut self, kind: &str, caller: &str, body: &Map<String, Json>) -> Result<Map<String, Json>, (u64, String)> {
+    fn seq(
+        &mut self,
+        kind: &str,
+        caller: &str,
+        body: &Map<String, Json>,
+    ) -> Result<Map<String, Json>, (u64, String)> {
         let key = key_of(body);
         let seen = self.seq_seen.get(caller).copied().unwrap_or(0);
         if kind == "read" {
             // An old state, but not older than what this caller saw last.
-            let v = if self.rng.gen_bool(0.5) { self.seq_version } else { self.rng.gen_range(seen..=self.seq_version) };
+            let v = if self.rng.gen_bool(0.5) {
+                self.seq_version
+            } else {
+                self.rng.gen_range(seen..=self.seq_version)
+            };
             self.seq_seen.insert(caller.to_owned(), v);
             let mut out = Map::new();
-            let value = self.seq_value(&key, v).ok_or((20, format!("key {key} does not exist")))?;
+            let value = self
+                .seq_value(&key, v)
+                .ok_or((20, format!("key {key} does not exist")))?;
             out.insert("type".into(), "read_ok".into());
             out.insert("value".into(), value);
             return Ok(out);
@@ -225,7 +281,10 @@ impl Services {
         let out = apply(&mut latest, kind, body)?;
         self.seq_version += 1;
         let v = self.seq_version;
-        self.seq_log.entry(key.clone()).or_default().push((v, latest.remove(&key)));
+        self.seq_log
+            .entry(key.clone())
+            .or_default()
+            .push((v, latest.remove(&key)));
         self.seq_seen.insert(caller.to_owned(), v);
         Ok(out)
     }
@@ -239,20 +298,58 @@ mod tests {
 
     fn req(svc: &Services, dest: &str, body: Json) -> Message {
         let _ = svc;
-        Message { src: "n0".into(), dest: dest.into(), body: body.as_object().cloned().unwrap() }
+        Message {
+            src: "n0".into(),
+            dest: dest.into(),
+            body: body.as_object().cloned().unwrap(),
+        }
     }
 
     #[test]
     fn lin_kv_reads_writes_and_cas_with_maelstrom_errors() {
         let mut s = Services::new(StdRng::seed_from_u64(3));
-        let r = s.handle(0, &req(&s, "lin-kv", json!({"type":"read","msg_id":1,"key":"a"})));
-        assert_eq!((r.body["code"].clone(), r.body["in_reply_to"].clone(), r.dest.as_str()), (json!(20), json!(1), "n0"));
-        s.handle(0, &req(&s, "lin-kv", json!({"type":"write","msg_id":2,"key":"a","value":1})));
-        let r = s.handle(0, &req(&s, "lin-kv", json!({"type":"cas","msg_id":3,"key":"a","from":2,"to":3})));
+        let r = s.handle(
+            0,
+            &req(&s, "lin-kv", json!({"type":"read","msg_id":1,"key":"a"})),
+        );
+        assert_eq!(
+            (
+                r.body["code"].clone(),
+                r.body["in_reply_to"].clone(),
+                r.dest.as_str()
+            ),
+            (json!(20), json!(1), "n0")
+        );
+        s.handle(
+            0,
+            &req(
+                &s,
+                "lin-kv",
+                json!({"type":"write","msg_id":2,"key":"a","value":1}),
+            ),
+        );
+        let r = s.handle(
+            0,
+            &req(
+                &s,
+                "lin-kv",
+                json!({"type":"cas","msg_id":3,"key":"a","from":2,"to":3}),
+            ),
+        );
         assert_eq!(r.body["code"], json!(22));
-        let r = s.handle(0, &req(&s, "lin-kv", json!({"type":"cas","msg_id":4,"key":"a","from":1,"to":3})));
+        let r = s.handle(
+            0,
+            &req(
+                &s,
+                "lin-kv",
+                json!({"type":"cas","msg_id":4,"key":"a","from":1,"to":3}),
+            ),
+        );
         assert_eq!(r.kind(), "cas_ok");
-        let r = s.handle(0, &req(&s, "lin-kv", json!({"type":"read","msg_id":5,"key":"a"})));
+        let r = s.handle(
+            0,
+            &req(&s, "lin-kv", json!({"type":"read","msg_id":5,"key":"a"})),
+        );
         assert_eq!(r.body["value"], json!(3));
         let r = s.handle(0, &req(&s, "lin-kv", json!({"type":"write","msg_id":6})));
         assert_eq!(r.body["code"], json!(12));
@@ -267,19 +364,42 @@ mod tests {
         let mut s = Services::new(StdRng::seed_from_u64(9));
         let mut stale = false;
         for i in 0..200 {
-            s.handle(0, &Message { src: "n1".into(), dest: "seq-kv".into(), body: json!({"type":"write","msg_id":i,"key":"k","value":i}).as_object().cloned().unwrap() });
+            s.handle(
+                0,
+                &Message {
+                    src: "n1".into(),
+                    dest: "seq-kv".into(),
+                    body: json!({"type":"write","msg_id":i,"key":"k","value":i})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
+                },
+            );
         }
         let mut last = -1;
         for i in 0..200 {
-            let r = s.handle(0, &req(&s, "seq-kv", json!({"type":"read","msg_id":i,"key":"k"})));
+            let r = s.handle(
+                0,
+                &req(&s, "seq-kv", json!({"type":"read","msg_id":i,"key":"k"})),
+            );
             let v = r.body.get("value").and_then(Json::as_i64).unwrap_or(-1);
             assert!(v >= last, "went back from {last} to {v}");
             stale |= v < 199;
             last = v;
         }
         assert!(stale, "seq-kv never served a stale read");
-        s.handle(0, &req(&s, "seq-kv", json!({"type":"write","msg_id":1,"key":"k","value":"mine"})));
-        let r = s.handle(0, &req(&s, "seq-kv", json!({"type":"read","msg_id":2,"key":"k"})));
+        s.handle(
+            0,
+            &req(
+                &s,
+                "seq-kv",
+                json!({"type":"write","msg_id":1,"key":"k","value":"mine"}),
+            ),
+        );
+        let r = s.handle(
+            0,
+            &req(&s, "seq-kv", json!({"type":"read","msg_id":2,"key":"k"})),
+        );
         assert_eq!(r.body["value"], json!("mine"));
     }
 }

@@ -54,10 +54,15 @@ pub struct Summary {
 
 /// Figures of `history` and the network's counts.
 pub fn summarize(history: &History, net: &NetStats) -> Summary {
-    let mut s = Summary { net: net.clone(), ..Summary::default() };
+    let mut s = Summary {
+        net: net.clone(),
+        ..Summary::default()
+    };
     let mut lat = Vec::new();
     for c in history.calls() {
-        let Some(done) = c.complete.map(|i| &history.ops[i]) else { continue };
+        let Some(done) = c.complete.map(|i| &history.ops[i]) else {
+            continue;
+        };
         s.ops += 1;
         match done.kind {
             OpType::Ok => {
@@ -68,14 +73,22 @@ pub fn summarize(history: &History, net: &NetStats) -> Summary {
             _ => s.info += 1,
         }
     }
-    s.availability = if s.ops == 0 { 1.0 } else { s.ok as f64 / s.ops as f64 };
+    s.availability = if s.ops == 0 {
+        1.0
+    } else {
+        s.ok as f64 / s.ops as f64
+    };
     s.latency_ms = Quantiles {
         p50: quantile_ms(&lat, 0.5),
         p95: quantile_ms(&lat, 0.95),
         p99: quantile_ms(&lat, 0.99),
         max: quantile_ms(&lat, 1.0),
     };
-    s.msgs_per_op = if s.ops == 0 { 0.0 } else { (net.between_nodes as f64 / s.ops as f64 * 100.0).round() / 100.0 };
+    s.msgs_per_op = if s.ops == 0 {
+        0.0
+    } else {
+        (net.between_nodes as f64 / s.ops as f64 * 100.0).round() / 100.0
+    };
     s
 }
 
@@ -84,7 +97,11 @@ pub fn availability_check(s: &Summary, required: f64) -> CheckResult {
     let ok = s.availability + 1e-12 >= required;
     CheckResult {
         checker: "availability".into(),
-        validity: if ok { Validity::Valid } else { Validity::Invalid },
+        validity: if ok {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        },
         summary: format!(
             "{:.1}% of {} ops ended ok ({} fail, {} info); required {:.1}%",
             s.availability * 100.0,

@@ -77,7 +77,12 @@ impl Topology {
         self.neighbours(ids.len())
             .into_iter()
             .enumerate()
-            .map(|(i, ns)| (ids[i].clone(), ns.into_iter().map(|j| ids[j].clone()).collect()))
+            .map(|(i, ns)| {
+                (
+                    ids[i].clone(),
+                    ns.into_iter().map(|j| ids[j].clone()).collect(),
+                )
+            })
             .collect()
     }
 }
@@ -109,7 +114,13 @@ mod tests {
                 }
             }
         }
-        assert_eq!(Topology::Grid.neighbours(4), vec![vec![1, 2], vec![0, 3], vec![0, 3], vec![1, 2]]);
-        assert_eq!(Topology::Tree(2).neighbours(3), vec![vec![1, 2], vec![0], vec![0]]);
+        assert_eq!(
+            Topology::Grid.neighbours(4),
+            vec![vec![1, 2], vec![0, 3], vec![0, 3], vec![1, 2]]
+        );
+        assert_eq!(
+            Topology::Tree(2).neighbours(3),
+            vec![vec![1, 2], vec![0], vec![0]]
+        );
     }
 }

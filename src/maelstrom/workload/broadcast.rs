@@ -36,7 +36,11 @@ pub const READ: Rpc = Rpc {
     name: "read",
     doc: "Return every message this node knows of.",
     request: &[],
-    reply: &[field("messages", Ty::List(&Ty::Int), "the messages, in any order")],
+    reply: &[field(
+        "messages",
+        Ty::List(&Ty::Int),
+        "the messages, in any order",
+    )],
     errors: &[],
 };
 
@@ -81,7 +85,12 @@ impl Workload for Broadcast {
         let map = self.topology.to_map(node_ids);
         let json = serde_json::to_value(&map).unwrap_or(Json::Null);
         (0..node_ids.len())
-            .map(|i| (i, Call::new(&TOPOLOGY, Value::Nil, body([("topology", json.clone())]))))
+            .map(|i| {
+                (
+                    i,
+                    Call::new(&TOPOLOGY, Value::Nil, body([("topology", json.clone())])),
+                )
+            })
             .collect()
     }
 
@@ -89,7 +98,11 @@ impl Workload for Broadcast {
         if rng.gen_bool(0.5) {
             let m = self.next_message;
             self.next_message += 1;
-            Call::new(&BROADCAST, Value::Int(m), body([("message", Json::from(m))]))
+            Call::new(
+                &BROADCAST,
+                Value::Int(m),
+                body([("message", Json::from(m))]),
+            )
         } else {
             let mut c = Call::new(&READ, Value::Nil, Map::new());
             c.key = Some(format!("n{node}"));

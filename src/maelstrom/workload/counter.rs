@@ -17,7 +17,11 @@ use std::collections::BTreeMap;
 pub const ADD: Rpc = Rpc {
     name: "add",
     doc: "Add `delta` to the counter.",
-    request: &[field("delta", Ty::Int, "the amount (never negative in the g-counter)")],
+    request: &[field(
+        "delta",
+        Ty::Int,
+        "the amount (never negative in the g-counter)",
+    )],
     reply: &[],
     errors: &[],
 };
@@ -135,7 +139,11 @@ pub fn check(history: &History, name: &str, nodes: usize) -> CheckResult {
         }
     }
     for op in &history.ops {
-        if op.is_client() && op.kind == OpType::Invoke && op.f == "add" && !seen_invokes.contains(&op.index) {
+        if op.is_client()
+            && op.kind == OpType::Invoke
+            && op.f == "add"
+            && !seen_invokes.contains(&op.index)
+        {
             let d = op.value.as_int().unwrap_or(0);
             lo = lo.saturating_add(d.min(0));
             hi = hi.saturating_add(d.max(0));
@@ -177,7 +185,10 @@ pub fn check(history: &History, name: &str, nodes: usize) -> CheckResult {
     if anomalies.is_empty() && finals.len() < nodes {
         let mut r = super::unknown(
             name,
-            format!("only {} of {nodes} nodes answered a final read", finals.len()),
+            format!(
+                "only {} of {nodes} nodes answered a final read",
+                finals.len()
+            ),
         );
         r.stats = stats;
         return r;
@@ -188,4 +199,57 @@ pub fn check(history: &History, name: &str, nodes: usize) -> CheckResult {
         format!("every node's final read is {range}, as the {acked} acknowledged adds say"),
         stats,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Op, Process};
+
+    fn op(index: u64, p: u64, kind: OpType, f: &str, key: Option<&str>, value: Value) -> Op {
+        Op {
+            index,
+            time: index,
+            process: Process::Client(p),
+            kind,
+            f: f.into(),
+            key: key.map(Into::into),
+            value,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_final_read_must_lie_within_what_the_deltas_allow() {
+        let h = |read: i64| History {
+            header: None,
+            ops: vec![
+                op(0, 0, OpType::Invoke, "add", None, Value::Int(5)),
+                op(1, 0, OpType::Ok, "add", None, Value::Int(5)),
+                op(2, 1, OpType::Invoke, "add", None, Value::Int(-2)),
+                op(3, 1, OpType::Info, "add", None, Value::Int(-2)),
+                op(4, 2, OpType::Invoke, "read", Some("n0"), final_marker()),
+                op(5, 2, OpType::Ok, "read", Some("n0"), Value::Int(read)),
+            ],
+        };
+        assert_eq!(
+            check(&h(5), "pn-counter", 1).validity,
+            crate::check::Validity::Valid
+        );
+        assert_eq!(
+            check(&h(3), "pn-counter", 1).validity,
+            crate::check::Validity::Valid
+        );
+        let r = check(&h(4), "pn-counter", 1);
+        assert_eq!(r.anomalies[0].kind, "wrong-total");
+        assert!(
+            r.anomalies[0].explanation.contains("between 3 and 5"),
+            "{}",
+            r.anomalies[0].explanation
+        );
+        assert_eq!(
+            check(&h(5), "pn-counter", 2).validity,
+            crate::check::Validity::Unknown
+        );
+    }
 }

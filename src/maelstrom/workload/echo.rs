@@ -26,7 +26,6 @@ pub const SECTION: Section = Section {
 };
 
 /// The echo generator.
-#[derive(Default)]
 pub struct Echo;
 
 impl Workload for Echo {

@@ -25,7 +25,11 @@ pub const READ: Rpc = Rpc {
     name: "read",
     doc: "Return the set as this node knows it.",
     request: &[],
-    reply: &[field("value", Ty::List(&Ty::Any), "the elements, in any order")],
+    reply: &[field(
+        "value",
+        Ty::List(&Ty::Any),
+        "the elements, in any order",
+    )],
     errors: &[],
 };
 
@@ -84,6 +88,8 @@ impl Workload for GSet {
     }
 
     fn check(&self, history: &History) -> Vec<CheckResult> {
-        vec![set_convergence::check(history, "g-set", "add", "read", self.nodes)]
+        vec![set_convergence::check(
+            history, "g-set", "add", "read", self.nodes,
+        )]
     }
 }

@@ -27,8 +27,16 @@ pub const SEND: Rpc = Rpc {
 pub const POLL: Rpc = Rpc {
     name: "poll",
     doc: "Return messages of each listed key, starting at the given offset, in offset order.",
-    request: &[field("offsets", Ty::Map(&Ty::Int), "key → first offset wanted")],
-    reply: &[field("msgs", Ty::Map(&Ty::List(&Ty::Pair(&Ty::Int, &Ty::Any))), "key → `[[offset, msg], ...]`, increasing offsets, none skipped")],
+    request: &[field(
+        "offsets",
+        Ty::Map(&Ty::Int),
+        "key → first offset wanted",
+    )],
+    reply: &[field(
+        "msgs",
+        Ty::Map(&Ty::List(&Ty::Pair(&Ty::Int, &Ty::Any))),
+        "key → `[[offset, msg], ...]`, increasing offsets, none skipped",
+    )],
     errors: &[],
 };
 
@@ -46,7 +54,11 @@ pub const LIST: Rpc = Rpc {
     name: "list_committed_offsets",
     doc: "Return the committed offset of each listed key (keys never committed may be left out).",
     request: &[field("keys", Ty::List(&Ty::Str), "the keys")],
-    reply: &[field("offsets", Ty::Map(&Ty::Int), "key → committed offset")],
+    reply: &[field(
+        "offsets",
+        Ty::Map(&Ty::Int),
+        "key → committed offset",
+    )],
     errors: &[],
 };
 
@@ -97,7 +109,9 @@ fn offsets_call(rpc: &'static Rpc, offsets: &BTreeMap<String, i64>) -> Call {
 fn polled(v: &Value) -> Vec<(String, Vec<(i64, Value)>)> {
     let mut out = Vec::new();
     for pair in v.as_list().unwrap_or(&[]) {
-        let Some([Value::Str(k), Value::List(entries)]) = pair.as_list() else { continue };
+        let Some([Value::Str(k), Value::List(entries)]) = pair.as_list() else {
+            continue;
+        };
         let list = entries
             .iter()
             .filter_map(|e| match e.as_list() {
@@ -122,7 +136,11 @@ impl Workload for Kafka {
             let key = rng.gen_range(0..self.keys).to_string();
             let m = self.next_msg;
             self.next_msg += 1;
-            let mut c = Call::new(&SEND, Value::Int(m), body([("key", key.clone().into()), ("msg", m.into())]));
+            let mut c = Call::new(
+                &SEND,
+                Value::Int(m),
+                body([("key", key.clone().into()), ("msg", m.into())]),
+            );
             c.key = Some(key);
             c
         } else if r < 0.85 {
@@ -149,9 +167,18 @@ impl Workload for Kafka {
                 let v = reply.get("msgs").map(to_value).unwrap_or_default();
                 let got = polled(&v);
                 if call.key.as_deref() == Some(FINAL) {
-                    let asked: Vec<String> = call.body.get("offsets").and_then(Json::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+                    let asked: Vec<String> = call
+                        .body
+                        .get("offsets")
+                        .and_then(Json::as_object)
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default();
                     for k in asked {
-                        match got.iter().find(|(g, _)| *g == k).and_then(|(_, l)| l.last()) {
+                        match got
+                            .iter()
+                            .find(|(g, _)| *g == k)
+                            .and_then(|(_, l)| l.last())
+                        {
                             Some((o, _)) => {
                                 self.final_next.insert(k, o + 1);
                             }
@@ -207,7 +234,13 @@ impl Workload for Kafka {
 }
 
 fn anomaly(kind: &str, key: &str, ops: Vec<u64>, explanation: String) -> Anomaly {
-    Anomaly { kind: kind.into(), key: Some(key.to_owned()), ops, explanation, details: Json::Null }
+    Anomaly {
+        kind: kind.into(),
+        key: Some(key.to_owned()),
+        ops,
+        explanation,
+        details: Json::Null,
+    }
 }
 
 /// Checks a kafka history.
@@ -218,7 +251,9 @@ pub fn check(history: &History) -> CheckResult {
     let mut by_key: BTreeMap<String, Vec<(i64, &Op, &Op)>> = BTreeMap::new();
     for (inv, done) in completed(history).filter(|(i, d)| i.f == "send" && d.kind == OpType::Ok) {
         let key = inv.key.clone().unwrap_or_default();
-        let Some([Value::Int(off), msg]) = done.value.as_list() else { continue };
+        let Some([Value::Int(off), msg]) = done.value.as_list() else {
+            continue;
+        };
         if let Some((other, oi, _)) = sends.get(&(key.clone(), *off)) {
             if other != msg {
                 anomalies.push(anomaly("duplicate-offset", &key, vec![oi.index, inv.index], format!(
@@ -289,8 +324,15 @@ pub fn check(history: &History) -> CheckResult {
                 match seen.get(&slot) {
                     Some(prev) if *prev != m => {
                         if anomalies.len() < 50 {
-                            anomalies.push(anomaly("inconsistent-offset", &key, vec![done.index], format!(
-                                "key {key} offset {o} was polled as {prev} and, at {}, as {m}", secs(done))));
+                            anomalies.push(anomaly(
+                                "inconsistent-offset",
+                                &key,
+                                vec![done.index],
+                                format!(
+                                    "key {key} offset {o} was polled as {prev} and, at {}, as {m}",
+                                    secs(done)
+                                ),
+                            ));
                         }
                     }
                     _ => {
@@ -317,7 +359,8 @@ pub fn check(history: &History) -> CheckResult {
                 secs(sd))));
         }
     }
-    let stats = serde_json::json!({"acknowledged_sends": sends.len(), "ok_polls": polls, "lost": lost});
+    let stats =
+        serde_json::json!({"acknowledged_sends": sends.len(), "ok_polls": polls, "lost": lost});
     if anomalies.is_empty() && !unverifiable.is_empty() {
         let keys: Vec<String> = unverifiable.into_iter().collect();
         let mut r = super::unknown("kafka", format!("the final polls of key(s) {} did not come back: cannot tell whether acknowledged messages were lost", keys.join(", ")));
@@ -327,5 +370,99 @@ pub fn check(history: &History) -> CheckResult {
     if sends.is_empty() && anomalies.is_empty() {
         return super::unknown("kafka", "no send was acknowledged".into());
     }
-    result("kafka", anomalies, format!("all {} acknowledged messages were polled in order, none lost", sends.len()), stats)
+    result(
+        "kafka",
+        anomalies,
+        format!(
+            "all {} acknowledged messages were polled in order, none lost",
+            sends.len()
+        ),
+        stats,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Process;
+
+    fn op(
+        index: u64,
+        time: u64,
+        p: u64,
+        kind: OpType,
+        f: &str,
+        key: Option<&str>,
+        value: Value,
+    ) -> Op {
+        Op {
+            index,
+            time,
+            process: Process::Client(p),
+            kind,
+            f: f.into(),
+            key: key.map(Into::into),
+            value,
+            error: None,
+        }
+    }
+
+    fn pair(a: i64, b: i64) -> Value {
+        Value::List(vec![Value::Int(a), Value::Int(b)])
+    }
+
+    fn poll_result(key: &str, entries: &[(i64, i64)]) -> Value {
+        Value::List(vec![Value::List(vec![
+            Value::Str(key.into()),
+            Value::List(entries.iter().map(|(o, m)| pair(*o, *m)).collect()),
+        ])])
+    }
+
+    fn history(final_entries: &[(i64, i64)]) -> History {
+        let ops = vec![
+            op(0, 1, 0, OpType::Invoke, "send", Some("k"), Value::Int(10)),
+            op(1, 2, 0, OpType::Ok, "send", Some("k"), pair(0, 10)),
+            op(2, 3, 0, OpType::Invoke, "send", Some("k"), Value::Int(11)),
+            op(3, 4, 0, OpType::Ok, "send", Some("k"), pair(1, 11)),
+            op(4, 5, 0, OpType::Invoke, "send", Some("k"), Value::Int(12)),
+            op(5, 6, 0, OpType::Ok, "send", Some("k"), pair(2, 12)),
+            op(6, 7, 1, OpType::Invoke, "poll", Some(FINAL), Value::Nil),
+            op(
+                7,
+                8,
+                1,
+                OpType::Ok,
+                "poll",
+                Some(FINAL),
+                poll_result("k", final_entries),
+            ),
+        ];
+        History { header: None, ops }
+    }
+
+    #[test]
+    fn finds_lost_skipped_and_reordered_messages() {
+        assert_eq!(
+            check(&history(&[(0, 10), (1, 11), (2, 12)])).validity,
+            crate::check::Validity::Valid
+        );
+        let r = check(&history(&[(0, 10), (2, 12)]));
+        let kinds: Vec<&str> = r.anomalies.iter().map(|a| a.kind.as_str()).collect();
+        assert!(
+            kinds.contains(&"skipped") && kinds.contains(&"lost"),
+            "{kinds:?}"
+        );
+        let r = check(&history(&[(0, 10), (2, 12), (1, 11)]));
+        assert!(
+            r.anomalies.iter().any(|a| a.kind == "reordered"),
+            "{:?}",
+            r.anomalies
+        );
+        let r = check(&history(&[(0, 10), (1, 99), (2, 12)]));
+        assert!(
+            r.anomalies.iter().any(|a| a.kind == "inconsistent-offset"),
+            "{:?}",
+            r.anomalies
+        );
+    }
 }

@@ -25,7 +25,10 @@ pub const READ: Rpc = Rpc {
 pub const WRITE: Rpc = Rpc {
     name: "write",
     doc: "Set the key's value.",
-    request: &[field("key", Ty::Any, "the key"), field("value", Ty::Any, "the new value")],
+    request: &[
+        field("key", Ty::Any, "the key"),
+        field("value", Ty::Any, "the new value"),
+    ],
     reply: &[],
     errors: &[],
 };
@@ -90,12 +93,24 @@ impl Workload for LinKv {
             0 => Call::new(&READ, Value::Nil, body([("key", Json::from(key))])),
             1 => {
                 let v = rng.gen_range(0..5i64);
-                Call::new(&WRITE, Value::Int(v), body([("key", key.into()), ("value", v.into())]))
+                Call::new(
+                    &WRITE,
+                    Value::Int(v),
+                    body([("key", key.into()), ("value", v.into())]),
+                )
             }
             _ => {
                 let (from, to) = (rng.gen_range(0..5i64), rng.gen_range(0..5i64));
                 let pair = Value::List(vec![Value::Int(from), Value::Int(to)]);
-                Call::new(&CAS, pair, body([("key", key.into()), ("from", from.into()), ("to", to.into())]))
+                Call::new(
+                    &CAS,
+                    pair,
+                    body([
+                        ("key", key.into()),
+                        ("from", from.into()),
+                        ("to", to.into()),
+                    ]),
+                )
             }
         };
         call.key = Some(key.to_string());
@@ -149,4 +164,3 @@ pub fn check(history: &History, consistency: Consistency) -> CheckResult {
         Err(e) => super::unknown("lin-kv", format!("the checker could not run: {e:#}")),
     }
 }
-

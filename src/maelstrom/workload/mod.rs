@@ -135,7 +135,7 @@ pub const SECTIONS: &[&Section] = &[
 /// The workload called `name`, or an error listing the known ones.
 pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Workload>> {
     Ok(match name {
-        "echo" => Box::new(echo::Echo::default()),
+        "echo" => Box::new(echo::Echo),
         "unique-ids" => Box::new(unique_ids::UniqueIds),
         "broadcast" => Box::new(broadcast::Broadcast::new(opts)),
         "g-set" => Box::new(g_set::GSet::new(opts)),
@@ -186,10 +186,7 @@ pub fn to_json(v: &Value) -> Json {
 
 /// A body from `(field, value)` pairs.
 pub fn body<const N: usize>(fields: [(&str, Json); N]) -> Map<String, Json> {
-    fields
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// Every completed client call of the history as (invoke, completion).
@@ -221,7 +218,12 @@ pub fn result(
     let (validity, summary) = if anomalies.is_empty() {
         (Validity::Valid, valid_summary)
     } else {
-        let first = anomalies[0].explanation.lines().next().unwrap_or("").to_owned();
+        let first = anomalies[0]
+            .explanation
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
         (
             Validity::Invalid,
             if anomalies.len() == 1 {

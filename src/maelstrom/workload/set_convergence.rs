@@ -44,7 +44,9 @@ pub fn settled(history: &History, add_f: &str, read_f: &str, nodes: usize) -> bo
     if reads.len() < nodes {
         return false;
     }
-    let acked: Vec<&Value> = super::ok_calls(history, add_f).map(|(i, _)| &i.value).collect();
+    let acked: Vec<&Value> = super::ok_calls(history, add_f)
+        .map(|(i, _)| &i.value)
+        .collect();
     reads.values().all(|r| {
         let have = elements(&r.value);
         acked.iter().all(|v| have.contains(v))
@@ -52,7 +54,13 @@ pub fn settled(history: &History, add_f: &str, read_f: &str, nodes: usize) -> bo
 }
 
 /// Checks a set-like history: `add_f` adds its invoke value, `read_f` returns the list.
-pub fn check(history: &History, name: &str, add_f: &str, read_f: &str, nodes: usize) -> CheckResult {
+pub fn check(
+    history: &History,
+    name: &str,
+    add_f: &str,
+    read_f: &str,
+    nodes: usize,
+) -> CheckResult {
     let mut attempted: HashMap<&Value, &Op> = HashMap::new();
     let mut acked: Vec<(&Op, &Op)> = Vec::new();
     for (inv, done) in super::completed(history).filter(|(i, _)| i.f == add_f) {
@@ -163,8 +171,16 @@ pub fn check(history: &History, name: &str, add_f: &str, read_f: &str, nodes: us
         stats,
     );
     if lost > 0 {
-        let first = r.anomalies.iter().find(|a| a.kind == "lost").map(|a| a.explanation.clone()).unwrap_or_default();
-        r.summary = format!("{lost} of {} acknowledged {add_f}s are missing from a final read; first: {first}", acked.len());
+        let first = r
+            .anomalies
+            .iter()
+            .find(|a| a.kind == "lost")
+            .map(|a| a.explanation.clone())
+            .unwrap_or_default();
+        r.summary = format!(
+            "{lost} of {} acknowledged {add_f}s are missing from a final read; first: {first}",
+            acked.len()
+        );
     }
     r
 }

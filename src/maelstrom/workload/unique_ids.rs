@@ -14,7 +14,11 @@ pub const GENERATE: Rpc = Rpc {
     name: "generate",
     doc: "Return an id no other `generate` (on any node) ever returns.",
     request: &[],
-    reply: &[field("id", Ty::Any, "the new id: any JSON value (a string, an integer, ...)")],
+    reply: &[field(
+        "id",
+        Ty::Any,
+        "the new id: any JSON value (a string, an integer, ...)",
+    )],
     errors: &[],
 };
 
