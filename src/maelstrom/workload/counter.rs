@@ -240,7 +240,7 @@ mod tests {
             check(&h(3), "pn-counter", 1).validity,
             crate::check::Validity::Valid
         );
-        let r = check(&h(4), "pn-counter", 1);
+        let r = check(&h(6), "pn-counter", 1);
         assert_eq!(r.anomalies[0].kind, "wrong-total");
         assert!(
             r.anomalies[0].explanation.contains("between 3 and 5"),
