@@ -157,6 +157,21 @@ fn correct_broadcast_is_valid_under_partitions() {
         h.contains("start-partition"),
         "the nemesis never partitioned"
     );
+    // The history names its checker, so `ferrocheck check` re-runs it and agrees.
+    let hist = the_run_dir(d.path()).join("history.jsonl");
+    let check = Command::new(BIN)
+        .arg("check")
+        .arg(&hist)
+        .output()
+        .expect("ferrocheck check");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let svg = std::fs::read_dir(d.path().join("reports"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("messages.svg"))
+        .find(|p| p.exists())
+        .expect("messages.svg");
+    assert!(std::fs::read_to_string(svg).unwrap().contains("gossip"));
 }
 
 #[test]
@@ -529,7 +544,11 @@ fn a_node_that_never_answers_init_is_named() {
     let dir = tempfile::tempdir().unwrap();
     // A shell script starts fast even on a busy machine, so it records its pid in time.
     let script = dir.path().join("silent.sh");
-    std::fs::write(&script, "#!/bin/sh\ntouch \"$PIDS_DIR/$$\"\nwhile read -r line; do :; done\n").unwrap();
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ntouch \"$PIDS_DIR/$$\"\nwhile read -r line; do :; done\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let pids = dir.path().join("pids");

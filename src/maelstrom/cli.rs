@@ -356,6 +356,12 @@ fn write_report(
     };
     let dir = spec.report_dir.join(&o.name);
     let path = crate::report::write(&dir, &run, &o.history, &o.results)?;
+    // The message diagram sits next to the page (the first messages of the run).
+    let log = std::fs::read_to_string(&o.messages_path).unwrap_or_default();
+    let svg =
+        crate::report::message_diagram::svg(&crate::report::message_diagram::parse(&log), 400);
+    std::fs::write(dir.join("messages.svg"), svg)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join("messages.svg").display()))?;
     crate::report::write_index(&spec.report_dir)?;
     Ok(path)
 }
@@ -399,6 +405,11 @@ pub fn write_summary(
     if let Some(r) = report {
         let shown = std::fs::canonicalize(r).unwrap_or_else(|_| r.to_owned());
         writeln!(out, "report    file://{}", shown.display())?;
+        writeln!(
+            out,
+            "diagram   file://{}",
+            shown.with_file_name("messages.svg").display()
+        )?;
     }
     writeln!(
         out,

@@ -11,6 +11,7 @@
 //! the linearizability checker). A node that misbehaves ends or degrades the run with an
 //! explanation ([`problems`]), never a harness panic or hang.
 
+pub mod checkers;
 pub mod cli;
 pub mod nemesis;
 pub mod net;

@@ -171,13 +171,9 @@ pub fn run(spec: &Spec, name: &str) -> anyhow::Result<Outcome> {
     let header = Header {
         version: 1,
         workload: Some(spec.workload.clone()),
-        model: Some(
-            workload
-                .model()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("maelstrom-{}", spec.workload)),
-        ),
+        model: workload.model().map(str::to_owned),
         run: Some(serde_json::to_value(spec).unwrap_or_default()),
+        checkers: workload.checkers(),
     };
     let recorder = Recorder::create(&run_dir.join("history.jsonl"), &header)?;
     let mut seed_rng = StdRng::seed_from_u64(spec.seed);
@@ -633,7 +629,7 @@ impl Run<'_> {
         }
         let (history, write_error) = self.recorder.snapshot(self.header.clone());
         self.warnings.extend(write_error);
-        let mut results = self.workload.check(&history);
+        let mut results = crate::check::run_all(&history, &self.header.checkers);
         let nodes = &self.nodes;
         results.push(self.problems.result(&self.ids, |i| nodes.log_tail(i, 12)));
         let summary = super::stats::summarize(&history, &self.net.stats);

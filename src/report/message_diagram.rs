@@ -48,7 +48,10 @@ fn column_of(name: &str) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The diagram of the first `max` arrows (in send order), as an SVG string.
@@ -75,9 +78,18 @@ pub fn svg(arrows: &[Arrow], max: usize) -> String {
         }
     };
     cols.sort_by_key(|c| rank(c));
-    let x_of: BTreeMap<&str, f64> = cols.iter().enumerate().map(|(i, c)| (c.as_str(), 90.0 + 130.0 * i as f64)).collect();
+    let x_of: BTreeMap<&str, f64> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), 90.0 + 130.0 * i as f64))
+        .collect();
     let t0 = shown.iter().map(|a| a.sent).min().unwrap_or(0);
-    let t1 = shown.iter().map(|a| a.delivered.unwrap_or(a.sent)).max().unwrap_or(t0).max(t0 + 1);
+    let t1 = shown
+        .iter()
+        .map(|a| a.delivered.unwrap_or(a.sent))
+        .max()
+        .unwrap_or(t0)
+        .max(t0 + 1);
     // Time scale: at least 14 px between successive sends, at most 4000 px in all.
     let height = (shown.len() as f64 * 14.0).clamp(200.0, 4000.0);
     let y = |t: u64| 50.0 + (t - t0) as f64 / (t1 - t0) as f64 * height;
@@ -100,9 +112,18 @@ pub fn svg(arrows: &[Arrow], max: usize) -> String {
         );
     }
     for a in &shown {
-        let (xa, xb) = (x_of[column_of(&a.src).as_str()], x_of[column_of(&a.dest).as_str()]);
+        let (xa, xb) = (
+            x_of[column_of(&a.src).as_str()],
+            x_of[column_of(&a.dest).as_str()],
+        );
         let ya = y(a.sent);
-        let title = format!("{} → {}: {} at {:.3} s", a.src, a.dest, a.kind, a.sent as f64 / 1e9);
+        let title = format!(
+            "{} → {}: {} at {:.3} s",
+            a.src,
+            a.dest,
+            a.kind,
+            a.sent as f64 / 1e9
+        );
         match a.delivered {
             Some(d) => {
                 let yb = y(d).max(ya + 2.0);
@@ -156,9 +177,19 @@ mod tests {
         assert_eq!(arrows.len(), 3);
         let svg = svg(&arrows, 100);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        let order: Vec<usize> = ["clients", ">n1<", ">n2<", ">n10<"].iter().map(|c| svg.find(c).unwrap()).collect();
-        assert!(order.windows(2).all(|w| w[0] < w[1]), "columns out of order: {order:?}");
-        assert_eq!(svg.matches("#c62828").count(), 2, "one dropped message: a dashed line and a cross");
+        let order: Vec<usize> = ["clients", ">n1<", ">n2<", ">n10<"]
+            .iter()
+            .map(|c| svg.find(c).unwrap())
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "columns out of order: {order:?}"
+        );
+        assert_eq!(
+            svg.matches("#c62828").count(),
+            2,
+            "one dropped message: a dashed line and a cross"
+        );
         assert!(svg.contains("n1 → n2: gossip at 0.000 s (dropped: partition)"));
         assert!(!svg.contains("first 3"));
         assert!(super::svg(&arrows, 2).contains("first 2 of 3 messages"));

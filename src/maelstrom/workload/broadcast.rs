@@ -123,10 +123,6 @@ impl Workload for Broadcast {
         }
         (0..self.nodes).map(|n| final_read(&READ, n)).collect()
     }
-
-    fn check(&self, history: &History) -> Vec<CheckResult> {
-        vec![check(history, self.nodes)]
-    }
 }
 
 /// Checks a broadcast history of a cluster of `nodes` nodes.

@@ -111,10 +111,6 @@ impl Workload for Counter {
         }
         (0..self.nodes).map(|n| final_read(&READ, n)).collect()
     }
-
-    fn check(&self, history: &History) -> Vec<CheckResult> {
-        vec![check(history, self.name(), self.nodes)]
-    }
 }
 
 /// Checks a counter history of a cluster of `nodes` nodes: each node's last final read must lie

@@ -45,10 +45,6 @@ impl Workload for Echo {
     fn complete(&mut self, _worker: usize, _call: &Call, reply: &Map<String, Json>) -> Completion {
         Completion::Ok(reply.get("echo").map(to_value).unwrap_or_default())
     }
-
-    fn check(&self, history: &History) -> Vec<CheckResult> {
-        vec![check(history)]
-    }
 }
 
 /// Checks that every ok echo returned its payload.

@@ -4,7 +4,6 @@
 use super::broadcast::final_read;
 use super::set_convergence;
 use super::{body, Call, Completion, Workload, WorkloadOptions};
-use crate::check::CheckResult;
 use crate::history::{History, Value};
 use crate::maelstrom::schema::{field, Rpc, Section, Ty};
 use rand::rngs::StdRng;
@@ -85,11 +84,5 @@ impl Workload for GSet {
             return Vec::new();
         }
         (0..self.nodes).map(|n| final_read(&READ, n)).collect()
-    }
-
-    fn check(&self, history: &History) -> Vec<CheckResult> {
-        vec![set_convergence::check(
-            history, "g-set", "add", "read", self.nodes,
-        )]
     }
 }

@@ -227,10 +227,6 @@ impl Workload for Kafka {
         c.key = Some(FINAL.into());
         vec![(0, c)]
     }
-
-    fn check(&self, history: &History) -> Vec<CheckResult> {
-        vec![check(history)]
-    }
 }
 
 fn anomaly(kind: &str, key: &str, ops: Vec<u64>, explanation: String) -> Anomaly {

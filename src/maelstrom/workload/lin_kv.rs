@@ -4,13 +4,12 @@
 
 use super::{body, Call, Completion, Workload, WorkloadOptions};
 use crate::check::model::COMPARE_FAILED;
-use crate::check::{CheckOptions, CheckResult, Consistency};
+use crate::check::{CheckerOptions, CheckerSpec};
 use crate::history::{History, Value};
 use crate::maelstrom::schema::{field, Rpc, Section, Ty};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{Map, Value as Json};
-use std::time::Duration;
 
 /// The read RPC.
 pub const READ: Rpc = Rpc {
@@ -131,6 +130,19 @@ impl Workload for LinKv {
         }
     }
 
+    fn checkers(&self) -> Vec<CheckerSpec> {
+        let opts = CheckerOptions {
+            model: Some("cas-register".into()),
+            time_limit: Some(60.0),
+            ..Default::default()
+        };
+        let mut out = vec![opts.spec("linearizable")];
+        if self.sequential {
+            out.push(opts.spec("sequential"));
+        }
+        out
+    }
+
     fn error(&mut self, call: &Call, code: u64, text: String) -> Completion {
         match (call.rpc.name, code) {
             // The key does not exist: the read saw the initial nil.
@@ -140,27 +152,5 @@ impl Workload for LinKv {
             _ if crate::maelstrom::protocol::is_definite(code) => Completion::Fail(text),
             _ => Completion::Info(text),
         }
-    }
-
-    fn check(&self, history: &History) -> Vec<CheckResult> {
-        let mut out = vec![check(history, Consistency::Linearizable)];
-        if self.sequential {
-            out.push(check(history, Consistency::Sequential));
-        }
-        out
-    }
-}
-
-/// Checks a lin-kv history with the cas-register model under `consistency`.
-pub fn check(history: &History, consistency: Consistency) -> CheckResult {
-    let opts = CheckOptions {
-        model: Some("cas-register".into()),
-        consistency,
-        time_limit: Some(Duration::from_secs(60)),
-        initial_value: None,
-    };
-    match crate::check::check(history, &opts) {
-        Ok(r) => r,
-        Err(e) => super::unknown("lin-kv", format!("the checker could not run: {e:#}")),
     }
 }

@@ -7,7 +7,7 @@
 
 use super::schema::{Rpc, Section};
 use super::topology::Topology;
-use crate::check::CheckResult;
+use crate::check::{CheckResult, CheckerSpec};
 use crate::history::{History, Op, OpType, Value};
 use rand::rngs::StdRng;
 use serde_json::{Map, Value as Json};
@@ -116,8 +116,16 @@ pub trait Workload: Send {
         Vec::new()
     }
 
-    /// Checks a history of this workload.
-    fn check(&self, history: &History) -> Vec<CheckResult>;
+    /// The checkers a history of this workload gets (recorded in its header, so `ferrocheck
+    /// check` and `ferrocheck report` re-run them): by default the `maelstrom` checker with the
+    /// workload's name as its model.
+    fn checkers(&self) -> Vec<CheckerSpec> {
+        vec![crate::check::CheckerOptions {
+            model: Some(self.section().name.to_owned()),
+            ..Default::default()
+        }
+        .spec(super::checkers::NAME)]
+    }
 }
 
 /// Every workload's declaration, for the docs.

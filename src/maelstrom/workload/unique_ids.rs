@@ -44,10 +44,6 @@ impl Workload for UniqueIds {
     fn complete(&mut self, _worker: usize, _call: &Call, reply: &Map<String, Json>) -> Completion {
         Completion::Ok(reply.get("id").map(to_value).unwrap_or_default())
     }
-
-    fn check(&self, history: &History) -> Vec<CheckResult> {
-        vec![check(history)]
-    }
 }
 
 /// Checks that no id was handed out twice.
