@@ -5,7 +5,7 @@
 use super::{body, Call, Completion, Workload, WorkloadOptions};
 use crate::check::model::COMPARE_FAILED;
 use crate::check::{CheckerOptions, CheckerSpec};
-use crate::history::{History, Value};
+use crate::history::Value;
 use crate::maelstrom::schema::{field, Rpc, Section, Ty};
 use rand::rngs::StdRng;
 use rand::Rng;
