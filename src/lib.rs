@@ -11,6 +11,7 @@ pub mod controller;
 pub mod error;
 pub mod formats;
 pub mod history;
+pub mod maelstrom;
 pub mod nemesis;
 pub mod node;
 pub mod report;

@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a test: start a target, drive clients against it under faults, check the history.
-    Test(test::TestArgs),
+    Test(Box<test::TestArgs>),
     /// List the built-in targets, workloads, nemeses and checkers.
     List(list::ListArgs),
     /// Measure the checker's speed on the corpus and on generated histories.
@@ -56,12 +56,14 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Serve the reports folder read-only over HTTP (127.0.0.1 by default).
     Serve(serve::ServeArgs),
+    /// Print the Maelstrom protocol reference (workloads, RPCs, errors, services) as Markdown.
+    MaelstromDoc,
 }
 
 /// Runs the parsed command and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Test(args) => test::run(args),
+        Command::Test(args) => test::run(*args),
         Command::List(args) => list::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Check(args) => check::run(args),
@@ -70,5 +72,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Node(args) => node::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::MaelstromDoc => {
+            print!("{}", crate::maelstrom::protocol_doc());
+            Ok(0)
+        }
     }
 }

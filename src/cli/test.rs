@@ -14,8 +14,8 @@ pub struct TestArgs {
     #[arg(long, default_value = "lww-kv")]
     pub target: String,
     /// Which ops the clients perform and how the history is checked (default: `lock` for the
-    /// lock targets, else `register`).
-    #[arg(long)]
+    /// lock targets, else `register`; with --bin a Maelstrom workload such as `broadcast`).
+    #[arg(long, short = 'w')]
     pub workload: Option<String>,
     /// Which faults to inject while the clients run (`none` is the control run).
     #[arg(long, default_value = "none")]
@@ -23,12 +23,13 @@ pub struct TestArgs {
     /// Seconds of client ops before the final phase.
     #[arg(long, default_value_t = 15.0, allow_negative_numbers = true)]
     pub time_limit: f64,
-    /// Concurrent client workers.
-    #[arg(long, default_value_t = 10)]
-    pub concurrency: usize,
-    /// Total ops per second over all clients (0 = as fast as they go).
-    #[arg(long, default_value_t = 500.0, allow_negative_numbers = true)]
-    pub rate: f64,
+    /// Concurrent client workers: a number, or a multiple of the node count such as `2n`
+    /// (default 10; with --bin, one per node).
+    #[arg(long)]
+    pub concurrency: Option<String>,
+    /// Total ops per second over all clients (0 = as fast as they go; default 500, with --bin 5).
+    #[arg(long, allow_negative_numbers = true)]
+    pub rate: Option<f64>,
     /// Independent keys the ops are spread over.
     #[arg(long, default_value_t = 5)]
     pub keys: usize,
@@ -63,6 +64,9 @@ pub struct TestArgs {
     /// Options of the real-system targets.
     #[command(flatten)]
     pub real: RealArgs,
+    /// Maelstrom mode (`--bin`): a student's node program on ferrocheck's simulated network.
+    #[command(flatten)]
+    pub maelstrom: Box<crate::maelstrom::cli::MaelstromArgs>,
 }
 
 /// Options of the real-system targets, as given on the command line.
@@ -123,13 +127,15 @@ impl TestArgs {
                 self.time_limit
             )));
         }
-        if self.concurrency == 0 {
-            return Err(usage("--concurrency must be at least 1"));
-        }
-        if !(self.rate.is_finite() && (self.rate == 0.0 || self.rate >= MIN_RATE)) {
+        let concurrency = match &self.concurrency {
+            Some(c) => crate::maelstrom::cli::parse_concurrency(c, self.nodes.unwrap_or(3))
+                .map_err(usage)?,
+            None => 10,
+        };
+        let rate = self.rate.unwrap_or(500.0);
+        if !(rate.is_finite() && (rate == 0.0 || rate >= MIN_RATE)) {
             return Err(usage(format!(
-                "--rate must be 0 (unthrottled) or at least {MIN_RATE} ops/s, got {}",
-                self.rate
+                "--rate must be 0 (unthrottled) or at least {MIN_RATE} ops/s, got {rate}"
             )));
         }
         if self.real.lock_ttl_ms == 0 {
@@ -169,7 +175,7 @@ impl TestArgs {
         })?;
         let mut command_line = format!(
             "ferrocheck test --target {} --workload {} --nemesis {} --time-limit {} --concurrency {} --rate {} --keys {} --seed {}",
-            target.name, workload.name, self.nemesis, self.time_limit, self.concurrency, self.rate, self.keys, seed
+            target.name, workload.name, self.nemesis, self.time_limit, concurrency, rate, self.keys, seed
         );
         if let Some(n) = self.nodes {
             command_line.push_str(&format!(" --nodes {n}"));
@@ -186,8 +192,8 @@ impl TestArgs {
             schedule,
             time_limit: Duration::try_from_secs_f64(self.time_limit)
                 .map_err(|e| usage(format!("--time-limit {}: {e}", self.time_limit)))?,
-            concurrency: self.concurrency,
-            rate: self.rate,
+            concurrency,
+            rate,
             keys: self.keys,
             seed,
             op_timeout: Duration::from_millis(op_timeout_ms),
@@ -206,6 +212,9 @@ impl TestArgs {
 
 /// Runs `ferrocheck test`.
 pub fn run(args: TestArgs) -> anyhow::Result<i32> {
+    if args.maelstrom.bin.is_some() {
+        return crate::maelstrom::cli::run(&args);
+    }
     let spec = args.into_spec()?;
     let command_line = spec.command_line.clone();
     let outcome = controller::run(spec)?;

@@ -19,6 +19,7 @@ mod graph;
 mod html;
 mod index;
 mod jsonview;
+pub mod message_diagram;
 mod picture;
 mod plot;
 mod templates;
