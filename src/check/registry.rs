@@ -39,15 +39,12 @@ pub const CHECKERS: &[CheckerEntry] = &[
     entry("causal", causal::ABOUT, causal::build),
     entry("lock", lock::ABOUT, lock::build),
     entry(lost_updates::NAME, lost_updates::ABOUT, lost_updates::build),
-<<<<<<< HEAD
     entry(txn::NAME, txn::ABOUT, txn::build),
-=======
     entry(
         crate::maelstrom::checkers::NAME,
         crate::maelstrom::checkers::ABOUT,
         crate::maelstrom::checkers::build,
     ),
->>>>>>> maelstrom
 ];
 
 const fn entry(

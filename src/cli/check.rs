@@ -81,9 +81,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         Some(s) if s.is_finite() && s > 0.0 && s <= MAX_CHECK_SECONDS => {
             Duration::try_from_secs_f64(s).ok()
         }
-        Some(s) => return Err(super::usage(format!(
+        Some(s) => {
+            return Err(super::usage(format!(
             "--time-limit must be a positive number of seconds up to {MAX_CHECK_SECONDS}, got {s}"
-        ))),
+        )))
+        }
         None => None,
     };
     let opts = CheckOptions {
