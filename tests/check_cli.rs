@@ -101,7 +101,10 @@ fn jepsen_edn_mutex_with_two_holders_is_invalid() {
     let p = write(dir.path(), "lock.edn", MUTEX_TWO_HOLDERS);
     let (code, out, err) = run(&[p.as_os_str()]);
     assert_eq!(code, Some(1), "{out}{err}");
-    assert!(out.contains("mutex (inferred from the ops)"), "{out}");
+    assert!(
+        out.contains("mutex (inferred from the ops; Knossos semantics: fail ops removed)"),
+        "{out}"
+    );
     assert!(out.contains("acquire"), "{out}");
 }
 
@@ -182,7 +185,7 @@ fn sequential_consistency_accepts_a_stale_read() {
     let p = write(
         dir.path(),
         "stale.edn",
-        "[{:type :invoke, :f :write, :value 1, :process 0}\n {:type :ok, :f :write, :value 1, :process 0}\n {:type :invoke, :f :read, :process 1}\n {:type :ok, :f :read, :value nil, :process 1}]\n",
+        "[{:type :invoke, :f :write, :value 1, :process 0}\n {:type :ok, :f :write, :value 1, :process 0}\n {:type :invoke, :f :write, :value 2, :process 0}\n {:type :ok, :f :write, :value 2, :process 0}\n {:type :invoke, :f :read, :process 1}\n {:type :ok, :f :read, :value 1, :process 1}]\n",
     );
     assert_eq!(run(&[p.as_os_str()]).0, Some(1));
     let (code, out, err) = run(&[
@@ -193,4 +196,65 @@ fn sequential_consistency_accepts_a_stale_read() {
     assert_eq!(code, Some(0), "{out}{err}");
     let (code, out, err) = run(&["--consistency".as_ref(), "causal".as_ref(), p.as_os_str()]);
     assert_eq!(code, Some(0), "{out}{err}");
+}
+
+// Jepsen saw the cas [0 1] fail while the register held 0, and a read return nil: Knossos reads
+// the failure as "did not happen" and the nil as "unknown value" (valid); ferrocheck's strict
+// reading takes both as observations (invalid).
+const KNOSSOS_VALID_STRICT_INVALID: &str = r#"; written by a Jepsen test
+(#jepsen.history.Op{:index 0, :time 1, :type :invoke, :process 0, :f :write, :value 0}
+ #jepsen.history.Op{:index 1, :time 2, :type :ok, :process 0, :f :write, :value 0}
+ {:type :invoke, :f :cas, :value [0 1], :process 1, :time 3}
+ {:type :fail, :f :cas, :value [0 1], :process 1, :time 4, :error :knossos.model/cas-failed}
+ {:type :invoke, :f :read, :value nil, :process 2, :time 5}
+ {:type :ok, :f :read, :value nil, :process 2, :time 6}
+ {:type :info, :f :start, :value #{"n1" "n2"}, :process :nemesis, :time 7})
+"#;
+
+#[test]
+fn jepsen_edn_is_read_with_knossos_semantics_unless_told_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "history.edn", KNOSSOS_VALID_STRICT_INVALID);
+    let (code, out, err) = run(&[p.as_os_str()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(
+            "cas-register (inferred from the ops; Knossos semantics: fail ops removed, nil reads unknown)\tvalid"
+        ),
+        "{out}"
+    );
+    let (code, out, err) = run(&["--semantics".as_ref(), "strict".as_ref(), p.as_os_str()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("strict semantics"), "{out}");
+    // Invalid under both: the cas [0 2] succeeded, then a read still saw 0.
+    let bad = KNOSSOS_VALID_STRICT_INVALID.replace(
+        "{:type :invoke, :f :read, :value nil, :process 2, :time 5}\n {:type :ok, :f :read, :value nil, :process 2, :time 6}",
+        "{:type :invoke, :f :cas, :value [0 2], :process 2, :time 5}\n {:type :ok, :f :cas, :value [0 2], :process 2, :time 6}\n {:type :invoke, :f :read, :process 0, :time 8}\n {:type :ok, :f :read, :value 0, :process 0, :time 9}",
+    );
+    let p = write(dir.path(), "bad.edn", &bad);
+    for semantics in ["knossos", "strict"] {
+        let (code, out, err) = run(&["--semantics".as_ref(), semantics.as_ref(), p.as_os_str()]);
+        assert_eq!(code, Some(1), "{semantics}: {out}{err}");
+    }
+    // --json says which reading applied and what it removed.
+    let p = write(dir.path(), "history.edn", KNOSSOS_VALID_STRICT_INVALID);
+    let (_, out, _) = run(&["--json".as_ref(), p.as_os_str()]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json output");
+    assert_eq!(v[0]["semantics"], "knossos");
+    assert_eq!(v[0]["removed"]["failed"], 1);
+    assert_eq!(v[0]["removed"]["nil_reads"], 1);
+}
+
+#[test]
+fn porcupine_logs_keep_porcupine_semantics() {
+    let dir = tempfile::tempdir().unwrap();
+    // A cas [0 1] that failed while the register held 0: Porcupine reads it as "compare failed".
+    let log = "INFO  jepsen.util - 0\t:invoke\t:write\t0\nINFO  jepsen.util - 0\t:ok\t:write\t0\nINFO  jepsen.util - 1\t:invoke\t:cas\t[0 1]\nINFO  jepsen.util - 1\t:fail\t:cas\t[0 1]\n";
+    let p = write(dir.path(), "etcd.log", log);
+    let (code, out, err) = run(&[p.as_os_str()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("cas-register (implied by the format)\tinvalid"),
+        "{out}"
+    );
 }

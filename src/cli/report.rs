@@ -26,14 +26,14 @@ pub struct ReportArgs {
 
 /// Runs `ferrocheck report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
-    let history = formats::load(&args.history, Format::Auto)
-        .map_err(|e| {
-            super::usage(format!(
-                "cannot read the history: {e} (expected JSON Lines as `ferrocheck test` writes, \
-                 Jepsen EDN or a Porcupine log; `ferrocheck check` reads the same)"
-            ))
-        })?
-        .history;
+    let loaded = formats::load(&args.history, Format::Auto).map_err(|e| {
+        super::usage(format!(
+            "cannot read the history: {e} (expected JSON Lines as `ferrocheck test` writes, \
+             Jepsen EDN or a Porcupine log; `ferrocheck check` reads the same)"
+        ))
+    })?;
+    // Jepsen EDN is read as Knossos reads it, as `ferrocheck check` does by default.
+    let history = formats::semantics::default_reading(loaded);
     let info = run_info(&history, &args.history);
     let results = run_checks(&history);
     let (dir, root) = match &args.out {

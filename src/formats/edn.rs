@@ -1,6 +1,8 @@
 //! A reader for the subset of EDN that Jepsen histories use: nil, booleans, integers, floats,
-//! strings, characters-free text, keywords, symbols, vectors, lists, sets, maps, comments and
-//! `#_` discards. Anything else is an error naming line and column.
+//! strings (with `\n \t \r \" \\ \b \f \uXXXX` escapes), keywords (namespaced ones such as
+//! `:knossos.model/inconsistent` too), symbols, vectors, lists, sets, maps, `;` comments, `#_`
+//! discards and tagged literals (`#jepsen.history.Op{...}`, `#inst "..."`), read as the form
+//! they tag. Character literals are an error naming line and column.
 
 use std::fmt;
 
@@ -226,10 +228,35 @@ impl<'a> Reader<'a> {
             }
             b'"' => self.read_string(),
             b']' | b')' | b'}' => self.err(format!("unexpected '{}'", b as char)),
-            b'#' => self.err("tagged literals (#tag) are not supported in histories"),
+            b'#' => self.read_tagged(),
             b'\\' => self.err("character literals are not supported in histories"),
             _ => self.read_atom(),
         }
+    }
+
+    /// `#tag form`: the tag names a type (`#jepsen.history.Op{...}` is an op map, `#inst "..."`
+    /// a timestamp string); a history only needs the form, so the tag is dropped.
+    fn read_tagged(&mut self) -> Result<Edn, EdnError> {
+        let start = self.pos;
+        self.pos += 1;
+        while self.pos < self.text.len() && !is_delim(self.text[self.pos]) {
+            self.pos += 1;
+        }
+        let tag_ok = self
+            .text
+            .get(start + 1)
+            .is_some_and(|b| b.is_ascii_alphabetic());
+        if !tag_ok {
+            self.pos = start;
+            return self.err("a tagged literal needs a tag name after '#', like #inst");
+        }
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!("tagged literals nest more than {MAX_DEPTH} deep"));
+        }
+        self.depth += 1;
+        let r = self.read();
+        self.depth -= 1;
+        r
     }
 
     fn read_seq(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
@@ -285,6 +312,14 @@ impl<'a> Reader<'a> {
                         b'r' => b'\r',
                         b'"' => b'"',
                         b'\\' => b'\\',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'u' => {
+                            let c = self.read_unicode_escape()?;
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                            continue;
+                        }
                         _ => return self.err(format!("unknown string escape \\{}", e as char)),
                     });
                 }
@@ -300,6 +335,34 @@ impl<'a> Reader<'a> {
             Ok(s) => Ok(Edn::Str(s)),
             Err(_) => self.err("string is not valid UTF-8"),
         }
+    }
+
+    /// The four hex digits after `\u` (a surrogate pair is two escapes).
+    fn read_unicode_escape(&mut self) -> Result<char, EdnError> {
+        let hex4 = |r: &mut Self| -> Result<u32, EdnError> {
+            let digits = r.text.get(r.pos..r.pos + 4).unwrap_or(&[]);
+            let code = std::str::from_utf8(digits)
+                .ok()
+                .filter(|d| d.len() == 4)
+                .and_then(|d| u32::from_str_radix(d, 16).ok());
+            match code {
+                Some(c) => {
+                    r.pos += 4;
+                    Ok(c)
+                }
+                None => r.err("\\u needs four hex digits"),
+            }
+        };
+        let hi = hex4(self)?;
+        if (0xD800..0xDC00).contains(&hi) && self.text.get(self.pos..self.pos + 2) == Some(b"\\u") {
+            self.pos += 2;
+            let lo = hex4(self)?;
+            if (0xDC00..0xE000).contains(&lo) {
+                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                return char::from_u32(c).map_or_else(|| self.err("bad surrogate pair"), Ok);
+            }
+        }
+        char::from_u32(hi).map_or_else(|| self.err("\\u escape is not a character"), Ok)
     }
 
     fn read_atom(&mut self) -> Result<Edn, EdnError> {
@@ -383,8 +446,10 @@ mod tests {
         let e = Reader::new("[1 2\n  {:a}]").next_form().unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("even number"), "{e:?}");
-        let e = Reader::new("\n\n   #inst \"x\"").next_form().unwrap_err();
+        let e = Reader::new("\n\n   \\a").next_form().unwrap_err();
         assert_eq!((e.line, e.column), (3, 4));
+        let e = Reader::new("[#{1} # x]").next_form().unwrap_err();
+        assert_eq!((e.line, e.column), (1, 7));
         let e = Reader::new("[1 2").next_form().unwrap_err();
         assert!(e.message.contains("missing ']'"), "{e:?}");
         let deep = "[".repeat(100_000);
@@ -393,5 +458,67 @@ mod tests {
         let discards = "#_".repeat(100_000) + "1";
         let e = Reader::new(&discards).next_form().unwrap_err();
         assert!(e.message.contains("nest"), "{e:?}");
+    }
+
+    fn one(text: &str) -> Edn {
+        Reader::new(text).next_form().unwrap().unwrap().0
+    }
+
+    #[test]
+    fn reads_namespaced_keywords() {
+        assert_eq!(
+            one(":knossos.model/inconsistent"),
+            Edn::Keyword("knossos.model/inconsistent".into())
+        );
+        let m = one("{:jepsen.history/op 1}");
+        assert_eq!(
+            m,
+            Edn::Map(vec![(
+                Edn::Keyword("jepsen.history/op".into()),
+                Edn::Int(1)
+            )])
+        );
+    }
+
+    #[test]
+    fn reads_tagged_literals_as_the_form_they_tag() {
+        let op = one("#jepsen.history.Op{:index 0, :type :invoke, :process 3, :f :read}");
+        assert_eq!(op.get("process"), Some(&Edn::Int(3)));
+        assert_eq!(op.get("type"), Some(&Edn::Keyword("invoke".into())));
+        assert_eq!(
+            one("[#inst \"2024-01-01T00:00:00Z\" #uuid \"f81d\"]"),
+            Edn::Vector(vec![
+                Edn::Str("2024-01-01T00:00:00Z".into()),
+                Edn::Str("f81d".into())
+            ])
+        );
+    }
+
+    #[test]
+    fn reads_sets_lists_and_comments() {
+        let mut r = Reader::new("; a Jepsen history\n(#{1 2} ; trailing\n :a)\n;; end\n");
+        let (v, line, col) = r.next_form().unwrap().unwrap();
+        assert_eq!((line, col), (2, 1));
+        assert_eq!(
+            v,
+            Edn::Vector(vec![
+                Edn::Set(vec![Edn::Int(1), Edn::Int(2)]),
+                Edn::Keyword("a".into())
+            ])
+        );
+        assert!(r.next_form().unwrap().is_none());
+        assert_eq!(one("#{}"), Edn::Set(vec![]));
+    }
+
+    #[test]
+    fn reads_string_escapes() {
+        assert_eq!(
+            one(r#""a\tb\nc\\d\"e\u00e9\uD83D\uDE00""#),
+            Edn::Str("a\tb\nc\\d\"e\u{e9}\u{1F600}".into())
+        );
+        let e = Reader::new(r#""\u00g1""#).next_form().unwrap_err();
+        assert!(e.message.contains("four hex digits"), "{e:?}");
+        let e = Reader::new(r#""\q""#).next_form().unwrap_err();
+        assert!(e.message.contains("escape"), "{e:?}");
     }
 }

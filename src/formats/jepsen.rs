@@ -1,5 +1,9 @@
-//! Jepsen's `history.edn`: a vector, or a plain sequence, of op maps such as
-//! `{:type :invoke, :f :cas, :value [1 2], :process 3, :time 1843021, :index 7}`.
+//! Jepsen's `history.edn`: a vector `[...]`, a list `(...)`, or a plain sequence of op maps such
+//! as `{:type :invoke, :f :cas, :value [1 2], :process 3, :time 1843021, :index 7}` (newer
+//! Jepsen writes them tagged, `#jepsen.history.Op{...}`; the tag is dropped).
+//!
+//! This module only reads; what a `:fail` op or a nil read *means* is decided afterwards, by
+//! [`crate::formats::semantics`] (Knossos's reading by default for EDN).
 //!
 //! `:process :nemesis` ops are kept (they mark fault windows) but are ignored by checkers.
 //! `:key` is kept when present (Porcupine's kv files use it). Keywords in values become strings
@@ -115,20 +119,30 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
     };
 
     let mut unpaired = 0;
-    let wrapped = r.peek().map_err(|e| at(&r, e))? == Some(b'[');
+    let close = match r.peek().map_err(|e| at(&r, e))? {
+        Some(b'[') => Some(b']'),
+        Some(b'(') => Some(b')'),
+        _ => None,
+    };
+    let wrapped = close.is_some();
+    let what = if close == Some(b')') {
+        "list"
+    } else {
+        "vector"
+    };
     if wrapped {
         r.bump();
     }
     loop {
-        if wrapped {
+        if let Some(close) = close {
             match r.peek().map_err(|e| at(&r, e))? {
-                Some(b']') => {
+                Some(c) if c == close => {
                     r.bump();
                     if let Some((_, line, column)) = r.next_form().map_err(|e| at(&r, e))? {
                         return Err(b.error(
                             line,
                             column,
-                            "unexpected text after the history vector",
+                            format!("unexpected text after the history {what}"),
                         ));
                     }
                     break;
@@ -138,7 +152,10 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
                     return Err(b.error(
                         line,
                         column,
-                        "missing ']' at the end of the history vector",
+                        format!(
+                            "missing '{}' at the end of the history {what}",
+                            close as char
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -210,5 +227,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("never invoked"), "{e}");
+    }
+
+    #[test]
+    fn reads_a_top_level_list_with_comments_tags_and_sets() {
+        let text = "; history.edn written by Jepsen\n(#jepsen.history.Op{:index 0, :time 5, :type :invoke, :process 0, :f :read, :value nil}\n #jepsen.history.Op{:index 1, :time 9, :type :ok, :process 0, :f :read, :value #{1 2}}\n {:type :info, :process :nemesis, :f :start, :value :knossos.model/x, :error \"a \\\"quoted\\\" reason\"}\n)\n";
+        let h = parse(Path::new("h.edn"), text).unwrap();
+        assert_eq!(h.ops.len(), 3);
+        assert_eq!(h.ops[0].time, 5);
+        assert_eq!(
+            h.ops[1].value,
+            Value::List(vec![Value::Int(1), Value::Int(2)])
+        );
+        assert_eq!(h.ops[2].value, Value::Str("knossos.model/x".into()));
+        assert!(h.ops[2]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("quoted")));
+        let e = parse(Path::new("h.edn"), "({:type :invoke, :f :read, :process 0}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing ')'") && e.contains("list"), "{e}");
     }
 }

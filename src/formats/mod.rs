@@ -10,6 +10,7 @@ pub mod edn;
 pub mod jepsen;
 pub mod jsonl;
 pub mod porcupine;
+pub mod semantics;
 
 /// A history file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +88,8 @@ pub fn detect(path: &Path, text: &str) -> Format {
     if first.contains("jepsen.util") {
         return Format::PorcupineEtcd;
     }
-    if first.starts_with("{:") || first.starts_with('[') || first.starts_with(';') {
+    let edn_start = ["{:", "[", "(", ";", "#jepsen", "#{"];
+    if edn_start.iter().any(|s| first.starts_with(s)) {
         let kv_like = first.starts_with("{:")
             && first.contains(":key")
             && [":f :get", ":f :put", ":f :append"]
