@@ -323,3 +323,53 @@ fn cli_checks_causal_consistency() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("WriteCORead"), "{stdout}");
 }
+
+#[test]
+fn histories_beyond_the_old_limit_are_decided() {
+    // The closure matrix made anything above 40,000 ops `unknown`; vector clocks decide CC and
+    // CCv at any length, and say CM was not checked.
+    let hist = big(60_000, 8);
+    let opts = CheckOptions {
+        model: Some("register".into()),
+        consistency: Consistency::Causal,
+        ..Default::default()
+    };
+    let r = check(&hist, &opts).unwrap();
+    assert_eq!(r.validity, Validity::Valid, "{}", r.summary);
+    let m = &r.stats["models"];
+    assert_eq!(m["CC"], true);
+    assert_eq!(m["CCv"], true);
+    assert!(m["CM"].is_null(), "{m}");
+    assert!(r.summary.contains("CM) not checked"), "{}", r.summary);
+    // Process 99 reads the first value written, overwrites it, then reads it again: a
+    // WriteCORead, found among 60,000 ops as in a small history.
+    let mut bad = hist.clone();
+    let (key, first) = bad
+        .ops
+        .iter()
+        .find(|o| o.f == "write")
+        .map(|o| (o.key.clone(), o.value.clone()))
+        .unwrap();
+    let calls = [
+        ("read", Value::Nil, first.clone()),
+        ("write", Value::Int(-1), Value::Int(-1)),
+        ("read", Value::Nil, first.clone()),
+    ];
+    for (f, arg, out) in calls {
+        for (kind, value) in [(OpType::Invoke, arg.clone()), (OpType::Ok, out.clone())] {
+            bad.ops.push(Op {
+                index: bad.ops.len() as u64,
+                time: 0,
+                process: Process::Client(99),
+                kind,
+                f: f.into(),
+                key: key.clone(),
+                value,
+                error: None,
+            });
+        }
+    }
+    let r = check(&bad, &opts).unwrap();
+    assert_eq!(r.validity, Validity::Invalid, "{}", r.summary);
+    assert_eq!(r.anomalies[0].kind, "WriteCORead", "{}", r.summary);
+}

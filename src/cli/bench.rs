@@ -16,7 +16,7 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Run only this case (corpus, kv-1m, register-5k, register-20k, register-100k,
-    /// list-append-1m); default all.
+    /// list-append-1m, causal-1m); default all.
     #[arg(long)]
     pub case: Option<String>,
     /// Where the Porcupine corpus is (a folder with jepsen/ and kv/).
@@ -32,6 +32,7 @@ pub const CASES: &[&str] = &[
     "register-20k",
     "register-100k",
     "list-append-1m",
+    "causal-1m",
 ];
 
 /// Peak resident memory of this process so far, in bytes (0 if /proc is unavailable).
@@ -214,6 +215,61 @@ fn list_append_1m() -> anyhow::Result<Outcome> {
     })
 }
 
+/// A register history of `calls` calls by `procs` processes on one key, every write of a
+/// distinct value, recorded from a sequential store (so causal consistency holds).
+fn unique_register(calls: usize, procs: u64) -> crate::history::History {
+    use crate::history::{History, Op, OpType, Process, Value};
+    let mut ops = Vec::with_capacity(2 * calls);
+    let mut current = Value::Nil;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..calls {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let p = seed % procs;
+        let write = (seed >> 20).is_multiple_of(2);
+        let (f, arg, out) = if write {
+            current = Value::Int(i as i64 + 1);
+            ("write", current.clone(), current.clone())
+        } else {
+            ("read", Value::Nil, current.clone())
+        };
+        for (kind, value) in [(OpType::Invoke, arg), (OpType::Ok, out)] {
+            ops.push(Op {
+                index: ops.len() as u64,
+                time: i as u64 * 1000,
+                process: Process::Client(p),
+                kind,
+                f: f.into(),
+                key: None,
+                value,
+                error: None,
+            });
+        }
+    }
+    History { header: None, ops }
+}
+
+fn causal_1m() -> anyhow::Result<Outcome> {
+    let calls = 1_000_000;
+    let h = unique_register(calls, 50);
+    let started = Instant::now();
+    let r = check::check(
+        &h,
+        &CheckOptions {
+            model: Some("register".into()),
+            consistency: check::Consistency::Causal,
+            ..Default::default()
+        },
+    )?;
+    Ok(Outcome {
+        ops: calls,
+        seconds: started.elapsed().as_secs_f64(),
+        validity: r.validity,
+        note: format!("50 processes, unique values: {}", r.summary),
+    })
+}
+
 /// Runs `ferrocheck bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let cases: Vec<&str> = match &args.case {
@@ -235,6 +291,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             "register-5k" => register(5_000)?,
             "register-20k" => register(20_000)?,
             "list-append-1m" => list_append_1m()?,
+            "causal-1m" => causal_1m()?,
             _ => register(100_000)?,
         };
         let secs = o.seconds;

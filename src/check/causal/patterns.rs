@@ -1,8 +1,9 @@
 //! The bad patterns of the causal models (see the parent module), each found in polynomial
 //! time on the causal graph, with the paths that prove them (see `explain` for the words).
 
+use super::clocks::{topo_order, Chains, Clocks};
 use super::explain::{cyclic, init_read, thin_air, write_co_read, Chain, Reason};
-use super::{BitMatrix, CausalGraph, CausalModel, CausalReport, Edge, EventKind};
+use super::{BitMatrix, CausalGraph, CausalModel, CausalReport, Edge, EventKind, MAX_CM_OPS};
 use crate::check::Anomaly;
 use crate::history::History;
 use petgraph::algo::{tarjan_scc, toposort};
@@ -11,46 +12,49 @@ use rayon::prelude::*;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Searches every pattern and adds what it finds to `report`: the CC patterns first; when
-/// none is found, the CCv and CM ones.
-pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport) {
+/// none is found, the CCv and CM ones (CM only up to [`MAX_CM_OPS`] ops).
+pub fn search_all(history: &History, g: &CausalGraph, chains: Chains, report: &mut CausalReport) {
     for (id, e) in g.events.iter().enumerate() {
-        if e.kind == EventKind::Read && e.thin_air {
+        if e.kind == EventKind::Read && e.thin_air && report.explains("ThinAirRead") {
             report.add(CausalModel::CC, thin_air(history, g, id));
         }
     }
-    let graph = g.digraph();
     let succ = successors(g.len(), g.edges.iter().copied());
-    let order = match toposort(&graph, None) {
-        Ok(order) => order,
-        Err(_) => {
-            // co is cyclic: report each cycle; the other patterns presuppose a causal order.
-            for scc in tarjan_scc(&graph).into_iter().filter(|c| c.len() > 1) {
-                let members: HashSet<usize> = scc.iter().map(|n| n.index()).collect();
-                let start = scc.iter().map(|n| n.index()).min().unwrap_or(0);
-                if let Some(c) = cycle(&succ, start, |v| members.contains(&v)) {
-                    report.add(
-                        CausalModel::CC,
-                        cyclic(history, g, "CyclicCO", CausalModel::CC, &c, None, &[]),
-                    );
-                }
+    let Some(order) = topo_order(g.len(), &succ) else {
+        // co is cyclic: report each cycle; the other patterns presuppose a causal order.
+        let graph = g.digraph();
+        for scc in tarjan_scc(&graph).into_iter().filter(|c| c.len() > 1) {
+            if !report.explains("CyclicCO") {
+                continue;
             }
-            return;
+            let members: HashSet<usize> = scc.iter().map(|n| n.index()).collect();
+            let start = scc.iter().map(|n| n.index()).min().unwrap_or(0);
+            if let Some(c) = cycle(&succ, start, |v| members.contains(&v)) {
+                report.add(
+                    CausalModel::CC,
+                    cyclic(history, g, "CyclicCO", CausalModel::CC, &c, None, &[]),
+                );
+            }
         }
+        return;
     };
-    let order: Vec<usize> = order.into_iter().map(|n| n.index()).collect();
-    let preds = predecessors(g.len(), g.edges.iter().copied());
-    let anc = BitMatrix::ancestors(&order, &preds);
+    let co = {
+        let preds = predecessors(g.len(), g.edges.iter().copied());
+        Clocks::new(g, chains, &order, &preds)
+    };
 
     for r in 0..g.len() {
         let e = &g.events[r];
         if e.kind != EventKind::Read || e.thin_air {
             continue;
         }
-        let writes = &g.writes[e.key];
         match e.writer {
             None => {
                 // WriteCOInitRead: the latest co-earlier write to the key, if any.
-                if let Some(&w) = writes.iter().rev().find(|&&w| anc.has(r, w)) {
+                if let Some(w) = co.latest_write_before(r, e.key) {
+                    if !report.explains("WriteCOInitRead") {
+                        continue;
+                    }
                     let p = path(&succ, w, r, |_| true).unwrap_or_default();
                     report.add(
                         CausalModel::CC,
@@ -68,10 +72,10 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
                 }
             }
             Some(w1) => {
-                if let Some(&w2) = writes
-                    .iter()
-                    .find(|&&w2| w2 != w1 && anc.has(r, w2) && anc.has(w2, w1))
-                {
+                if let Some(w2) = co.overwrite_before(r, e.key, w1) {
+                    if !report.explains("WriteCORead") {
+                        continue;
+                    }
                     let mut p = path(&succ, w1, w2, |_| true).unwrap_or_default();
                     p.extend(path(&succ, w2, r, |_| true).unwrap_or_default());
                     report.add(CausalModel::CC, write_co_read(history, g, r, w1, w2, &p));
@@ -83,19 +87,21 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
         return;
     }
 
-    // CCv: co ∪ cf must be acyclic. An edge w1 -cf-> w2 already implied by co is left out.
+    // CCv: co ∪ cf must be acyclic. An edge w1 -cf-> w2 already implied by co is left out, and
+    // so is one implied by a later write of w1's chain (see `Clocks::conflicts`).
     let mut cf: Chain = Vec::new();
     for r in 0..g.len() {
         let e = &g.events[r];
         let Some(w2) = e.writer else { continue };
-        for &w1 in &g.writes[e.key] {
-            if w1 != w2 && anc.has(r, w1) && !anc.has(w2, w1) {
-                cf.push((w1, w2, Edge::Cf(r)));
-            }
-        }
+        cf.extend(
+            co.conflicts(r, e.key, w2)
+                .into_iter()
+                .map(|w1| (w1, w2, Edge::Cf(r))),
+        );
     }
-    if !cf.is_empty() {
-        let all: Chain = g.edges.iter().copied().chain(cf.iter().copied()).collect();
+    let all: Chain = g.edges.iter().copied().chain(cf.iter().copied()).collect();
+    let succ_all = successors(g.len(), all.iter().copied());
+    if !cf.is_empty() && topo_order(g.len(), &succ_all).is_none() {
         let mut both: DiGraph<(), Edge> = DiGraph::with_capacity(g.len(), all.len());
         for _ in 0..g.len() {
             both.add_node(());
@@ -103,8 +109,10 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
         for &(a, b, l) in &all {
             both.add_edge(NodeIndex::new(a), NodeIndex::new(b), l);
         }
-        let succ_all = successors(g.len(), all.iter().copied());
         for scc in tarjan_scc(&both).into_iter().filter(|c| c.len() > 1) {
+            if !report.explains("CyclicCF") {
+                continue;
+            }
             let members: HashSet<usize> = scc.iter().map(|n| n.index()).collect();
             // Every cycle has a cf edge (co is acyclic): start from one, for a short cycle.
             let start = cf
@@ -123,11 +131,16 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
             }
         }
     }
+    drop((all, succ_all, cf));
 
+    if g.len() > MAX_CM_OPS {
+        report.cm_unchecked = true;
+        return;
+    }
     // CM: one hb relation per process.
     let found: Vec<Anomaly> = (0..g.reads_by_process.len())
         .into_par_iter()
-        .filter_map(|p| causal_memory(history, g, &anc, &succ, p))
+        .filter_map(|p| causal_memory(history, g, &co, &succ, p))
         .collect();
     for a in found {
         report.add(CausalModel::CM, a);
@@ -140,7 +153,7 @@ pub fn search_all(history: &History, g: &CausalGraph, report: &mut CausalReport)
 fn causal_memory(
     history: &History,
     g: &CausalGraph,
-    anc: &BitMatrix,
+    co: &Clocks,
     succ: &[Vec<(usize, Edge)>],
     p: usize,
 ) -> Option<Anomaly> {
@@ -153,11 +166,8 @@ fn causal_memory(
     }
     let forces_more = reads.iter().any(|&r| {
         let e = &g.events[r];
-        e.writer.is_some_and(|w1| {
-            g.writes[e.key]
-                .iter()
-                .any(|&w2| w2 != w1 && anc.has(r, w2) && !anc.has(w1, w2))
-        })
+        e.writer
+            .is_some_and(|w1| co.concurrent_write_before(r, e.key, w1))
     });
     if !forces_more {
         return None;
@@ -166,7 +176,7 @@ fn causal_memory(
     // The graph of hb_p keeps only the writes and p's reads of the causal past of p's last
     // read; the other processes' reads only carry co paths, which become direct `Co` edges.
     let mine: HashSet<usize> = reads.iter().copied().collect();
-    let in_past = |v: usize| v == last || anc.has(last, v);
+    let in_past = |v: usize| v == last || co.has(last, v);
     let keep = |v: usize| g.events[v].kind == EventKind::Write || mine.contains(&v);
     let nodes: Vec<usize> = (0..g.len()).filter(|&v| in_past(v) && keep(v)).collect();
     let mut local = vec![usize::MAX; g.len()];
