@@ -132,6 +132,17 @@ pub trait Model: Sync {
     /// It must keep the answer exactly the same; the default changes nothing.
     fn prepare(&self, _ops: &mut [Self::Op]) {}
 
+    /// A quick, sound refutation of one key's (prepared) ops, tried before the search: the
+    /// positions of a core of ops that no linearization allows even when every other op of the
+    /// key may take effect at any time after its invoke, or never; the op that cannot be placed
+    /// first. `None` (the default) when it finds none; the search decides then.
+    fn refute(
+        &self,
+        _ops: &[crate::check::linearizable::search::KeyOp<Self::Op>],
+    ) -> Option<Vec<usize>> {
+        None
+    }
+
     /// The state in words, for explanations.
     fn describe_state(&self, state: &Self::State, values: &Interner) -> String;
 }

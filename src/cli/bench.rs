@@ -16,7 +16,7 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Run only this case (corpus, kv-1m, register-5k, register-20k, register-100k,
-    /// list-append-1m, causal-1m); default all.
+    /// stale-100k, thin-air-100k, list-append-1m, causal-1m); default all.
     #[arg(long)]
     pub case: Option<String>,
     /// Where the Porcupine corpus is (a folder with jepsen/ and kv/).
@@ -31,6 +31,8 @@ pub const CASES: &[&str] = &[
     "register-5k",
     "register-20k",
     "register-100k",
+    "stale-100k",
+    "thin-air-100k",
     "list-append-1m",
     "causal-1m",
 ];
@@ -142,6 +144,51 @@ fn kv_1m() -> anyhow::Result<Outcome> {
 }
 
 fn register(calls: usize) -> anyhow::Result<Outcome> {
+    register_with(calls, None)
+}
+
+/// A bad read added to a generated cas-register history: `Stale` reads a value written (and
+/// acknowledged) before everything else, so certainly overwritten long before; `ThinAir` a
+/// value nobody wrote.
+#[derive(Clone, Copy)]
+enum BadRead {
+    Stale,
+    ThinAir,
+}
+
+fn with_bad_read(h: crate::history::History, bad: BadRead) -> crate::history::History {
+    use crate::history::{History, Op, OpType, Process, Value};
+    let call = |kind, f: &str, value, time, p| Op {
+        index: 0,
+        time,
+        process: Process::Client(p),
+        kind,
+        f: f.to_string(),
+        key: Some("k0".into()),
+        value,
+        error: None,
+    };
+    let end = h.ops.last().map_or(0, |o| o.time) + 1000;
+    let mut ops = Vec::with_capacity(h.ops.len() + 4);
+    let old = Value::Int(1_000_000);
+    if let BadRead::Stale = bad {
+        ops.push(call(OpType::Invoke, "write", old.clone(), 0, 1 << 30));
+        ops.push(call(OpType::Ok, "write", old.clone(), 0, 1 << 30));
+    }
+    ops.extend(h.ops);
+    let read = match bad {
+        BadRead::Stale => old,
+        BadRead::ThinAir => Value::Int(-7),
+    };
+    ops.push(call(OpType::Invoke, "read", Value::Nil, end, (1 << 30) + 1));
+    ops.push(call(OpType::Ok, "read", read, end + 1, (1 << 30) + 1));
+    for (i, o) in ops.iter_mut().enumerate() {
+        o.index = i as u64;
+    }
+    History { header: None, ops }
+}
+
+fn register_with(calls: usize, bad: Option<BadRead>) -> anyhow::Result<Outcome> {
     let h = synth::history(&SynthOptions {
         calls,
         clients: 20,
@@ -151,6 +198,10 @@ fn register(calls: usize) -> anyhow::Result<Outcome> {
         kv: false,
         seed: calls as u64,
     });
+    let h = match bad {
+        Some(b) => with_bad_read(h, b),
+        None => h,
+    };
     let infos = h
         .ops
         .iter()
@@ -292,6 +343,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             "register-20k" => register(20_000)?,
             "list-append-1m" => list_append_1m()?,
             "causal-1m" => causal_1m()?,
+            "stale-100k" => register_with(100_000, Some(BadRead::Stale))?,
+            "thin-air-100k" => register_with(100_000, Some(BadRead::ThinAir))?,
             _ => register(100_000)?,
         };
         let secs = o.seconds;

@@ -10,9 +10,13 @@ pub mod keys;
 mod memo;
 pub mod search;
 pub mod shrink;
+pub mod stale;
 
 use crate::check::linearizable::keys::split;
-use crate::check::linearizable::search::{search, Budget, Exhausted, KeyVerdict, SearchStats};
+use crate::check::linearizable::keys::KeyHistory;
+use crate::check::linearizable::search::{
+    search, Budget, Exhausted, KeyVerdict, SearchStats, Stuck,
+};
 use crate::check::linearizable::shrink::Shrunk;
 use crate::check::model::{Interner, Model};
 use crate::check::result::{Anomaly, CheckResult, Validity};
@@ -27,6 +31,53 @@ pub const MEMORY_LIMIT: u64 = 1 << 30;
 
 /// Step allowances of the search rounds; the last round has no step limit.
 const ALLOWANCES: [u64; 3] = [1 << 18, 1 << 21, u64::MAX];
+
+/// Cores at most this long are searched for the states to show; longer ones are shown as found.
+const CORE_SEARCHED: usize = 64;
+
+/// The proof a model's [`Model::refute`] found, as a shrunk history: the core ops as recorded,
+/// every other op of the key relaxed (the refutation holds for them at any time, or never).
+fn core_proof<M: Model>(
+    model: &M,
+    part: &KeyHistory<M::Op>,
+    core: &[usize],
+) -> Shrunk<M::Op, M::State> {
+    let mut idx = core.to_vec();
+    idx.sort_by_key(|&i| part.ops[i].call);
+    let sub = KeyHistory {
+        key: part.key.clone(),
+        ops: idx.iter().map(|&i| part.ops[i].clone()).collect(),
+        origin: idx.iter().map(|&i| part.origin[i]).collect(),
+        values: part.values.clone(),
+    };
+    let blocked = idx.iter().position(|&i| i == core[0]).unwrap_or(0);
+    let mut stuck = Stuck {
+        prefix: Vec::new(),
+        blocked,
+        states: Vec::new(),
+    };
+    if sub.ops.len() <= CORE_SEARCHED {
+        let (used, cancel) = (AtomicU64::new(0), AtomicBool::new(false));
+        let budget = Budget {
+            deadline: Some(Instant::now() + Duration::from_millis(200)),
+            memory_limit: 64 << 20,
+            memory_used: &used,
+            cancel: &cancel,
+            max_steps: 1 << 20,
+        };
+        if let KeyVerdict::NotLinearizable(s) = search(model, &sub.ops, &budget).0 {
+            stuck = s;
+        }
+    }
+    let n = sub.ops.len();
+    Shrunk {
+        part: sub,
+        hard: vec![true; n],
+        stuck,
+        blocked,
+        original_ops: part.ops.len(),
+    }
+}
 
 /// Checks every key of `history` for linearizability under `model`.
 pub fn check_linearizable<M: Model>(
@@ -52,6 +103,16 @@ pub fn check_linearizable<M: Model>(
         (0..parts.len()).map(|_| None).collect();
     let mut tried: Vec<Option<usize>> = vec![None; parts.len()];
     let deadline = time_limit.map(|d| started + d);
+    // Sound necessary conditions first (see `stale`): an impossible read ends the check at once.
+    let cores: Vec<Option<Vec<usize>>> = parts.par_iter().map(|p| model.refute(&p.ops)).collect();
+    if let Some((k, core)) = cores
+        .into_iter()
+        .enumerate()
+        .find_map(|(k, c)| c.map(|c| (k, c)))
+    {
+        refuted[k] = Some(core_proof(model, &parts[k], &core));
+        cancel.store(true, Ordering::Relaxed);
+    }
     for (round_no, allowance) in ALLOWANCES.iter().enumerate() {
         let open: Vec<usize> = (0..parts.len())
             .filter(|&i| {

@@ -163,6 +163,12 @@ impl Model for CasRegister {
     fn prepare(&self, ops: &mut [RegisterOp]) {
         prepare_values(self.initial, ops)
     }
+    fn refute(
+        &self,
+        ops: &[crate::check::linearizable::search::KeyOp<RegisterOp>],
+    ) -> Option<Vec<usize>> {
+        crate::check::linearizable::stale::impossible_read(ops, self.initial).map(|f| f.core())
+    }
     fn describe_state(&self, state: &u32, values: &Interner) -> String {
         describe_value(*state, values)
     }
