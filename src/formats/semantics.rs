@@ -128,7 +128,8 @@ pub fn apply<'h>(
         .ops
         .iter()
         .zip(drop)
-        .filter_map(|(op, gone)| (!gone).then(|| op.clone()))
+        .filter(|(_, gone)| !gone)
+        .map(|(op, _)| op.clone())
         .collect();
     let header = history.header.clone();
     (Cow::Owned(History { header, ops }), applied)
