@@ -39,16 +39,28 @@ const CORE_SEARCHED: usize = 64;
 /// every other op of the key relaxed (the refutation holds for them at any time, or never).
 fn core_proof<M: Model>(
     model: &M,
+    history: &History,
     part: &KeyHistory<M::Op>,
     core: &[usize],
 ) -> Shrunk<M::Op, M::State> {
     let mut idx = core.to_vec();
     idx.sort_by_key(|&i| part.ops[i].call);
+    // As recorded (without the model's value merging), so the states read as the history's.
+    let mut values = part.values.clone();
+    let ops = idx
+        .iter()
+        .map(|&i| {
+            keys::compile_call(model, history, part.origin[i], false, &mut values)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| part.ops[i].clone())
+        })
+        .collect();
     let sub = KeyHistory {
         key: part.key.clone(),
-        ops: idx.iter().map(|&i| part.ops[i].clone()).collect(),
+        ops,
         origin: idx.iter().map(|&i| part.origin[i]).collect(),
-        values: part.values.clone(),
+        values,
     };
     let blocked = idx.iter().position(|&i| i == core[0]).unwrap_or(0);
     let mut stuck = Stuck {
@@ -110,7 +122,7 @@ pub fn check_linearizable<M: Model>(
         .enumerate()
         .find_map(|(k, c)| c.map(|c| (k, c)))
     {
-        refuted[k] = Some(core_proof(model, &parts[k], &core));
+        refuted[k] = Some(core_proof(model, history, &parts[k], &core));
         cancel.store(true, Ordering::Relaxed);
     }
     for (round_no, allowance) in ALLOWANCES.iter().enumerate() {
