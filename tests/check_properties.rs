@@ -270,6 +270,38 @@ proptest! {
         prop_assert_eq!(checker(&h), oracle(&h), "history: {:?}", h.ops);
     }
 
+    /// A recorded history with one late read of the initial value (nil, which no op writes back,
+    /// so certainly overwritten long before the read began once any write or cas was
+    /// acknowledged): always refuted, whatever the length, with the read named first.
+    #[test]
+    fn a_stale_read_is_always_refuted(seed in any::<u64>(), calls in 20usize..3000, clients in 1usize..12) {
+        let h = synth::history(&SynthOptions {
+            calls, clients, keys: 1, info_rate: 0.1, values: 5, kv: false, seed,
+        });
+        // Only certain if an acknowledged write or cas (of another value) ran after it.
+        let overwritten = h.ops.iter().any(|o| o.kind == OpType::Ok && (o.f == "write" || o.f == "cas"));
+        let mut ops = Vec::new();
+        let op = |kind, f: &str, value, p| Op {
+            index: 0, time: 0, process: Process::Client(p), kind, f: f.into(),
+            key: Some("k0".into()), value, error: None,
+        };
+        ops.extend(h.ops);
+        ops.push(op(OpType::Invoke, "read", Value::Nil, 1001));
+        ops.push(op(OpType::Ok, "read", Value::Nil, 1001));
+        for (i, o) in ops.iter_mut().enumerate() {
+            o.index = i as u64;
+        }
+        let read = ops.len() as u64 - 2;
+        let h = History { header: None, ops };
+        let r = check(&h, &CheckOptions { model: Some("cas-register".into()), ..Default::default() }).unwrap();
+        if overwritten {
+            prop_assert_eq!(r.validity, Validity::Invalid, "{}", r.summary);
+            prop_assert_eq!(r.anomalies[0].ops[0], read);
+        } else {
+            prop_assert_eq!(r.validity, Validity::Valid, "{}", r.summary);
+        }
+    }
+
     /// Longer random histories with many unknown ops over few values (where unknown ops of a
     /// kind are plentiful): the checker agrees with the oracle.
     #[test]
