@@ -145,7 +145,8 @@ fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
             "--nemesis",
             "pause",
         ])
-        // 12 s: two pauses of the holder (every 4 s), so one mistimed pause cannot hide it.
+        // 12 s: the holder is paused at about 4 s for 3 s, caught just after it was sent its
+        // write (so the stall lands before the write does).
         .args(["--time-limit", "12", "--seed", "1", "--history-dir"])
         .arg(dir.path().join("h"))
         .arg("--report-dir")
@@ -166,6 +167,12 @@ fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
             h.ops.iter().any(|o| o.f == "pause" && o.kind == OpType::Ok),
             "the nemesis never paused: {stdout}"
         );
+        // The harness leaves no hold open: at the time limit a holder releases.
+        let open: Vec<_> = ferrocheck::check::lock::holds(&h)
+            .into_iter()
+            .filter(|hold| hold.ended.is_none())
+            .collect();
+        assert!(open.is_empty(), "holds left open: {open:?}\n{stdout}");
         let r = ferrocheck::check::lock::check_lock(&h, fencing);
         let lost = r.stats["lost_updates"]["lost"].as_u64().unwrap();
         let refused = r.stats["lost_updates"]["refused_writes"].as_u64().unwrap();

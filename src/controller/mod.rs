@@ -215,7 +215,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
 }
 
 /// The async part of a run, inside the clients' namespace, phase by phase: setup → main →
-/// drain → heal → final reads → teardown → check → report. Faults are drawn from `nodes` (the
+/// heal while draining → final reads → teardown → check → report. Faults are drawn from `nodes` (the
 /// target's fault targets); explicit ones may name any of `known`.
 pub async fn run_async(
     spec: &RunSpec,
@@ -232,10 +232,13 @@ pub async fn run_async(
     let nemesis = prepared.map(|p| run.start_nemesis(p, nodes)).transpose()?;
     let mut workers = run.start_workers();
     let ending = run.main_phase(&mut workers).await;
-    run.drain(workers, &ending).await;
+    // Heal while the ops in flight finish: a process paused past the time limit answers then,
+    // instead of holding the drain up until its op times out.
+    run.stop_workers(&ending);
     if let Some(n) = nemesis {
         run.heal(n).await?;
     }
+    run.drain(workers).await;
     if ending == Ending::Completed {
         run.final_reads().await;
     }

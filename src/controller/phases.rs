@@ -1,6 +1,6 @@
 //! The phases of one run, in order: [`Run::new`] (history file, signals), fault preparation
 //! (proxies, nemesis, plan), [`Run::start_target`], the main phase (workers and the nemesis
-//! thread under the watch of the clock, the signals and the nodes), drain, heal, final reads,
+//! thread under the watch of the clock, the signals and the nodes), stop the workers, heal while they drain, final reads,
 //! teardown, and check + report. Each phase is one method, so the order reads in
 //! [`super::run_async`].
 
@@ -208,16 +208,23 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Stops new ops; ops in flight end within the op timeout (or at once on abort).
-    pub async fn drain(&self, mut workers: JoinSet<anyhow::Result<()>>, ending: &Ending) {
+    /// Stops new ops: ops in flight end within the op timeout (or at once on abort), then each
+    /// worker finishes what it must (a lock holder releases).
+    pub fn stop_workers(&self, ending: &Ending) {
         let _ = self.phase_tx.send(if *ending == Ending::Completed {
             Phase::Stop
         } else {
             Phase::Abort
         });
-        let drain = tokio::time::timeout(self.spec.op_timeout + Duration::from_secs(2), async {
-            while workers.join_next().await.is_some() {}
-        });
+    }
+
+    /// Waits for the workers told to stop by [`stop_workers`](Self::stop_workers): within two op
+    /// timeouts (the op in flight, then a finishing one), else they are abandoned.
+    pub async fn drain(&self, mut workers: JoinSet<anyhow::Result<()>>) {
+        let drain =
+            tokio::time::timeout(2 * self.spec.op_timeout + Duration::from_secs(2), async {
+                while workers.join_next().await.is_some() {}
+            });
         if drain.await.is_err() {
             workers.abort_all();
         }

@@ -73,7 +73,12 @@ pub async fn wait_for(phase: &mut watch::Receiver<Phase>, at_least: Phase) {
     let _ = phase.wait_for(|p| *p >= at_least).await;
 }
 
-/// Runs one worker until the deadline, a stop, or its generator says done.
+/// Most requests a worker makes after the time limit to finish its work (see
+/// [`WorkerGen::finish`]).
+const FINISH_STEPS: usize = 4;
+
+/// Runs one worker until the deadline, a stop, or its generator says done, then lets the
+/// generator finish what it must (a lock holder releases).
 /// Returns an error only when no client could be opened (the run cannot go on).
 pub async fn run(
     mut ctx: WorkerCtx,
@@ -84,19 +89,19 @@ pub async fn run(
     let mut client = ctx.target.lock().await.client(process).await?;
     let mut last: Option<(Request, Outcome)> = None;
     loop {
-        if *ctx.phase.borrow() >= Phase::Stop {
-            return Ok(());
+        if *ctx.phase.borrow() >= Phase::Stop || Instant::now() >= ctx.deadline {
+            break;
         }
         if !ctx.mean_delay.is_zero() {
             let nanos = ctx.mean_delay.as_nanos() as u64;
             let pause = Duration::from_nanos(rng.gen_range(0..=2 * nanos));
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = wait_for(&mut ctx.phase, Phase::Stop) => return Ok(()),
+                _ = wait_for(&mut ctx.phase, Phase::Stop) => break,
             }
         }
         if Instant::now() >= ctx.deadline {
-            return Ok(());
+            break;
         }
         let req = match gen.next(&mut rng, last.as_ref().map(|(r, o)| (r, o))) {
             Step::Request(r) => r,
@@ -120,4 +125,29 @@ pub async fn run(
         }
         last = Some((req, outcome));
     }
+    // Time is up: finish what must not be left half done (a held lock is released), a bounded
+    // number of steps, each under the op timeout; an abort skips this.
+    for _ in 0..FINISH_STEPS {
+        if *ctx.phase.borrow() >= Phase::Abort {
+            break;
+        }
+        let req = match gen.finish(last.as_ref().map(|(r, o)| (r, o))) {
+            Step::Request(r) => r,
+            Step::Done => break,
+        };
+        let outcome = call(
+            &ctx.recorder,
+            client.as_mut(),
+            process,
+            &req,
+            ctx.op_timeout,
+            &mut ctx.phase,
+        )
+        .await;
+        if matches!(outcome, Outcome::Info(_)) {
+            break;
+        }
+        last = Some((req, outcome));
+    }
+    Ok(())
 }

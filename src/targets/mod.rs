@@ -77,8 +77,10 @@ pub struct WorkerInfo {
     pub pid: u32,
     /// Whether it believes it holds the lock (from its acquire ok until it invokes release).
     pub holds_lock: bool,
-    /// Whether it is mid-update: it has read the resource and its write has not completed.
-    pub mid_update: bool,
+    /// When it was sent its write, if that write has not answered yet: it is mid-update (the
+    /// worker does its "work", then writes what it read earlier). A pause landing early in this
+    /// window stalls the holder before its write lands, where a stall does the most harm.
+    pub writing_since: Option<std::time::Instant>,
 }
 
 /// Where a target's node processes run: their address and how their command is prepared (e.g.

@@ -73,6 +73,21 @@ impl WorkerGen for LockGen {
             _ => request("acquire", Value::Nil),
         })
     }
+
+    fn finish(&mut self, last: Option<(&Request, &Outcome)>) -> Step {
+        match last {
+            // Holding: let go without more work.
+            // After an `info` the process was retired: the fresh client holds nothing.
+            Some((req, outcome))
+                if !matches!(outcome, Outcome::Info(_))
+                    && (matches!(req.f.as_str(), "read" | "write")
+                        || (req.f == "acquire" && matches!(outcome, Outcome::Ok(_)))) =>
+            {
+                Step::Request(request("release", Value::Nil))
+            }
+            _ => Step::Done,
+        }
+    }
 }
 
 impl Workload for LockWorkload {
@@ -108,6 +123,32 @@ impl Workload for LockWorkload {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn at_the_time_limit_a_holder_releases_and_nobody_else_does_anything() {
+        let mut g = LockGen::new(0);
+        let acquire = request("acquire", Value::Nil);
+        let read = request("read", Value::Nil);
+        let write = request("write", Value::List(vec![]));
+        let release = request("release", Value::Nil);
+        let ok = Outcome::Ok(Value::Int(1));
+        let refused = Outcome::Fail("held".into());
+        let unknown = Outcome::Info("timed out".into());
+        let finish = |g: &mut LockGen, r: &Request, o: &Outcome| match g.finish(Some((r, o))) {
+            Step::Request(r) => Some(r.f),
+            Step::Done => None,
+        };
+        // Holding: after an acquire ok, a read, or a write, the worker lets go.
+        assert_eq!(finish(&mut g, &acquire, &ok).as_deref(), Some("release"));
+        assert_eq!(finish(&mut g, &read, &ok).as_deref(), Some("release"));
+        assert_eq!(finish(&mut g, &read, &refused).as_deref(), Some("release"));
+        assert_eq!(finish(&mut g, &write, &ok).as_deref(), Some("release"));
+        // Not holding, or retired by an unknown outcome (the fresh client holds nothing).
+        assert_eq!(finish(&mut g, &acquire, &refused), None);
+        assert_eq!(finish(&mut g, &write, &unknown), None);
+        assert_eq!(finish(&mut g, &release, &ok), None);
+        assert_eq!(g.finish(None), Step::Done);
+    }
 
     #[test]
     fn a_worker_cycles_acquire_read_write_release() {

@@ -25,6 +25,15 @@ pub enum Step {
 pub trait WorkerGen: Send {
     /// The next request, given the previous request and how it ended (`None` at the start).
     fn next(&mut self, rng: &mut StdRng, last: Option<(&Request, &Outcome)>) -> Step;
+
+    /// What the worker must still do once the time limit has passed, before it stops: a lock
+    /// worker that holds the lock releases it, so that no hold is left open by the harness
+    /// itself (an open hold reads as "still believed it held" to the lock checker). Called
+    /// repeatedly until it says [`Step::Done`]; the default has nothing to finish.
+    fn finish(&mut self, last: Option<(&Request, &Outcome)>) -> Step {
+        let _ = last;
+        Step::Done
+    }
 }
 
 /// A workload: generators for the main phase, requests for the final phase, and the checks.

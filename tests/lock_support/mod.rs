@@ -206,14 +206,17 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
     (rec.history(), hits)
 }
 
-/// The worker that holds the lock and is between its read and its write (its last op is a write
-/// invoke), waiting up to 300 ms for one.
+/// The worker that holds the lock and was sent its write moments ago (so it is still doing its
+/// work, its write not landed yet: a worker caught later may already have answered), waiting up
+/// to 600 ms for one.
 async fn catch_holder(target: &dyn Target, rec: &Recorder) -> Option<WorkerInfo> {
-    for _ in 0..60 {
-        let found = target
-            .workers()
-            .into_iter()
-            .find(|w| w.holds_lock && rec.last_is_write_invoke(w.process));
+    for _ in 0..600 {
+        let found = target.workers().into_iter().find(|w| {
+            w.holds_lock
+                && rec.last_is_write_invoke(w.process)
+                && w.writing_since
+                    .is_some_and(|t| t.elapsed() < Duration::from_millis(15))
+        });
         if let Some(holder) = found {
             // The names a pause nemesis would use resolve to this worker.
             assert_eq!(target.fault_targets(), vec!["holder".to_string()]);
@@ -223,7 +226,7 @@ async fn catch_holder(target: &dyn Target, rec: &Recorder) -> Option<WorkerInfo>
             );
             return Some(holder);
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     None
 }

@@ -23,6 +23,10 @@ use tokio::process::{ChildStdin, ChildStdout};
 /// answer late rather than be given up on; the controller's own call timeout is usually shorter.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How recently a holder must have been sent its write for a pause to be sure to land before the
+/// write does (the worker's work before writing is 50 ms by default).
+const FRESH_WRITE: Duration = Duration::from_millis(15);
+
 /// Every live worker of a target, by client process: its pid and whether it believes it holds
 /// the lock (from its acquire ok until it invokes release); and the retired workers, still
 /// finishing a request the controller gave up on, until [`WorkerTable::kill_all`].
@@ -68,23 +72,28 @@ impl WorkerTable {
 
     /// The pid for a fault target name: `holder`, or `worker-<process>`.
     ///
-    /// `holder` is the worker holding the lock, caught mid-update when possible (between its
-    /// read and its write, where a stall does the most harm): this waits up to half a second
-    /// for such a moment, else takes the holder as it is.
+    /// `holder` is the worker holding the lock, caught mid-update when possible: just after it
+    /// was sent its write, while it does its work, so the stall lands before the write (a
+    /// worker caught at the end of its write may already have answered, and then the
+    /// controller releases on its behalf before the pause matters). This waits up to a second
+    /// for such a moment, else takes any holder mid-update, else the holder as it is.
     pub fn pid_of(&self, name: &str) -> Option<u32> {
         if name == "holder" {
-            let deadline = std::time::Instant::now() + Duration::from_millis(500);
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
             while std::time::Instant::now() < deadline {
-                if let Some(w) = self
-                    .list()
-                    .into_iter()
-                    .find(|w| w.holds_lock && w.mid_update)
-                {
+                let fresh = self.list().into_iter().find(|w| {
+                    w.holds_lock && w.writing_since.is_some_and(|t| t.elapsed() < FRESH_WRITE)
+                });
+                if let Some(w) = fresh {
                     return Some(w.pid);
                 }
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(1));
             }
-            return self.holder().map(|w| w.pid);
+            let list = self.list();
+            let mid = list
+                .iter()
+                .find(|w| w.holds_lock && w.writing_since.is_some());
+            return mid.or(list.iter().find(|w| w.holds_lock)).map(|w| w.pid);
         }
         let process: u64 = name.strip_prefix("worker-")?.parse().ok()?;
         self.list()
@@ -195,7 +204,7 @@ impl WorkerClient {
                     process,
                     pid,
                     holds_lock: false,
-                    mid_update: false,
+                    writing_since: None,
                 },
             );
         });
@@ -278,15 +287,17 @@ impl Client for WorkerClient {
             // The belief ends when the client decides to release, before it asks.
             self.set_state(|w| {
                 w.holds_lock = false;
-                w.mid_update = false;
+                w.writing_since = None;
             });
+        }
+        if req.f == "write" {
+            self.set_state(|w| w.writing_since = Some(std::time::Instant::now()));
         }
         let out = self.roundtrip(req).await;
         let ok = matches!(out, Outcome::Ok(_));
         match req.f.as_str() {
             "acquire" if ok => self.set_state(|w| w.holds_lock = true),
-            "read" => self.set_state(|w| w.mid_update = ok),
-            "write" => self.set_state(|w| w.mid_update = false),
+            "write" => self.set_state(|w| w.writing_since = None),
             _ => {}
         }
         out
