@@ -5,6 +5,7 @@
 //! every operation into a [`history`], and hands the history to the [`check`]ers, whose verdict
 //! the [`report`] explains. `ferrocheck check` runs the checkers alone on a stored history.
 
+pub mod atomic_file;
 pub mod check;
 pub mod cli;
 pub mod controller;

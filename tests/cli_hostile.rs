@@ -120,3 +120,110 @@ fn a_lock_lease_of_zero_ms_is_refused() {
     assert_eq!(code, Some(254), "{err}");
     assert!(err.contains("--lock-ttl-ms"), "{err}");
 }
+
+#[test]
+fn a_torn_last_line_is_left_out_and_valid_becomes_unknown() {
+    let (dir, path) = small_history();
+    let mut text = std::fs::read_to_string(&path).expect("read");
+    // A crash mid-write: the last op's line is cut off, no line end after it.
+    text.push_str("{\"process\":1,\"type\":\"invoke\",\"f\":\"re");
+    let torn = dir.path().join("torn.jsonl");
+    std::fs::write(&torn, text).expect("write");
+    let (code, out, err) = ferrocheck(&["check", torn.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains("line 4, the last, was torn"), "{out}");
+    assert!(out.contains("unknown"), "{out}");
+    // A malformed line that is not the torn tail is still an error naming it.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"process\":1,\"type\":\"invoke\",\"f\":\"re\n{\"process\":1,\"type\":\"ok\"}\n",
+    )
+    .expect("write");
+    let (code, _, err) = ferrocheck(&["check", bad.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("bad.jsonl:1:"), "{err}");
+}
+
+#[test]
+fn a_fifo_is_refused_instead_of_waiting_forever() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("pipe.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !matches!(made, Ok(s) if s.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "mkfifo is needed under CI"
+        );
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let (code, _, err) = ferrocheck(&["check", fifo.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn too_many_keys_are_refused() {
+    let (code, _, err) = ferrocheck(&["test", "--keys", "1000000000"]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("--keys must be between 1 and"), "{err}");
+}
+
+#[test]
+fn a_history_dir_that_cannot_be_made_is_a_usage_error() {
+    let (code, _, err) = ferrocheck(&["test", "--history-dir", "/proc/ferrocheck-x"]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(
+        err.contains("--history-dir") && err.contains("/proc/ferrocheck-x"),
+        "{err}"
+    );
+}
+
+/// A schedule whose first fault cannot end within the run is refused: a run that injected
+/// nothing must not pass as tested under faults. (Refused before any network is made, so this
+/// needs no root.)
+#[test]
+fn a_nemesis_that_would_inject_nothing_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, _, err) = ferrocheck(&[
+        "test",
+        "--target",
+        "quorum-kv",
+        "--nemesis",
+        "partition",
+        "--time-limit",
+        "3",
+        "--history-dir",
+        dir.path().join("h").to_str().expect("utf-8"),
+        "--report-dir",
+        dir.path().join("r").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("would inject no fault"), "{err}");
+    assert!(err.contains("--time-limit"), "{err}");
+    assert!(
+        std::fs::read_dir(dir.path().join("h"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "a refused run left a run folder"
+    );
+}
+
+/// Every run's summary says how many faults were injected; a fault-free run says so.
+#[test]
+fn the_summary_counts_the_faults_injected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, out, err) = ferrocheck(&[
+        "test",
+        "--quiet",
+        "--time-limit",
+        "1",
+        "--history-dir",
+        dir.path().join("h").to_str().expect("utf-8"),
+        "--report-dir",
+        dir.path().join("r").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("faults   none (--nemesis none)"), "{out}");
+}

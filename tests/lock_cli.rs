@@ -167,6 +167,12 @@ fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
             h.ops.iter().any(|o| o.f == "pause" && o.kind == OpType::Ok),
             "the nemesis never paused: {stdout}"
         );
+        assert!(
+            stdout.contains("faults   ")
+                && stdout.contains(" injected")
+                && !stdout.contains("none injected"),
+            "the summary does not count the pauses: {stdout}"
+        );
         // The harness leaves no hold open: at the time limit a holder releases.
         let open: Vec<_> = ferrocheck::check::lock::holds(&h)
             .into_iter()

@@ -239,6 +239,18 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
         }
         readings.push(applied);
     }
+    // A torn last line may have been a completion: no better than unknown.
+    if let Some(line) = loaded.torn {
+        for r in &mut results {
+            if r.validity == Validity::Valid {
+                r.validity = Validity::Unknown;
+                r.summary = format!(
+                    "{}; but line {line}, the last, was torn (a crash mid-write?): the complete lines before it were checked, and an op's completion may be missing, so valid is at best unknown",
+                    r.summary
+                );
+            }
+        }
+    }
     // Nothing to check is not a pass: the line says so.
     let empty = if ops == 0 { " (empty history)" } else { "" };
     let secs = started.elapsed().as_secs_f64();
@@ -255,6 +267,11 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
             loaded.format.name(),
             result.validity
         ));
+        if let Some(line) = loaded.torn {
+            text.push_str(&format!(
+                "  line {line}, the last, was torn (cut off mid-write) and left out\n"
+            ));
+        }
         if result.checker.starts_with(check::txn::NAME) {
             // Which consistency models the anomalies rule out, and which remain possible.
             text.push_str(&format!("  {}\n", result.summary));
@@ -288,6 +305,7 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
             "semantics_applied": applied.description,
             "removed": {"failed": applied.failed_removed, "nil_reads": applied.nil_reads_removed},
             "seconds": secs,
+            "torn_line": loaded.torn,
             "result": result,
             "results": results,
         }),

@@ -111,6 +111,8 @@ impl From<RealArgs> for RealOptions {
 
 /// The longest `--time-limit` of a run: 30 days.
 pub const MAX_TEST_SECONDS: f64 = 30.0 * 86400.0;
+/// The most keys a run spreads its ops over (each is read back in the final phase).
+pub const MAX_KEYS: usize = 10_000;
 /// The lowest non-zero `--rate` (one op every 1000 s over all clients).
 pub const MIN_RATE: f64 = 0.001;
 
@@ -143,8 +145,11 @@ impl TestArgs {
                 "--lock-ttl-ms must be at least 1: a lease of 0 ms expires as it is granted",
             ));
         }
-        if self.keys == 0 {
-            return Err(usage("--keys must be at least 1"));
+        if !(1..=MAX_KEYS).contains(&self.keys) {
+            return Err(usage(format!(
+                "--keys must be between 1 and {MAX_KEYS}, got {}",
+                self.keys
+            )));
         }
         let target = crate::targets::registry::entry(&self.target)?;
         let op_timeout_ms = self
@@ -161,6 +166,17 @@ impl TestArgs {
             name => Some(Schedule::load(name).map_err(|e| usage(e.to_string()))?),
         };
         let seed = self.seed.unwrap_or_else(rand::random);
+        for (flag, dir) in [
+            ("--history-dir", &self.history_dir),
+            ("--report-dir", &self.report_dir),
+        ] {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                usage(format!(
+                    "cannot create {flag} {}: {e}; pass a folder you can write to",
+                    dir.display()
+                ))
+            })?;
+        }
         let workload = crate::workload::entry(self.workload.as_deref().unwrap_or(target.workload))?;
         if !target.workloads().contains(&workload.name) {
             return Err(usage(format!(
@@ -255,6 +271,14 @@ fn write_summary(
         outcome.history_path.display(),
         outcome.ops
     )?;
+    match outcome.faults {
+        Some(0) => writeln!(
+            out,
+            "faults   none injected: the nemesis never took effect, so this run tested nothing under faults"
+        )?,
+        Some(n) => writeln!(out, "faults   {n} injected")?,
+        None => writeln!(out, "faults   none (--nemesis none)")?,
+    }
     if let Some(r) = &outcome.report_path {
         let shown = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
         writeln!(out, "report   file://{}", shown.display())?;

@@ -131,6 +131,30 @@ pub struct RunOutcome {
     pub ops: usize,
     /// Problems that did not stop the run (history write errors, teardown errors, report errors).
     pub warnings: Vec<String>,
+    /// How many faults the nemesis injected (partitions, pauses, kills, clock jumps, packet
+    /// faults begun), or `None` when the run had no nemesis.
+    pub faults: Option<usize>,
+}
+
+/// The fault-starting nemesis ops of `history` that took effect (heals, resumes and restarts
+/// are not counted).
+pub fn faults_injected(history: &crate::history::History) -> usize {
+    use crate::history::{OpType, Process};
+    const STARTS: &[&str] = &[
+        "start-partition",
+        "pause",
+        "kill",
+        "clock-bump",
+        "clock-strobe",
+        "start-packet",
+    ];
+    history
+        .ops
+        .iter()
+        .filter(|o| {
+            o.process == Process::Nemesis && o.kind == OpType::Ok && STARTS.contains(&o.f.as_str())
+        })
+        .count()
 }
 
 impl RunOutcome {
@@ -191,6 +215,19 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     drop(probe);
     if let Some(why) = refusal {
         return Err(crate::error::unsupported(why));
+    }
+    // A run that would inject nothing must not pass for one tested under faults.
+    if let Some(s) = &spec.schedule {
+        if let Some(needs) = s.too_short(spec.seed, spec.time_limit) {
+            return Err(crate::error::usage(format!(
+                "--nemesis {} would inject no fault in a {} s run: its first fault starts after about {} s and lasts {} s; use --time-limit {} or more, or --nemesis none",
+                spec.nemesis,
+                spec.time_limit.as_secs_f64(),
+                s.interval,
+                s.duration,
+                needs.ceil()
+            )));
+        }
     }
     let mut faults = faults::FaultEnv::prepare(spec.schedule.clone(), &nodes, placeable)?;
     let target = build(faults.placement())?;

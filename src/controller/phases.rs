@@ -299,6 +299,10 @@ impl<'a> Run<'a> {
             ending,
             ops: history.ops.len(),
             warnings: self.warnings,
+            faults: spec
+                .schedule
+                .as_ref()
+                .map(|_| super::faults_injected(&history)),
         }
     }
 }

@@ -37,7 +37,7 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
                         path: path.to_owned(),
                         line: lineno,
                         column: e.column().max(1),
-                        message: e.to_string(),
+                        message: plain_message(&e),
                     })
                 })
                 .collect()
@@ -57,9 +57,48 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
     Ok(history)
 }
 
+/// serde_json's message in words for a history's reader: without its own position (each line
+/// is parsed alone, so it would always say line 1; the caller names the file's line), and with
+/// numbers too large for the field named as such.
+fn plain_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) if text[at..].contains(" column ") => text[..at].to_string(),
+        _ => text,
+    };
+    if text.starts_with("invalid type: floating point") && text.contains("expected u64") {
+        format!("{text}: a whole number from 0 to {} is expected here (this one is too large, negative or has a fraction)", u64::MAX)
+    } else if text.starts_with("number out of range") {
+        "a number too large to hold (more digits than any 64-bit or floating-point number has)"
+            .to_string()
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_too_large_are_named_at_the_files_own_line() {
+        let op = |index: &str| {
+            format!("{{\"index\":{index},\"time\":1,\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}}\n")
+        };
+        let text = format!("{}{}", op("0"), op("100000000000000000000000000"));
+        let e = parse(Path::new("h.jsonl"), &text).unwrap_err().to_string();
+        assert!(e.starts_with("h.jsonl:2:"), "{e}");
+        assert!(
+            e.contains("whole number") && !e.contains("at line 1"),
+            "{e}"
+        );
+        let text = op(&"9".repeat(400));
+        let e = parse(Path::new("h.jsonl"), &text).unwrap_err().to_string();
+        assert!(
+            e.contains("too large to hold") && !e.contains("at line"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn reads_the_header_and_the_ops() {

@@ -73,6 +73,9 @@ pub struct Loaded {
     pub format: Format,
     /// The model the format implies, if it implies one (etcd logs: cas-register; kv: kv).
     pub model: Option<String>,
+    /// The line number of a torn last line (a crash mid-write) that was left out: the complete
+    /// lines before it were read, but an op's completion may be missing.
+    pub torn: Option<usize>,
 }
 
 /// Guesses the format from the file name and its first non-blank line.
@@ -115,6 +118,15 @@ pub fn load(path: &Path, format: Format) -> Result<Loaded, HistoryError> {
         path: path.to_owned(),
         source,
     };
+    // A FIFO or a device would block or never end: only regular files are read.
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::other(if meta.is_dir() {
+            "is a directory, not a history file"
+        } else {
+            "is not a regular file (a FIFO, socket or device): save the history to a file first"
+        })));
+    }
     let bytes = std::fs::read(path).map_err(io)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
@@ -137,9 +149,17 @@ pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryE
     } else {
         format
     };
+    let mut torn = None;
     let (history, model) = match format {
         Format::Auto | Format::Jsonl => {
-            let h = jsonl::parse(path, text)?;
+            let h = match jsonl::parse(path, text) {
+                Err(HistoryError::Malformed { line, .. }) if is_torn_tail(text, line) => {
+                    torn = Some(line);
+                    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+                    jsonl::parse(path, complete)?
+                }
+                other => other?,
+            };
             let m = h.header.as_ref().and_then(|h| h.model.clone());
             (h, m)
         }
@@ -154,7 +174,14 @@ pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryE
         history,
         format,
         model,
+        torn,
     })
+}
+
+/// True when line `line` (1-based) of `text` is its last line and was cut off: no line end
+/// follows it, as when a writer crashed or the disk filled mid-line.
+fn is_torn_tail(text: &str, line: usize) -> bool {
+    !text.ends_with('\n') && text.split('\n').count() == line
 }
 
 /// Which client processes have an op open: a bit vector for small ids, a set for the rest.

@@ -352,6 +352,24 @@ impl Schedule {
         self.plan_with(nodes, nodes, seed, time_limit)
     }
 
+    /// The gap before the next fault: the interval, give or take the jitter.
+    fn next_gap(&self, rng: &mut StdRng) -> f64 {
+        self.interval + rng.gen_range(-self.jitter..=self.jitter)
+    }
+
+    /// `Some(seconds)` when a run of `time_limit` with `seed` would get no fault at all (its
+    /// first fault would not end before the time limit): the time limit that would fit one.
+    /// `None` when at least one fault fits, or the schedule has none to inject.
+    pub fn too_short(&self, seed: u64, time_limit: Duration) -> Option<f64> {
+        if self.faults.is_empty() {
+            return None;
+        }
+        // The first draw of the plan's generator, as `plan_with` makes it.
+        let first_end = self.next_gap(&mut StdRng::seed_from_u64(seed)) + self.duration;
+        (first_end >= time_limit.as_secs_f64())
+            .then(|| self.interval + self.jitter.abs() + self.duration + 0.5)
+    }
+
     /// Like [`plan`](Self::plan), where random shapes and picks draw from `nodes` (the fault
     /// targets) but explicit partitions and explicit clock `nodes` may name any of `known`
     /// (every node of the run, e.g. a lock target's servers and client groups).
@@ -370,7 +388,7 @@ impl Schedule {
         let limit = time_limit.as_secs_f64();
         let mut t = 0.0;
         loop {
-            t += self.interval + rng.gen_range(-self.jitter..=self.jitter);
+            t += self.next_gap(&mut rng);
             let end = t + self.duration;
             if end >= limit {
                 break;

@@ -9,7 +9,6 @@
 
 use super::NemesisError;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Environment variable overriding where run records live.
@@ -211,16 +210,8 @@ pub fn new_run_id() -> String {
 
 /// Writes `text` to `path` atomically: a temporary file in the same directory, then rename.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), NemesisError> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_data().ok();
-        fs::rename(&tmp, path)
-    };
-    write().map_err(io(format!("writing {}", path.display())))
+    crate::atomic_file::write(path, text.as_bytes())
+        .map_err(io(format!("writing {}", path.display())))
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ pub fn write_index(reports_root: &Path) -> anyhow::Result<PathBuf> {
     });
     let page = templates::render("index.html", &serde_json::json!({ "rows": rows }))?;
     let path = reports_root.join("index.html");
-    std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::atomic_file::write(&path, page.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

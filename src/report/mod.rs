@@ -77,7 +77,7 @@ pub fn write(
         .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
     let page = html::render(run, history, results)?;
     let html_path = dir.join("index.html");
-    std::fs::write(&html_path, page)
+    crate::atomic_file::write(&html_path, page.as_bytes())
         .with_context(|| format!("cannot write the report {}", html_path.display()))?;
     let summary = ResultsFile {
         run: run.clone(),
@@ -87,7 +87,7 @@ pub fn write(
     };
     let json_path = dir.join("results.json");
     let text = serde_json::to_string_pretty(&summary).context("cannot encode results.json")?;
-    std::fs::write(&json_path, text)
+    crate::atomic_file::write(&json_path, text.as_bytes())
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     Ok(html_path)
 }
