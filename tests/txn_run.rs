@@ -272,7 +272,7 @@ fn postgres_stops_on_ctrl_c() {
     let _one = PG.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("temp dir");
     let histories = dir.path().join("histories");
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args([
             "test",
             "--quiet",
