@@ -344,7 +344,10 @@ impl TxnKv {
                 ));
             }
         }
-        if level == Isolation::ReadUncommitted && !own.is_empty() && txn % ABORT_ONE_IN == 0 {
+        if level == Isolation::ReadUncommitted
+            && !own.is_empty()
+            && txn.is_multiple_of(ABORT_ONE_IN)
+        {
             return Err("aborted on purpose (read-uncommitted aborts some transactions, so their dirty writes were read)".into());
         }
         for (key, value) in own {
