@@ -94,6 +94,11 @@ pub struct RealArgs {
     /// milliseconds.
     #[arg(long, default_value_t = 100, value_name = "MS")]
     pub lock_work_ms: u64,
+    /// Transactional targets: the isolation level of every transaction (txn-kv: serializable,
+    /// snapshot, read-committed, read-uncommitted; postgres: read-committed, repeatable-read,
+    /// serializable; default serializable).
+    #[arg(long, value_name = "LEVEL")]
+    pub isolation: Option<String>,
 }
 
 impl From<RealArgs> for RealOptions {
@@ -105,6 +110,7 @@ impl From<RealArgs> for RealOptions {
             fencing: a.fencing,
             lock_ttl_ms: a.lock_ttl_ms,
             lock_work_ms: a.lock_work_ms,
+            isolation: a.isolation,
         }
     }
 }
@@ -184,6 +190,12 @@ impl TestArgs {
                 target.name,
                 workload.name,
                 target.workloads().join(" or ")
+            )));
+        }
+        if self.real.isolation.is_some() && target.workload != "list-append" {
+            return Err(usage(format!(
+                "--isolation applies to the transactional targets (txn-kv, postgres), not {}",
+                target.name
             )));
         }
         let node_binary = std::env::current_exe().map_err(|e| {

@@ -53,6 +53,7 @@ pub mod primary_backup;
 pub mod quorum_kv;
 pub mod resp;
 pub mod server;
+pub mod txn_kv;
 
 use resp::Frame;
 
@@ -72,15 +73,18 @@ pub enum StoreKind {
     QuorumKv,
     /// A primary that acknowledges at once and copies to backups later; failover loses writes.
     PrimaryBackup,
+    /// One node running transactions at the isolation level each one asks for (`txn-kv`).
+    TxnKv,
 }
 
 impl StoreKind {
     /// Every store, in registry order.
-    pub const ALL: [StoreKind; 4] = [
+    pub const ALL: [StoreKind; 5] = [
         StoreKind::LinKv,
         StoreKind::LwwKv,
         StoreKind::QuorumKv,
         StoreKind::PrimaryBackup,
+        StoreKind::TxnKv,
     ];
 
     /// The store called `name` (its command-line and registry name).
@@ -95,6 +99,7 @@ impl StoreKind {
             StoreKind::LwwKv => "lww-kv",
             StoreKind::QuorumKv => "quorum-kv",
             StoreKind::PrimaryBackup => "primary-backup",
+            StoreKind::TxnKv => "txn-kv",
         }
     }
 
@@ -114,6 +119,11 @@ impl StoreKind {
             StoreKind::PrimaryBackup => {
                 "toy store: primary acknowledges at once, copies to backups later, backups take \
                  over when it goes quiet (loses acknowledged writes under partitions and pauses)"
+            }
+            StoreKind::TxnKv => {
+                "toy transactional store (1 node), --isolation serializable | snapshot | \
+                 read-committed | read-uncommitted, each showing exactly its anomalies; \
+                 workloads list-append, rw-register"
             }
         }
     }
@@ -247,6 +257,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         StoreKind::LwwKv => Arc::new(lww_kv::LwwKv::open(node.clone())?),
         StoreKind::QuorumKv => Arc::new(quorum_kv::QuorumKv::open(node.clone())?),
         StoreKind::PrimaryBackup => Arc::new(primary_backup::PrimaryBackup::open(node.clone())?),
+        StoreKind::TxnKv => Arc::new(txn_kv::TxnKv::open(node.clone())?),
     };
     node.log(format!(
         "{} listening on {} with peers [{}]",

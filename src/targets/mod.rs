@@ -16,12 +16,14 @@ pub mod etcd;
 pub mod etcd_client;
 pub mod lock;
 pub mod node_process;
+pub mod postgres;
 pub mod real;
 pub mod redis;
 pub mod registry;
 pub mod resp_client;
 pub mod server_process;
 pub mod toy;
+pub mod txn_kv;
 
 /// What a client is asked to do: one op's `f`, key and argument.
 #[derive(Clone, Debug, PartialEq)]

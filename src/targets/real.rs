@@ -26,6 +26,9 @@ pub struct RealOptions {
     /// Lock targets: the client's work between reading and writing the resource, in
     /// milliseconds.
     pub lock_work_ms: u64,
+    /// Transactional targets (`txn-kv`, `postgres`): the isolation level the clients ask for
+    /// (each target has its own default and its own levels).
+    pub isolation: Option<String>,
 }
 
 impl Default for RealOptions {
@@ -37,6 +40,7 @@ impl Default for RealOptions {
             fencing: false,
             lock_ttl_ms: 500,
             lock_work_ms: 100,
+            isolation: None,
         }
     }
 }
@@ -73,6 +77,9 @@ impl RealOptions {
         }
         if self.lock_work_ms != d.lock_work_ms {
             out.push_str(&format!(" --lock-work-ms {}", self.lock_work_ms));
+        }
+        if let Some(level) = &self.isolation {
+            out.push_str(&format!(" --isolation {level}"));
         }
         out
     }

@@ -30,10 +30,10 @@ impl TargetEntry {
     /// target only register ops (a lock workload on a store, or register ops on a lock, would
     /// record ops the checkers misread).
     pub fn workloads(&self) -> &'static [&'static str] {
-        if self.workload == "lock" {
-            &["lock"]
-        } else {
-            &["register"]
+        match self.workload {
+            "lock" => &["lock"],
+            "list-append" => &["list-append", "rw-register"],
+            _ => &["register"],
         }
     }
 
@@ -41,10 +41,11 @@ impl TargetEntry {
     /// (longer than a pause, so the paused holder's late write is acknowledged rather than
     /// `info`, and a lost update is provable), 1 s for everything else.
     pub fn default_op_timeout_ms(&self) -> u64 {
-        if self.workload == "lock" {
-            10_000
-        } else {
-            1_000
+        match self.workload {
+            "lock" => 10_000,
+            // A transaction may wait for another's locks.
+            "list-append" => 5_000,
+            _ => 1_000,
         }
     }
 }
@@ -105,6 +106,18 @@ pub const TARGETS: &[TargetEntry] = &[
         about: "real etcd cluster (3 members by default); register ops over the JSON gateway; --serializable-reads",
         workload: "register",
         build: |o, r| Box::new(EtcdTarget::new(o, r.etcd.clone(), r.serializable_reads)),
+    },
+    TargetEntry {
+        name: "txn-kv",
+        about: StoreKind::TxnKv.description(),
+        workload: "list-append",
+        build: |o, r| Box::new(super::txn_kv::TxnKvTarget::new(o, r.isolation.clone())),
+    },
+    TargetEntry {
+        name: "postgres",
+        about: "real PostgreSQL (initdb + postgres in the run's folder, 1 node); list-append / rw-register transactions, a row per key, --isolation read-committed | repeatable-read | serializable",
+        workload: "list-append",
+        build: |o, r| Box::new(super::postgres::PostgresTarget::new(o, r.isolation.clone())),
     },
 ];
 

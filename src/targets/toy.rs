@@ -331,7 +331,7 @@ impl Target for ToyTarget {
                 }
                 Ok(best.map(|(_, name)| name))
             }
-            StoreKind::LwwKv | StoreKind::QuorumKv => Ok(None),
+            StoreKind::LwwKv | StoreKind::QuorumKv | StoreKind::TxnKv => Ok(None),
         }
     }
 

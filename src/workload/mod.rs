@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 
 pub mod lock;
 pub mod register;
+pub mod txn;
 
 /// What a worker should do next.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +90,16 @@ pub const WORKLOADS: &[WorkloadEntry] = &[
         name: "lock",
         about: "acquire / read / write / release of a resource guarded by a lock (lock targets); checked for mutual exclusion and lost updates",
         build: |_| Box::new(lock::LockWorkload::default()),
+    },
+    WorkloadEntry {
+        name: "list-append",
+        about: "transactions of appends to and reads of lists (Elle), unique values per key, a few keys in contention; checked for transactional anomalies (txn)",
+        build: |o| Box::new(txn::TxnWorkload::new(txn::TxnKind::ListAppend, o)),
+    },
+    WorkloadEntry {
+        name: "rw-register",
+        about: "transactions of writes and reads of registers (Elle), unique values per key; checked for transactional anomalies (txn, weaker inference than list-append)",
+        build: |o| Box::new(txn::TxnWorkload::new(txn::TxnKind::RwRegister, o)),
     },
 ];
 

@@ -279,6 +279,25 @@ pub fn list_append(t: &Txns) -> Inference {
             }
         }
         if !compatible {
+            // An aborted read needs no version order: a committed read holding a failed
+            // transaction's append is G1a even when the key's reads disagree.
+            let aborted = obs.iter().find_map(|o| {
+                let l = read_list(t, o.txn, o.mop as usize);
+                l.iter()
+                    .find_map(|e| failed.get(&(k, *e)).map(|f| (o.txn, *f, *e, l)))
+            });
+            if let Some((r, f, e, l)) = aborted {
+                inf.findings.push(Finding {
+                    kind: name::G1A,
+                    key: Some(k),
+                    txns: vec![f, r],
+                    explanation: format!(
+                        "{} appended {e} to {} in a transaction that failed, yet {} read {} = {} with it (aborted read)",
+                        who(f), kn(k), who(r), kn(k), show_list(l)
+                    ),
+                    details: json!({"key": kn(k), "element": e, "readers": 1}),
+                });
+            }
             continue;
         }
         if order.len() > 1 {
