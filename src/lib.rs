@@ -16,4 +16,5 @@ pub mod nemesis;
 pub mod node;
 pub mod report;
 pub mod targets;
+pub mod toml_file;
 pub mod workload;

@@ -26,6 +26,9 @@ pub struct RealOptions {
     /// Lock targets: the client's work between reading and writing the resource, in
     /// milliseconds.
     pub lock_work_ms: u64,
+    /// The target file `--target` named, for a target described by a file.
+    #[serde(skip)]
+    pub described: Option<std::sync::Arc<super::described::file::TargetFile>>,
 }
 
 impl Default for RealOptions {
@@ -37,6 +40,7 @@ impl Default for RealOptions {
             fencing: false,
             lock_ttl_ms: 500,
             lock_work_ms: 100,
+            described: None,
         }
     }
 }
