@@ -61,7 +61,11 @@ impl Source {
 /// The 1-based line that byte `offset` of `text` is on.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// True when `name` is a path to a file rather than a registry name (`x.toml`, `dir/x`).
@@ -95,7 +99,10 @@ mod tests {
             text: "a = 1\nb = \"x\"\nc = 3\n".into(),
         };
         let e = src.parse::<T>().unwrap_err().to_string();
-        assert!(e.starts_with("t.toml:3: ") && e.contains("unknown field"), "{e}");
+        assert!(
+            e.starts_with("t.toml:3: ") && e.contains("unknown field"),
+            "{e}"
+        );
         let src = Source {
             origin: "t.toml".into(),
             text: "a = 1\n".into(),

@@ -132,17 +132,17 @@ impl TestArgs {
             )));
         }
         let (target, described) = crate::targets::described::resolve(&self.target)?;
-        let (workload, workload_file) = crate::workload::file::resolve(
-            self.workload.as_deref().unwrap_or(target.workload),
-        )?;
+        let (workload, workload_file) =
+            crate::workload::file::resolve(self.workload.as_deref().unwrap_or(target.workload))?;
         let nodes = self.nodes.or(described.as_ref().map(|d| d.nodes));
         let concurrency = match self
             .concurrency
             .as_ref()
             .or(workload_file.as_ref().and_then(|w| w.concurrency.as_ref()))
         {
-            Some(c) => crate::maelstrom::cli::parse_concurrency(c, nodes.unwrap_or(3))
-                .map_err(usage)?,
+            Some(c) => {
+                crate::maelstrom::cli::parse_concurrency(c, nodes.unwrap_or(3)).map_err(usage)?
+            }
             None => 10,
         };
         let rate = self
@@ -194,7 +194,11 @@ impl TestArgs {
         }
         if let (Some(t), Some(w)) = (&described, &workload_file) {
             let has = t.ops();
-            if let Some((op, _)) = w.mix.iter().find(|(op, wt)| *wt > 0.0 && !has.contains(&op.as_str())) {
+            if let Some((op, _)) = w
+                .mix
+                .iter()
+                .find(|(op, wt)| *wt > 0.0 && !has.contains(&op.as_str()))
+            {
                 return Err(usage(format!(
                     "target {} ({}) has no {op:?} op for workload {}: add it to the target's [ops], or give it weight 0 in the workload's [mix]",
                     t.name, t.origin, w.name
@@ -254,7 +258,9 @@ impl TestArgs {
 pub fn run(mut args: TestArgs) -> anyhow::Result<i32> {
     if args.maelstrom.bin.is_none() {
         // A target file whose nodes speak Maelstrom runs in Maelstrom mode, as `--bin` would.
-        if let Some((program, rest, nodes)) = crate::targets::described::maelstrom_command(&args.target) {
+        if let Some((program, rest, nodes)) =
+            crate::targets::described::maelstrom_command(&args.target)
+        {
             args.maelstrom.bin = Some(program);
             args.maelstrom.bin_args.splice(0..0, rest);
             args.maelstrom.node_count = args.maelstrom.node_count.or(args.nodes).or(Some(nodes));

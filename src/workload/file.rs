@@ -94,7 +94,11 @@ impl WorkloadFile {
                     raw.workload.span(),
                     format!(
                         "workload must name a Rust workload: one of {}",
-                        super::WORKLOADS.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+                        super::WORKLOADS
+                            .iter()
+                            .map(|e| e.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })?;
@@ -107,14 +111,24 @@ impl WorkloadFile {
                     return Err(src.at(
                         m.span(),
                         if ops.is_empty() {
-                            format!("workload {} takes no [mix]: its ops follow from each other", base.name)
+                            format!(
+                                "workload {} takes no [mix]: its ops follow from each other",
+                                base.name
+                            )
                         } else {
-                            format!("mix: unknown op {op:?}; workload {} does {}", base.name, ops.join(", "))
+                            format!(
+                                "mix: unknown op {op:?}; workload {} does {}",
+                                base.name,
+                                ops.join(", ")
+                            )
                         },
                     ));
                 }
                 if !(w.is_finite() && *w >= 0.0) {
-                    return Err(src.at(m.span(), format!("mix: {op} must be a weight of 0 or more, got {w}")));
+                    return Err(src.at(
+                        m.span(),
+                        format!("mix: {op} must be a weight of 0 or more, got {w}"),
+                    ));
                 }
                 mix.push((op.clone(), *w));
             }
@@ -134,14 +148,27 @@ impl WorkloadFile {
                     [toml::Value::Integer(lo), toml::Value::Integer(hi)] if lo <= hi => {
                         Values::Range(*lo, *hi)
                     }
-                    _ => return Err(src.at(v.span(), "values must be [min, max] (integers, min <= max) or \"unique\"")),
+                    _ => {
+                        return Err(src.at(
+                            v.span(),
+                            "values must be [min, max] (integers, min <= max) or \"unique\"",
+                        ))
+                    }
                 },
-                _ => return Err(src.at(v.span(), "values must be [min, max] (integers, min <= max) or \"unique\"")),
+                _ => {
+                    return Err(src.at(
+                        v.span(),
+                        "values must be [min, max] (integers, min <= max) or \"unique\"",
+                    ))
+                }
             }),
         };
         let rate = match &raw.rate {
             Some(r) if !(r.get_ref().is_finite() && *r.get_ref() >= 0.0) => {
-                return Err(src.at(r.span(), "rate must be ops per second, 0 or more (0 = unthrottled)"))
+                return Err(src.at(
+                    r.span(),
+                    "rate must be ops per second, 0 or more (0 = unthrottled)",
+                ))
             }
             r => r.as_ref().map(|r| *r.get_ref()),
         };
@@ -163,16 +190,25 @@ impl WorkloadFile {
             let mut known = crate::check::models::names();
             known.extend(["lock", "fenced-lock"]);
             if !known.contains(&m.get_ref().as_str()) {
-                return Err(src.at(m.span(), format!("model must be one of {}", known.join(", "))));
+                return Err(src.at(
+                    m.span(),
+                    format!("model must be one of {}", known.join(", ")),
+                ));
             }
         }
         if let Some(c) = &raw.checkers {
-            let known: Vec<&str> = crate::check::registry::CHECKERS.iter().map(|c| c.name).collect();
+            let known: Vec<&str> = crate::check::registry::CHECKERS
+                .iter()
+                .map(|c| c.name)
+                .collect();
             for name in c.get_ref() {
                 if !known.contains(&name.as_str()) {
                     return Err(src.at(
                         c.span(),
-                        format!("unknown checker {name:?}; checkers are {}", known.join(", ")),
+                        format!(
+                            "unknown checker {name:?}; checkers are {}",
+                            known.join(", ")
+                        ),
                     ));
                 }
             }
@@ -247,10 +283,13 @@ pub fn local_files() -> Vec<(std::path::PathBuf, anyhow::Result<WorkloadFile>)> 
         })
         .unwrap_or_default();
     paths.sort();
-    paths.into_iter().map(|p| {
-        let w = load_path(&p);
-        (p, w)
-    }).collect()
+    paths
+        .into_iter()
+        .map(|p| {
+            let w = load_path(&p);
+            (p, w)
+        })
+        .collect()
 }
 
 /// What `--workload NAME` stands for: a path, `./workloads/NAME.toml`, a built-in file, or a
@@ -304,7 +343,10 @@ impl Workload for FileWorkload {
         &self.file.name
     }
     fn model(&self) -> &str {
-        self.file.model.as_deref().unwrap_or_else(|| self.inner.model())
+        self.file
+            .model
+            .as_deref()
+            .unwrap_or_else(|| self.inner.model())
     }
     fn worker(&self, worker: usize) -> Box<dyn WorkerGen> {
         self.inner.worker(worker)
@@ -342,7 +384,11 @@ impl Workload for Missing {
 struct Done;
 
 impl WorkerGen for Done {
-    fn next(&mut self, _rng: &mut StdRng, _last: Option<(&crate::targets::Request, &crate::targets::Outcome)>) -> Step {
+    fn next(
+        &mut self,
+        _rng: &mut StdRng,
+        _last: Option<(&crate::targets::Request, &crate::targets::Outcome)>,
+    ) -> Step {
         Step::Done
     }
 }
@@ -352,7 +398,12 @@ pub fn list() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = BUILTIN
         .iter()
         .filter_map(|(n, _)| builtin(n)?.ok())
-        .map(|f| (f.name.clone(), format!("{} [workloads/{}.toml, built in]", f.about, f.name)))
+        .map(|f| {
+            (
+                f.name.clone(),
+                format!("{} [workloads/{}.toml, built in]", f.about, f.name),
+            )
+        })
         .collect();
     for (path, file) in local_files() {
         out.push(match file {
@@ -388,6 +439,18 @@ write = 0.2
 "#;
 
     #[test]
+    fn the_readme_example_is_the_builtin_register_file() {
+        let block =
+            crate::targets::described::tests::readme_block("The built-in `register` is this file");
+        let readme = parse(&block).unwrap();
+        let builtin = builtin("register").unwrap().unwrap();
+        assert_eq!(
+            (readme.mix, readme.values, readme.checkers, readme.keys),
+            (builtin.mix, builtin.values, builtin.checkers, builtin.keys)
+        );
+    }
+
+    #[test]
     fn builtin_files_parse() {
         for (name, _) in BUILTIN {
             let f = builtin(name).unwrap().unwrap();
@@ -413,17 +476,32 @@ write = 0.2
     #[test]
     fn a_mix_file_parses_and_bad_ones_name_the_line() {
         let f = parse(MIX).unwrap();
-        assert_eq!(f.mix, [("read".to_string(), 0.8), ("write".to_string(), 0.2)]);
+        assert_eq!(
+            f.mix,
+            [("read".to_string(), 0.8), ("write".to_string(), 0.2)]
+        );
         assert_eq!(f.values, Some(Values::Range(0, 9)));
-        assert_eq!(f.checks().unwrap()[1].model.as_deref(), Some("lost-updates"));
+        assert_eq!(
+            f.checks().unwrap()[1].model.as_deref(),
+            Some("lost-updates")
+        );
         let e = parse(&MIX.replace("write = 0.2", "append = 0.2")).unwrap_err();
-        assert!(e.starts_with("w.toml:8: ") && e.contains("append") && e.contains("cas"), "{e}");
+        assert!(
+            e.starts_with("w.toml:8: ") && e.contains("append") && e.contains("cas"),
+            "{e}"
+        );
         let e = parse(&MIX.replace("[0, 9]", "[9, 0]")).unwrap_err();
-        assert!(e.starts_with("w.toml:5: ") && e.contains("[min, max]"), "{e}");
+        assert!(
+            e.starts_with("w.toml:5: ") && e.contains("[min, max]"),
+            "{e}"
+        );
         let e = parse(&MIX.replace("\"register\"", "\"regster\"")).unwrap_err();
         assert!(e.starts_with("w.toml:3: ") && e.contains("lock"), "{e}");
         let e = parse(&MIX.replace("\"lost-updates\"", "\"lost\"")).unwrap_err();
-        assert!(e.starts_with("w.toml:7: ") && e.contains("lost-updates"), "{e}");
+        assert!(
+            e.starts_with("w.toml:7: ") && e.contains("lost-updates"),
+            "{e}"
+        );
         let e = parse(&MIX.replace("\"2n\"", "\"two\"")).unwrap_err();
         assert!(e.starts_with("w.toml:6: "), "{e}");
         let e = parse(&MIX.replace("workload = \"register\"", "workload = \"lock\"")).unwrap_err();

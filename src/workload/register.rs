@@ -83,7 +83,11 @@ impl RegisterGen {
 impl WorkerGen for RegisterGen {
     fn next(&mut self, rng: &mut StdRng, last: Option<(&Request, &Outcome)>) -> Step {
         if let Some((req, Outcome::Ok(v))) = last {
-            let seen = if req.f == "read" { v.clone() } else { req.value.clone() };
+            let seen = if req.f == "read" {
+                v.clone()
+            } else {
+                req.value.clone()
+            };
             let seen = match seen.as_list() {
                 Some([_, to]) => to.clone(),
                 _ => seen,

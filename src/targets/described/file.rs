@@ -265,7 +265,12 @@ impl TargetFile {
             Some(t) => Duration::try_from_secs_f64(*t.get_ref())
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| src.at(t.span(), "ready-timeout must be a positive number of seconds"))?,
+                .ok_or_else(|| {
+                    src.at(
+                        t.span(),
+                        "ready-timeout must be a positive number of seconds",
+                    )
+                })?,
         };
         let primary = match &raw.primary {
             None => None,
@@ -288,7 +293,10 @@ impl TargetFile {
                 ("write", &["SET", "{key}", "{value}"]),
                 ("cas", &["CAS", "{key}", "{from}", "{to}"]),
             ] {
-                resp_ops.insert(op.to_string(), words.iter().map(|w| w.to_string()).collect());
+                resp_ops.insert(
+                    op.to_string(),
+                    words.iter().map(|w| w.to_string()).collect(),
+                );
             }
         }
         for (op, v) in &raw.ops {
@@ -432,7 +440,11 @@ fn check_placeholders(
                     span,
                     format!(
                         "unknown placeholder {{{p}}} in {what}; it may use {}",
-                        allowed.iter().map(|a| format!("{{{a}}}")).collect::<Vec<_>>().join(" ")
+                        allowed
+                            .iter()
+                            .map(|a| format!("{{{a}}}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     ),
                 ));
             }
@@ -449,12 +461,24 @@ fn check_http_op(
 ) -> Result<(), FileError> {
     let mut parts = vec![h.path.clone()];
     parts.extend(h.body.clone());
-    check_placeholders(src, span.clone(), &parts, OP_PLACEHOLDERS, &format!("ops.{op}"))?;
+    check_placeholders(
+        src,
+        span.clone(),
+        &parts,
+        OP_PLACEHOLDERS,
+        &format!("ops.{op}"),
+    )?;
     if !h.path.starts_with('/') {
-        return Err(src.at(span, format!("ops.{op}: path must start with /, e.g. \"/kv/{{key}}\"")));
+        return Err(src.at(
+            span,
+            format!("ops.{op}: path must start with /, e.g. \"/kv/{{key}}\""),
+        ));
     }
     if reqwest::Method::from_bytes(h.method.as_bytes()).is_err() {
-        return Err(src.at(span, format!("ops.{op}: {:?} is not an HTTP method", h.method)));
+        return Err(src.at(
+            span,
+            format!("ops.{op}: {:?} is not an HTTP method", h.method),
+        ));
     }
     if let Some(body) = &h.body {
         let sample = expand(body, |_| Some("1".into()));
@@ -467,7 +491,10 @@ fn check_http_op(
     }
     if let Some(p) = &h.value {
         if !(p.is_empty() || p.starts_with('/')) {
-            return Err(src.at(span, format!("ops.{op}: value must be a JSON pointer such as \"/value\"")));
+            return Err(src.at(
+                span,
+                format!("ops.{op}: value must be a JSON pointer such as \"/value\""),
+            ));
         }
     }
     Ok(())
@@ -519,11 +546,20 @@ means = "fail"
     #[test]
     fn bad_files_name_the_line_and_what_was_expected() {
         let e = parse(&GOOD.replace("nodes = 3", "nodes = \"three\"")).unwrap_err();
-        assert!(e.starts_with("t.toml:4: ") && e.contains("integer"), "{e}");
+        assert!(
+            e.starts_with("t.toml:4: ") && e.contains("\"three\""),
+            "{e}"
+        );
         let e = parse(&GOOD.replace("{peers}", "{peer}")).unwrap_err();
-        assert!(e.starts_with("t.toml:5: ") && e.contains("{peer}") && e.contains("{peers}"), "{e}");
+        assert!(
+            e.starts_with("t.toml:5: ") && e.contains("{peer}") && e.contains("{peers}"),
+            "{e}"
+        );
         let e = parse(&GOOD.replace("protocol = \"resp\"", "protocol = \"grpc\"")).unwrap_err();
-        assert!(e.starts_with("t.toml:6: ") && e.contains("http-json"), "{e}");
+        assert!(
+            e.starts_with("t.toml:6: ") && e.contains("http-json"),
+            "{e}"
+        );
         let e = parse(&GOOD.replace("primary = \"n1\"", "primary = \"n4\"")).unwrap_err();
         assert!(e.starts_with("t.toml:8: ") && e.contains("n1 to n3"), "{e}");
         let e = parse(&GOOD.replace("means = \"fail\"", "means = \"maybe\"")).unwrap_err();
@@ -533,7 +569,10 @@ means = "fail"
         let e = parse(&GOOD.replace("nodes = 3\n", "")).unwrap_err();
         assert!(e.contains("missing field `nodes`"), "{e}");
         let e = parse(&GOOD.replace("\"{from}\", \"{to}\"", "3")).unwrap_err();
-        assert!(e.starts_with("t.toml:11: ") && e.contains("array of strings"), "{e}");
+        assert!(
+            e.starts_with("t.toml:11: ") && e.contains("array of strings"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -561,7 +600,7 @@ means = "fail"
             Some(crate::check::model::COMPARE_FAILED)
         );
         let e = parse(&http.replace("{value}}'", "{value}'")).unwrap_err();
-        assert!(e.starts_with("t.toml:10: ") && e.contains("not JSON"), "{e}");
+        assert!(e.starts_with("t.toml:9: ") && e.contains("not JSON"), "{e}");
         let e = parse(&http.replace("[409]", "[\"CONFLICT\"]")).unwrap_err();
         assert!(e.contains("HTTP status codes"), "{e}");
         let e = parse(&http.replace("value = \"/value\"\n", "")).unwrap_err();
@@ -571,6 +610,9 @@ means = "fail"
     #[test]
     fn placeholders_are_words_in_braces() {
         assert_eq!(placeholders(r#"{"v": {value}, "x": {}}"#), ["value"]);
-        assert_eq!(expand("{host}:{port}", |p| (p == "port").then(|| "7".into())), "{host}:7");
+        assert_eq!(
+            expand("{host}:{port}", |p| (p == "port").then(|| "7".into())),
+            "{host}:7"
+        );
     }
 }

@@ -100,7 +100,10 @@ pub fn request_parts(op: &HttpOp, req: &Request) -> Result<(String, Option<Strin
                 }
             },
         };
-        Some(percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC).to_string())
+        Some(
+            percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        )
     });
     let body = op.body.as_ref().map(|b| {
         expand(b, |p| match p {
@@ -115,7 +118,10 @@ pub fn request_parts(op: &HttpOp, req: &Request) -> Result<(String, Option<Strin
         })
     });
     match missing {
-        Some(p) => Err(format!("{} has no {{{p}}} (its value is {})", req.f, req.value)),
+        Some(p) => Err(format!(
+            "{} has no {{{p}}} (its value is {})",
+            req.f, req.value
+        )),
         None => Ok((path, body)),
     }
 }
@@ -234,13 +240,28 @@ means = "fail"
         let f = file();
         let read = req("read", Value::Nil);
         let op = &f.http_ops["read"];
-        assert_eq!(outcome(&f, op, &read, 200, r#"{"value": 4}"#), Outcome::Ok(Value::Int(4)));
-        assert_eq!(outcome(&f, op, &read, 200, r#"{"value": null}"#), Outcome::Ok(Value::Nil));
-        assert!(matches!(outcome(&f, op, &read, 200, "nope"), Outcome::Info(_)));
+        assert_eq!(
+            outcome(&f, op, &read, 200, r#"{"value": 4}"#),
+            Outcome::Ok(Value::Int(4))
+        );
+        assert_eq!(
+            outcome(&f, op, &read, 200, r#"{"value": null}"#),
+            Outcome::Ok(Value::Nil)
+        );
+        assert!(matches!(
+            outcome(&f, op, &read, 200, "nope"),
+            Outcome::Info(_)
+        ));
         assert!(matches!(outcome(&f, op, &read, 503, ""), Outcome::Info(_)));
         let cas = req("cas", Value::List(vec![Value::Int(1), Value::Int(2)]));
         let op = &f.http_ops["cas"];
-        assert_eq!(outcome(&f, op, &cas, 409, ""), Outcome::Fail("compare failed".into()));
-        assert_eq!(outcome(&f, op, &cas, 200, "{}"), Outcome::Ok(cas.value.clone()));
+        assert_eq!(
+            outcome(&f, op, &cas, 409, ""),
+            Outcome::Fail("compare failed".into())
+        );
+        assert_eq!(
+            outcome(&f, op, &cas, 200, "{}"),
+            Outcome::Ok(cas.value.clone())
+        );
     }
 }

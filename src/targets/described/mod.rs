@@ -13,8 +13,8 @@ pub mod file;
 pub mod http;
 pub mod resp;
 
-use super::registry::TargetEntry;
 use super::real::RealOptions;
+use super::registry::TargetEntry;
 use super::server_process::{find_binary, log_tail, ServerProcess};
 use super::{Client, NodeInfo, Target, TargetOptions};
 use crate::toml_file::{looks_like_path, Source};
@@ -100,7 +100,11 @@ pub fn resolve(name: &str) -> anyhow::Result<(&'static TargetEntry, Option<Arc<T
             .map(|e| e.name.to_string())
             .collect();
         known.extend(BUILTIN.iter().map(|(n, _)| n.to_string()));
-        known.extend(local_files().into_iter().map(|(p, _)| p.display().to_string()));
+        known.extend(
+            local_files()
+                .into_iter()
+                .map(|(p, _)| p.display().to_string()),
+        );
         return Err(crate::error::usage(format!(
             "unknown target {name:?}; known: {} (see `ferrocheck list`), or the path of a target file",
             known.join(", ")
@@ -211,7 +215,8 @@ impl DescribedTarget {
             }
             return Err(crate::error::usage(hint));
         }
-        find_binary(program, None, &hint, "--target").map_err(|e| crate::error::usage(e.to_string()))
+        find_binary(program, None, &hint, "--target")
+            .map_err(|e| crate::error::usage(e.to_string()))
     }
 
     /// Starts node `i` from its recorded arguments and waits until it is ready.
@@ -221,12 +226,17 @@ impl DescribedTarget {
         let placement = self.opts.placement.clone();
         let node = &mut self.nodes[i];
         let name = node.name.clone();
-        let process = ServerProcess::spawn_with(&name, &program, &node.args, &node.log, |cmd| {
-            match placement.as_deref() {
-                Some(p) => p.prepare(&name, cmd),
-                None => Ok(()),
-            }
-        })?;
+        let process =
+            ServerProcess::spawn_with(
+                &name,
+                &program,
+                &node.args,
+                &node.log,
+                |cmd| match placement.as_deref() {
+                    Some(p) => p.prepare(&name, cmd),
+                    None => Ok(()),
+                },
+            )?;
         node.process = Some(process);
         let vars = self.vars(i);
         wait_ready(&file, &mut self.nodes[i], &vars).await
@@ -249,7 +259,11 @@ impl DescribedTarget {
             })
             .collect::<Vec<_>>()
             .join(",");
-        let dir = self.file.as_ref().map(|f| f.dir.clone()).unwrap_or_default();
+        let dir = self
+            .file
+            .as_ref()
+            .map(|f| f.dir.clone())
+            .unwrap_or_default();
         Vars {
             node: node.name.clone(),
             addr: node.addr,
@@ -263,10 +277,13 @@ impl DescribedTarget {
     }
 
     fn index(&self, name: &str) -> anyhow::Result<usize> {
-        self.nodes.iter().position(|n| n.name == name).with_context(|| {
-            let known: Vec<_> = self.nodes.iter().map(|n| n.name.as_str()).collect();
-            format!("no node named {name}; nodes are {}", known.join(", "))
-        })
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .with_context(|| {
+                let known: Vec<_> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+                format!("no node named {name}; nodes are {}", known.join(", "))
+            })
     }
 }
 
@@ -302,7 +319,10 @@ impl Vars {
 
     /// `words` with every placeholder filled in.
     pub fn expand(&self, words: &[String]) -> Vec<String> {
-        words.iter().map(|w| file::expand(w, |p| self.get(p))).collect()
+        words
+            .iter()
+            .map(|w| file::expand(w, |p| self.get(p)))
+            .collect()
     }
 }
 
@@ -515,8 +535,28 @@ pub fn list() -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The first TOML block of the README after `after`.
+    pub fn readme_block(after: &str) -> String {
+        let readme = include_str!("../../../README.md");
+        let from = readme.find(after).expect("README section");
+        let start = readme[from..].find("```toml\n").expect("a toml block") + from + 8;
+        let end = readme[start..].find("```").expect("end of block") + start;
+        readme[start..end].to_string()
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_target_file() {
+        let src = Source {
+            origin: "README.md".into(),
+            text: readme_block("A complete target file"),
+        };
+        let f = TargetFile::parse(&src, PathBuf::from(".")).unwrap();
+        assert_eq!(f.protocol, Protocol::HttpJson);
+        assert_eq!(f.ops(), ["cas", "ping", "read", "write"]);
+    }
 
     #[test]
     fn builtin_files_parse_and_resolve() {

@@ -94,7 +94,10 @@ pub fn command(template: &[String], req: &Request) -> Result<Frame, String> {
             v
         });
         if let Some(p) = missing {
-            return Err(format!("{} has no {{{p}}} (its value is {})", req.f, req.value));
+            return Err(format!(
+                "{} has no {{{p}}} (its value is {})",
+                req.f, req.value
+            ));
         }
         words.push(Some(word.into_bytes()));
     }
@@ -181,7 +184,12 @@ mod tests {
         let cas = req("cas", Value::List(vec![Value::Nil, Value::Int(3)]));
         assert_eq!(
             command(&f.resp_ops["cas"], &cas),
-            Ok(Frame::command(&[Some(b"CAS"), Some(b"k1"), None, Some(b"3")]))
+            Ok(Frame::command(&[
+                Some(b"CAS"),
+                Some(b"k1"),
+                None,
+                Some(b"3")
+            ]))
         );
         let t: Vec<String> = ["EVAL", "s", "1", "{key}", "x{from}", "{to}"]
             .iter()
@@ -205,8 +213,14 @@ mod tests {
     fn replies_map_as_the_file_says() {
         let f = file();
         let read = req("read", Value::Nil);
-        assert_eq!(outcome(&f, &read, Frame::bulk("4")), Outcome::Ok(Value::Int(4)));
-        assert_eq!(outcome(&f, &read, Frame::Bulk(None)), Outcome::Ok(Value::Nil));
+        assert_eq!(
+            outcome(&f, &read, Frame::bulk("4")),
+            Outcome::Ok(Value::Int(4))
+        );
+        assert_eq!(
+            outcome(&f, &read, Frame::Bulk(None)),
+            Outcome::Ok(Value::Nil)
+        );
         let cas = req("cas", Value::List(vec![Value::Int(1), Value::Int(2)]));
         assert_eq!(
             outcome(&f, &cas, Frame::Integer(0)),
