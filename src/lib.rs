@@ -17,4 +17,5 @@ pub mod nemesis;
 pub mod node;
 pub mod report;
 pub mod targets;
+pub mod toml_file;
 pub mod workload;

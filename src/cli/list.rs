@@ -1,5 +1,6 @@
-//! `ferrocheck list`: the built-in targets, workloads, nemeses, checkers and models, a line
-//! each, read from their registries.
+//! `ferrocheck list`: the targets, workloads, nemeses, checkers and models, a line each, read
+//! from their registries and from the target and workload files (built in, `./targets/`,
+//! `./workloads/`).
 
 /// Arguments of `ferrocheck list` (none).
 #[derive(Debug, clap::Args)]
@@ -14,8 +15,29 @@ pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
         }
         println!();
     };
-    section("targets", &crate::targets::list());
-    section("workloads", &crate::workload::list());
+    let mut targets: Vec<(String, String)> = crate::targets::list()
+        .into_iter()
+        .map(|(n, a)| (n.to_string(), a.to_string()))
+        .collect();
+    targets.extend(crate::targets::described::list());
+    // Workload files first; a Rust workload without a file of its name after them.
+    let mut workloads = crate::workload::file::list();
+    let rust: Vec<(String, String)> = crate::workload::list()
+        .into_iter()
+        .filter(|(n, _)| !workloads.iter().any(|(f, _)| f == n))
+        .map(|(n, a)| (n.to_string(), format!("{a} [Rust]")))
+        .collect();
+    workloads.extend(rust);
+    let t: Vec<(&str, &str)> = targets
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let w: Vec<(&str, &str)> = workloads
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    section("targets", &t);
+    section("workloads", &w);
     let nemeses: Vec<(String, String)> = crate::nemesis::schedule::BUILTIN
         .iter()
         .map(|(name, _)| {

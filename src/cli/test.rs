@@ -10,11 +10,14 @@ use std::time::Duration;
 /// Arguments of `ferrocheck test`.
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
-    /// The system under test (`ferrocheck list` shows them).
+    /// The system under test: a name (`ferrocheck list` shows them; `./targets/NAME.toml` comes
+    /// first) or the path of a target file.
     #[arg(long, default_value = "lww-kv")]
     pub target: String,
-    /// Which ops the clients perform and how the history is checked (default: `lock` for the
-    /// lock targets, else `register`; with --bin a Maelstrom workload such as `broadcast`).
+    /// Which ops the clients perform and how the history is checked: a name
+    /// (`./workloads/NAME.toml` comes first) or the path of a workload file (default: `lock`
+    /// for the lock targets, else `register`; with --bin a Maelstrom workload such as
+    /// `broadcast`).
     #[arg(long, short = 'w')]
     pub workload: Option<String>,
     /// Which faults to inject while the clients run (`none` is the control run).
@@ -30,9 +33,9 @@ pub struct TestArgs {
     /// Total ops per second over all clients (0 = as fast as they go; default 500, with --bin 5).
     #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Independent keys the ops are spread over.
-    #[arg(long, default_value_t = 5)]
-    pub keys: usize,
+    /// Independent keys the ops are spread over (default: the workload file's, else 5).
+    #[arg(long)]
+    pub keys: Option<usize>,
     /// Seed for every random choice; a run with the same seed makes the same choices.
     /// Random when not given (the summary prints it).
     #[arg(long)]
@@ -111,6 +114,7 @@ impl From<RealArgs> for RealOptions {
             lock_ttl_ms: a.lock_ttl_ms,
             lock_work_ms: a.lock_work_ms,
             isolation: a.isolation,
+            described: None,
         }
     }
 }
@@ -135,12 +139,28 @@ impl TestArgs {
                 self.time_limit
             )));
         }
-        let concurrency = match &self.concurrency {
-            Some(c) => crate::maelstrom::cli::parse_concurrency(c, self.nodes.unwrap_or(3))
-                .map_err(usage)?,
+        let (target, described) = crate::targets::described::resolve(&self.target)?;
+        let (workload, workload_file) =
+            crate::workload::file::resolve(self.workload.as_deref().unwrap_or(target.workload))?;
+        let nodes = self.nodes.or(described.as_ref().map(|d| d.nodes));
+        let concurrency = match self
+            .concurrency
+            .as_ref()
+            .or(workload_file.as_ref().and_then(|w| w.concurrency.as_ref()))
+        {
+            Some(c) => {
+                crate::maelstrom::cli::parse_concurrency(c, nodes.unwrap_or(3)).map_err(usage)?
+            }
             None => 10,
         };
-        let rate = self.rate.unwrap_or(500.0);
+        let rate = self
+            .rate
+            .or(workload_file.as_ref().and_then(|w| w.rate))
+            .unwrap_or(500.0);
+        let keys = self
+            .keys
+            .or(workload_file.as_ref().and_then(|w| w.keys))
+            .unwrap_or(5);
         if !(rate.is_finite() && (rate == 0.0 || rate >= MIN_RATE)) {
             return Err(usage(format!(
                 "--rate must be 0 (unthrottled) or at least {MIN_RATE} ops/s, got {rate}"
@@ -151,13 +171,12 @@ impl TestArgs {
                 "--lock-ttl-ms must be at least 1: a lease of 0 ms expires as it is granted",
             ));
         }
-        if !(1..=MAX_KEYS).contains(&self.keys) {
+        if !(1..=MAX_KEYS).contains(&keys) {
             return Err(usage(format!(
                 "--keys must be between 1 and {MAX_KEYS}, got {}",
-                self.keys
+                keys
             )));
         }
-        let target = crate::targets::registry::entry(&self.target)?;
         let op_timeout_ms = self
             .op_timeout_ms
             .unwrap_or_else(|| target.default_op_timeout_ms());
@@ -183,8 +202,11 @@ impl TestArgs {
                 ))
             })?;
         }
-        let workload = crate::workload::entry(self.workload.as_deref().unwrap_or(target.workload))?;
-        if !target.workloads().contains(&workload.name) {
+        // A workload file runs a Rust workload: that is what the target must be able to run.
+        let base = workload_file
+            .as_ref()
+            .map_or(workload.name, |w| w.workload.as_str());
+        if !target.workloads().contains(&base) {
             return Err(usage(format!(
                 "target {} cannot run the {} workload; use --workload {}",
                 target.name,
@@ -198,17 +220,38 @@ impl TestArgs {
                 target.name
             )));
         }
+        if let (Some(t), Some(w)) = (&described, &workload_file) {
+            let has = t.ops();
+            if let Some((op, _)) = w
+                .mix
+                .iter()
+                .find(|(op, wt)| *wt > 0.0 && !has.contains(&op.as_str()))
+            {
+                return Err(usage(format!(
+                    "target {} ({}) has no {op:?} op for workload {}: add it to the target's [ops], or give it weight 0 in the workload's [mix]",
+                    t.name, t.origin, w.name
+                )));
+            }
+        }
         let node_binary = std::env::current_exe().map_err(|e| {
             anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
         })?;
         let mut command_line = format!(
             "ferrocheck test --target {} --workload {} --nemesis {} --time-limit {} --concurrency {} --rate {} --keys {} --seed {}",
-            target.name, workload.name, self.nemesis, self.time_limit, concurrency, rate, self.keys, seed
+            self.target,
+            self.workload.as_deref().unwrap_or(workload.name),
+            self.nemesis,
+            self.time_limit,
+            concurrency,
+            rate,
+            keys,
+            seed
         );
         if let Some(n) = self.nodes {
             command_line.push_str(&format!(" --nodes {n}"));
         }
-        let real = RealOptions::from(self.real);
+        let mut real = RealOptions::from(self.real);
+        real.described = described;
         command_line.push_str(&real.command_line());
         if self.no_fsync {
             command_line.push_str(" --no-fsync");
@@ -222,7 +265,7 @@ impl TestArgs {
                 .map_err(|e| usage(format!("--time-limit {}: {e}", self.time_limit)))?,
             concurrency,
             rate,
-            keys: self.keys,
+            keys,
             seed,
             op_timeout: Duration::from_millis(op_timeout_ms),
             nodes: self.nodes,
@@ -234,12 +277,23 @@ impl TestArgs {
             progress: !self.quiet,
             command_line,
             real,
+            workload_file,
         })
     }
 }
 
 /// Runs `ferrocheck test`.
-pub fn run(args: TestArgs) -> anyhow::Result<i32> {
+pub fn run(mut args: TestArgs) -> anyhow::Result<i32> {
+    if args.maelstrom.bin.is_none() {
+        // A target file whose nodes speak Maelstrom runs in Maelstrom mode, as `--bin` would.
+        if let Some((program, rest, nodes)) =
+            crate::targets::described::maelstrom_command(&args.target)
+        {
+            args.maelstrom.bin = Some(program);
+            args.maelstrom.bin_args.splice(0..0, rest);
+            args.maelstrom.node_count = args.maelstrom.node_count.or(args.nodes).or(Some(nodes));
+        }
+    }
     if args.maelstrom.bin.is_some() {
         return crate::maelstrom::cli::run(&args);
     }

@@ -89,6 +89,9 @@ pub struct RunSpec {
     pub command_line: String,
     /// Options of the real-system targets (redis-server path, fencing, lock lease...).
     pub real: targets::real::RealOptions,
+    /// The workload file behind `workload`, when it is one (its mix, values and checks).
+    #[serde(skip)]
+    pub workload_file: Option<Arc<workload::file::WorkloadFile>>,
 }
 
 fn target_name<S: serde::Serializer>(e: &&TargetEntry, s: S) -> Result<S::Ok, S::Error> {
@@ -177,6 +180,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let workload = (spec.workload.build)(&WorkloadOptions {
         keys: spec.keys,
         seed: spec.seed,
+        file: spec.workload_file.clone(),
     });
     let name = format!(
         "{}-{}-{}",

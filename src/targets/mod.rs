@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+pub mod described;
 pub mod etcd;
 pub mod etcd_client;
 pub mod lock;

@@ -29,6 +29,9 @@ pub struct RealOptions {
     /// Transactional targets (`txn-kv`, `postgres`): the isolation level the clients ask for
     /// (each target has its own default and its own levels).
     pub isolation: Option<String>,
+    /// The target file `--target` named, for a target described by a file.
+    #[serde(skip)]
+    pub described: Option<std::sync::Arc<super::described::file::TargetFile>>,
 }
 
 impl Default for RealOptions {
@@ -41,6 +44,7 @@ impl Default for RealOptions {
             lock_ttl_ms: 500,
             lock_work_ms: 100,
             isolation: None,
+            described: None,
         }
     }
 }

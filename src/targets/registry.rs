@@ -7,7 +7,6 @@ use super::lock::etcd::EtcdLockTarget;
 use super::lock::redis::RedisLockTarget;
 use super::lock::redlock::RedlockTarget;
 use super::real::RealOptions;
-use super::redis::RedisTarget;
 use super::toy::ToyTarget;
 use super::{Target, TargetOptions};
 use crate::node::StoreKind;
@@ -70,12 +69,7 @@ pub const TARGETS: &[TargetEntry] = &[
     toy(StoreKind::PrimaryBackup, |o, _| {
         Box::new(ToyTarget::new(StoreKind::PrimaryBackup, o))
     }),
-    TargetEntry {
-        name: "redis",
-        about: "real redis-server (1 node by default); register ops as GET / SET / a compare-and-set script",
-        workload: "register",
-        build: |o, r| Box::new(RedisTarget::new(o, r.redis_server.clone())),
-    },
+    // `redis` is described by targets/redis.toml (see `super::described`).
     TargetEntry {
         name: "redis-lock",
         about: "Redis lease lock (SET NX PX, compare-and-delete release) guarding a list on a second redis-server; workload lock; --fencing adds fencing tokens",

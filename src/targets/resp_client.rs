@@ -44,8 +44,9 @@ impl RespClient {
         }
     }
 
-    /// Sends `command` and waits for its reply: `Err(outcome)` for a failure on the way.
-    async fn call(&mut self, command: &Frame) -> Result<Frame, Outcome> {
+    /// Sends `command` and waits for its reply: `Err(outcome)` for a failure on the way
+    /// (`Fail` when the connection could not be opened, `Info` once the request may have left).
+    pub async fn call(&mut self, command: &Frame) -> Result<Frame, Outcome> {
         // Taken out while in use: if this future is dropped mid-call, the connection goes too.
         let mut conn = match self.conn.take().filter(|c| !c.is_stale()) {
             Some(conn) => conn,

@@ -56,63 +56,8 @@ impl ToyTarget {
         }
     }
 
-    /// The address node `i` (0-based) listens on: loopback, or the node's own address when
-    /// the harness placed it in a network namespace.
     fn listen_ip(&self, i: usize) -> anyhow::Result<IpAddr> {
-        match &self.opts.placement {
-            Some(p) => p.ip(&format!("n{}", i + 1)),
-            None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        }
-    }
-
-    /// One port per node: `base_port + i`, each checked to be free, or free ports from the OS.
-    fn pick_ports(&self, count: usize) -> anyhow::Result<Vec<u16>> {
-        let base = self.opts.base_port;
-        // Probes stay bound until every port is picked, so no port is handed out twice.
-        let mut probes = Vec::new();
-        let mut ports = Vec::new();
-        for i in 0..count {
-            let ip = self.listen_ip(i)?;
-            if let Some(port) = self
-                .opts
-                .placement
-                .as_ref()
-                .and_then(|p| p.port(&format!("n{}", i + 1)))
-            {
-                ports.push(port);
-                continue;
-            }
-            if !ip.is_loopback() {
-                // The node has a network namespace (and so every port) of its own.
-                let first = if base == 0 { NAMESPACE_PORT } else { base };
-                ports.push(first.saturating_add(i as u16));
-                continue;
-            }
-            if base == 0 {
-                let probe = TcpListener::bind((ip, 0))
-                    .map_err(|e| anyhow::anyhow!("cannot find a free port on {ip}: {e}"))?;
-                probes.push(probe);
-                continue;
-            }
-            let port = u16::try_from(base as usize + i).map_err(|_| {
-                crate::error::usage(format!(
-                    "--base-port {base} leaves no room for {count} nodes; pass a lower one"
-                ))
-            })?;
-            match TcpListener::bind((ip, port)) {
-                Ok(probe) => probes.push(probe),
-                Err(e) => {
-                    return Err(crate::error::usage(format!(
-                        "port {port} on {ip} is not available ({e}): pass another --base-port, \
-                         or --base-port 0 to pick free ports"
-                    )))
-                }
-            }
-        }
-        if !ports.is_empty() {
-            return Ok(ports);
-        }
-        probes.iter().map(|p| Ok(p.local_addr()?.port())).collect()
+        listen_ip(&self.opts, i)
     }
 
     /// Starts node `i` and waits until it answers `PING`.
@@ -145,6 +90,64 @@ impl ToyTarget {
                 anyhow::anyhow!("no node named {name}; nodes are {}", known.join(", "))
             })
     }
+}
+
+/// The address node `i` (0-based) of a cluster listens on: loopback, or the node's own address
+/// when the harness placed it in a network namespace (shared by every target that starts nodes).
+pub fn listen_ip(opts: &TargetOptions, i: usize) -> anyhow::Result<IpAddr> {
+    match &opts.placement {
+        Some(p) => p.ip(&format!("n{}", i + 1)),
+        None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    }
+}
+
+/// One port per node: `base_port + i`, each checked to be free, or free ports from the OS.
+pub fn pick_ports(opts: &TargetOptions, count: usize) -> anyhow::Result<Vec<u16>> {
+    let base = opts.base_port;
+    // Probes stay bound until every port is picked, so no port is handed out twice.
+    let mut probes = Vec::new();
+    let mut ports = Vec::new();
+    for i in 0..count {
+        let ip = listen_ip(opts, i)?;
+        if let Some(port) = opts
+            .placement
+            .as_ref()
+            .and_then(|p| p.port(&format!("n{}", i + 1)))
+        {
+            ports.push(port);
+            continue;
+        }
+        if !ip.is_loopback() {
+            // The node has a network namespace (and so every port) of its own.
+            let first = if base == 0 { NAMESPACE_PORT } else { base };
+            ports.push(first.saturating_add(i as u16));
+            continue;
+        }
+        if base == 0 {
+            let probe = TcpListener::bind((ip, 0))
+                .map_err(|e| anyhow::anyhow!("cannot find a free port on {ip}: {e}"))?;
+            probes.push(probe);
+            continue;
+        }
+        let port = u16::try_from(base as usize + i).map_err(|_| {
+            crate::error::usage(format!(
+                "--base-port {base} leaves no room for {count} nodes; pass a lower one"
+            ))
+        })?;
+        match TcpListener::bind((ip, port)) {
+            Ok(probe) => probes.push(probe),
+            Err(e) => {
+                return Err(crate::error::usage(format!(
+                    "port {port} on {ip} is not available ({e}): pass another --base-port, \
+                     or --base-port 0 to pick free ports"
+                )))
+            }
+        }
+    }
+    if !ports.is_empty() {
+        return Ok(ports);
+    }
+    probes.iter().map(|p| Ok(p.local_addr()?.port())).collect()
 }
 
 /// Waits until `node` answers `PING`, or says why it did not (with its log tail).
@@ -199,7 +202,7 @@ impl Target for ToyTarget {
         if count == 0 {
             return Err(crate::error::usage("a toy cluster needs at least one node"));
         }
-        let ports = self.pick_ports(count)?;
+        let ports = pick_ports(&self.opts, count)?;
         let addrs: Vec<(String, SocketAddr)> = ports
             .iter()
             .enumerate()

@@ -8,6 +8,7 @@ use crate::check::CheckOptions;
 use crate::targets::{Outcome, Request};
 use rand::rngs::StdRng;
 
+pub mod file;
 pub mod lock;
 pub mod register;
 pub mod txn;
@@ -51,6 +52,10 @@ pub trait Workload: Send + Sync {
     }
     /// The checks to run on the history.
     fn checks(&self) -> Vec<CheckOptions>;
+    /// The ops a workload file's `[mix]` may weigh (empty: its ops follow from each other).
+    fn ops(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// Options every workload understands.
@@ -60,11 +65,18 @@ pub struct WorkloadOptions {
     pub keys: usize,
     /// Seed for anything random the workload decides up front.
     pub seed: u64,
+    /// The workload file the run names, if any: its op mix and values, for the Rust workload
+    /// to read (see [`file`]).
+    pub file: Option<std::sync::Arc<file::WorkloadFile>>,
 }
 
 impl Default for WorkloadOptions {
     fn default() -> Self {
-        WorkloadOptions { keys: 5, seed: 0 }
+        WorkloadOptions {
+            keys: 5,
+            seed: 0,
+            file: None,
+        }
     }
 }
 

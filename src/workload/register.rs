@@ -3,8 +3,11 @@
 //! Each key is a cas-register holding a small integer (small, so that cas ops often match and the
 //! checker sees real contention). Every history it makes is checked for linearizability against
 //! the `cas-register` model, key by key, and for acknowledged writes the final reads show were
-//! lost (`lost-updates`).
+//! lost (`lost-updates`). A workload file changes the op mix (`[mix]`) and the values written
+//! (`values = [min, max]`, or `"unique"`: each write a value never written before, and a cas
+//! expects the value its worker last saw on that key).
 
+use super::file::Values;
 use super::{Step, WorkerGen, Workload, WorkloadOptions};
 use crate::check::CheckOptions;
 use crate::history::Value;
@@ -12,19 +15,32 @@ use crate::targets::{Outcome, Request};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-/// Values written are drawn from `0..VALUES`.
+/// Values written are drawn from `0..VALUES` unless a workload file says otherwise.
 const VALUES: i64 = 5;
+/// The ops and their weights unless a workload file says otherwise.
+const MIX: &[(&str, f64)] = &[("read", 2.0), ("write", 1.0), ("cas", 1.0)];
 
 /// Read / write / cas over `keys` independent registers.
 pub struct Register {
     keys: usize,
+    mix: Vec<(String, f64)>,
+    values: Values,
 }
 
 impl Register {
-    /// A register workload over `opts.keys` keys.
+    /// A register workload over `opts.keys` keys, with the mix and values of `opts.file`.
     pub fn new(opts: &WorkloadOptions) -> Register {
+        let file = opts.file.as_deref();
+        let mix = match file.filter(|f| !f.mix.is_empty()) {
+            Some(f) => f.mix.clone(),
+            None => MIX.iter().map(|(f, w)| (f.to_string(), *w)).collect(),
+        };
         Register {
             keys: opts.keys.max(1),
+            mix,
+            values: file
+                .and_then(|f| f.values.clone())
+                .unwrap_or(Values::Range(0, VALUES - 1)),
         }
     }
 }
@@ -36,26 +52,72 @@ pub fn key_name(i: usize) -> String {
 
 struct RegisterGen {
     keys: usize,
+    mix: Vec<(String, f64)>,
+    values: Values,
+    /// Unique values: this worker's number and how many it has written.
+    worker: usize,
+    written: i64,
+    /// Unique values: the value this worker last saw on each key (the `from` of its cas).
+    seen: std::collections::HashMap<String, Value>,
+}
+
+impl RegisterGen {
+    fn value(&mut self, rng: &mut StdRng) -> Value {
+        match self.values {
+            Values::Range(lo, hi) => Value::Int(rng.gen_range(lo..=hi)),
+            Values::Unique => {
+                self.written += 1;
+                Value::Int(self.worker as i64 * 1_000_000 + self.written)
+            }
+        }
+    }
+
+    fn expected(&mut self, rng: &mut StdRng, key: &str) -> Value {
+        match self.values {
+            Values::Range(..) => self.value(rng),
+            Values::Unique => self.seen.get(key).cloned().unwrap_or(Value::Nil),
+        }
+    }
 }
 
 impl WorkerGen for RegisterGen {
-    fn next(&mut self, rng: &mut StdRng, _last: Option<(&Request, &Outcome)>) -> Step {
-        let key = Some(key_name(rng.gen_range(0..self.keys)));
-        let roll = rng.gen_range(0..4);
-        let (f, value) = match roll {
-            0 | 1 => ("read", Value::Nil),
-            2 => ("write", Value::Int(rng.gen_range(0..VALUES))),
-            _ => (
-                "cas",
-                Value::List(vec![
-                    Value::Int(rng.gen_range(0..VALUES)),
-                    Value::Int(rng.gen_range(0..VALUES)),
-                ]),
-            ),
+    fn next(&mut self, rng: &mut StdRng, last: Option<(&Request, &Outcome)>) -> Step {
+        if let Some((req, Outcome::Ok(v))) = last {
+            let seen = if req.f == "read" {
+                v.clone()
+            } else {
+                req.value.clone()
+            };
+            let seen = match seen.as_list() {
+                Some([_, to]) => to.clone(),
+                _ => seen,
+            };
+            if let Some(k) = &req.key {
+                self.seen.insert(k.clone(), seen);
+            }
+        }
+        let key = key_name(rng.gen_range(0..self.keys));
+        let total: f64 = self.mix.iter().map(|(_, w)| w).sum();
+        let mut roll = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
+        let mut f = self.mix[0].0.clone();
+        for (op, w) in &self.mix {
+            if roll < *w {
+                f = op.clone();
+                break;
+            }
+            roll -= w;
+        }
+        let value = match f.as_str() {
+            "write" => self.value(rng),
+            "cas" => {
+                let from = self.expected(rng, &key);
+                Value::List(vec![from, self.value(rng)])
+            }
+            _ => Value::Nil,
         };
         Step::Request(Request {
-            f: f.to_owned(),
-            key,
+            f,
+            key: Some(key),
             value,
         })
     }
@@ -68,8 +130,18 @@ impl Workload for Register {
     fn model(&self) -> &str {
         "cas-register"
     }
-    fn worker(&self, _worker: usize) -> Box<dyn WorkerGen> {
-        Box::new(RegisterGen { keys: self.keys })
+    fn worker(&self, worker: usize) -> Box<dyn WorkerGen> {
+        Box::new(RegisterGen {
+            keys: self.keys,
+            mix: self.mix.clone(),
+            values: self.values.clone(),
+            worker: worker + 1,
+            written: 0,
+            seen: Default::default(),
+        })
+    }
+    fn ops(&self) -> Vec<&str> {
+        vec!["read", "write", "cas"]
     }
     fn final_requests(&self) -> Vec<Request> {
         (0..self.keys)
