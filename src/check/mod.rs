@@ -13,6 +13,8 @@
 
 pub mod causal;
 pub mod checker;
+pub mod eventual;
+pub mod lattice;
 pub mod linearizable;
 pub mod lock;
 pub mod lost_updates;

@@ -7,6 +7,7 @@
 //! the nodes are stopped, and the history so far is kept and checked.
 
 pub mod faults;
+pub mod node_reads;
 mod phases;
 pub mod progress;
 pub mod recorder;
@@ -89,6 +90,10 @@ pub struct RunSpec {
     pub command_line: String,
     /// Options of the real-system targets (redis-server path, fencing, lock lease...).
     pub real: targets::real::RealOptions,
+    /// Which values the register workload writes (`--values`).
+    pub values: workload::register::Values,
+    /// The model of the consistency lattice whose verdict decides the exit code.
+    pub consistency: check::Consistency,
 }
 
 fn target_name<S: serde::Serializer>(e: &&TargetEntry, s: S) -> Result<S::Ok, S::Error> {
@@ -131,12 +136,28 @@ pub struct RunOutcome {
     pub ops: usize,
     /// Problems that did not stop the run (history write errors, teardown errors, report errors).
     pub warnings: Vec<String>,
+    /// Where the history stands on the consistency lattice (`None`: the lattice does not cover
+    /// its workload).
+    pub lattice: Option<check::lattice::Lattice>,
 }
 
 impl RunOutcome {
     /// The merged verdict; a run that did not complete is at best `unknown`.
     pub fn validity(&self) -> Validity {
-        let v = check::merge(&self.results);
+        let v = match &self.lattice {
+            // Another model than linearizability decides: its rung, with the checks that are
+            // not about consistency (lost updates...).
+            Some(l) if l.decides != check::lattice::Rung::Linearizable => {
+                let others: Vec<CheckResult> = self
+                    .results
+                    .iter()
+                    .filter(|r| !check::lattice::is_consistency_check(&r.checker))
+                    .cloned()
+                    .collect();
+                check::merge(&others).max(l.validity())
+            }
+            _ => check::merge(&self.results),
+        };
         if self.ending == Ending::Completed {
             v
         } else {
@@ -153,6 +174,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let workload = (spec.workload.build)(&WorkloadOptions {
         keys: spec.keys,
         seed: spec.seed,
+        values: spec.values,
     });
     let name = format!(
         "{}-{}-{}",

@@ -59,11 +59,17 @@ pub struct WorkloadOptions {
     pub keys: usize,
     /// Seed for anything random the workload decides up front.
     pub seed: u64,
+    /// Which values the register workload writes (`--values`).
+    pub values: register::Values,
 }
 
 impl Default for WorkloadOptions {
     fn default() -> Self {
-        WorkloadOptions { keys: 5, seed: 0 }
+        WorkloadOptions {
+            keys: 5,
+            seed: 0,
+            values: register::Values::Small,
+        }
     }
 }
 

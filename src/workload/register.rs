@@ -4,6 +4,11 @@
 //! checker sees real contention). Every history it makes is checked for linearizability against
 //! the `cas-register` model, key by key, and for acknowledged writes the final reads show were
 //! lost (`lost-updates`).
+//!
+//! With `--values unique` ([`Values::Unique`]) the workload reads and writes only (no cas), and
+//! every write writes a value no other write wrote (worker `w`'s `n`-th write writes
+//! `w * 1_000_000 + n`): each read then names the one write it read from, which the causal
+//! checks need and which makes the sequential search far cheaper.
 
 use super::{Step, WorkerGen, Workload, WorkloadOptions};
 use crate::check::CheckOptions;
@@ -15,9 +20,35 @@ use rand::Rng;
 /// Values written are drawn from `0..VALUES`.
 const VALUES: i64 = 5;
 
+/// Which values writes write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Values {
+    /// Small integers, often repeated, with cas ops: real contention for linearizability.
+    #[default]
+    Small,
+    /// Reads and writes only, every written value unique: causal and sequential checks apply.
+    Unique,
+}
+
+impl std::str::FromStr for Values {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Values, String> {
+        match s {
+            "small" => Ok(Values::Small),
+            "unique" => Ok(Values::Unique),
+            other => Err(format!(
+                "unknown --values {other:?}: use small (the default: a few values, with cas) or \
+                 unique (reads and writes of unique values, for the causal checks)"
+            )),
+        }
+    }
+}
+
 /// Read / write / cas over `keys` independent registers.
 pub struct Register {
     keys: usize,
+    values: Values,
 }
 
 impl Register {
@@ -25,6 +56,7 @@ impl Register {
     pub fn new(opts: &WorkloadOptions) -> Register {
         Register {
             keys: opts.keys.max(1),
+            values: opts.values,
         }
     }
 }
@@ -36,11 +68,26 @@ pub fn key_name(i: usize) -> String {
 
 struct RegisterGen {
     keys: usize,
+    /// `Some((worker, writes so far))` when every written value must be unique.
+    unique: Option<(usize, i64)>,
 }
 
 impl WorkerGen for RegisterGen {
     fn next(&mut self, rng: &mut StdRng, _last: Option<(&Request, &Outcome)>) -> Step {
         let key = Some(key_name(rng.gen_range(0..self.keys)));
+        if let Some((worker, written)) = &mut self.unique {
+            let (f, value) = if rng.gen_bool(0.5) {
+                ("read", Value::Nil)
+            } else {
+                *written += 1;
+                ("write", Value::Int(*worker as i64 * 1_000_000 + *written))
+            };
+            return Step::Request(Request {
+                f: f.to_owned(),
+                key,
+                value,
+            });
+        }
         let roll = rng.gen_range(0..4);
         let (f, value) = match roll {
             0 | 1 => ("read", Value::Nil),
@@ -68,8 +115,11 @@ impl Workload for Register {
     fn model(&self) -> &str {
         "cas-register"
     }
-    fn worker(&self, _worker: usize) -> Box<dyn WorkerGen> {
-        Box::new(RegisterGen { keys: self.keys })
+    fn worker(&self, worker: usize) -> Box<dyn WorkerGen> {
+        Box::new(RegisterGen {
+            keys: self.keys,
+            unique: (self.values == Values::Unique).then_some((worker, 0)),
+        })
     }
     fn final_requests(&self) -> Vec<Request> {
         (0..self.keys)
@@ -125,5 +175,31 @@ mod tests {
         assert!(fs["read"] > fs["write"], "{fs:?}");
         assert_eq!(keys.len(), 3);
         assert_eq!(w.final_requests().len(), 3);
+    }
+
+    #[test]
+    fn unique_values_are_never_written_twice_and_there_is_no_cas() {
+        let w = Register::new(&WorkloadOptions {
+            keys: 2,
+            values: Values::Unique,
+            ..Default::default()
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        for worker in 0..3 {
+            let mut g = w.worker(worker);
+            let mut rng = StdRng::seed_from_u64(worker as u64);
+            for _ in 0..300 {
+                let Step::Request(r) = g.next(&mut rng, None) else {
+                    panic!("register workers never finish on their own");
+                };
+                assert_ne!(r.f, "cas");
+                if r.f == "write" {
+                    assert!(seen.insert(r.value.clone()), "{} written twice", r.value);
+                }
+            }
+        }
+        assert!(seen.len() > 300, "{}", seen.len());
+        assert_eq!("unique".parse::<Values>(), Ok(Values::Unique));
+        assert!("many".parse::<Values>().unwrap_err().contains("unique"));
     }
 }
