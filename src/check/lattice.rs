@@ -29,7 +29,7 @@
 use crate::check::causal::{self, CausalModel};
 use crate::check::result::{Anomaly, CheckResult, Validity};
 use crate::check::spec::Consistency;
-use crate::check::{eventual, models};
+use crate::check::{eventual, models, sequential_cycles};
 use crate::history::{History, Value};
 use serde::{Deserialize, Serialize};
 use std::sync::{mpsc, Arc};
@@ -302,7 +302,10 @@ pub fn place(history: &History, opts: &LatticeOptions, known: &[CheckResult]) ->
         let name = format!("sequential({})", opts.model);
         let r = match known.iter().find(|r| r.checker == name) {
             Some(r) => from_result(Rung::Sequential, "checked", r),
-            None => search(Rung::Sequential, &shared, opts),
+            None => match causal_ok.as_ref().ok().and_then(|_| cycle(&shared, opts)) {
+                Some(r) => r,
+                None => search(Rung::Sequential, &shared, opts),
+            },
         };
         set(&mut rungs, r);
         propagate(&mut rungs);
@@ -528,6 +531,25 @@ fn search(rung: Rung, history: &Arc<History>, opts: &LatticeOptions) -> RungResu
         Ok(Err(e)) => not_applicable(rung, format!("{e:#}")),
         Err(why) => unknown(rung, why, budget),
     }
+}
+
+/// Sequential consistency refuted by a cycle of orders every witness needs (see
+/// [`sequential_cycles`]), when there is one: far faster than a search that must fail.
+fn cycle(history: &Arc<History>, opts: &LatticeOptions) -> Option<RungResult> {
+    let h = history.clone();
+    let initial = opts.initial.clone();
+    let deadline = Instant::now() + opts.budget;
+    let found = bounded(opts.budget, move || {
+        sequential_cycles::refute(&h, &initial, Some(deadline))
+    });
+    let a = found.ok().flatten()?;
+    Some(RungResult {
+        rung: Rung::Sequential,
+        standing: Standing::Fails,
+        how: "checked (a cycle of required orders)".into(),
+        summary: a.explanation.clone(),
+        anomalies: vec![a],
+    })
 }
 
 fn unknown(rung: Rung, why: &str, budget: Duration) -> RungResult {

@@ -24,6 +24,7 @@ pub mod models;
 pub mod registry;
 pub mod result;
 pub mod sequential;
+pub mod sequential_cycles;
 pub mod spec;
 pub mod synth;
 pub mod txn;
