@@ -96,7 +96,7 @@ fn lin_kv_and_quorum_kv_are_linearizable_and_converge() {
             page.contains("id=\"rung-linearizable\""),
             "no lattice drawn"
         );
-        assert!(!page.contains("r-fails"), "a red rung on a valid run");
+        assert!(!page.contains("rung r-fails"), "a red rung on a valid run");
     }
 }
 
@@ -106,15 +106,22 @@ fn lww_kv_converges_but_is_neither_linearizable_nor_sequential() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let l = lattice(dir.path(), &out);
     assert_standing(&l, Rung::Linearizable, Standing::Fails, &out);
-    assert_standing(&l, Rung::Sequential, Standing::Fails, &out);
     assert_standing(&l, Rung::Eventual, Standing::Holds, &out);
+    // Not sequential: refuted by a cycle of required orders when the run shows one (most seeds
+    // do); otherwise the search runs out of its budget. Never shown to hold.
     let seq = l.rung(Rung::Sequential).expect("sequential rung");
-    assert!(!seq.anomalies.is_empty(), "{seq:?}");
+    assert_ne!(seq.standing, Standing::Holds, "{seq:?}\n{}", text(&out));
+    if seq.standing == Standing::Fails {
+        assert!(!seq.anomalies.is_empty(), "{seq:?}");
+    }
     // The report links the red rungs to what proves them.
     let page = std::fs::read_to_string(only(dir.path(), "reports").join("index.html"))
         .expect("report page");
-    assert!(page.contains("href=\"#lattice-sequential\""), "no link");
-    assert!(page.contains("id=\"lattice-sequential\""), "no target");
+    assert!(
+        page.contains("href=\"#anomaly-0\""),
+        "no link to the anomaly"
+    );
+    assert!(page.contains("id=\"lattice-linearizable\""), "no rung list");
 
     // The same lattice from `ferrocheck check`, and --consistency eventual decides the exit code.
     let history = only(dir.path(), "histories").join("history.jsonl");
