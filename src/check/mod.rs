@@ -13,6 +13,8 @@
 
 pub mod causal;
 pub mod checker;
+pub mod eventual;
+pub mod lattice;
 pub mod linearizable;
 pub mod lock;
 pub mod lost_updates;
@@ -22,6 +24,7 @@ pub mod models;
 pub mod registry;
 pub mod result;
 pub mod sequential;
+pub mod sequential_cycles;
 pub mod spec;
 pub mod synth;
 pub mod txn;

@@ -11,7 +11,7 @@ use crate::check::model::model_for_functions;
 use crate::check::model_checkers::{self, Linearizable, Sequential};
 use crate::check::result::{CheckResult, Validity};
 use crate::check::spec::{CheckOptions, CheckerOptions, Consistency};
-use crate::check::{causal, lock, lost_updates, models, txn};
+use crate::check::{causal, eventual, lock, lost_updates, models, txn};
 use crate::history::{CheckerSpec, History};
 
 /// One checker in the registry.
@@ -37,6 +37,7 @@ pub const CHECKERS: &[CheckerEntry] = &[
         build_sequential,
     ),
     entry("causal", causal::ABOUT, causal::build),
+    entry(eventual::NAME, eventual::ABOUT, eventual::build),
     entry("lock", lock::ABOUT, lock::build),
     entry(lost_updates::NAME, lost_updates::ABOUT, lost_updates::build),
     entry(txn::NAME, txn::ABOUT, txn::build),

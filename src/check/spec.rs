@@ -17,6 +17,8 @@ pub enum Consistency {
     Sequential,
     /// Causal consistency for registers with unique written values.
     Causal,
+    /// Convergence: after healing, every node answers the same written value per key.
+    Eventual,
 }
 
 /// How to check: which model, which consistency, and the budget.
@@ -34,7 +36,8 @@ pub struct CheckOptions {
 
 impl Consistency {
     /// Every consistency model, as `--consistency` spells it.
-    pub const NAMES: &'static [&'static str] = &["linearizable", "sequential", "causal"];
+    pub const NAMES: &'static [&'static str] =
+        &["linearizable", "sequential", "causal", "eventual"];
 
     /// The name as `--consistency` (and the checker registry) spells it.
     pub fn name(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Consistency {
             Consistency::Linearizable => "linearizable",
             Consistency::Sequential => "sequential",
             Consistency::Causal => "causal",
+            Consistency::Eventual => "eventual",
         }
     }
 }
@@ -53,6 +57,7 @@ impl std::str::FromStr for Consistency {
             "linearizable" => Ok(Consistency::Linearizable),
             "sequential" => Ok(Consistency::Sequential),
             "causal" => Ok(Consistency::Causal),
+            "eventual" => Ok(Consistency::Eventual),
             other => Err(format!(
                 "unknown consistency model {other:?}: use one of {}",
                 Consistency::NAMES.join(", ")

@@ -202,6 +202,33 @@ fn with_overrides(spec: CheckerSpec, base: &CheckOptions) -> anyhow::Result<Chec
     Ok(o.spec(&spec.name))
 }
 
+/// The budget of each lattice rung that `check` has to search, unless `--time-limit` says.
+pub const LATTICE_BUDGET: Duration = Duration::from_secs(1);
+
+/// The history placed on the consistency lattice, for models the lattice covers (not locks,
+/// transactions or Maelstrom workloads).
+fn place_on_lattice(
+    loaded: &formats::Loaded,
+    specs: &[(String, CheckerSpec)],
+    results: &[CheckResult],
+    args: &CheckArgs,
+    base: &CheckOptions,
+    chosen: Semantics,
+) -> Option<check::lattice::Lattice> {
+    use check::lattice::{self, Rung};
+    let model = specs
+        .iter()
+        .find_map(|(_, s)| s.options.get("model").and_then(|m| m.as_str()))
+        .map(str::to_owned)
+        .or_else(|| loaded.model.clone())
+        .or_else(|| check::choose_model(&loaded.history, base).ok())?;
+    let (history, _) = semantics::apply(&loaded.history, chosen, &model);
+    let decides = Rung::of(args.consistency.unwrap_or_default());
+    let budget = base.time_limit.unwrap_or(LATTICE_BUDGET);
+    let initial = base.initial_value.clone().unwrap_or_default();
+    lattice::for_history(&history, Some(&model), &initial, results, decides, budget)
+}
+
 fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> FileReport {
     let started = Instant::now();
     let shown = path.display().to_string();
@@ -286,6 +313,15 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
             Validity::Valid => {}
         }
     }
+    // Where the history stands on the consistency lattice (models the checkers above did not
+    // decide are searched under a budget).
+    let lattice = place_on_lattice(&loaded, &specs, &results, args, base, chosen);
+    if let Some(l) = &lattice {
+        text.push_str(&format!("  lattice: {}\n", l.headline()));
+        for line in l.lines() {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
     // The worst result stands for the file; all of them are in `results`.
     let worst = (0..results.len())
         .max_by_key(|&i| (results[i].validity, std::cmp::Reverse(i)))
@@ -308,6 +344,7 @@ fn check_file(path: &std::path::Path, args: &CheckArgs, base: &CheckOptions) -> 
             "torn_line": loaded.torn,
             "result": result,
             "results": results,
+            "lattice": lattice,
         }),
         error: None,
     }

@@ -43,13 +43,29 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             (root.join(folder_name(&info.name)), Some(root))
         }
     };
-    let page = report::write(&dir, &info, &history, &results)?;
+    // The model of the history's own linearizability check, else its header's.
+    let model = results
+        .iter()
+        .find_map(|r| r.checker.strip_prefix("linearizable(")?.strip_suffix(')'))
+        .map(str::to_owned);
+    let lattice = check::lattice::for_history(
+        &history,
+        model.as_deref(),
+        &crate::history::Value::Nil,
+        &results,
+        check::lattice::Rung::Linearizable,
+        check::lattice::DEFAULT_BUDGET,
+    );
+    let page = report::write_with_lattice(&dir, &info, &history, &results, lattice.as_ref())?;
     if let Some(root) = root {
         report::write_index(&root)?;
     }
     let verdict = check::merge(&results);
     for r in &results {
         println!("{:<8} {}: {}", r.validity.to_string(), r.checker, r.summary);
+    }
+    if let Some(l) = &lattice {
+        println!("lattice  {}", l.headline());
     }
     println!("{verdict}: report written to {}", page.display());
     Ok(verdict.exit_code())

@@ -36,6 +36,14 @@ pub struct TestArgs {
     /// Independent keys the ops are spread over (default: the workload file's, else 5).
     #[arg(long)]
     pub keys: Option<usize>,
+    /// Register workload: `small` (a few values, with cas) or `unique` (reads and writes of
+    /// values written once each, so the causal and sequential checks apply).
+    #[arg(long, default_value = "small", value_parser = parse_values)]
+    pub values: crate::workload::register::Values,
+    /// The consistency model whose verdict decides the exit code: linearizable, sequential,
+    /// causal or eventual (every one that applies is checked and shown).
+    #[arg(long, default_value = "linearizable", value_parser = super::check::parse_consistency)]
+    pub consistency: crate::check::Consistency,
     /// Seed for every random choice; a run with the same seed makes the same choices.
     /// Random when not given (the summary prints it).
     #[arg(long)]
@@ -117,6 +125,11 @@ impl From<RealArgs> for RealOptions {
             described: None,
         }
     }
+}
+
+/// `--values` through the workload's names.
+pub fn parse_values(s: &str) -> Result<crate::workload::register::Values, String> {
+    s.parse()
 }
 
 /// The longest `--time-limit` of a run: 30 days.
@@ -233,6 +246,12 @@ impl TestArgs {
                 )));
             }
         }
+        if self.values == crate::workload::register::Values::Unique && workload.name != "register" {
+            return Err(usage(format!(
+                "--values unique is for the register workload, not {}",
+                workload.name
+            )));
+        }
         let node_binary = std::env::current_exe().map_err(|e| {
             anyhow::anyhow!("cannot find the ferrocheck binary to start nodes: {e}")
         })?;
@@ -256,6 +275,12 @@ impl TestArgs {
         if self.no_fsync {
             command_line.push_str(" --no-fsync");
         }
+        if self.values == crate::workload::register::Values::Unique {
+            command_line.push_str(" --values unique");
+        }
+        if self.consistency != crate::check::Consistency::Linearizable {
+            command_line.push_str(&format!(" --consistency {}", self.consistency.name()));
+        }
         Ok(RunSpec {
             target,
             workload,
@@ -278,6 +303,8 @@ impl TestArgs {
             command_line,
             real,
             workload_file,
+            values: self.values,
+            consistency: self.consistency,
         })
     }
 }
@@ -367,6 +394,12 @@ fn write_summary(
             for line in a.explanation.lines() {
                 writeln!(out, "    {line}")?;
             }
+        }
+    }
+    if let Some(l) = &outcome.lattice {
+        writeln!(out, "lattice  {} (* decides the verdict)", l.headline())?;
+        for line in l.lines() {
+            writeln!(out, "  {line}")?;
         }
     }
     writeln!(out, "verdict  {}", outcome.validity())?;

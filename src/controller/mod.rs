@@ -7,6 +7,7 @@
 //! the nodes are stopped, and the history so far is kept and checked.
 
 pub mod faults;
+pub mod node_reads;
 mod phases;
 pub mod progress;
 pub mod recorder;
@@ -92,6 +93,10 @@ pub struct RunSpec {
     /// The workload file behind `workload`, when it is one (its mix, values and checks).
     #[serde(skip)]
     pub workload_file: Option<Arc<workload::file::WorkloadFile>>,
+    /// Which values the register workload writes (`--values`).
+    pub values: workload::register::Values,
+    /// The model of the consistency lattice whose verdict decides the exit code.
+    pub consistency: check::Consistency,
 }
 
 fn target_name<S: serde::Serializer>(e: &&TargetEntry, s: S) -> Result<S::Ok, S::Error> {
@@ -158,12 +163,28 @@ pub fn faults_injected(history: &crate::history::History) -> usize {
             o.process == Process::Nemesis && o.kind == OpType::Ok && STARTS.contains(&o.f.as_str())
         })
         .count()
+    /// Where the history stands on the consistency lattice (`None`: the lattice does not cover
+    /// its workload).
+    pub lattice: Option<check::lattice::Lattice>,
 }
 
 impl RunOutcome {
     /// The merged verdict; a run that did not complete is at best `unknown`.
     pub fn validity(&self) -> Validity {
-        let v = check::merge(&self.results);
+        let v = match &self.lattice {
+            // Another model than linearizability decides: its rung, with the checks that are
+            // not about consistency (lost updates...).
+            Some(l) if l.decides != check::lattice::Rung::Linearizable => {
+                let others: Vec<CheckResult> = self
+                    .results
+                    .iter()
+                    .filter(|r| !check::lattice::is_consistency_check(&r.checker))
+                    .cloned()
+                    .collect();
+                check::merge(&others).max(l.validity())
+            }
+            _ => check::merge(&self.results),
+        };
         if self.ending == Ending::Completed {
             v
         } else {
@@ -181,6 +202,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         keys: spec.keys,
         seed: spec.seed,
         file: spec.workload_file.clone(),
+        values: spec.values,
     });
     let name = format!(
         "{}-{}-{}",

@@ -248,6 +248,16 @@ impl<'a> Run<'a> {
         {
             self.warnings.push(format!("final reads: {e:#}"));
         }
+        self.progress("reading every node");
+        let per_node = super::node_reads::read_every_node(
+            self.spec,
+            &*self.workload,
+            &self.target,
+            &self.recorder,
+        );
+        if let Err(e) = per_node.await {
+            self.warnings.push(format!("per-node final reads: {e:#}"));
+        }
     }
 
     /// Stops every node.
@@ -266,6 +276,7 @@ impl<'a> Run<'a> {
         let (history, write_error) = self.recorder.snapshot(self.header.clone());
         self.warnings.extend(write_error);
         let results = check_all(&history, &self.header.checkers, spec.progress).await;
+        let lattice = place_on_lattice(&history, &results, spec).await;
         let run_info = RunInfo {
             name: self.name.clone(),
             target: spec.target.name.to_owned(),
@@ -277,11 +288,12 @@ impl<'a> Run<'a> {
             seed: spec.seed,
             history: self.recorder.path().to_owned(),
         };
-        let report_path = match report::write(
+        let report_path = match report::write_with_lattice(
             &spec.report_dir.join(&self.name),
             &run_info,
             &history,
             &results,
+            lattice.as_ref(),
         )
         .and_then(|p| report::write_index(&spec.report_dir).map(|_| p))
         {
@@ -303,6 +315,26 @@ impl<'a> Run<'a> {
                 .schedule
                 .as_ref()
                 .map(|_| super::faults_injected(&history)),
+            lattice,
         }
     }
+}
+
+/// Places the run's history on the consistency lattice, on a blocking thread (the searched
+/// rungs have a time budget each).
+async fn place_on_lattice(
+    history: &crate::history::History,
+    results: &[crate::check::CheckResult],
+    spec: &RunSpec,
+) -> Option<crate::check::lattice::Lattice> {
+    use crate::check::lattice::{self, Rung};
+    let (h, known) = (history.clone(), results.to_vec());
+    let decides = Rung::of(spec.consistency);
+    tokio::task::spawn_blocking(move || {
+        let initial = crate::history::Value::Nil;
+        lattice::for_history(&h, None, &initial, &known, decides, lattice::DEFAULT_BUDGET)
+    })
+    .await
+    .ok()
+    .flatten()
 }

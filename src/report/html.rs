@@ -5,6 +5,7 @@
 
 use super::anomaly::{self, AnomalyView, Lookup};
 use super::jsonview::{self, JsonNode};
+use super::lattice::{self as lattice_view, LatticeView};
 use super::plot::{self, Plot, Quantiles};
 use super::timeline::{self, Timeline};
 use super::{human_ns, templates, RunInfo};
@@ -93,6 +94,8 @@ struct Page<'a> {
     style: &'static str,
     script: &'static str,
     checkers: Vec<CheckerRow<'a>>,
+    /// The consistency lattice, when the run's workload has one.
+    lattice: Option<LatticeView>,
     run: RunFacts<'a>,
     anomaly_count: usize,
     anomaly_groups: Vec<AnomalyGroup<'a>>,
@@ -109,6 +112,7 @@ pub(crate) fn render(
     run: &RunInfo,
     history: &History,
     results: &[CheckResult],
+    lattice: Option<&crate::check::lattice::Lattice>,
 ) -> anyhow::Result<String> {
     let timeline = Timeline::build(history);
     let look = Lookup::new(history, &timeline);
@@ -139,6 +143,10 @@ pub(crate) fn render(
                 anomalies: r.anomalies.len(),
             })
             .collect(),
+        lattice: lattice.map(|l| {
+            let own = format!("linearizable({})", l.model);
+            lattice_view::view(l, first_anomaly_number(results, &own))
+        }),
         run: facts(run, history, &timeline),
         anomaly_count: results.iter().map(|r| r.anomalies.len()).sum(),
         anomaly_groups: anomaly_groups(&look, results),
@@ -170,6 +178,19 @@ fn facts<'a>(run: &'a RunInfo, history: &History, timeline: &Timeline) -> RunFac
         windows: timeline.windows.len(),
         duration: human_ns(timeline.end),
     }
+}
+
+/// The page number of the first anomaly of the result named `checker`, as
+/// [`anomaly_groups`] numbers them.
+fn first_anomaly_number(results: &[CheckResult], checker: &str) -> Option<usize> {
+    let mut n = 0;
+    for r in results {
+        if r.checker == checker {
+            return (!r.anomalies.is_empty()).then_some(n);
+        }
+        n += r.anomalies.len().min(MAX_ANOMALIES);
+    }
+    None
 }
 
 fn anomaly_groups<'a>(look: &Lookup, results: &'a [CheckResult]) -> Vec<AnomalyGroup<'a>> {

@@ -8,6 +8,7 @@
 //! network, so it opens anywhere (a browser, an e-mail attachment, a printout). Next to each
 //! `index.html` a `results.json` keeps the run's facts and verdicts for [`write_index`].
 
+use crate::check::lattice::Lattice;
 use crate::check::{self, CheckResult, Validity};
 use crate::history::History;
 use anyhow::Context;
@@ -19,6 +20,7 @@ mod graph;
 mod html;
 mod index;
 mod jsonview;
+mod lattice;
 pub mod message_diagram;
 mod picture;
 mod plot;
@@ -64,6 +66,9 @@ pub struct ResultsFile {
     /// Each checker's result.
     #[serde(default)]
     pub results: Vec<CheckResult>,
+    /// Where the history stands on the consistency lattice, when the lattice covers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lattice: Option<Lattice>,
 }
 
 /// Writes `dir/index.html` and `dir/results.json` for one run and returns the HTML's path.
@@ -73,9 +78,21 @@ pub fn write(
     history: &History,
     results: &[CheckResult],
 ) -> anyhow::Result<PathBuf> {
+    write_with_lattice(dir, run, history, results, None)
+}
+
+/// Like [`write`], with the history's place on the consistency lattice drawn on the page and
+/// kept in `results.json`.
+pub fn write_with_lattice(
+    dir: &Path,
+    run: &RunInfo,
+    history: &History,
+    results: &[CheckResult],
+    lattice: Option<&Lattice>,
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
-    let page = html::render(run, history, results)?;
+    let page = html::render(run, history, results, lattice)?;
     let html_path = dir.join("index.html");
     crate::atomic_file::write(&html_path, page.as_bytes())
         .with_context(|| format!("cannot write the report {}", html_path.display()))?;
@@ -84,6 +101,7 @@ pub fn write(
         validity: check::merge(results),
         ops: history.ops.len(),
         results: results.to_vec(),
+        lattice: lattice.cloned(),
     };
     let json_path = dir.join("results.json");
     let text = serde_json::to_string_pretty(&summary).context("cannot encode results.json")?;

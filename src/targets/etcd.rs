@@ -298,6 +298,22 @@ impl Target for EtcdTarget {
         }))
     }
 
+    /// Member `node` alone, reading as the run's clients read (linearizable unless
+    /// `--serializable-reads`), so a final read is never staler than the run's own.
+    async fn node_client(
+        &self,
+        node: &str,
+        _process: u64,
+    ) -> anyhow::Result<Option<Box<dyn Client>>> {
+        let Some(m) = self.members.iter().find(|m| m.name == node) else {
+            return Ok(None);
+        };
+        Ok(Some(Box::new(EtcdRegisterClient {
+            etcd: EtcdClient::new(&m.url(), CALL_TIMEOUT)?,
+            serializable: self.serializable,
+        })))
+    }
+
     fn nodes(&self) -> Vec<NodeInfo> {
         self.members
             .iter()

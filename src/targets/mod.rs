@@ -151,6 +151,17 @@ pub trait Target: Send + Sync {
     }
     /// Opens a client for `process`.
     async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
+    /// Opens a client for `process` that talks to node `node` alone, for the per-node final
+    /// reads that show whether the replicas converged; `None` when this target cannot address
+    /// that node (or its nodes are not replicas of one store).
+    async fn node_client(
+        &self,
+        node: &str,
+        process: u64,
+    ) -> anyhow::Result<Option<Box<dyn Client>>> {
+        let _ = (node, process);
+        Ok(None)
+    }
     /// The nodes as they are now.
     fn nodes(&self) -> Vec<NodeInfo>;
     /// Nodes whose process exited since the last call: name, and why (exit status, log tail).

@@ -274,6 +274,19 @@ impl Target for RedisTarget {
         Ok(Box::new(RedisClient::new(&server.url())?))
     }
 
+    /// Only the first server, the one every client uses: the others are independent servers,
+    /// not replicas of it.
+    async fn node_client(
+        &self,
+        node: &str,
+        _process: u64,
+    ) -> anyhow::Result<Option<Box<dyn Client>>> {
+        match self.servers.first() {
+            Some(s) if s.info().name == node => Ok(Some(Box::new(RedisClient::new(&s.url())?))),
+            _ => Ok(None),
+        }
+    }
+
     fn nodes(&self) -> Vec<NodeInfo> {
         self.servers.iter().map(RedisServer::info).collect()
     }

@@ -273,6 +273,19 @@ impl Target for ToyTarget {
         )))
     }
 
+    async fn node_client(
+        &self,
+        node: &str,
+        _process: u64,
+    ) -> anyhow::Result<Option<Box<dyn Client>>> {
+        let spec = &self.nodes[self.index(node)?].spec;
+        Ok(Some(Box::new(RespClient::new(
+            spec.name.clone(),
+            spec.listen,
+            CLIENT_TIMEOUT,
+        ))))
+    }
+
     fn nodes(&self) -> Vec<NodeInfo> {
         self.nodes
             .iter()

@@ -68,6 +68,8 @@ pub struct WorkloadOptions {
     /// The workload file the run names, if any: its op mix and values, for the Rust workload
     /// to read (see [`file`]).
     pub file: Option<std::sync::Arc<file::WorkloadFile>>,
+    /// Which values the register workload writes (`--values`).
+    pub values: register::Values,
 }
 
 impl Default for WorkloadOptions {
@@ -76,6 +78,7 @@ impl Default for WorkloadOptions {
             keys: 5,
             seed: 0,
             file: None,
+            values: register::Values::Small,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! (`values = [min, max]`, or `"unique"`: each write a value never written before, and a cas
 //! expects the value its worker last saw on that key).
 
-use super::file::Values;
+use super::file::Values as Written;
 use super::{Step, WorkerGen, Workload, WorkloadOptions};
 use crate::check::CheckOptions;
 use crate::history::Value;
@@ -20,27 +20,61 @@ const VALUES: i64 = 5;
 /// The ops and their weights unless a workload file says otherwise.
 const MIX: &[(&str, f64)] = &[("read", 2.0), ("write", 1.0), ("cas", 1.0)];
 
+/// Which values writes write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Values {
+    /// Small integers, often repeated, with cas ops: real contention for linearizability.
+    #[default]
+    Small,
+    /// Reads and writes only, every written value unique: causal and sequential checks apply.
+    Unique,
+}
+
+impl std::str::FromStr for Values {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Values, String> {
+        match s {
+            "small" => Ok(Values::Small),
+            "unique" => Ok(Values::Unique),
+            other => Err(format!(
+                "unknown --values {other:?}: use small (the default: a few values, with cas) or \
+                 unique (reads and writes of unique values, for the causal checks)"
+            )),
+        }
+    }
+}
+
 /// Read / write / cas over `keys` independent registers.
 pub struct Register {
     keys: usize,
     mix: Vec<(String, f64)>,
-    values: Values,
+    values: Written,
 }
 
 impl Register {
     /// A register workload over `opts.keys` keys, with the mix and values of `opts.file`.
     pub fn new(opts: &WorkloadOptions) -> Register {
         let file = opts.file.as_deref();
-        let mix = match file.filter(|f| !f.mix.is_empty()) {
+        let mut mix: Vec<(String, f64)> = match file.filter(|f| !f.mix.is_empty()) {
             Some(f) => f.mix.clone(),
             None => MIX.iter().map(|(f, w)| (f.to_string(), *w)).collect(),
         };
+        // `--values unique`: reads and writes of values written once each (no cas), so each
+        // read names the one write it read from (the causal checks need that).
+        let unique = opts.values == Values::Unique;
+        if unique {
+            mix.retain(|(f, _)| f != "cas");
+        }
         Register {
             keys: opts.keys.max(1),
             mix,
-            values: file
-                .and_then(|f| f.values.clone())
-                .unwrap_or(Values::Range(0, VALUES - 1)),
+            values: match unique {
+                true => Written::Unique,
+                false => file
+                    .and_then(|f| f.values.clone())
+                    .unwrap_or(Written::Range(0, VALUES - 1)),
+            },
         }
     }
 }
@@ -53,7 +87,7 @@ pub fn key_name(i: usize) -> String {
 struct RegisterGen {
     keys: usize,
     mix: Vec<(String, f64)>,
-    values: Values,
+    values: Written,
     /// Unique values: this worker's number and how many it has written.
     worker: usize,
     written: i64,
@@ -64,8 +98,8 @@ struct RegisterGen {
 impl RegisterGen {
     fn value(&mut self, rng: &mut StdRng) -> Value {
         match self.values {
-            Values::Range(lo, hi) => Value::Int(rng.gen_range(lo..=hi)),
-            Values::Unique => {
+            Written::Range(lo, hi) => Value::Int(rng.gen_range(lo..=hi)),
+            Written::Unique => {
                 self.written += 1;
                 Value::Int(self.worker as i64 * 1_000_000 + self.written)
             }
@@ -74,8 +108,8 @@ impl RegisterGen {
 
     fn expected(&mut self, rng: &mut StdRng, key: &str) -> Value {
         match self.values {
-            Values::Range(..) => self.value(rng),
-            Values::Unique => self.seen.get(key).cloned().unwrap_or(Value::Nil),
+            Written::Range(..) => self.value(rng),
+            Written::Unique => self.seen.get(key).cloned().unwrap_or(Value::Nil),
         }
     }
 }
