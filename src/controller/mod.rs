@@ -7,6 +7,7 @@
 //! the nodes are stopped, and the history so far is kept and checked.
 
 pub mod faults;
+pub mod histogram;
 mod phases;
 pub mod progress;
 pub mod recorder;
@@ -131,6 +132,9 @@ pub struct RunOutcome {
     pub ops: usize,
     /// Problems that did not stop the run (history write errors, teardown errors, report errors).
     pub warnings: Vec<String>,
+    /// How late throttled ops started against their schedule: (samples, p50 ns, p99 ns, max ns);
+    /// `None` for an unthrottled run.
+    pub lateness: Option<(u64, u64, u64, u64)>,
 }
 
 impl RunOutcome {
@@ -283,13 +287,14 @@ async fn final_phase(
 /// Runs every checker on a blocking thread, with a spinner. A checker that cannot run (or
 /// crashes) gives `unknown`.
 pub async fn check_all(
-    history: &History,
+    history: Arc<History>,
     checkers: &[CheckerSpec],
     visible: bool,
 ) -> Vec<CheckResult> {
     let spinner = Progress::spinner(format!("checking {} ops", history.ops.len()), visible);
     let mut out = Vec::new();
     for spec in checkers {
+        // Shared, not copied: a long run's history is large.
         let h = history.clone();
         let s = spec.clone();
         let r = tokio::task::spawn_blocking(move || check::run_all(&h, &[s])).await;

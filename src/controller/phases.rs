@@ -265,7 +265,9 @@ impl<'a> Run<'a> {
         let spec = self.spec;
         let (history, write_error) = self.recorder.snapshot(self.header.clone());
         self.warnings.extend(write_error);
-        let results = check_all(&history, &self.header.checkers, spec.progress).await;
+        let history = Arc::new(history);
+        let checkers = with_budget(&self.header.checkers, spec.time_limit);
+        let results = check_all(history.clone(), &checkers, spec.progress).await;
         let run_info = RunInfo {
             name: self.name.clone(),
             target: spec.target.name.to_owned(),
@@ -299,6 +301,36 @@ impl<'a> Run<'a> {
             ending,
             ops: history.ops.len(),
             warnings: self.warnings,
+            lateness: (self.recorder.lateness.count() > 0).then(|| {
+                let l = &self.recorder.lateness;
+                (l.count(), l.quantile(0.5), l.quantile(0.99), l.max())
+            }),
         }
     }
 }
+
+/// The checkers of a run, each search given a time budget if it has none: as long as the run
+/// itself, at least [`MIN_CHECK_BUDGET`]. Past it a search says `unknown` rather than keep a long
+/// run from ever reporting. (The history header keeps no budget: `ferrocheck check` may take as
+/// long as it needs.)
+fn with_budget(
+    checkers: &[crate::history::CheckerSpec],
+    run: Duration,
+) -> Vec<crate::history::CheckerSpec> {
+    let budget = run.max(MIN_CHECK_BUDGET).as_secs_f64();
+    checkers
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            if matches!(c.name.as_str(), "linearizable" | "sequential") {
+                c.options
+                    .entry("time_limit")
+                    .or_insert_with(|| serde_json::json!(budget));
+            }
+            c
+        })
+        .collect()
+}
+
+/// The least time a run's checkers get before a search gives up with `unknown`.
+const MIN_CHECK_BUDGET: Duration = Duration::from_secs(60);

@@ -1,13 +1,31 @@
-//! The recorder: stamps every event with the run's monotonic clock, appends it to the history
-//! file (flushed at once, so a crash keeps it) and to the in-memory history, and counts outcomes
-//! for the progress bar.
+//! The recorder: stamps every event with the run's monotonic clock and streams it to the history
+//! file, counting outcomes for the progress bar. Nothing keeps the ops in memory during the run:
+//! memory stays flat however long the run goes, and the checkers read the file back afterwards
+//! ([`Recorder::snapshot`]).
+//!
+//! Writes are grouped (group commit, as databases do): an event is serialized into a shared
+//! buffer under a short lock, and a flusher thread hands the buffer to the kernel every
+//! [`FLUSH_EVERY`] or as soon as it holds [`FLUSH_BYTES`]. A crash or Ctrl-C thus loses at most
+//! the last few milliseconds of events (written data survives the process; the buffer is also
+//! written out when the recorder is dropped, panics included), and as only whole lines are ever
+//! buffered, a SIGKILLed run's history parses up to its last complete line.
 
-use crate::history::{Header, History, HistoryWriter, Op, OpType, Process, Value};
+use crate::history::{Header, HeaderLine, History, OpType, Process, Value};
 use anyhow::Context;
+use serde::Serialize;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The longest an event waits in the buffer before it is written to the history file.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(5);
+
+/// A buffer this large is written out at once, without waiting for the next tick.
+pub const FLUSH_BYTES: usize = 256 * 1024;
 
 /// Live counts of completions, read by the progress display.
 #[derive(Debug, Default)]
@@ -32,33 +50,132 @@ impl Counts {
 /// Records a run's history, shared by every client task and the nemesis.
 pub struct Recorder {
     start: Instant,
-    inner: Mutex<Inner>,
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
     /// Live counts for progress output.
     pub counts: Counts,
+    /// How late the generator started its ops against their schedule (throttled runs only).
+    pub lateness: super::histogram::Histogram,
     fault: Mutex<Option<String>>,
     path: PathBuf,
 }
 
-struct Inner {
-    writer: HistoryWriter,
-    ops: Vec<Op>,
-    /// The first write error, if any: recording goes on in memory and the run reports it.
+/// What the recording tasks and the flusher share.
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Wakes the flusher early (a full buffer, or the end of the run).
+    wake: Condvar,
+    /// The file, locked while a buffer is written so that buffers land in order.
+    file: Mutex<Output>,
+}
+
+/// Events serialized but not written yet.
+struct Pending {
+    buf: Vec<u8>,
+    next_index: u64,
+    stop: bool,
+}
+
+struct Output {
+    file: File,
+    /// The first write error, if any: the run goes on and reports it.
     error: Option<String>,
 }
 
+/// One op line as written, borrowing its parts (the same JSON as [`crate::history::Op`]).
+#[derive(Serialize)]
+struct OpLine<'a> {
+    index: u64,
+    time: u64,
+    process: Process,
+    #[serde(rename = "type")]
+    kind: OpType,
+    f: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    value: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Writes whatever is buffered; returns false once the recorder stopped.
+    fn flush(&self, spare: &mut Vec<u8>) -> bool {
+        // Take the file first, then the buffer: whoever holds the file writes buffers in the
+        // order they were taken.
+        let mut out = lock(&self.file);
+        let stop = {
+            let mut p = lock(&self.pending);
+            std::mem::swap(&mut p.buf, spare);
+            p.stop
+        };
+        if !spare.is_empty() {
+            if let Err(e) = out.file.write_all(spare) {
+                out.error.get_or_insert_with(|| e.to_string());
+            }
+            spare.clear();
+        }
+        !stop
+    }
+}
+
 impl Recorder {
-    /// Creates the history file at `path` with `header` as its first line.
+    /// Creates the history file at `path` with `header` as its first line and starts the
+    /// flusher.
     pub fn create(path: &Path, header: &Header) -> anyhow::Result<Recorder> {
-        let writer = HistoryWriter::create(path, header)
-            .with_context(|| format!("cannot create the history file {}", path.display()))?;
+        let open = || -> std::io::Result<File> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut file = File::create(path)?;
+            let mut line = serde_json::to_vec(&HeaderLine {
+                ferrocheck: header.clone(),
+            })?;
+            line.push(b'\n');
+            file.write_all(&line)?;
+            Ok(file)
+        };
+        let file =
+            open().with_context(|| format!("cannot create the history file {}", path.display()))?;
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending {
+                buf: Vec::with_capacity(FLUSH_BYTES),
+                next_index: 0,
+                stop: false,
+            }),
+            wake: Condvar::new(),
+            file: Mutex::new(Output { file, error: None }),
+        });
+        let flusher = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("history-flusher".into())
+                .spawn(move || {
+                    let mut spare = Vec::with_capacity(FLUSH_BYTES);
+                    loop {
+                        {
+                            let p = lock(&shared.pending);
+                            if !p.stop && p.buf.len() < FLUSH_BYTES {
+                                let _ = shared.wake.wait_timeout(p, FLUSH_EVERY);
+                            }
+                        }
+                        if !shared.flush(&mut spare) {
+                            return;
+                        }
+                    }
+                })
+                .context("cannot start the history flusher thread")?
+        };
         Ok(Recorder {
             start: Instant::now(),
-            inner: Mutex::new(Inner {
-                writer,
-                ops: Vec::new(),
-                error: None,
-            }),
+            shared,
+            flusher: Mutex::new(Some(flusher)),
             counts: Counts::default(),
+            lateness: Default::default(),
             fault: Mutex::new(None),
             path: path.to_owned(),
         })
@@ -71,12 +188,12 @@ impl Recorder {
 
     /// Notes the fault now in force (`None` once healed), for the progress display.
     pub fn set_fault(&self, fault: Option<String>) {
-        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+        *lock(&self.fault) = fault;
     }
 
     /// The fault now in force, if any.
     pub fn fault(&self) -> Option<String> {
-        self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.fault).clone()
     }
 
     /// Where the history goes.
@@ -84,7 +201,7 @@ impl Recorder {
         &self.path
     }
 
-    /// Records one event and returns it with its index and time filled in.
+    /// Records one event: gives it the next index and the current time and buffers its line.
     pub fn record(
         &self,
         process: Process,
@@ -93,7 +210,7 @@ impl Recorder {
         key: Option<&str>,
         value: Value,
         error: Option<String>,
-    ) -> Op {
+    ) {
         match kind {
             OpType::Ok => self.counts.ok.fetch_add(1, Ordering::Relaxed),
             OpType::Fail => self.counts.fail.fetch_add(1, Ordering::Relaxed),
@@ -102,50 +219,199 @@ impl Recorder {
             }
             _ => 0,
         };
-        let mut inner = match self.inner.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Take the time under the lock so that file order and time order agree.
-        let op = Op {
-            index: 0,
-            time: self.now(),
-            process,
-            kind,
-            f: f.to_owned(),
-            key: key.map(str::to_owned),
-            value,
-            error,
-        };
-        let op = match inner.writer.append(op.clone()) {
-            Ok(op) => op,
-            Err(e) => {
-                let op = Op {
-                    index: inner.ops.len() as u64,
-                    ..op
-                };
-                inner
-                    .error
-                    .get_or_insert_with(|| format!("writing {}: {e}", self.path.display()));
-                op
+        let full = {
+            let mut p = lock(&self.shared.pending);
+            // Index and time under the lock, so that file order, index order and time order agree.
+            let line = OpLine {
+                index: p.next_index,
+                time: self.now(),
+                process,
+                kind,
+                f,
+                key,
+                value: &value,
+                error: error.as_deref(),
+            };
+            let before = p.buf.len();
+            if serde_json::to_writer(&mut p.buf, &line).is_ok() {
+                p.buf.push(b'\n');
+                p.next_index += 1;
+            } else {
+                // Serializing plain data does not fail; should it, keep the buffer to whole lines.
+                p.buf.truncate(before);
             }
+            p.buf.len() >= FLUSH_BYTES
         };
-        inner.ops.push(op.clone());
-        op
+        if full {
+            self.shared.wake.notify_one();
+        }
     }
 
-    /// The history recorded so far, and the first write error if the file could not keep up.
+    /// Events recorded so far.
+    pub fn recorded(&self) -> u64 {
+        lock(&self.shared.pending).next_index
+    }
+
+    /// Writes every buffered event to the history file now.
+    pub fn flush(&self) {
+        self.shared.flush(&mut Vec::new());
+    }
+
+    /// The history recorded so far, read back from the file (after a flush), and the first
+    /// write error if the file could not keep up.
     pub fn snapshot(&self, header: Header) -> (History, Option<String>) {
-        let inner = match self.inner.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        (
-            History {
-                header: Some(header),
-                ops: inner.ops.clone(),
-            },
-            inner.error.clone(),
-        )
+        self.flush();
+        let error = lock(&self.shared.file)
+            .error
+            .clone()
+            .map(|e| format!("writing {}: {e}", self.path.display()));
+        match History::read_jsonl(&self.path) {
+            Ok(mut history) => {
+                history.header = Some(header);
+                (history, error)
+            }
+            Err(e) => (
+                History {
+                    header: Some(header),
+                    ops: Vec::new(),
+                },
+                Some(error.unwrap_or_else(|| format!("reading the history back: {e}"))),
+            ),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        lock(&self.shared.pending).stop = true;
+        self.shared.wake.notify_one();
+        if let Some(t) = lock(&self.flusher).take() {
+            let _ = t.join();
+        }
+        // The flusher's last round took everything before `stop`; nothing records after drop.
+        self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            version: 1,
+            workload: Some("register".into()),
+            model: Some("cas-register".into()),
+            run: None,
+            checkers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn events_stream_to_the_file_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h").join("history.jsonl");
+        let r = Recorder::create(&path, &header()).unwrap();
+        for p in 0..3u64 {
+            let key = format!("k{p}");
+            r.record(
+                Process::Client(p),
+                OpType::Invoke,
+                "write",
+                Some(&key),
+                Value::Int(p as i64),
+                None,
+            );
+        }
+        r.record(
+            Process::Client(1),
+            OpType::Info,
+            "write",
+            Some("k1"),
+            Value::Int(1),
+            Some("timed out".into()),
+        );
+        r.record(
+            Process::Nemesis,
+            OpType::Info,
+            "start-partition",
+            None,
+            Value::Nil,
+            None,
+        );
+        assert_eq!(r.recorded(), 5);
+        let (h, err) = r.snapshot(header());
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(h.ops.len(), 5);
+        assert_eq!(
+            h.ops.iter().map(|o| o.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert!(h.ops.windows(2).all(|w| w[0].time <= w[1].time));
+        assert_eq!(h.ops[3].error.as_deref(), Some("timed out"));
+        assert_eq!(h.ops[4].process, Process::Nemesis);
+        assert_eq!(r.counts.info.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_flusher_writes_without_being_asked_and_drop_writes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let r = Recorder::create(&path, &header()).unwrap();
+        r.record(
+            Process::Client(0),
+            OpType::Invoke,
+            "read",
+            Some("k"),
+            Value::Nil,
+            None,
+        );
+        // No timing assertion: wait (generously) until the flusher has written the line.
+        let lines = || std::fs::read_to_string(&path).unwrap().lines().count();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lines() < 2 {
+            assert!(Instant::now() < deadline, "the flusher never wrote");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        r.record(
+            Process::Client(0),
+            OpType::Ok,
+            "read",
+            Some("k"),
+            Value::Int(3),
+            None,
+        );
+        drop(r);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n'));
+        let h = History::read_jsonl(&path).unwrap();
+        assert_eq!(h.ops.len(), 2);
+        assert_eq!(h.ops[1].value, Value::Int(3));
+    }
+
+    #[test]
+    fn many_writers_make_a_well_formed_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let r = Arc::new(Recorder::create(&path, &header()).unwrap());
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000 {
+                        let p = Process::Client(t);
+                        r.record(p, OpType::Invoke, "write", Some("k"), Value::Int(i), None);
+                        r.record(p, OpType::Ok, "write", Some("k"), Value::Int(i), None);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (h, err) = r.snapshot(header());
+        assert!(err.is_none());
+        assert_eq!(h.ops.len(), 40_000);
+        assert!(h.ops.iter().enumerate().all(|(i, o)| o.index == i as u64));
     }
 }
