@@ -158,10 +158,11 @@ fn run_in(args: &BenchRunArgs, dir: &Path) -> anyhow::Result<i32> {
         let args = ["--target", t, "--concurrency", "5", "--rate", "100"];
         let text = match measure(&dir, &args, 2.0) {
             Ok(m) => format!(
-                "start-up {} (command to first op), teardown {} (time limit to exit: final \
-                 reads, stopping the nodes, check, report)",
+                "start-up {} (command to first op), teardown {} (time limit to exit: the \
+                 {} s recovery pause, final reads, stopping the nodes, check, report)",
                 secs(m.first_op),
-                secs(m.wall.saturating_sub(m.first_op + Duration::from_secs(2)))
+                secs(m.wall.saturating_sub(m.first_op + Duration::from_secs(2))),
+                crate::controller::faults::RECOVERY.as_secs()
             ),
             Err(e) => format!("skipped: {e:#}"),
         };
@@ -185,8 +186,8 @@ struct Measured {
     first_op: Duration,
     /// From the call to the outcome.
     wall: Duration,
-    /// The largest resident memory sampled during the main phase, in KiB.
-    main_rss_kib: u64,
+    /// Resident memory sampled at the start of the main phase and the most during it, in KiB.
+    main_rss_kib: (u64, u64),
     /// Events in the history.
     events: usize,
 }
@@ -194,10 +195,12 @@ struct Measured {
 impl Measured {
     fn throughput(&self) -> String {
         format!(
-            "{:.0} ops/s ({} events/s); harness RSS during the run at most {:.1} MiB; {}",
+            "{:.0} ops/s ({} events/s); harness RSS {:.1} MiB at the start of the run, at most \
+             {:.1} MiB during it; {}",
             self.completions as f64 / self.seconds,
             (self.events as f64 / self.seconds) as u64,
-            self.main_rss_kib as f64 / 1024.0,
+            self.main_rss_kib.0 as f64 / 1024.0,
+            self.main_rss_kib.1 as f64 / 1024.0,
             self.outcome
                 .results
                 .iter()
@@ -272,13 +275,10 @@ fn measure(dir: &Path, args: &[&str], seconds: f64) -> anyhow::Result<Measured> 
     let main_rss_kib = samples
         .lock()
         .map(|s| {
-            s.iter()
-                .filter(|(t, _)| main.contains(t))
-                .map(|&(_, k)| k)
-                .max()
-                .unwrap_or(0)
+            let during = || s.iter().filter(|(t, _)| main.contains(t)).map(|&(_, k)| k);
+            (during().next().unwrap_or(0), during().max().unwrap_or(0))
         })
-        .unwrap_or(0);
+        .unwrap_or((0, 0));
     Ok(Measured {
         seconds,
         completions,

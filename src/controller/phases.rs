@@ -167,6 +167,10 @@ impl<'a> Run<'a> {
                 mean_delay,
                 op_timeout: spec.op_timeout,
                 deadline: self.deadline,
+                origin: self
+                    .deadline
+                    .checked_sub(spec.time_limit)
+                    .unwrap_or_else(tokio::time::Instant::now),
                 phase: self.phase_rx.clone(),
             };
             let rng =

@@ -12,7 +12,6 @@
 
 use crate::history::{Header, HeaderLine, History, OpType, Process, Value};
 use anyhow::Context;
-use serde::Serialize;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,20 +81,83 @@ struct Output {
     error: Option<String>,
 }
 
-/// One op line as written, borrowing its parts (the same JSON as [`crate::history::Op`]).
-#[derive(Serialize)]
-struct OpLine<'a> {
+/// Appends one op line (with its newline) to `buf`: the same JSON as [`crate::history::Op`]
+/// serializes to, written by hand because it is on every client call's path.
+#[allow(clippy::too_many_arguments)]
+fn write_line(
+    buf: &mut Vec<u8>,
     index: u64,
     time: u64,
     process: Process,
-    #[serde(rename = "type")]
     kind: OpType,
-    f: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a str>,
-    value: &'a Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
+    f: &str,
+    key: Option<&str>,
+    value: &Value,
+    error: Option<&str>,
+) {
+    buf.extend_from_slice(b"{\"index\":");
+    push_u64(buf, index);
+    buf.extend_from_slice(b",\"time\":");
+    push_u64(buf, time);
+    buf.extend_from_slice(b",\"process\":");
+    match process {
+        Process::Client(p) => push_u64(buf, p),
+        Process::Nemesis => buf.extend_from_slice(b"\"nemesis\""),
+    }
+    buf.extend_from_slice(match kind {
+        OpType::Invoke => b",\"type\":\"invoke\",\"f\":",
+        OpType::Ok => b",\"type\":\"ok\",\"f\":",
+        OpType::Fail => b",\"type\":\"fail\",\"f\":",
+        OpType::Info => b",\"type\":\"info\",\"f\":",
+    });
+    push_str(buf, f);
+    if let Some(k) = key {
+        buf.extend_from_slice(b",\"key\":");
+        push_str(buf, k);
+    }
+    buf.extend_from_slice(b",\"value\":");
+    match value {
+        Value::Nil => buf.extend_from_slice(b"null"),
+        Value::Int(i) => {
+            if *i < 0 {
+                buf.push(b'-');
+            }
+            push_u64(buf, i.unsigned_abs());
+        }
+        // Serializing plain data into memory does not fail.
+        other => serde_json::to_writer(&mut *buf, other).unwrap_or(()),
+    }
+    if let Some(e) = error {
+        buf.extend_from_slice(b",\"error\":");
+        push_str(buf, e);
+    }
+    buf.extend_from_slice(b"}\n");
+}
+
+fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
+/// A JSON string: copied as is when nothing in it needs escaping.
+fn push_str(buf: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        // Serializing a string into memory does not fail.
+        serde_json::to_writer(&mut *buf, s).unwrap_or(());
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -222,24 +284,19 @@ impl Recorder {
         let full = {
             let mut p = lock(&self.shared.pending);
             // Index and time under the lock, so that file order, index order and time order agree.
-            let line = OpLine {
-                index: p.next_index,
-                time: self.now(),
+            let (index, time) = (p.next_index, self.now());
+            p.next_index += 1;
+            write_line(
+                &mut p.buf,
+                index,
+                time,
                 process,
                 kind,
                 f,
                 key,
-                value: &value,
-                error: error.as_deref(),
-            };
-            let before = p.buf.len();
-            if serde_json::to_writer(&mut p.buf, &line).is_ok() {
-                p.buf.push(b'\n');
-                p.next_index += 1;
-            } else {
-                // Serializing plain data does not fail; should it, keep the buffer to whole lines.
-                p.buf.truncate(before);
-            }
+                &value,
+                error.as_deref(),
+            );
             p.buf.len() >= FLUSH_BYTES
         };
         if full {
@@ -387,6 +444,55 @@ mod tests {
         let h = History::read_jsonl(&path).unwrap();
         assert_eq!(h.ops.len(), 2);
         assert_eq!(h.ops[1].value, Value::Int(3));
+    }
+
+    #[test]
+    fn lines_are_the_json_of_the_op() {
+        let values = [
+            Value::Nil,
+            Value::Int(-42),
+            Value::Int(i64::MIN),
+            Value::Str("a \"quoted\" \\ line\n".into()),
+            Value::List(vec![Value::Int(1), Value::Bool(true)]),
+        ];
+        for (i, value) in values.into_iter().enumerate() {
+            let op = crate::history::Op {
+                index: i as u64,
+                time: u64::MAX - i as u64,
+                process: if i == 2 {
+                    Process::Nemesis
+                } else {
+                    Process::Client(i as u64 * 1000)
+                },
+                kind: [OpType::Invoke, OpType::Ok, OpType::Fail, OpType::Info][i % 4],
+                f: if i == 3 {
+                    "wr\u{1}te".into()
+                } else {
+                    "cas".into()
+                },
+                key: (i % 2 == 0).then(|| "k\"é".to_string()),
+                value,
+                error: (i == 4).then(|| "timed \"out\"".to_string()),
+            };
+            let mut buf = Vec::new();
+            write_line(
+                &mut buf,
+                op.index,
+                op.time,
+                op.process,
+                op.kind,
+                &op.f,
+                op.key.as_deref(),
+                &op.value,
+                op.error.as_deref(),
+            );
+            let mut want = serde_json::to_vec(&op).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct WorkerCtx {
     pub op_timeout: Duration,
     /// No new op starts after this instant.
     pub deadline: Instant,
+    /// Where the schedule of a throttled worker starts (the start of the main phase), so that
+    /// workers whose client took a while to connect catch up rather than run late all along.
+    pub origin: Instant,
     /// Stop (finish the current op) or abort (abandon it as `info`).
     pub phase: watch::Receiver<Phase>,
 }
@@ -95,7 +98,7 @@ pub async fn run(
     let mut last: Option<(Request, Outcome)> = None;
     // Throttled runs keep a schedule: op k starts at the sum of k random gaps, however long the
     // ops before it took, so the achieved rate is the asked one while the store keeps up.
-    let mut next_at = Instant::now();
+    let mut next_at = ctx.origin;
     loop {
         if *ctx.phase.borrow() >= Phase::Stop || Instant::now() >= ctx.deadline {
             break;

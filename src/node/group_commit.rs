@@ -96,7 +96,7 @@ impl GroupCommit {
         let seen = rx
             .wait_for(|s| s.upto >= seq || s.error.is_some())
             .await
-            .map(|s| s.clone());
+            .map(|s| Synced::clone(&s));
         match seen {
             Ok(s) if s.upto >= seq => Ok(()),
             Ok(s) => Err(s.error.as_deref().unwrap_or("sync failed").to_string()),
