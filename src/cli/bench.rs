@@ -1,4 +1,5 @@
-//! `ferrocheck bench`: how fast the checker is, on the public corpus and on generated histories.
+//! `ferrocheck bench`: how fast the checker is, on the public corpus and on generated histories
+//! (`ferrocheck bench run`, in `bench_run.rs`, measures the run loop).
 //!
 //! Prints, per case, the seconds (parse and check; generating a history is not counted), ops
 //! per second, and the process's peak resident memory so
@@ -22,6 +23,17 @@ pub struct BenchArgs {
     /// Where the Porcupine corpus is (a folder with jepsen/ and kv/).
     #[arg(long, default_value = "../shared/corpus/porcupine")]
     pub corpus: PathBuf,
+    /// `run`: measure the run loop instead of the checker.
+    #[command(subcommand)]
+    pub mode: Option<BenchMode>,
+}
+
+/// What else `ferrocheck bench` measures.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchMode {
+    /// Measure the run loop end to end: throughput with and without fsync, the recorder's cost,
+    /// the generator's accuracy, latency added by the harness, start-up and teardown per target.
+    Run(super::bench_run::BenchRunArgs),
 }
 
 /// The benchmark cases, in the order they run.
@@ -323,6 +335,9 @@ fn causal_1m() -> anyhow::Result<Outcome> {
 
 /// Runs `ferrocheck bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    if let Some(BenchMode::Run(run)) = args.mode {
+        return super::bench_run::run(run);
+    }
     let cases: Vec<&str> = match &args.case {
         Some(c) if CASES.contains(&c.as_str()) => vec![c.as_str()],
         Some(c) => {

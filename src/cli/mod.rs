@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod bench_run;
 pub mod check;
 pub mod cleanup;
 pub mod list;
@@ -41,7 +42,8 @@ pub enum Command {
     Test(Box<test::TestArgs>),
     /// List the built-in targets, workloads, nemeses and checkers.
     List(list::ListArgs),
-    /// Measure the checker's speed on the corpus and on generated histories.
+    /// Measure the checker's speed on the corpus and on generated histories (`bench run`: the
+    /// run loop's).
     Bench(bench::BenchArgs),
     /// Check stored histories (ours, Jepsen EDN, Porcupine logs) and print a verdict per file.
     Check(check::CheckArgs),

@@ -372,6 +372,14 @@ fn write_summary(
         Some(n) => writeln!(out, "faults   {n} injected")?,
         None => writeln!(out, "faults   none (--nemesis none)")?,
     }
+    if let Some((n, p50, p99, _)) = outcome.lateness {
+        writeln!(
+            out,
+            "schedule {n} ops started late by p50 {:.2} ms, p99 {:.2} ms",
+            p50 as f64 / 1e6,
+            p99 as f64 / 1e6
+        )?;
+    }
     if let Some(r) = &outcome.report_path {
         let shown = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
         writeln!(out, "report   file://{}", shown.display())?;

@@ -8,6 +8,7 @@
 
 pub mod faults;
 pub mod node_reads;
+pub mod histogram;
 mod phases;
 pub mod progress;
 pub mod recorder;
@@ -142,6 +143,12 @@ pub struct RunOutcome {
     /// How many faults the nemesis injected (partitions, pauses, kills, clock jumps, packet
     /// faults begun), or `None` when the run had no nemesis.
     pub faults: Option<usize>,
+    /// Where the history stands on the consistency lattice (`None`: the lattice does not cover
+    /// its workload).
+    pub lattice: Option<check::lattice::Lattice>,
+    /// How late throttled ops started against their schedule: (samples, p50 ns, p99 ns, max ns);
+    /// `None` for an unthrottled run.
+    pub lateness: Option<(u64, u64, u64, u64)>,
 }
 
 /// The fault-starting nemesis ops of `history` that took effect (heals, resumes and restarts
@@ -163,9 +170,6 @@ pub fn faults_injected(history: &crate::history::History) -> usize {
             o.process == Process::Nemesis && o.kind == OpType::Ok && STARTS.contains(&o.f.as_str())
         })
         .count()
-    /// Where the history stands on the consistency lattice (`None`: the lattice does not cover
-    /// its workload).
-    pub lattice: Option<check::lattice::Lattice>,
 }
 
 impl RunOutcome {
@@ -346,13 +350,14 @@ async fn final_phase(
 /// Runs every checker on a blocking thread, with a spinner. A checker that cannot run (or
 /// crashes) gives `unknown`.
 pub async fn check_all(
-    history: &History,
+    history: Arc<History>,
     checkers: &[CheckerSpec],
     visible: bool,
 ) -> Vec<CheckResult> {
     let spinner = Progress::spinner(format!("checking {} ops", history.ops.len()), visible);
     let mut out = Vec::new();
     for spec in checkers {
+        // Shared, not copied: a long run's history is large.
         let h = history.clone();
         let s = spec.clone();
         let r = tokio::task::spawn_blocking(move || check::run_all(&h, &[s])).await;

@@ -167,6 +167,10 @@ impl<'a> Run<'a> {
                 mean_delay,
                 op_timeout: spec.op_timeout,
                 deadline: self.deadline,
+                origin: self
+                    .deadline
+                    .checked_sub(spec.time_limit)
+                    .unwrap_or_else(tokio::time::Instant::now),
                 phase: self.phase_rx.clone(),
             };
             let rng =
@@ -275,7 +279,9 @@ impl<'a> Run<'a> {
         let spec = self.spec;
         let (history, write_error) = self.recorder.snapshot(self.header.clone());
         self.warnings.extend(write_error);
-        let results = check_all(&history, &self.header.checkers, spec.progress).await;
+        let history = Arc::new(history);
+        let checkers = with_budget(&self.header.checkers, spec.time_limit);
+        let results = check_all(history.clone(), &checkers, spec.progress).await;
         let lattice = place_on_lattice(&history, &results, spec).await;
         let run_info = RunInfo {
             name: self.name.clone(),
@@ -316,6 +322,10 @@ impl<'a> Run<'a> {
                 .as_ref()
                 .map(|_| super::faults_injected(&history)),
             lattice,
+            lateness: (self.recorder.lateness.count() > 0).then(|| {
+                let l = &self.recorder.lateness;
+                (l.count(), l.quantile(0.5), l.quantile(0.99), l.max())
+            }),
         }
     }
 }
@@ -338,3 +348,28 @@ async fn place_on_lattice(
     .ok()
     .flatten()
 }
+/// The checkers of a run, each search given a time budget if it has none: as long as the run
+/// itself, at least [`MIN_CHECK_BUDGET`]. Past it a search says `unknown` rather than keep a long
+/// run from ever reporting. (The history header keeps no budget: `ferrocheck check` may take as
+/// long as it needs.)
+fn with_budget(
+    checkers: &[crate::history::CheckerSpec],
+    run: Duration,
+) -> Vec<crate::history::CheckerSpec> {
+    let budget = run.max(MIN_CHECK_BUDGET).as_secs_f64();
+    checkers
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            if matches!(c.name.as_str(), "linearizable" | "sequential") {
+                c.options
+                    .entry("time_limit")
+                    .or_insert_with(|| serde_json::json!(budget));
+            }
+            c
+        })
+        .collect()
+}
+
+/// The least time a run's checkers get before a search gives up with `unknown`.
+const MIN_CHECK_BUDGET: Duration = Duration::from_secs(60);

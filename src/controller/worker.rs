@@ -1,6 +1,8 @@
 //! One client worker: asks its generator for the next request, records the invoke, calls the
 //! client under a timeout, records the completion. A call that ends `info` retires the process
-//! (Jepsen's rule): the worker goes on under a fresh process id with a fresh client.
+//! (Jepsen's rule): the worker goes on under a fresh process id with a fresh client. A throttled
+//! worker starts its ops on a schedule (random gaps of the mean the rate asks for) and records
+//! how late each start was.
 
 use super::recorder::Recorder;
 use super::{Phase, SharedTarget};
@@ -13,6 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// A throttled worker further behind its schedule than this skips the missed ops.
+const MAX_BACKLOG: Duration = Duration::from_secs(1);
 
 /// What a worker needs to run.
 pub struct WorkerCtx {
@@ -30,6 +35,9 @@ pub struct WorkerCtx {
     pub op_timeout: Duration,
     /// No new op starts after this instant.
     pub deadline: Instant,
+    /// Where the schedule of a throttled worker starts (the start of the main phase), so that
+    /// workers whose client took a while to connect catch up rather than run late all along.
+    pub origin: Instant,
     /// Stop (finish the current op) or abort (abandon it as `info`).
     pub phase: watch::Receiver<Phase>,
 }
@@ -88,16 +96,25 @@ pub async fn run(
     let mut process = ctx.worker as u64;
     let mut client = ctx.target.lock().await.client(process).await?;
     let mut last: Option<(Request, Outcome)> = None;
+    // Throttled runs keep a schedule: op k starts at the sum of k random gaps, however long the
+    // ops before it took, so the achieved rate is the asked one while the store keeps up.
+    let mut next_at = ctx.origin;
     loop {
         if *ctx.phase.borrow() >= Phase::Stop || Instant::now() >= ctx.deadline {
             break;
         }
         if !ctx.mean_delay.is_zero() {
             let nanos = ctx.mean_delay.as_nanos() as u64;
-            let pause = Duration::from_nanos(rng.gen_range(0..=2 * nanos));
+            next_at += Duration::from_nanos(rng.gen_range(0..=2 * nanos));
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
+                _ = tokio::time::sleep_until(next_at) => {}
                 _ = wait_for(&mut ctx.phase, Phase::Stop) => break,
+            }
+            let late = Instant::now().saturating_duration_since(next_at);
+            ctx.recorder.lateness.record(late.as_nanos() as u64);
+            // After a long stall (a partition, a paused node) start afresh rather than burst.
+            if late > MAX_BACKLOG {
+                next_at = Instant::now();
             }
         }
         if Instant::now() >= ctx.deadline {

@@ -1,6 +1,7 @@
 //! ferrocheck's JSON Lines, read fast: the text is cut into chunks at line ends, the chunks are
 //! parsed in parallel, then one pass checks the per-process rules in order. This is the one
-//! JSONL reader; [`History::read_jsonl`] and [`History::parse_jsonl`] hand their text to it.
+//! JSONL reader; [`History::read_jsonl`] and [`History::parse_jsonl`] hand their text to it. A
+//! torn last line (a run killed mid-write) is left out.
 
 use crate::formats::Builder;
 use crate::history::{HeaderLine, History, HistoryError, Op};
@@ -26,6 +27,15 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
                 lines.remove(0);
             }
         }
+    }
+    // A last line without its newline that does not parse is a write torn by a kill: the
+    // history ends at the last complete line.
+    let torn = !text.ends_with('\n')
+        && lines
+            .last()
+            .is_some_and(|(_, l)| serde_json::from_str::<Op>(l).is_err());
+    if torn {
+        lines.pop();
     }
     let chunks: Vec<Result<Vec<Op>, HistoryError>> = lines
         .par_chunks(CHUNK_LINES)
@@ -115,6 +125,21 @@ mod tests {
         assert!(header.checkers.is_empty(), "an old header has no checkers");
         assert_eq!(h.ops.len(), 3);
         assert_eq!(h.ops[2].index, 2);
+    }
+
+    #[test]
+    fn a_torn_last_line_ends_the_history() {
+        let text = concat!(
+            "{\"index\":0,\"time\":5,\"process\":3,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n",
+            "{\"index\":1,\"time\":6,\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"key\":\"k\",\"val",
+        );
+        let h = parse(Path::new("h.jsonl"), text).unwrap();
+        assert_eq!(h.ops.len(), 1);
+        let e = parse(Path::new("h.jsonl"), &format!("{text}\n")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("h.jsonl:2:"),
+            "a complete bad line is an error"
+        );
     }
 
     #[test]

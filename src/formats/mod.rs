@@ -152,14 +152,9 @@ pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryE
     let mut torn = None;
     let (history, model) = match format {
         Format::Auto | Format::Jsonl => {
-            let h = match jsonl::parse(path, text) {
-                Err(HistoryError::Malformed { line, .. }) if is_torn_tail(text, line) => {
-                    torn = Some(line);
-                    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
-                    jsonl::parse(path, complete)?
-                }
-                other => other?,
-            };
+            // The reader leaves a torn last line out; `check` says so.
+            torn = torn_tail(text);
+            let h = jsonl::parse(path, text)?;
             let m = h.header.as_ref().and_then(|h| h.model.clone());
             (h, m)
         }
@@ -178,10 +173,20 @@ pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryE
     })
 }
 
-/// True when line `line` (1-based) of `text` is its last line and was cut off: no line end
-/// follows it, as when a writer crashed or the disk filled mid-line.
-fn is_torn_tail(text: &str, line: usize) -> bool {
-    !text.ends_with('\n') && text.split('\n').count() == line
+/// The line number of `text`'s last line when it was cut off: no line end follows it and it
+/// does not parse, as when a writer crashed or the disk filled mid-line.
+fn torn_tail(text: &str) -> Option<usize> {
+    if text.ends_with('\n') {
+        return None;
+    }
+    let (n, last) = text
+        .split('\n')
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .last()?;
+    serde_json::from_str::<crate::history::Op>(last.trim())
+        .is_err()
+        .then_some(n + 1)
 }
 
 /// Which client processes have an op open: a bit vector for small ids, a set for the rest.

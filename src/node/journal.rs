@@ -5,7 +5,10 @@
 //! [`Durability`]:
 //!
 //! - [`Durability::Fsync`] (the default): written and `fdatasync`ed before the reply, so an
-//!   acknowledged change survives the process being killed and the machine losing power.
+//!   acknowledged change survives the process being killed and the machine losing power. Syncs
+//!   are grouped ([`group_commit`](super::group_commit)): a store that appends with
+//!   [`Journal::append_grouped`] and waits with [`Commits::durable`] outside its lock shares
+//!   each sync with every change that arrived while the previous one ran.
 //! - [`Durability::Lazy`] (`ferrocheck node --no-fsync`): kept in a buffer inside the process
 //!   and written out at most every [`LAZY_FLUSH_EVERY`], as many real stores do when fsync is
 //!   turned off for speed. A SIGKILL loses whatever the buffer held, acknowledged or not: the
@@ -15,11 +18,13 @@
 //! On start the node reads the records back in order; a torn last line (killed mid-write) is
 //! ignored.
 
+use super::group_commit::GroupCommit;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a lazy journal may keep records in its buffer.
@@ -38,8 +43,10 @@ pub enum Durability {
 /// An append-only file of records of type `T`, or nothing at all for a node without a directory.
 #[derive(Debug)]
 pub struct Journal {
+    /// The file, for lazy journals.
     file: Option<(File, PathBuf)>,
-    durability: Durability,
+    /// The file's syncer, for fsync journals.
+    group: Commits,
     /// Records not written out yet (lazy journals only).
     buffer: Vec<u8>,
     last_flush: Instant,
@@ -53,7 +60,7 @@ impl Journal {
     ) -> anyhow::Result<(Journal, Vec<T>)> {
         let mut journal = Journal {
             file: None,
-            durability,
+            group: Commits::default(),
             buffer: Vec::new(),
             last_flush: Instant::now(),
         };
@@ -100,32 +107,65 @@ impl Journal {
                     path.display()
                 )
             })?;
-        journal.file = Some((file, path));
+        match durability {
+            Durability::Fsync => {
+                journal.group = Commits(Some(Arc::new(GroupCommit::start(file, path)?)));
+            }
+            Durability::Lazy => journal.file = Some((file, path)),
+        }
         Ok((journal, records))
     }
 
-    /// Appends one record. Call before acknowledging the change it records.
+    /// Appends one record and waits (blocking the thread) until it is as durable as the
+    /// journal's [`Durability`] says. Call before acknowledging the change it records.
     pub fn append<T: Serialize>(&mut self, record: &T) -> anyhow::Result<()> {
-        let Some((file, path)) = &mut self.file else {
-            return Ok(());
-        };
+        let seq = self.append_grouped(record)?;
+        match &self.group.0 {
+            Some(g) => g.durable_blocking(seq).map_err(anyhow::Error::msg),
+            None => Ok(()),
+        }
+    }
+
+    /// Where to wait for appended records to be durable, outside any lock.
+    pub fn commits(&self) -> Commits {
+        self.group.clone()
+    }
+
+    /// Appends one record without waiting and returns its ticket: acknowledge the change only
+    /// after [`Commits::durable`] of the ticket (0 needs no wait: lazy or in-memory journals).
+    pub fn append_grouped<T: Serialize>(&mut self, record: &T) -> anyhow::Result<u64> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
+        if let Some(g) = &self.group.0 {
+            return Ok(g.append(&line));
+        }
+        let Some((file, path)) = &mut self.file else {
+            return Ok(0);
+        };
+        // Only a lazy journal keeps the file itself (an fsync journal's file is its syncer's).
         let failed = |e| anyhow::anyhow!("cannot append to journal {}: {e}", path.display());
-        match self.durability {
-            Durability::Fsync => {
-                file.write_all(&line).map_err(failed)?;
-                file.sync_data().map_err(failed)
-            }
-            Durability::Lazy => {
-                self.buffer.extend_from_slice(&line);
-                if self.last_flush.elapsed() >= LAZY_FLUSH_EVERY {
-                    self.last_flush = Instant::now();
-                    let buffered = std::mem::take(&mut self.buffer);
-                    file.write_all(&buffered).map_err(failed)?;
-                }
-                Ok(())
-            }
+        self.buffer.extend_from_slice(&line);
+        if self.last_flush.elapsed() >= LAZY_FLUSH_EVERY {
+            self.last_flush = Instant::now();
+            let buffered = std::mem::take(&mut self.buffer);
+            file.write_all(&buffered).map_err(failed)?;
+        }
+        Ok(0)
+    }
+}
+
+/// A handle on a journal's syncer, to wait for a ticket of [`Journal::append_grouped`] without
+/// holding the store's lock.
+#[derive(Clone, Debug, Default)]
+pub struct Commits(Option<Arc<GroupCommit>>);
+
+impl Commits {
+    /// Resolves once the record with ticket `seq` is durable; an error if the journal could not
+    /// write or sync it (the change may or may not survive a crash).
+    pub async fn durable(&self, seq: u64) -> Result<(), String> {
+        match &self.0 {
+            Some(g) if seq > 0 => g.durable(seq).await,
+            _ => Ok(()),
         }
     }
 }

@@ -8,9 +8,12 @@
 //! The price is availability: when the leader is down, paused or cut off, every request fails
 //! (`-NOTAPPLIED` if the forward never left, `-UNCERTAIN` if it left and no answer came back).
 //! The leader journals every change before it replies, so a killed leader that is started again
-//! still has its data.
+//! still has its data. Syncs are grouped: a change is applied and queued for the journal under
+//! the lock, and the reply waits, outside the lock, for the sync that covers it. A read or a
+//! failed CAS waits for the sync of the change it saw, so no client sees a value a crash could
+//! still take back.
 
-use super::journal::Journal;
+use super::journal::{Commits, Journal};
 use super::peers::{CallError, Peer};
 use super::resp::Frame;
 use super::{arg, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
@@ -29,10 +32,11 @@ struct Change {
     value: String,
 }
 
-/// The data and its journal, kept together so a change is journaled under the same lock.
+/// The data and its journal, kept together so a change is journaled under the same lock. Each
+/// value keeps the journal ticket of the change that wrote it (0: already on disk).
 #[derive(Debug)]
 struct Data {
-    map: HashMap<String, String>,
+    map: HashMap<String, (String, u64)>,
     journal: Journal,
 }
 
@@ -42,6 +46,8 @@ pub struct LinKv {
     /// `None` on the leader itself.
     leader: Option<Arc<Peer>>,
     data: Mutex<Data>,
+    /// Where replies wait for their changes to be on disk.
+    commits: Commits,
 }
 
 impl LinKv {
@@ -50,7 +56,7 @@ impl LinKv {
         let (journal, changes) = Journal::open::<Change>(node.dir.as_deref(), node.durability)?;
         let mut map = HashMap::new();
         for change in changes {
-            map.insert(change.key, change.value);
+            map.insert(change.key, (change.value, 0));
         }
         let leader = node
             .peers
@@ -64,12 +70,24 @@ impl LinKv {
         Ok(LinKv {
             leader: leader.cloned(),
             node,
+            commits: journal.commits(),
             data: Mutex::new(Data { map, journal }),
         })
     }
 
-    /// Applies one client command on the leader.
-    fn apply(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
+    /// Applies one client command on the leader, then waits for the journal to hold what the
+    /// reply depends on.
+    async fn apply(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
+        let (reply, ticket) = self.apply_in_memory(name, args)?;
+        self.commits
+            .durable(ticket)
+            .await
+            .map_err(|e| Frame::error(UNCERTAIN, format!("the journal failed: {e}")))?;
+        Ok(reply)
+    }
+
+    /// Applies one command under the lock; returns the reply and the journal ticket to wait for.
+    fn apply_in_memory(&self, name: &str, args: &[Option<String>]) -> Result<(Frame, u64), Frame> {
         let mut data = self
             .data
             .lock()
@@ -77,21 +95,26 @@ impl LinKv {
         match (name, args.len()) {
             ("GET", 1) => {
                 let key = arg(args, 0, "the key")?;
-                Ok(Frame::opt_bulk(data.map.get(key)))
+                Ok(match data.map.get(key) {
+                    Some((v, ticket)) => (Frame::opt_bulk(Some(v)), *ticket),
+                    None => (Frame::opt_bulk(None::<&String>), 0),
+                })
             }
             ("SET", 2) => {
                 let (key, value) = (arg(args, 0, "the key")?, arg(args, 1, "the value")?);
-                set(&mut data, key, value)?;
-                Ok(Frame::ok())
+                Ok((Frame::ok(), set(&mut data, key, value)?))
             }
             ("CAS", 3) => {
                 let key = arg(args, 0, "the key")?;
                 let to = arg(args, 2, "the new value")?;
-                if data.map.get(key).map(String::as_str) != args[1].as_deref() {
-                    return Ok(Frame::Integer(0));
+                let (now, ticket) = match data.map.get(key) {
+                    Some((v, t)) => (Some(v.as_str()), *t),
+                    None => (None, 0),
+                };
+                if now != args[1].as_deref() {
+                    return Ok((Frame::Integer(0), ticket));
                 }
-                set(&mut data, key, to)?;
-                Ok(Frame::Integer(1))
+                Ok((Frame::Integer(1), set(&mut data, key, to)?))
             }
             ("GET", _) => Err(wrong_arity(name, "GET key")),
             ("SET", _) => Err(wrong_arity(name, "SET key value")),
@@ -118,17 +141,18 @@ impl LinKv {
     }
 }
 
-/// Journals and applies `key = value`.
-fn set(data: &mut Data, key: &str, value: &str) -> Result<(), Frame> {
+/// Queues `key = value` for the journal and applies it; returns the journal ticket.
+fn set(data: &mut Data, key: &str, value: &str) -> Result<u64, Frame> {
     let change = Change {
         key: key.to_string(),
         value: value.to_string(),
     };
-    data.journal
-        .append(&change)
+    let ticket = data
+        .journal
+        .append_grouped(&change)
         .map_err(|e| Frame::error(NOT_APPLIED, e))?;
-    data.map.insert(change.key, change.value);
-    Ok(())
+    data.map.insert(change.key, (change.value, ticket));
+    Ok(ticket)
 }
 
 #[async_trait::async_trait]
@@ -139,7 +163,7 @@ impl Store for LinKv {
         }
         match &self.leader {
             Some(leader) => self.forward(leader, name, args).await,
-            None => self.apply(name, args).unwrap_or_else(|e| e),
+            None => self.apply(name, args).await.unwrap_or_else(|e| e),
         }
     }
 }

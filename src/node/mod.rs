@@ -45,6 +45,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub mod acceptor;
+pub mod group_commit;
 pub mod journal;
 pub mod lin_kv;
 pub mod lww_kv;

@@ -3,11 +3,18 @@
 //!
 //! Each connection is served by its own task, one command at a time, so a client that pipelines
 //! gets its replies in order.
+//!
+//! For `ferrocheck bench run` only: the environment variable [`SERVICE_TIME_ENV`] (microseconds)
+//! makes every store command take at least that long (a busy wait, exact to the microsecond), a
+//! store with a known service time against which the harness's own latency shows.
 
 use super::resp::{Connection, Frame};
 use super::{arg, Node, Store, NOT_APPLIED};
 use std::sync::Arc;
 use tokio::net::TcpListener;
+
+/// The environment variable giving a store command's least service time, in microseconds.
+pub const SERVICE_TIME_ENV: &str = "FERROCHECK_NODE_SERVICE_US";
 
 /// Serves `store` on `listener` until the process ends.
 pub async fn serve(
@@ -26,6 +33,7 @@ pub async fn serve(
             }
         };
         let (node, store) = (node.clone(), store.clone());
+        let service = service_time();
         tokio::spawn(async move {
             let mut conn = Connection::new(stream);
             loop {
@@ -37,13 +45,25 @@ pub async fn serve(
                         return;
                     }
                 };
+                let started = std::time::Instant::now();
                 let reply = answer(&node, store.as_ref(), frame).await;
+                while started.elapsed() < service {
+                    std::hint::spin_loop();
+                }
                 if conn.write_frame(&reply).await.is_err() {
                     return;
                 }
             }
         });
     }
+}
+
+/// The least service time [`SERVICE_TIME_ENV`] asks for (zero when unset).
+fn service_time() -> std::time::Duration {
+    std::env::var(SERVICE_TIME_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(std::time::Duration::ZERO, std::time::Duration::from_micros)
 }
 
 /// The reply to one frame read from a connection.

@@ -101,6 +101,8 @@ struct Page<'a> {
     anomaly_groups: Vec<AnomalyGroup<'a>>,
     windows: Vec<WindowRow>,
     events: Vec<EventRow>,
+    /// Says the timeline is a sample, for a run too long to draw whole.
+    timeline_note: Option<String>,
     plots: Option<Plots>,
     version: &'static str,
     /// The timeline's data, for the page's script.
@@ -152,6 +154,7 @@ pub(crate) fn render(
         anomaly_groups: anomaly_groups(&look, results),
         windows: windows(history, &timeline),
         events: events(history, &timeline),
+        timeline_note: timeline.sample_note(),
         plots: (!timeline.calls.is_empty()).then(|| Plots {
             latency: plot::latency(history, &timeline),
             quantiles: plot::quantiles(history, &timeline),

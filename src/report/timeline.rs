@@ -3,10 +3,15 @@
 //! to `resume`, ...), plus the compact JSON the page's canvas script draws from.
 //!
 //! The JSON uses arrays, not objects, and a table of `f` names and keys, so a 100,000-op
-//! history stays a few megabytes.
+//! history stays a few megabytes; past [`MAX_PAGE_CALLS`] calls the timeline is sampled.
 
 use crate::history::{History, Op, OpType, Process, Value};
 use std::collections::HashMap;
+
+/// The most calls the page's timeline data holds. A longer run's timeline shows an even sample
+/// (every k-th call) plus every call an anomaly names, and the page says so; the plots
+/// aggregate every call.
+pub(crate) const MAX_PAGE_CALLS: usize = 100_000;
 
 /// The page script that draws the timeline on a canvas (zoom, pan, hover).
 pub(crate) const SCRIPT: &str = include_str!("timeline.js");
@@ -159,6 +164,24 @@ impl Timeline {
         }
     }
 
+    /// Every how many calls the page's timeline keeps one (1: all of them).
+    pub(crate) fn sample_stride(&self) -> usize {
+        self.calls.len().div_ceil(MAX_PAGE_CALLS).max(1)
+    }
+
+    /// What the page says about a sampled timeline, if it is sampled.
+    pub(crate) fn sample_note(&self) -> Option<String> {
+        let stride = self.sample_stride();
+        (stride > 1).then(|| {
+            format!(
+                "This run has {} calls, more than a page can draw: the timeline shows one call in \
+                 {} (and every call an anomaly names); the plots below count every call.",
+                self.calls.len(),
+                stride
+            )
+        })
+    }
+
     /// The page's data: compact JSON (arrays, tables of names); the template writes it into a
     /// `<script>` element with its `tojson` filter, which makes it safe there.
     ///
@@ -172,9 +195,17 @@ impl Timeline {
         let mut f_ix: HashMap<&str, usize> = HashMap::new();
         let mut keys: Vec<String> = Vec::new();
         let mut key_ix: HashMap<&str, usize> = HashMap::new();
-        let mut calls = Vec::with_capacity(self.calls.len());
-        for c in &self.calls {
+        let stride = self.sample_stride();
+        let named: std::collections::HashSet<u64> = marked.iter().copied().collect();
+        let mut calls = Vec::with_capacity(self.calls.len().min(2 * MAX_PAGE_CALLS));
+        for (n, c) in self.calls.iter().enumerate() {
             let inv = &ops[c.invoke];
+            let shown = n % stride == 0
+                || named.contains(&inv.index)
+                || c.complete.is_some_and(|i| named.contains(&ops[i].index));
+            if !shown {
+                continue;
+            }
             let f = *f_ix.entry(inv.f.as_str()).or_insert_with(|| {
                 fs.push(inv.f.clone());
                 fs.len() - 1
@@ -442,5 +473,35 @@ mod tests {
         assert_eq!(t.calls[0].status, Status::Open);
         let data = t.page_data(&h, &[2]);
         assert_eq!(data["marked"], serde_json::json!([2]));
+    }
+
+    #[test]
+    fn a_long_run_timeline_is_sampled_and_keeps_the_named_calls() {
+        let n = 2 * MAX_PAGE_CALLS + 10;
+        let mut text = String::with_capacity(n * 160);
+        for i in 0..n {
+            let p = i % 7;
+            text.push_str(&format!(
+                "{{\"time\":{},\"process\":{p},\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}}\n",
+                2 * i
+            ));
+            text.push_str(&format!(
+                "{{\"time\":{},\"process\":{p},\"type\":\"ok\",\"f\":\"read\",\"key\":\"k\",\"value\":1}}\n",
+                2 * i + 1
+            ));
+        }
+        let h = parse(&text);
+        let t = Timeline::build(&h);
+        assert_eq!(t.calls.len(), n);
+        assert_eq!(t.sample_stride(), 3);
+        // Call 4 is off the stride; an anomaly names its completion (op 9).
+        let data = t.page_data(&h, &[9]);
+        let calls = data["calls"].as_array().unwrap();
+        assert_eq!(calls.len(), n.div_ceil(3) + 1);
+        assert!(calls.iter().any(|c| c[7] == serde_json::json!(9)));
+        assert!(t.sample_note().unwrap().contains("one call in 3 "));
+        let small: String = text.lines().take(40).map(|l| format!("{l}\n")).collect();
+        let small = parse(&small);
+        assert!(Timeline::build(&small).sample_note().is_none());
     }
 }
