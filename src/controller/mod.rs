@@ -7,8 +7,8 @@
 //! the nodes are stopped, and the history so far is kept and checked.
 
 pub mod faults;
-pub mod node_reads;
 pub mod histogram;
+pub mod node_reads;
 mod phases;
 pub mod progress;
 pub mod recorder;
