@@ -224,6 +224,7 @@ fn the_summary_counts_the_faults_injected() {
         "--report-dir",
         dir.path().join("r").to_str().expect("utf-8"),
     ]);
-    assert_eq!(code, Some(0), "{out}{err}");
+    // The default target (lww-kv) is meant to fail linearizability: valid or invalid, it ran.
+    assert!(matches!(code, Some(0 | 1)), "{out}{err}");
     assert!(out.contains("faults   none (--nemesis none)"), "{out}");
 }
