@@ -228,3 +228,75 @@ fn the_summary_counts_the_faults_injected() {
     assert!(matches!(code, Some(0 | 1)), "{out}{err}");
     assert!(out.contains("faults   none (--nemesis none)"), "{out}");
 }
+
+/// A 64 KiB tmpfs mounted on a fresh folder, unmounted on drop; `None` (with the reason) when
+/// this machine cannot mount one (not root). Under `CI` that is a failure.
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount() -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "mounting a small tmpfs (root) is needed under CI"
+            );
+            eprintln!("skipped: cannot mount a 64 KiB tmpfs (needs root)");
+            return None;
+        }
+        Some(TinyDisk { dir })
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_history_that_cannot_be_written_stops_the_run_and_is_never_valid() {
+    let Some(disk) = TinyDisk::mount() else {
+        return;
+    };
+    let reports = tempfile::tempdir().expect("temp dir");
+    let history_dir = disk.dir.path().join("h");
+    // lin-kv is linearizable: on a disk with room this run is valid. A full one must not be.
+    let (code, out, err) = ferrocheck(&[
+        "test",
+        "--target",
+        "lin-kv",
+        "--time-limit",
+        "20",
+        "--quiet",
+        "--history-dir",
+        history_dir.to_str().expect("utf-8 temp path"),
+        "--report-dir",
+        reports.path().to_str().expect("utf-8 temp path"),
+    ]);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.contains("aborted  the history cannot be written"),
+        "{out}\n{err}"
+    );
+    assert!(out.contains("No space left on device"), "{out}");
+    assert!(out.contains("doubt    the history is incomplete"), "{out}");
+    assert!(!out.contains("verdict  valid"), "{out}");
+    assert!(matches!(code, Some(1) | Some(2)), "exit {code:?}: {out}");
+    // What did reach the disk is checkable, its torn last line (if any) left out.
+    let file = std::fs::read_dir(&history_dir)
+        .expect("the run folder")
+        .flatten()
+        .map(|e| e.path().join("history.jsonl"))
+        .next()
+        .expect("a history file");
+    let (code, out, err) = ferrocheck(&["check", file.to_str().expect("utf-8 path")]);
+    assert!(matches!(code, Some(0) | Some(1) | Some(2)), "{out}\n{err}");
+}

@@ -387,6 +387,9 @@ fn write_summary(
     for w in &outcome.warnings {
         writeln!(out, "warning  {w}")?;
     }
+    for d in &outcome.doubts {
+        writeln!(out, "doubt    {d} (so the verdict cannot be valid)")?;
+    }
     for r in &outcome.results {
         writeln!(
             out,

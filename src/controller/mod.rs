@@ -138,8 +138,11 @@ pub struct RunOutcome {
     pub ending: Ending,
     /// Ops in the history.
     pub ops: usize,
-    /// Problems that did not stop the run (history write errors, teardown errors, report errors).
+    /// Problems that did not stop the run (teardown errors, report errors).
     pub warnings: Vec<String>,
+    /// Why the history may not show the run as it happened (it could not all be written, the
+    /// nodes' disks were full): each makes the verdict at best `unknown`.
+    pub doubts: Vec<String>,
     /// How many faults the nemesis injected (partitions, pauses, kills, clock jumps, packet
     /// faults begun), or `None` when the run had no nemesis.
     pub faults: Option<usize>,
@@ -172,6 +175,25 @@ pub fn faults_injected(history: &crate::history::History) -> usize {
         .count()
 }
 
+/// A doubt naming the ops the nodes failed for lack of disk space (a journal that hit ENOSPC),
+/// if any: a store that cannot write its journal may have answered inconsistently, so the
+/// verdict cannot be trusted beyond `unknown`.
+pub fn disk_errors(history: &crate::history::History) -> Option<String> {
+    let full = |e: &str| e.contains("os error 28") || e.contains("No space left on device");
+    let mut hits = history
+        .ops
+        .iter()
+        .filter(|o| o.error.as_deref().is_some_and(full));
+    let first = hits.next()?;
+    let n = 1 + hits.count();
+    Some(format!(
+        "the nodes ran out of disk space: {n} ops failed with it, the first at {:.3} s ({}: {})",
+        first.time as f64 / 1e9,
+        first.process,
+        first.error.as_deref().unwrap_or_default()
+    ))
+}
+
 impl RunOutcome {
     /// The merged verdict; a run that did not complete is at best `unknown`.
     pub fn validity(&self) -> Validity {
@@ -189,7 +211,7 @@ impl RunOutcome {
             }
             _ => check::merge(&self.results),
         };
-        if self.ending == Ending::Completed {
+        if self.ending == Ending::Completed && self.doubts.is_empty() {
             v
         } else {
             v.max(Validity::Unknown)
@@ -313,39 +335,67 @@ pub async fn run_async(
     Ok(run.check_and_report(ending).await)
 }
 
-/// The final phase: the workload's final requests, one after another, by a fresh process.
+/// Runs the workload's final requests (a read of every key...) once the faults are healed.
+/// They go out on up to [`FINAL_LANES`] clients at once, each taking a contiguous share, so a
+/// run over thousands of keys does not end with thousands of round trips one after another.
+/// Process ids start past every worker's (`1_000_000 + concurrency + lane`); a client whose
+/// call ended `info` is replaced by one with a fresh id, as a worker's would be.
 async fn final_phase(
     spec: &RunSpec,
     workload: &dyn workload::Workload,
     target: &SharedTarget,
-    recorder: &Recorder,
+    recorder: &Arc<Recorder>,
 ) -> anyhow::Result<()> {
     let requests = workload.final_requests();
     if requests.is_empty() {
         return Ok(());
     }
-    // Process ids of workers are w + k * concurrency; pick one no worker can have reached.
-    let process = 1_000_000 + spec.concurrency as u64;
-    let mut client = target.lock().await.client(process).await?;
-    let (_tx, mut phase) = watch::channel(Phase::Running);
-    let mut process = process;
-    for req in requests {
-        let outcome = worker::call(
-            recorder,
-            client.as_mut(),
-            process,
-            &req,
-            spec.op_timeout,
-            &mut phase,
-        )
-        .await;
-        if matches!(outcome, crate::targets::Outcome::Info(_)) {
-            process += 1;
-            client = target.lock().await.client(process).await?;
+    let lanes = FINAL_LANES.min(spec.concurrency.max(1)).min(requests.len());
+    let share = requests.len().div_ceil(lanes);
+    let mut requests = requests.into_iter();
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..lanes {
+        let chunk: Vec<_> = requests.by_ref().take(share).collect();
+        let (target, recorder) = (target.clone(), recorder.clone());
+        let (first, stride) = (
+            1_000_000 + spec.concurrency as u64 + lane as u64,
+            lanes as u64,
+        );
+        let op_timeout = spec.op_timeout;
+        tasks.spawn(async move {
+            let mut process = first;
+            let mut client = target.lock().await.client(process).await?;
+            let (_tx, mut phase) = watch::channel(Phase::Running);
+            for req in chunk {
+                let outcome = worker::call(
+                    &recorder,
+                    client.as_mut(),
+                    process,
+                    &req,
+                    op_timeout,
+                    &mut phase,
+                )
+                .await;
+                if matches!(outcome, crate::targets::Outcome::Info(_)) {
+                    process += stride;
+                    client = target.lock().await.client(process).await?;
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let r = joined.map_err(|e| anyhow::anyhow!("a final-read task crashed: {e}"));
+        if let Err(e) = r.and_then(|r| r) {
+            first_error.get_or_insert(e);
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
+
+/// At most this many clients run the final reads side by side.
+const FINAL_LANES: usize = 8;
 
 /// Runs every checker on a blocking thread, with a spinner. A checker that cannot run (or
 /// crashes) gives `unknown`.
@@ -393,5 +443,46 @@ impl Signals {
             _ = self.int.recv() => "interrupted (SIGINT)".into(),
             _ = self.term.recv() => "terminated (SIGTERM)".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{History, Op, OpType, Process, Value};
+
+    fn op(time: u64, kind: OpType, error: Option<&str>) -> Op {
+        Op {
+            index: 0,
+            time,
+            process: Process::Client(3),
+            kind,
+            f: "write".into(),
+            key: Some("k0".into()),
+            value: Value::Int(1),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn nodes_out_of_disk_space_become_a_doubt_naming_the_first() {
+        let mut h = History {
+            header: None,
+            ops: vec![
+                op(1_000_000, OpType::Invoke, None),
+                op(2_000_000, OpType::Fail, Some("timed out")),
+            ],
+        };
+        assert_eq!(disk_errors(&h), None);
+        h.ops.push(op(
+            1_500_000_000,
+            OpType::Fail,
+            Some("NOTAPPLIED cannot append to journal: No space left on device (os error 28)"),
+        ));
+        h.ops
+            .push(op(1_600_000_000, OpType::Info, Some("os error 28")));
+        let doubt = disk_errors(&h).expect("a doubt");
+        assert!(doubt.contains("2 ops"), "{doubt}");
+        assert!(doubt.contains("1.500 s"), "{doubt}");
     }
 }

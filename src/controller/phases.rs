@@ -194,6 +194,11 @@ impl<'a> Run<'a> {
             tokio::select! {
                 _ = tick.tick() => {
                     self.progress("running");
+                    if let Some(e) = self.recorder.write_error() {
+                        return Ending::Aborted(format!(
+                            "the history cannot be written ({e}); the run stopped, as what it did next could not be checked"
+                        ));
+                    }
                     let exited = self.target.lock().await.exited();
                     let down = faults::lock(&self.down).clone();
                     if let Some((node, why)) = exited.into_iter().find(|(n, _)| !down.contains(n)) {
@@ -278,7 +283,13 @@ impl<'a> Run<'a> {
     pub async fn check_and_report(mut self, ending: Ending) -> RunOutcome {
         let spec = self.spec;
         let (history, write_error) = self.recorder.snapshot(self.header.clone());
-        self.warnings.extend(write_error);
+        let mut doubts = Vec::new();
+        if let Some(e) = write_error {
+            doubts.push(format!(
+                "the history is incomplete: {e}; only the events written before it are checked"
+            ));
+        }
+        doubts.extend(super::disk_errors(&history));
         let history = Arc::new(history);
         let checkers = with_budget(&self.header.checkers, spec.time_limit);
         let results = check_all(history.clone(), &checkers, spec.progress).await;
@@ -317,6 +328,7 @@ impl<'a> Run<'a> {
             ending,
             ops: history.ops.len(),
             warnings: self.warnings,
+            doubts,
             faults: spec
                 .schedule
                 .as_ref()

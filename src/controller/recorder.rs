@@ -15,7 +15,7 @@ use anyhow::Context;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -66,6 +66,8 @@ struct Shared {
     wake: Condvar,
     /// The file, locked while a buffer is written so that buffers land in order.
     file: Mutex<Output>,
+    /// Set once a write failed: cheap to poll while the run goes on.
+    failed: AtomicBool,
 }
 
 /// Events serialized but not written yet.
@@ -77,7 +79,8 @@ struct Pending {
 
 struct Output {
     file: File,
-    /// The first write error, if any: the run goes on and reports it.
+    /// The first write error, if any. Nothing is written after it, so the file stays a prefix
+    /// of the run (its last line perhaps torn), and the controller stops the run.
     error: Option<String>,
 }
 
@@ -175,12 +178,13 @@ impl Shared {
             std::mem::swap(&mut p.buf, spare);
             p.stop
         };
-        if !spare.is_empty() {
+        if !spare.is_empty() && out.error.is_none() {
             if let Err(e) = out.file.write_all(spare) {
-                out.error.get_or_insert_with(|| e.to_string());
+                out.error = Some(e.to_string());
+                self.failed.store(true, Ordering::Release);
             }
-            spare.clear();
         }
+        spare.clear();
         !stop
     }
 }
@@ -211,6 +215,7 @@ impl Recorder {
             }),
             wake: Condvar::new(),
             file: Mutex::new(Output { file, error: None }),
+            failed: AtomicBool::new(false),
         });
         let flusher = {
             let shared = shared.clone();
@@ -304,6 +309,18 @@ impl Recorder {
         }
     }
 
+    /// Why the history file could not be written, once a write failed (a full disk...): from
+    /// then on nothing more is written, and the run should stop.
+    pub fn write_error(&self) -> Option<String> {
+        if !self.shared.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.shared.file)
+            .error
+            .as_ref()
+            .map(|e| format!("writing {}: {e}", self.path.display()))
+    }
+
     /// Events recorded so far.
     pub fn recorded(&self) -> u64 {
         lock(&self.shared.pending).next_index
@@ -318,10 +335,7 @@ impl Recorder {
     /// write error if the file could not keep up.
     pub fn snapshot(&self, header: Header) -> (History, Option<String>) {
         self.flush();
-        let error = lock(&self.shared.file)
-            .error
-            .clone()
-            .map(|e| format!("writing {}: {e}", self.path.display()));
+        let error = self.write_error();
         match History::read_jsonl(&self.path) {
             Ok(mut history) => {
                 history.header = Some(header);
