@@ -14,7 +14,7 @@
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -65,21 +65,7 @@ pub fn node_command(binary: &Path, spec: &NodeSpec) -> io::Result<Command> {
         .stdout(log.try_clone()?)
         .stderr(log)
         .process_group(0);
-    let parent = std::process::id();
-    // SAFETY: the hook runs in the forked child before exec and only makes async-signal-safe
-    // system calls (prctl, getppid, _exit).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl: then nobody would signal us.
-            if libc::getppid() as u32 != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
+    super::server_process::die_with_parent(&mut cmd);
     Ok(cmd)
 }
 
@@ -177,26 +163,4 @@ pub fn kill_and_reap(child: &mut Child) -> io::Result<ExitStatus> {
     child.wait()
 }
 
-/// The last `lines` lines of a log file (or a note saying it cannot be read).
-pub fn log_tail(path: &Path, lines: usize) -> String {
-    let read = || -> io::Result<String> {
-        let mut f = File::open(path)?;
-        let len = f.metadata()?.len();
-        f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    match read() {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            let tail = all[all.len().saturating_sub(lines)..].join("\n");
-            if tail.is_empty() {
-                "(log is empty)".into()
-            } else {
-                tail
-            }
-        }
-        Err(e) => format!("(cannot read {}: {e})", path.display()),
-    }
-}
+pub use super::server_process::log_tail;
