@@ -305,7 +305,8 @@ fn chromium_renders_a_txn_cycle() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser_txn");
     let _ = std::fs::remove_dir_all(&out);
     let profile = tempfile::tempdir().unwrap();
-    let history = ferrocheck::check::txn::notation::concurrent(&["ax1ry", "ay1rx"]).unwrap();
+    let history =
+        ferrocheck::check::txn::notation::concurrent(&["ax1ry", "ay1rx", "rx1ry1"]).unwrap();
     let result = ferrocheck::check::txn::check(&history, None).unwrap();
     let page = report::write(
         &out.join("txn"),

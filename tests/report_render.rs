@@ -292,7 +292,7 @@ fn a_cycle_is_drawn_as_a_graph_with_labelled_edges() {
 #[test]
 fn a_txn_cycle_is_drawn_with_micro_ops_and_labelled_arrows() {
     use ferrocheck::check::txn;
-    let history = txn::notation::concurrent(&["ax1ry", "ay1rx"]).unwrap();
+    let history = txn::notation::concurrent(&["ax1ry", "ay1rx", "rx1ry1"]).unwrap();
     let result = txn::check(&history, None).unwrap();
     let g2: Vec<_> = result
         .anomalies
