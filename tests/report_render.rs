@@ -305,7 +305,7 @@ fn a_txn_cycle_is_drawn_with_micro_ops_and_labelled_arrows() {
         &dir.path().join("txn"),
         &run_info("txn", "list-append", "none"),
         &history,
-        &[result.clone()],
+        std::slice::from_ref(&result),
     )
     .unwrap();
     let html = read(&path);
