@@ -290,3 +290,61 @@ fn chromium_renders_a_hundred_thousand_op_report() {
         ],
     );
 }
+
+/// A write skew (G2-item) found by the `txn` checker: the browser builds the cycle's SVG with
+/// both transactions' boxes and both labelled rw arrows. A screenshot is left for a person.
+#[test]
+fn chromium_renders_a_txn_cycle() {
+    let Some(bin) = find_chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium not found on PATH and CI is set: apt-get install -y chromium");
+        }
+        println!("skipped: chromium not found on PATH (apt-get install -y chromium)");
+        return;
+    };
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser_txn");
+    let _ = std::fs::remove_dir_all(&out);
+    let profile = tempfile::tempdir().unwrap();
+    let history =
+        ferrocheck::check::txn::notation::concurrent(&["ax1ry", "ay1rx", "rx1ry1"]).unwrap();
+    let result = ferrocheck::check::txn::check(&history, None).unwrap();
+    let page = report::write(
+        &out.join("txn"),
+        &run_info("write-skew", "list-append", "none"),
+        &history,
+        &[result],
+    )
+    .unwrap();
+    let dom = chromium(
+        &bin,
+        profile.path(),
+        &page,
+        &["--dump-dom", "--virtual-time-budget=2000"],
+    );
+    let start = dom
+        .find("<svg class=\"txn-cycle-graph\"")
+        .expect("no cycle in the DOM");
+    let svg = &dom[start..start + dom[start..].find("</svg>").expect("svg closed")];
+    assert_eq!(svg.matches("class=\"txn-edge txn-edge-rw\"").count(), 2);
+    assert_eq!(svg.matches("<g class=\"txn-box\"").count(), 2);
+    assert!(svg.contains(">rw x</text>") && svg.contains(">rw y</text>"));
+    assert!(svg.contains(">append y 1</tspan>"), "{svg}");
+    let shot = out.join("txn.png");
+    chromium(
+        &bin,
+        profile.path(),
+        &page,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1400",
+            "--virtual-time-budget=2000",
+        ],
+    );
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10_000,
+        "screenshot {} is {size} bytes",
+        shot.display()
+    );
+    println!("screenshot: {}", shot.display());
+}

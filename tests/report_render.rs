@@ -286,3 +286,50 @@ fn a_cycle_is_drawn_as_a_graph_with_labelled_edges() {
     }
     assert_offline(&html);
 }
+
+/// A transactional anomaly (write skew, G2-item) is drawn as its cycle: each txn a box listing
+/// its micro-ops, each step an arrow labelled with its relation and key, the steps in words.
+#[test]
+fn a_txn_cycle_is_drawn_with_micro_ops_and_labelled_arrows() {
+    use ferrocheck::check::txn;
+    let history = txn::notation::concurrent(&["ax1ry", "ay1rx", "rx1ry1"]).unwrap();
+    let result = txn::check(&history, None).unwrap();
+    let g2: Vec<_> = result
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == "G2-item")
+        .collect();
+    assert_eq!(g2.len(), 1, "{result:#?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = report::write(
+        &dir.path().join("txn"),
+        &run_info("txn", "list-append", "none"),
+        &history,
+        std::slice::from_ref(&result),
+    )
+    .unwrap();
+    let html = read(&path);
+    let start = html
+        .find("<svg class=\"txn-cycle-graph\"")
+        .expect("no cycle drawn");
+    let svg = &html[start..start + html[start..].find("</svg>").unwrap()];
+    assert_eq!(
+        svg.matches("<path class=\"txn-edge txn-edge-rw\"").count(),
+        2
+    );
+    assert_eq!(svg.matches("<g class=\"txn-box\"").count(), 2);
+    for label in [
+        ">rw x</text>",
+        ">rw y</text>",
+        ">append x 1</tspan>",
+        ">r y []</tspan>",
+    ] {
+        assert!(svg.contains(label), "{label} missing from {svg}");
+    }
+    assert!(
+        svg.contains("aria-label=\"the cycle T1 → T2 → T1\""),
+        "{svg}"
+    );
+    assert_eq!(html.matches("<ol class=\"txn-steps\"><li>").count(), 1);
+    assert_offline(&html);
+}

@@ -1,6 +1,6 @@
 //! One anomaly in words and pictures, as data for the page template: its kind and explanation,
 //! the picture of its ops on their lanes ([`super::picture`]), its dependency graph
-//! ([`super::graph`]), the table of its ops, and whatever details the checker recorded (for a
+//! ([`super::graph`]) or its transactions' cycle ([`super::txn_cycle`]), the table of its ops, and whatever details the checker recorded (for a
 //! non-linearizable history the longest linearizable prefix and the model's states before the
 //! op that could not be placed; for two lock holders the two intervals in which both believed
 //! they held the lock and the nemesis op that caused it).
@@ -10,6 +10,7 @@ use super::human_ns;
 use super::jsonview::{self, JsonNode};
 use super::picture::{self, Picture};
 use super::timeline::{CallBar, Timeline};
+use super::txn_cycle::{self, TxnCycle};
 use crate::check::Anomaly;
 use crate::history::History;
 use serde::Serialize;
@@ -164,6 +165,8 @@ pub(crate) struct AnomalyView {
     explanation: String,
     picture: Option<Picture>,
     graph: Option<Graph>,
+    /// A transactional cycle, drawn with its txns' micro-ops (instead of `graph`).
+    txn_cycle: Option<TxnCycle>,
     rows: Vec<OpRow>,
     /// Ops left out of the table.
     more_rows: usize,
@@ -181,6 +184,7 @@ pub(crate) fn view(look: &Lookup, checker: &str, anomaly: &Anomaly, number: usiz
         explanation: anomaly.explanation.clone(),
         picture: picture::layout(look, anomaly),
         graph: graph::layout(look, anomaly),
+        txn_cycle: txn_cycle::layout(anomaly),
         rows: anomaly
             .ops
             .iter()

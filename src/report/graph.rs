@@ -86,7 +86,7 @@ pub(crate) struct Graph {
 }
 
 /// Rounds a coordinate to a tenth of a pixel, as drawn.
-fn r1(v: f64) -> f64 {
+pub(super) fn r1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 

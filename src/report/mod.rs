@@ -26,6 +26,7 @@ mod picture;
 mod plot;
 mod templates;
 mod timeline;
+mod txn_cycle;
 
 pub use index::write_index;
 

@@ -19,19 +19,28 @@ struct Witness {
 
 /// A txn's micro-ops as Elle prints them: `[append x 3] [r y [5]]`.
 pub fn show_mops(t: &Txns, id: TxnId) -> String {
-    let mops: Vec<String> = t.txns[id as usize]
+    let mops: Vec<String> = mop_words(t, id)
+        .into_iter()
+        .map(|m| format!("[{m}]"))
+        .collect();
+    mops.join(" ")
+}
+
+/// A txn's micro-ops in words, one string each: `append x 3`, `r y [1 5]`.
+pub fn mop_words(t: &Txns, id: TxnId) -> Vec<String> {
+    t.txns[id as usize]
         .mops
         .iter()
         .map(|m| match m {
-            Mop::Append { key, elem } => format!("[append {} {elem}]", t.key_name(*key)),
-            Mop::Write { key, value } => format!("[w {} {value}]", t.key_name(*key)),
+            Mop::Append { key, elem } => format!("append {} {elem}", t.key_name(*key)),
+            Mop::Write { key, value } => format!("w {} {value}", t.key_name(*key)),
             Mop::ReadList { key, list } => format!(
-                "[r {} {}]",
+                "r {} {}",
                 t.key_name(*key),
                 list.as_deref().map_or("?".into(), show_list)
             ),
             Mop::ReadReg { key, value } => format!(
-                "[r {} {}]",
+                "r {} {}",
                 t.key_name(*key),
                 match value {
                     None => "?".into(),
@@ -40,8 +49,7 @@ pub fn show_mops(t: &Txns, id: TxnId) -> String {
                 }
             ),
         })
-        .collect();
-    mops.join(" ")
+        .collect()
 }
 
 fn appends(t: &Txns, id: TxnId) -> impl Iterator<Item = (usize, Key, Elem)> + '_ {
@@ -284,7 +292,7 @@ pub fn cycle(t: &Txns, inf: &Inference, w: Workload, c: &Cycle) -> Anomaly {
         .iter()
         .map(|&m| {
             let x = &t.txns[m as usize];
-            json!({"name": label(m), "op": x.op, "process": x.process, "txn": show_mops(t, m)})
+            json!({"name": label(m), "op": x.op, "process": x.process, "txn": show_mops(t, m), "mops": mop_words(t, m)})
         })
         .collect();
     Anomaly {

@@ -279,12 +279,18 @@ pub fn list_append(t: &Txns) -> Inference {
             }
         }
         if !compatible {
-            // An aborted read needs no version order: a committed read holding a failed
-            // transaction's append is G1a even when the key's reads disagree.
+            // An aborted read needs no version order: a committed read that saw a failed
+            // transaction's append is G1a even when the key's reads disagree. Only when it
+            // really saw that write: the element is in what it read from the database (not
+            // its own appends), and no transaction that may have committed appended it too.
             let aborted = obs.iter().find_map(|o| {
                 let l = read_list(t, o.txn, o.mop as usize);
-                l.iter()
-                    .find_map(|e| failed.get(&(k, *e)).map(|f| (o.txn, *f, *e, l)))
+                l[..o.ext as usize].iter().find_map(|e| {
+                    if writer_mop.contains_key(&(k, *e)) {
+                        return None;
+                    }
+                    failed.get(&(k, *e)).map(|f| (o.txn, *f, *e, l))
+                })
             });
             if let Some((r, f, e, l)) = aborted {
                 inf.findings.push(Finding {

@@ -229,6 +229,16 @@ fn broken_lists_violate_every_model() {
     assert_eq!(kinds(&r), ["garbage-read"]);
 }
 
+/// With no single order of a key, G1a is still claimed when a read saw an element only a failed
+/// txn appended, and not when a txn that committed appended the same element too.
+#[test]
+fn g1a_without_an_order_only_when_the_aborted_write_was_seen() {
+    let r = run(concurrent(&["!ax1", "ax1", "ax2", "rx12", "rx21"]).unwrap());
+    assert_eq!(kinds(&r), ["incompatible-order"], "{r:#?}");
+    let r = run(concurrent(&["!ax3", "ax1", "ax2", "rx13", "rx21"]).unwrap());
+    assert_eq!(kinds(&r), ["G1a", "incompatible-order"], "{r:#?}");
+}
+
 #[test]
 fn unknown_txns_may_have_committed_failed_ones_did_not() {
     let r = run(concurrent(&["?ax1", "rx1"]).unwrap());
