@@ -11,6 +11,7 @@
 //! step a model, through [`model_checkers`]; [`causal`], [`lock`] and [`lost_updates`] need
 //! none. This file only declares the modules and re-exports the names callers use.
 
+pub mod bank;
 pub mod causal;
 pub mod checker;
 pub mod eventual;

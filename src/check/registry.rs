@@ -11,7 +11,7 @@ use crate::check::model::model_for_functions;
 use crate::check::model_checkers::{self, Linearizable, Sequential};
 use crate::check::result::{CheckResult, Validity};
 use crate::check::spec::{CheckOptions, CheckerOptions, Consistency};
-use crate::check::{causal, eventual, lock, lost_updates, models, txn};
+use crate::check::{bank, causal, eventual, lock, lost_updates, models, txn};
 use crate::history::{CheckerSpec, History};
 
 /// One checker in the registry.
@@ -40,6 +40,7 @@ pub const CHECKERS: &[CheckerEntry] = &[
     entry(eventual::NAME, eventual::ABOUT, eventual::build),
     entry("lock", lock::ABOUT, lock::build),
     entry(lost_updates::NAME, lost_updates::ABOUT, lost_updates::build),
+    entry(bank::NAME, bank::ABOUT, bank::build),
     entry(txn::NAME, txn::ABOUT, txn::build),
     entry(
         crate::maelstrom::checkers::NAME,
@@ -136,7 +137,8 @@ pub fn describe(spec: &CheckerSpec) -> String {
 }
 
 /// The checker that model name `model` calls for under `opts`: `lock` and `fenced-lock` mean
-/// the lock checker, `lost-updates` its checker, any other model the consistency `opts` names.
+/// the lock checker, `lost-updates` and `bank` their checkers, any other model the consistency
+/// `opts` names.
 pub fn spec_for_model(model: &str, opts: &CheckOptions) -> CheckerSpec {
     let mut o = CheckerOptions {
         model: None,
@@ -147,6 +149,7 @@ pub fn spec_for_model(model: &str, opts: &CheckOptions) -> CheckerSpec {
     let name = match model {
         "lock" => lock_spec_name(&mut o, None),
         "fenced-lock" => lock_spec_name(&mut o, Some(true)),
+        bank::NAME => bank::NAME,
         _ if opts.consistency == Consistency::Causal => {
             o.model = Some(model.to_string());
             Consistency::Causal.name()

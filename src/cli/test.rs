@@ -219,7 +219,8 @@ impl TestArgs {
         let base = workload_file
             .as_ref()
             .map_or(workload.name, |w| w.workload.as_str());
-        if !target.workloads().contains(&base) {
+        let described_has = described.as_ref().is_some_and(|t| t.has_ops_for(base));
+        if !target.workloads().contains(&base) && !described_has {
             return Err(usage(format!(
                 "target {} cannot run the {} workload; use --workload {}",
                 target.name,

@@ -1,7 +1,8 @@
 //! `lin-kv`: a single-leader key-value store. Linearizable by construction.
 //!
 //! The node with the smallest id is the leader and holds the only copy of the data. It applies
-//! `GET`, `SET` and `CAS` one at a time under a lock, so every op takes effect at one instant
+//! every client command (`GET`, `SET`, `CAS` and the data-type commands of
+//! [`commands`](super::commands)) one at a time under a lock, so every op takes effect at one instant
 //! between its request and its reply: the definition of linearizable. Every other node is a
 //! follower that forwards each request to the leader and relays the answer.
 //!
@@ -16,7 +17,7 @@
 use super::journal::{Commits, Journal};
 use super::peers::{CallError, Peer};
 use super::resp::Frame;
-use super::{arg, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
+use super::{commands, unknown_command, Node, Store, NOT_APPLIED, UNCERTAIN};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -92,34 +93,17 @@ impl LinKv {
             .data
             .lock()
             .map_err(|_| Frame::error(NOT_APPLIED, "store lock poisoned"))?;
-        match (name, args.len()) {
-            ("GET", 1) => {
-                let key = arg(args, 0, "the key")?;
-                Ok(match data.map.get(key) {
-                    Some((v, ticket)) => (Frame::opt_bulk(Some(v)), *ticket),
-                    None => (Frame::opt_bulk(None::<&String>), 0),
-                })
-            }
-            ("SET", 2) => {
-                let (key, value) = (arg(args, 0, "the key")?, arg(args, 1, "the value")?);
-                Ok((Frame::ok(), set(&mut data, key, value)?))
-            }
-            ("CAS", 3) => {
-                let key = arg(args, 0, "the key")?;
-                let to = arg(args, 2, "the new value")?;
-                let (now, ticket) = match data.map.get(key) {
-                    Some((v, t)) => (Some(v.as_str()), *t),
-                    None => (None, 0),
-                };
-                if now != args[1].as_deref() {
-                    return Ok((Frame::Integer(0), ticket));
-                }
-                Ok((Frame::Integer(1), set(&mut data, key, to)?))
-            }
-            ("GET", _) => Err(wrong_arity(name, "GET key")),
-            ("SET", _) => Err(wrong_arity(name, "SET key value")),
-            ("CAS", _) => Err(wrong_arity(name, "CAS key from to")),
-            _ => Err(unknown_command(name)),
+        let command = commands::parse_client(name, args)?;
+        let key = command.key();
+        let (current, ticket) = match data.map.get(key) {
+            Some((v, t)) => (Some(v.clone()), *t),
+            None => (None, 0),
+        };
+        let (new, reply) = command.apply(current.as_deref())?;
+        match new {
+            // Unchanged (a read, a failed cas, an empty pop): wait for what it saw.
+            Some(v) if Some(&v) != current.as_ref() => Ok((reply, set(&mut data, key, &v)?)),
+            _ => Ok((reply, ticket)),
         }
     }
 
@@ -158,7 +142,7 @@ fn set(data: &mut Data, key: &str, value: &str) -> Result<u64, Frame> {
 #[async_trait::async_trait]
 impl Store for LinKv {
     async fn handle(&self, name: &str, args: &[Option<String>]) -> Frame {
-        if !matches!(name, "GET" | "SET" | "CAS") {
+        if !commands::is_client_command(name) {
             return unknown_command(name);
         }
         match &self.leader {

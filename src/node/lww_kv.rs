@@ -14,11 +14,16 @@
 //! - a cas that both nodes accept: each compares against its own copy, so two clients can swap
 //!   the same `from`, and one of the swaps is then silently lost;
 //! - lost updates under clock skew: a node whose clock runs behind stamps its writes in the
-//!   past, and they lose to older writes from other nodes (or to its own earlier ones).
+//!   past, and they lose to older writes from other nodes (or to its own earlier ones);
+//! - lost set adds, counter increments and queue changes: the data-type commands (see
+//!   [`commands`](super::commands)) change the local copy of a key's whole value, and when two
+//!   nodes change one key concurrently (a partition makes that certain), one node's version
+//!   replaces the other's, adds and increments included. A bank is one key, so a version is
+//!   always a whole bank: its total is kept, and the transfers of the losing side vanish.
 
 use super::journal::Journal;
 use super::resp::Frame;
-use super::{arg, unknown_command, wrong_arity, Node, Store, NOT_APPLIED};
+use super::{arg, commands, unknown_command, wrong_arity, Node, Store, NOT_APPLIED};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -133,26 +138,18 @@ impl LwwKv {
     }
 
     fn serve(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
+        if let Some(command) = commands::parse(name, args)? {
+            // Read, change and write the local copy in one step; a changed value is a new
+            // version, stamped now, that replaces the whole value on every other node.
+            let mut data = self.lock()?;
+            let current = data.map.get(command.key()).map(|v| v.value.clone());
+            let (new, reply) = command.apply(current.as_deref())?;
+            if let Some(v) = new.filter(|v| Some(v) != current.as_ref()) {
+                self.write_locally(&mut data, command.key(), &v)?;
+            }
+            return Ok(reply);
+        }
         match (name, args.len()) {
-            ("GET", 1) => {
-                let key = arg(args, 0, "the key")?;
-                Ok(Frame::opt_bulk(self.lock()?.map.get(key).map(|v| &v.value)))
-            }
-            ("SET", 2) => {
-                let (key, value) = (arg(args, 0, "the key")?, arg(args, 1, "the value")?);
-                self.write_locally(&mut *self.lock()?, key, value)?;
-                Ok(Frame::ok())
-            }
-            ("CAS", 3) => {
-                let (key, to) = (arg(args, 0, "the key")?, arg(args, 2, "the new value")?);
-                let mut data = self.lock()?;
-                let current = data.map.get(key).map(|v| v.value.as_str());
-                if current != args[1].as_deref() {
-                    return Ok(Frame::Integer(0));
-                }
-                self.write_locally(&mut data, key, to)?;
-                Ok(Frame::Integer(1))
-            }
             ("MERGE", n) if n % 4 == 0 => {
                 let mut data = self.lock()?;
                 for chunk in args.chunks(4) {
@@ -162,9 +159,6 @@ impl LwwKv {
                 }
                 Ok(Frame::ok())
             }
-            ("GET", _) => Err(wrong_arity(name, "GET key")),
-            ("SET", _) => Err(wrong_arity(name, "SET key value")),
-            ("CAS", _) => Err(wrong_arity(name, "CAS key from to")),
             ("MERGE", _) => Err(wrong_arity(name, "MERGE [key value time writer]...")),
             _ => Err(unknown_command(name)),
         }

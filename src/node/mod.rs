@@ -24,6 +24,7 @@
 //! | `GET k` | the value as a bulk string, nil bulk string if `k` was never written |
 //! | `SET k v` | `+OK` |
 //! | `CAS k from to` | `:1` if `k` held `from` and now holds `to`, `:0` if it did not hold `from` |
+//! | `SADD`, `SMEMBERS`, `LPUSH`, `RPOP`, `INCRBY`, `BANKINIT`, `TRANSFER`, `BALANCES` | sets, FIFO queues, counters and a bank, in `lin-kv`, `lww-kv` and `quorum-kv` (see [`commands`], which parses every client command once) |
 //! | `PING` | `+PONG` |
 //! | `CLOCK-OFFSET [ms]` | set (`+OK`) or get (`:ms`) the offset added to this node's clock |
 //!
@@ -45,6 +46,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub mod acceptor;
+pub mod commands;
 pub mod group_commit;
 pub mod journal;
 pub mod lin_kv;

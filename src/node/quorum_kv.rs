@@ -8,7 +8,8 @@
 //! see `from` and both swap. Ballots fix that: a coordinator may only write if no one has
 //! started a newer round on that key since it read.
 //!
-//! Every node is both a coordinator (it serves `GET`, `SET`, `CAS` from clients) and an
+//! Every node is both a coordinator (it serves `GET`, `SET`, `CAS` and the data-type commands of
+//! [`commands`](super::commands) from clients, each one read-modify-write of one key) and an
 //! acceptor (it stores, per key, the value, the ballot that wrote it, and the highest ballot it
 //! has promised). A ballot is (round, node id), unique per coordinator and totally ordered.
 //! One op on key `k`:
@@ -46,7 +47,7 @@
 
 use super::acceptor::{Ballot, State, Vote};
 use super::resp::Frame;
-use super::{arg, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
+use super::{arg, commands, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -282,33 +283,18 @@ impl QuorumKv {
     }
 
     async fn serve(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
-        match (name, args.len()) {
-            ("GET", 1) => {
-                let key = arg(args, 0, "the key")?;
-                self.propose(key, |cur| (cur.map(str::to_string), Frame::opt_bulk(cur)))
-                    .await
-            }
-            ("SET", 2) => {
-                let (key, value) = (arg(args, 0, "the key")?, arg(args, 1, "the value")?);
-                self.propose(key, |_| (Some(value.to_string()), Frame::ok()))
-                    .await
-            }
-            ("CAS", 3) => {
-                let (key, to) = (arg(args, 0, "the key")?, arg(args, 2, "the new value")?);
-                let from = args[1].as_deref();
-                self.propose(key, |cur| {
-                    if cur == from {
-                        (Some(to.to_string()), Frame::Integer(1))
-                    } else {
-                        (cur.map(str::to_string), Frame::Integer(0))
-                    }
+        if let Some(command) = commands::parse(name, args)? {
+            // The command is the round's change; one that cannot apply (a wrong type) keeps
+            // the value and answers its error.
+            return self
+                .propose(command.key(), |cur| match command.apply(cur) {
+                    Ok(step) => step,
+                    Err(e) => (cur.map(str::to_string), e),
                 })
-                .await
-            }
+                .await;
+        }
+        match (name, args.len()) {
             ("PREPARE" | "ACCEPT", _) => self.acceptor(name, args),
-            ("GET", _) => Err(wrong_arity(name, "GET key")),
-            ("SET", _) => Err(wrong_arity(name, "SET key value")),
-            ("CAS", _) => Err(wrong_arity(name, "CAS key from to")),
             _ => Err(unknown_command(name)),
         }
     }

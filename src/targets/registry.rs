@@ -11,6 +11,9 @@ use super::toy::ToyTarget;
 use super::{Target, TargetOptions};
 use crate::node::StoreKind;
 
+/// The toy stores that answer the data-type commands (`node::commands`).
+const DATA_TYPE_STORES: &[&str] = &["lin-kv", "lww-kv", "quorum-kv"];
+
 /// One target of the registry.
 #[derive(Debug)]
 pub struct TargetEntry {
@@ -25,13 +28,18 @@ pub struct TargetEntry {
 }
 
 impl TargetEntry {
-    /// The workloads it can run: a lock target drives only the lock workload, every other
+    /// The workloads it can run: a lock target drives only the lock workload, the toy stores
+    /// that know the data-type commands also sets, queues, counters and the bank, every other
     /// target only register ops (a lock workload on a store, or register ops on a lock, would
-    /// record ops the checkers misread).
+    /// record ops the checkers misread). A target file runs a data-type workload when its
+    /// `[ops]` has commands for it (`TargetFile::has_ops_for`).
     pub fn workloads(&self) -> &'static [&'static str] {
         match self.workload {
             "lock" => &["lock"],
             "list-append" => &["list-append", "rw-register"],
+            _ if DATA_TYPE_STORES.contains(&self.name) => {
+                &["register", "set", "queue", "counter", "bank"]
+            }
             _ => &["register"],
         }
     }

@@ -1,5 +1,7 @@
 //! A RESP client for register workloads (`read`, `write`, `cas` on integer values), used for the
-//! toy stores and for any server that speaks `GET`/`SET` plus the toy stores' `CAS`.
+//! toy stores and for any server that speaks `GET`/`SET` plus the toy stores' `CAS`; and for the
+//! data-type workloads (`set`, `queue`, `counter`, `bank`, whose keys name their type), with the
+//! toy stores' commands for them (`SADD`, `LPUSH`/`RPOP`, `INCRBY`, `TRANSFER`, ...).
 //!
 //! Mapping a call to an [`Outcome`] is the heart of an honest history:
 //!
@@ -98,8 +100,103 @@ fn read_value(bytes: Option<Vec<u8>>) -> Value {
     }
 }
 
+/// The text of an integer argument of a data-type op: the value itself, or element `i` of a
+/// list value.
+fn int_arg(req: &Request, i: Option<usize>) -> Result<String, String> {
+    let v = match i {
+        None => Some(&req.value),
+        Some(i) => req.value.as_list().and_then(|l| l.get(i)),
+    };
+    v.and_then(Value::as_int)
+        .map(|n| n.to_string())
+        .ok_or_else(|| format!("{} needs integers, got {}", req.f, req.value))
+}
+
+/// The toy stores' command for an op of a data-type workload (its key `kind:...` names the
+/// type, see [`crate::workload::key_kind`]): `None` for a register key.
+fn typed_command(req: &Request) -> Option<Result<Frame, String>> {
+    let kind = crate::workload::key_kind(req.key.as_deref())?;
+    let key = req.key.as_deref().unwrap_or_default();
+    let (name, args): (&str, Vec<Option<usize>>) = match (kind, req.f.as_str()) {
+        ("set", "add") => ("SADD", vec![None]),
+        ("set", "read") => ("SMEMBERS", vec![]),
+        ("counter", "add") => ("INCRBY", vec![None]),
+        ("counter", "read") => ("GET", vec![]),
+        ("queue", "enqueue") => ("LPUSH", vec![None]),
+        ("queue", "dequeue") => ("RPOP", vec![]),
+        ("bank", "init") => ("BANKINIT", vec![Some(0), Some(1)]),
+        ("bank", "transfer") => ("TRANSFER", vec![Some(0), Some(1), Some(2)]),
+        ("bank", "read") => ("BALANCES", vec![]),
+        (kind, f) => return Some(Err(format!("unsupported op {f:?} on a {kind} key"))),
+    };
+    let words = match args
+        .into_iter()
+        .map(|i| int_arg(req, i))
+        .collect::<Result<Vec<String>, String>>()
+    {
+        Ok(w) => w,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut all: Vec<Option<&[u8]>> = vec![Some(name.as_bytes()), Some(key.as_bytes())];
+    all.extend(words.iter().map(|w| Some(w.as_bytes())));
+    Some(Ok(Frame::command(&all)))
+}
+
+/// An integer from a RESP reply element (an integer or a bulk string of digits).
+fn reply_int(frame: &Frame) -> Option<i64> {
+    match frame {
+        Frame::Integer(i) => Some(*i),
+        Frame::Bulk(Some(b)) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The outcome of a data-type op given a reply that is not an error, the same for the toy
+/// stores and Redis (whose commands answer in the same shapes): `None` for a register key.
+///
+/// A set read's members come back sorted; a counter never written reads as 0; a dequeue of an
+/// empty queue is ok with nil; a transfer answered `:0` was refused (insufficient funds), a
+/// fail.
+pub fn typed_outcome(req: &Request, reply: &Frame) -> Option<Outcome> {
+    let kind = crate::workload::key_kind(req.key.as_deref())?;
+    let ints = |items: &[Frame]| -> Option<Vec<Value>> {
+        items.iter().map(|f| reply_int(f).map(Value::Int)).collect()
+    };
+    let unexpected = || Outcome::Info(format!("unexpected reply to {kind} {}: {reply:?}", req.f));
+    Some(match (kind, req.f.as_str(), reply) {
+        ("set", "read", Frame::Array(items)) => match ints(items.as_deref().unwrap_or_default()) {
+            Some(mut members) => {
+                members.sort();
+                Outcome::Ok(Value::List(members))
+            }
+            None => unexpected(),
+        },
+        ("counter", "read", Frame::Bulk(None)) => Outcome::Ok(Value::Int(0)),
+        ("counter", "read", r) => {
+            reply_int(r).map_or_else(unexpected, |n| Outcome::Ok(Value::Int(n)))
+        }
+        ("queue", "dequeue", Frame::Bulk(None)) => Outcome::Ok(Value::Nil),
+        ("queue", "dequeue", r) => {
+            reply_int(r).map_or_else(unexpected, |n| Outcome::Ok(Value::Int(n)))
+        }
+        ("bank", "read", Frame::Array(items)) => match ints(items.as_deref().unwrap_or_default()) {
+            Some(balances) => Outcome::Ok(Value::List(balances)),
+            None => unexpected(),
+        },
+        ("bank", "transfer", Frame::Integer(0)) => Outcome::Fail("insufficient funds".into()),
+        ("bank", "transfer", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
+        ("set" | "counter", "add", Frame::Integer(_))
+        | ("queue", "enqueue", Frame::Integer(_))
+        | ("bank", "init", Frame::Integer(_)) => Outcome::Ok(req.value.clone()),
+        _ => unexpected(),
+    })
+}
+
 /// The command for a request, or why there is none (a request that is never sent).
 pub fn command_for(req: &Request) -> Result<Frame, String> {
+    if let Some(typed) = typed_command(req) {
+        return typed;
+    }
     let key = req
         .key
         .as_deref()
@@ -141,6 +238,9 @@ pub fn outcome_for(req: &Request, reply: Frame) -> Outcome {
             Outcome::Fail(e)
         }
         (_, Frame::Error(e)) => Outcome::Info(e),
+        (_, reply) if crate::workload::key_kind(req.key.as_deref()).is_some() => {
+            typed_outcome(req, &reply).unwrap_or_else(|| Outcome::Info("no key kind".into()))
+        }
         ("read", Frame::Bulk(b)) => Outcome::Ok(read_value(b)),
         ("write", Frame::Simple(s)) if s == "OK" => Outcome::Ok(req.value.clone()),
         ("cas", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),

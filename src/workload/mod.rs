@@ -8,9 +8,13 @@ use crate::check::CheckOptions;
 use crate::targets::{Outcome, Request};
 use rand::rngs::StdRng;
 
+pub mod bank;
+pub mod counter;
 pub mod file;
 pub mod lock;
+pub mod queue;
 pub mod register;
+pub mod set;
 pub mod txn;
 
 /// What a worker should do next.
@@ -116,7 +120,53 @@ pub const WORKLOADS: &[WorkloadEntry] = &[
         about: "transactions of writes and reads of registers (Elle), unique values per key; checked for transactional anomalies (txn, weaker inference than list-append)",
         build: |o| Box::new(txn::TxnWorkload::new(txn::TxnKind::RwRegister, o)),
     },
+    WorkloadEntry {
+        name: "set",
+        about: "adds of unique integers to grow-only sets (SADD), reads of whole sets (SMEMBERS); checked for linearizability (set model): lost adds show",
+        build: |o| Box::new(set::SetWorkload::new(o)),
+    },
+    WorkloadEntry {
+        name: "queue",
+        about: "enqueues (LPUSH) and dequeues (RPOP) of unique integers on FIFO queues, drained at the end; checked for linearizability (fifo-queue and unordered-queue models)",
+        build: |o| Box::new(queue::QueueWorkload::new(o)),
+    },
+    WorkloadEntry {
+        name: "counter",
+        about: "increments by 1-5 (INCRBY) and reads of counters; checked for linearizability (counter model): lost increments show",
+        build: |o| Box::new(counter::CounterWorkload::new(o)),
+    },
+    WorkloadEntry {
+        name: "bank",
+        about: "transfers between --keys accounts of one bank (no overdrafts) and reads of every balance; checked by bank: each read adds up to the initial total, none negative",
+        build: |o| Box::new(bank::BankWorkload::new(o)),
+    },
 ];
+
+/// The name of key number `i` of a data-type workload: `set:k0`, `counter:k2`. The prefix
+/// before the colon is the data type, which tells a target's client which commands to send
+/// (see [`key_kind`]); register keys (`k0`) have none.
+pub fn typed_key(kind: &str, i: usize) -> String {
+    format!("{kind}:k{i}")
+}
+
+/// The data type a key names (`set`, `queue`, `counter`, `bank`), `None` for a register key.
+pub fn key_kind(key: Option<&str>) -> Option<&str> {
+    key?.split_once(':').map(|(kind, _)| kind)
+}
+
+/// Picks one op of `mix` by weight.
+pub fn pick(rng: &mut StdRng, mix: &[(&'static str, f64)]) -> &'static str {
+    use rand::Rng;
+    let total: f64 = mix.iter().map(|(_, w)| w).sum();
+    let mut roll = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
+    for (op, w) in mix {
+        if roll < *w {
+            return op;
+        }
+        roll -= w;
+    }
+    mix[0].0
+}
 
 /// The built-in workloads: name and a line each.
 pub fn list() -> Vec<(&'static str, &'static str)> {

@@ -26,7 +26,11 @@ pub const COMMAND_PLACEHOLDERS: &[&str] = &[
     "ferrocheck",
 ];
 /// Placeholders an op template may use.
-pub const OP_PLACEHOLDERS: &[&str] = &["key", "value", "from", "to"];
+/// (`from`, `to`: a cas's `[from, to]` or a transfer's accounts; `accounts`, `balance`: a bank
+/// init's `[accounts, balance]`; `amount`: a transfer's third element.)
+pub const OP_PLACEHOLDERS: &[&str] = &[
+    "key", "value", "from", "to", "accounts", "balance", "amount",
+];
 
 /// Which protocol clients speak to the nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -403,6 +407,13 @@ impl TargetFile {
             origin: src.origin.clone(),
             dir,
         })
+    }
+
+    /// True when its `[ops]` name commands for the data-type workload `workload` (`set-add`,
+    /// `bank-transfer`, ...: entries that start with `workload-`).
+    pub fn has_ops_for(&self, workload: &str) -> bool {
+        let prefix = format!("{workload}-");
+        self.resp_ops.keys().any(|op| op.starts_with(&prefix))
     }
 
     /// The ops clients can perform on it (`read`, `write`, `cas`, ...).

@@ -1,6 +1,8 @@
 //! The RESP client of a described target: each op is the command its target file gives
 //! (`GET {key}`, `SET {key} {value}`, `CAS {key} {from} {to}` unless `[ops]` says otherwise),
-//! sent over the toy stores' [`RespClient`] connection handling.
+//! sent over the toy stores' [`RespClient`] connection handling. Ops of the data-type
+//! workloads use the entries named `KIND-f` (`set-add`, `queue-dequeue`, `bank-transfer`, ...;
+//! see [`template_name`]), and their replies are read as the toy stores' are.
 //!
 //! Replies: a read's bulk string (or integer) is the value, nil is nil; a cas answered `:1` or
 //! `+OK` happened, `:0` or nil did not (compare failed); any other op's non-error reply is ok.
@@ -62,7 +64,19 @@ fn op_var<'a>(req: &'a Request, p: &str) -> Option<&'a Value> {
         "value" => Some(&req.value),
         "from" => req.value.as_list().and_then(|l| l.first()),
         "to" => req.value.as_list().and_then(|l| l.get(1)),
+        "accounts" => req.value.as_list().and_then(|l| l.first()),
+        "balance" => req.value.as_list().and_then(|l| l.get(1)),
+        "amount" => req.value.as_list().and_then(|l| l.get(2)),
         _ => None,
+    }
+}
+
+/// The `[ops]` entry a request uses: its `f`, or `KIND-f` (`set-add`, `bank-transfer`) for an
+/// op of a data-type workload, whose key names the type (`set:k0`).
+pub fn template_name(req: &Request) -> String {
+    match crate::workload::key_kind(req.key.as_deref()) {
+        Some(kind) => format!("{kind}-{}", req.f),
+        None => req.f.clone(),
     }
 }
 
@@ -120,6 +134,9 @@ pub fn outcome(file: &TargetFile, req: &Request, reply: Frame) -> Outcome {
             None => Outcome::Info(e.clone()),
         };
     }
+    if let Some(o) = crate::targets::resp_client::typed_outcome(req, &reply) {
+        return o;
+    }
     match (req.f.as_str(), reply) {
         ("read", Frame::Bulk(None)) => Outcome::Ok(Value::Nil),
         ("read", Frame::Bulk(Some(b))) => Outcome::Ok(decode(&b)),
@@ -138,10 +155,11 @@ pub fn outcome(file: &TargetFile, req: &Request, reply: Frame) -> Outcome {
 #[async_trait::async_trait]
 impl Client for TemplateClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
-        let Some(template) = self.file.resp_ops.get(&req.f) else {
+        let op = template_name(req);
+        let Some(template) = self.file.resp_ops.get(&op) else {
             return Outcome::Fail(format!(
-                "target {} has no {:?} in its [ops]",
-                self.file.name, req.f
+                "target {} has no {op:?} in its [ops]",
+                self.file.name
             ));
         };
         let cmd = match command(template, req) {
