@@ -145,12 +145,20 @@ fn echo_example_is_valid() {
     assert!(s.contains("availability 100.0%"), "{}", text(&out));
     // The page shows the first seconds' messages and each node's stderr tail.
     let page = report_page(d.path());
-    let diagram = &page[page.find("id=\"message-diagram\"").expect("diagram section")..];
+    let diagram = &page[page
+        .find("id=\"message-diagram\"")
+        .expect("diagram section")..];
     assert!(diagram.contains("first seconds"), "{diagram:.400}");
     assert!(diagram.contains("<svg") && diagram.contains(">echo<"));
     let logs = &page[page.find("id=\"node-logs\"").expect("node logs section")..];
-    assert!(logs.contains("<b>n0</b>") && logs.contains("<b>n1</b>"), "{logs:.600}");
-    assert!(logs.contains("nodes/n1.log"), "{logs:.600}");
+    assert!(
+        logs.contains("<b>n0</b>") && logs.contains("<b>n1</b>"),
+        "{logs:.600}"
+    );
+    assert!(
+        logs.contains("n1.log") && logs.contains("<pre>initialized n1</pre>"),
+        "the stderr tail is shown: {logs:.600}"
+    );
 }
 
 #[test]
@@ -276,7 +284,9 @@ fn lin_kv_with_a_read_cache_is_not_linearizable() {
     );
     // The diagram on the page is the window around the anomaly, its ops marked.
     let page = report_page(d.path());
-    let diagram = &page[page.find("id=\"message-diagram\"").expect("diagram section")..];
+    let diagram = &page[page
+        .find("id=\"message-diagram\"")
+        .expect("diagram section")..];
     assert!(
         diagram.contains("around the first anomaly: nonlinearizable"),
         "{diagram:.600}"
@@ -358,7 +368,10 @@ fn a_single_serial_txn_node_is_valid_on_both_txn_workloads() {
             text(&out)
         );
         let h = std::fs::read_to_string(the_run_dir(d.path()).join("history.jsonl")).unwrap();
-        assert!(h.contains("\"f\":\"txn\""), "the ops' value is the transaction");
+        assert!(
+            h.contains("\"f\":\"txn\""),
+            "the ops' value is the transaction"
+        );
     }
 }
 
@@ -383,9 +396,18 @@ fn txn_nodes_that_do_not_coordinate_are_caught() {
         1,
     );
     let r = results(d.path());
-    assert_eq!(r["results"][0]["checker"], "txn(list-append)", "{}", text(&out));
+    assert_eq!(
+        r["results"][0]["checker"],
+        "txn(list-append)",
+        "{}",
+        text(&out)
+    );
     assert!(!anomaly_kinds(&r).is_empty(), "{}", text(&out));
-    assert!(stdout(&out).contains("txn(list-append): INVALID"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("txn(list-append): INVALID"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// The Rust example node `name` (an `[[example]]` of Cargo.toml), built if missing.
@@ -433,7 +455,11 @@ fn rust_echo_example_is_valid() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).contains("echo: VALID"), "{}", text(&out));
-    assert!(stdout(&out).contains("availability 100.0%"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("availability 100.0%"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -464,7 +490,10 @@ fn rust_broadcast_example_is_valid_under_partitions() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).contains("broadcast: VALID"), "{}", text(&out));
     let h = std::fs::read_to_string(the_run_dir(dir.path()).join("history.jsonl")).unwrap();
-    assert!(h.contains("start-partition"), "the nemesis never partitioned");
+    assert!(
+        h.contains("start-partition"),
+        "the nemesis never partitioned"
+    );
 }
 
 #[test]

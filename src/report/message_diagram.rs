@@ -418,7 +418,10 @@ mod tests {
         let d = for_run(&log(), &h, &[r]);
         assert!(d.svg.contains("&lt;during&gt;"), "{}", d.svg);
         assert!(!d.svg.contains(">early<") && !d.svg.contains(">late<"));
-        assert!(d.svg.contains("data-op=\"0\""), "the call's invoke is marked");
+        assert!(
+            d.svg.contains("data-op=\"0\""),
+            "the call's invoke is marked"
+        );
         assert!(d.svg.contains("#0 read x 3 → ok"), "{}", d.svg);
         assert!(d.caption.contains("nonlinearizable"), "{}", d.caption);
         assert!(d.caption.contains("#0"), "{}", d.caption);
