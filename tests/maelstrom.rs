@@ -82,6 +82,17 @@ fn anomaly_kinds(r: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The one run's report page (index.html).
+fn report_page(dir: &Path) -> String {
+    let page = std::fs::read_dir(dir.join("reports"))
+        .expect("reports folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("index.html"))
+        .find(|p| p.exists())
+        .expect("the run's index.html");
+    std::fs::read_to_string(page).expect("read index.html")
+}
+
 fn the_run_dir(dir: &Path) -> PathBuf {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("histories"))
         .expect("histories")
@@ -128,10 +139,26 @@ fn echo_example_is_valid() {
     if !have_python() {
         return;
     }
-    let (_d, out) = example_run("echo.py", "echo", &["--node-count", "2", "--rate", "50"], 0);
+    let (d, out) = example_run("echo.py", "echo", &["--node-count", "2", "--rate", "50"], 0);
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("echo: VALID"), "{}", text(&out));
     assert!(s.contains("availability 100.0%"), "{}", text(&out));
+    // The page shows the first seconds' messages and each node's stderr tail.
+    let page = report_page(d.path());
+    let diagram = &page[page
+        .find("id=\"message-diagram\"")
+        .expect("diagram section")..];
+    assert!(diagram.contains("first seconds"), "{diagram:.400}");
+    assert!(diagram.contains("<svg") && diagram.contains(">echo<"));
+    let logs = &page[page.find("id=\"node-logs\"").expect("node logs section")..];
+    assert!(
+        logs.contains("<b>n0</b>") && logs.contains("<b>n1</b>"),
+        "{logs:.600}"
+    );
+    assert!(
+        logs.contains("n1.log") && logs.contains("<pre>initialized n1</pre>"),
+        "the stderr tail is shown: {logs:.600}"
+    );
 }
 
 #[test]
@@ -255,6 +282,17 @@ fn lin_kv_with_a_read_cache_is_not_linearizable() {
         "{kinds:?}\n{}",
         text(&out)
     );
+    // The diagram on the page is the window around the anomaly, its ops marked.
+    let page = report_page(d.path());
+    let diagram = &page[page
+        .find("id=\"message-diagram\"")
+        .expect("diagram section")..];
+    assert!(
+        diagram.contains("around the first anomaly: nonlinearizable"),
+        "{diagram:.600}"
+    );
+    assert!(diagram.contains("class=\"md-mark\""), "{diagram:.600}");
+    assert!(page.contains("id=\"node-logs\""));
 }
 
 #[test]
@@ -295,27 +333,173 @@ fn counter_example_converges_under_partitions() {
 }
 
 #[test]
-fn rust_unique_ids_example_is_valid() {
+fn a_single_serial_txn_node_is_valid_on_both_txn_workloads() {
+    if !have_python() {
+        return;
+    }
+    for (workload, checker) in [
+        ("txn-rw-register", "txn(rw-register)"),
+        ("txn-list-append", "txn(list-append)"),
+    ] {
+        let (d, out) = example_run(
+            "txn_single.py",
+            workload,
+            &[
+                "--node-count",
+                "1",
+                "--rate",
+                "100",
+                "--concurrency",
+                "4",
+                "--key-count",
+                "3",
+                "--max-txn-length",
+                "3",
+                "--max-writes-per-key",
+                "8",
+            ],
+            0,
+        );
+        let r = results(d.path());
+        assert_eq!(r["results"][0]["checker"], checker, "{}", text(&out));
+        assert!(
+            r["results"][0]["stats"]["txns"].as_u64().unwrap_or(0) > 50,
+            "too few transactions checked\n{}",
+            text(&out)
+        );
+        let h = std::fs::read_to_string(the_run_dir(d.path()).join("history.jsonl")).unwrap();
+        assert!(
+            h.contains("\"f\":\"txn\""),
+            "the ops' value is the transaction"
+        );
+    }
+}
+
+#[test]
+fn txn_nodes_that_do_not_coordinate_are_caught() {
+    if !have_python() {
+        return;
+    }
+    let (d, out) = example_run(
+        "txn_local.py",
+        "txn-list-append",
+        &[
+            "--node-count",
+            "2",
+            "--rate",
+            "100",
+            "--concurrency",
+            "4",
+            "--key-count",
+            "2",
+        ],
+        1,
+    );
+    let r = results(d.path());
+    assert_eq!(
+        r["results"][0]["checker"],
+        "txn(list-append)",
+        "{}",
+        text(&out)
+    );
+    assert!(!anomaly_kinds(&r).is_empty(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("txn(list-append): INVALID"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// The Rust example node `name` (an `[[example]]` of Cargo.toml), built if missing.
+fn rust_example(name: &str) -> String {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let exe = Path::new(BIN)
         .parent()
         .expect("target dir")
-        .join("examples/maelstrom-unique-ids");
+        .join("examples")
+        .join(name);
+    let _one_build_at_a_time = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     if !exe.exists() {
         let st = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--example",
-                "maelstrom-unique-ids",
-                "--manifest-path",
-            ])
+            .args(["build", "--release", "--example", name, "--manifest-path"])
             .arg(format!("{}/Cargo.toml", env!("CARGO_MANIFEST_DIR")))
             .status()
             .expect("cargo build");
         assert!(st.success());
     }
+    exe.to_string_lossy().into_owned()
+}
+
+#[test]
+fn rust_echo_example_is_valid() {
+    let exe = rust_example("maelstrom-echo");
     let dir = tempfile::tempdir().unwrap();
-    let exe = exe.to_string_lossy().into_owned();
+    let out = run(
+        dir.path(),
+        &[
+            "-w",
+            "echo",
+            "--bin",
+            &exe,
+            "--node-count",
+            "2",
+            "--time-limit",
+            "3",
+            "--rate",
+            "100",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("echo: VALID"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("availability 100.0%"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn rust_broadcast_example_is_valid_under_partitions() {
+    let exe = rust_example("maelstrom-broadcast");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "-w",
+            "broadcast",
+            "--bin",
+            &exe,
+            "--node-count",
+            "5",
+            "--time-limit",
+            "5",
+            "--rate",
+            "40",
+            "--latency",
+            "5",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("broadcast: VALID"), "{}", text(&out));
+    let h = std::fs::read_to_string(the_run_dir(dir.path()).join("history.jsonl")).unwrap();
+    assert!(
+        h.contains("start-partition"),
+        "the nemesis never partitioned"
+    );
+}
+
+#[test]
+fn rust_unique_ids_example_is_valid() {
+    let exe = rust_example("maelstrom-unique-ids");
+    let dir = tempfile::tempdir().unwrap();
     let out = run(
         dir.path(),
         &[

@@ -56,13 +56,13 @@ pub struct MaelstromArgs {
     /// Maelstrom mode: print every message delivered.
     #[arg(long)]
     pub log_net_recv: bool,
-    /// Maelstrom mode: keys for lin-kv and kafka (default 3).
+    /// Maelstrom mode: keys for lin-kv, kafka and the txn workloads (default 3).
     #[arg(long)]
     pub key_count: Option<usize>,
-    /// Maelstrom mode: accepted for Maelstrom compatibility (transactional workloads).
+    /// Maelstrom mode: micro-ops per transaction at most (txn-rw-register, txn-list-append).
     #[arg(long, default_value_t = 4)]
     pub max_txn_length: usize,
-    /// Maelstrom mode: lin-kv moves to a fresh key after this many writes to one.
+    /// Maelstrom mode: lin-kv and the txn workloads move to a fresh key after this many writes to one.
     #[arg(long, default_value_t = 16)]
     pub max_writes_per_key: usize,
     /// Maelstrom mode: seconds a node has to answer `init`.
@@ -128,9 +128,9 @@ pub struct Spec {
     pub log_net_recv: bool,
     /// Keys.
     pub key_count: usize,
-    /// Accepted, unused.
+    /// Micro-ops per transaction at most.
     pub max_txn_length: usize,
-    /// lin-kv writes per key.
+    /// Writes per key (lin-kv, txn workloads).
     pub max_writes_per_key: usize,
     /// Seed.
     pub seed: u64,
@@ -259,9 +259,14 @@ pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
     if key_count == 0 {
         return Err(usage("--key-count must be at least 1"));
     }
+    if m.max_txn_length == 0 || m.max_writes_per_key == 0 {
+        return Err(usage(
+            "--max-txn-length and --max-writes-per-key must be at least 1",
+        ));
+    }
     let mut command_line = format!(
-        "ferrocheck test -w {workload} --bin {} --node-count {node_count} --time-limit {} --rate {rate} --concurrency {concurrency} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --topology {} --key-count {key_count} --seed {seed}",
-        bin.display(), args.time_limit, m.latency, m.latency_dist, args.nemesis, m.nemesis_interval, m.topology
+        "ferrocheck test -w {workload} --bin {} --node-count {node_count} --time-limit {} --rate {rate} --concurrency {concurrency} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --topology {} --key-count {key_count} --max-txn-length {} --max-writes-per-key {} --seed {seed}",
+        bin.display(), args.time_limit, m.latency, m.latency_dist, args.nemesis, m.nemesis_interval, m.topology, m.max_txn_length, m.max_writes_per_key
     );
     if let Some(a) = &m.availability {
         command_line.push_str(&format!(" --availability {a}"));
@@ -335,12 +340,14 @@ fn write_report(
     o: &Outcome,
     started: chrono::DateTime<chrono::Local>,
 ) -> anyhow::Result<PathBuf> {
-    let tails: serde_json::Map<String, serde_json::Value> = (0..spec.node_count)
+    let node_logs: Vec<crate::report::NodeLog> = (0..spec.node_count)
         .map(|i| {
-            (
-                format!("n{i}"),
-                super::node::log_tail(&o.nodes_dir.join(format!("n{i}.log")), 20).into(),
-            )
+            let path = o.nodes_dir.join(format!("n{i}.log"));
+            crate::report::NodeLog {
+                node: format!("n{i}"),
+                tail: super::node::log_tail(&path, 20),
+                path: path.display().to_string(),
+            }
         })
         .collect();
     let run = crate::report::RunInfo {
@@ -348,19 +355,23 @@ fn write_report(
         target: format!("maelstrom node {}", spec.bin.display()),
         workload: spec.workload.clone(),
         nemesis: spec.nemesis_name.clone(),
-        options: serde_json::json!({"run": spec, "stats": o.summary, "node_logs": tails}),
+        options: serde_json::json!({"run": spec, "stats": o.summary}),
         command: spec.command_line.clone(),
         start_time: started.to_rfc3339(),
         seed: spec.seed,
         history: o.history_path.clone(),
     };
     let dir = spec.report_dir.join(&o.name);
-    let path = crate::report::write(&dir, &run, &o.history, &o.results)?;
-    // The message diagram sits next to the page (the first messages of the run).
+    // The message diagram: around the first anomaly, else the run's first seconds; on the
+    // page and next to it as an SVG file.
     let log = std::fs::read_to_string(&o.messages_path).unwrap_or_default();
-    let svg =
-        crate::report::message_diagram::svg(&crate::report::message_diagram::parse(&log), 400);
-    std::fs::write(dir.join("messages.svg"), svg)
+    let diagram = crate::report::message_diagram::for_run(&log, &o.history, &o.results);
+    let extras = crate::report::Extras {
+        message_diagram: Some(diagram.clone()),
+        node_logs,
+    };
+    let path = crate::report::write_full(&dir, &run, &o.history, &o.results, None, &extras)?;
+    std::fs::write(dir.join("messages.svg"), &diagram.svg)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join("messages.svg").display()))?;
     crate::report::write_index(&spec.report_dir)?;
     Ok(path)

@@ -163,6 +163,7 @@ pub fn run(spec: &Spec, name: &str) -> anyhow::Result<Outcome> {
     let opts = super::workload::WorkloadOptions {
         key_count: spec.key_count,
         max_writes_per_key: spec.max_writes_per_key,
+        max_txn_length: spec.max_txn_length,
         consistency_models: spec.consistency_models.clone(),
         node_count: spec.node_count,
         topology: spec.topology,

@@ -8,7 +8,7 @@ use super::jsonview::{self, JsonNode};
 use super::lattice::{self as lattice_view, LatticeView};
 use super::plot::{self, Plot, Quantiles};
 use super::timeline::{self, Timeline};
-use super::{human_ns, templates, RunInfo};
+use super::{human_ns, templates, Extras, RunInfo};
 use crate::check::{self, CheckResult, Validity};
 use crate::history::History;
 use serde::Serialize;
@@ -104,6 +104,8 @@ struct Page<'a> {
     /// Says the timeline is a sample, for a run too long to draw whole.
     timeline_note: Option<String>,
     plots: Option<Plots>,
+    /// A Maelstrom run's message diagram and node logs.
+    extras: &'a Extras,
     version: &'static str,
     /// The timeline's data, for the page's script.
     data: serde_json::Value,
@@ -115,6 +117,7 @@ pub(crate) fn render(
     history: &History,
     results: &[CheckResult],
     lattice: Option<&crate::check::lattice::Lattice>,
+    extras: &Extras,
 ) -> anyhow::Result<String> {
     let timeline = Timeline::build(history);
     let look = Lookup::new(history, &timeline);
@@ -160,6 +163,7 @@ pub(crate) fn render(
             quantiles: plot::quantiles(history, &timeline),
             throughput: plot::throughput(history, &timeline),
         }),
+        extras,
         version: env!("CARGO_PKG_VERSION"),
         data: timeline.page_data(history, &marked),
     };

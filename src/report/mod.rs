@@ -72,6 +72,26 @@ pub struct ResultsFile {
     pub lattice: Option<Lattice>,
 }
 
+/// What a Maelstrom run adds to its page: the message diagram and each node's stderr tail.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Extras {
+    /// The Lamport diagram of a window of the run's messages.
+    pub message_diagram: Option<message_diagram::Diagram>,
+    /// The end of each node's stderr, in node order.
+    pub node_logs: Vec<NodeLog>,
+}
+
+/// The tail of one node's stderr.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeLog {
+    /// The node's id (`n0`).
+    pub node: String,
+    /// Where its whole stderr was saved.
+    pub path: String,
+    /// Its last lines.
+    pub tail: String,
+}
+
 /// Writes `dir/index.html` and `dir/results.json` for one run and returns the HTML's path.
 pub fn write(
     dir: &Path,
@@ -91,9 +111,21 @@ pub fn write_with_lattice(
     results: &[CheckResult],
     lattice: Option<&Lattice>,
 ) -> anyhow::Result<PathBuf> {
+    write_full(dir, run, history, results, lattice, &Extras::default())
+}
+
+/// Like [`write_with_lattice`], with a Maelstrom run's [`Extras`] on the page.
+pub fn write_full(
+    dir: &Path,
+    run: &RunInfo,
+    history: &History,
+    results: &[CheckResult],
+    lattice: Option<&Lattice>,
+    extras: &Extras,
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
-    let page = html::render(run, history, results, lattice)?;
+    let page = html::render(run, history, results, lattice, extras)?;
     let html_path = dir.join("index.html");
     crate::atomic_file::write(&html_path, page.as_bytes())
         .with_context(|| format!("cannot write the report {}", html_path.display()))?;

@@ -19,6 +19,9 @@ pub mod g_set;
 pub mod kafka;
 pub mod lin_kv;
 pub mod set_convergence;
+pub mod txn;
+pub mod txn_list_append;
+pub mod txn_rw_register;
 pub mod unique_ids;
 
 /// One client request, as a workload makes it.
@@ -63,8 +66,10 @@ pub enum Completion {
 /// Options that shape the workloads.
 #[derive(Clone, Debug)]
 pub struct WorkloadOptions {
-    /// Keys for lin-kv and kafka (`--key-count`).
+    /// Keys for lin-kv, kafka and the txn workloads (`--key-count`).
     pub key_count: usize,
+    /// Micro-ops per transaction at most, for the txn workloads (`--max-txn-length`).
+    pub max_txn_length: usize,
     /// Writes per key before lin-kv moves on to fresh keys (`--max-writes-per-key`).
     pub max_writes_per_key: usize,
     /// The consistency models lin-kv is checked against (`--consistency-models`).
@@ -138,6 +143,8 @@ pub const SECTIONS: &[&Section] = &[
     &counter::PN_COUNTER,
     &lin_kv::SECTION,
     &kafka::SECTION,
+    &txn_rw_register::SECTION,
+    &txn_list_append::SECTION,
 ];
 
 /// The workload called `name`, or an error listing the known ones.
@@ -151,6 +158,8 @@ pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Wor
         "pn-counter" => Box::new(counter::Counter::new(true, opts)),
         "lin-kv" => Box::new(lin_kv::LinKv::new(opts)),
         "kafka" => Box::new(kafka::Kafka::new(opts)),
+        "txn-rw-register" => Box::new(txn_rw_register::TxnRwRegister::new(opts)),
+        "txn-list-append" => Box::new(txn_list_append::TxnListAppend::new(opts)),
         other => {
             let names: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
             return Err(crate::cli::usage(format!(

@@ -1,7 +1,8 @@
 //! The page templates: `report.html` (one run) and `index.html` (the list of runs), embedded in
 //! the binary and rendered with minijinja. Autoescaping is on for both (they end in `.html`), so
 //! every value from a history or a checker is escaped by the engine; the only values marked safe
-//! are the page's own style sheet and script, and the timeline's data goes through the engine's
+//! are the page's own style sheet and script and the Maelstrom message diagram (an SVG that
+//! `message_diagram.rs` builds with every text in it escaped), and the timeline's data goes through the engine's
 //! `tojson` filter, which makes JSON safe inside a `<script>` element.
 
 use anyhow::Context;
