@@ -5,7 +5,7 @@
 //! `--consistency` chooses the rung that decides the exit code. seq-kv (reads from a lagging
 //! replica, in process order) is sequential but not linearizable; primary-backup under a
 //! partition loses acknowledged writes (this one needs root for the partition, and skips
-//! without it).
+//! without it). A partitioned quorum-kv run reports availability per side of the partition.
 
 use ferrocheck::check::lattice::{Lattice, Rung, Standing};
 use std::path::{Path, PathBuf};
@@ -266,5 +266,67 @@ fn primary_backup_loses_acknowledged_writes_under_a_partition() {
         } else {
             "valid (a later write covered the lost one)"
         }
+    );
+}
+
+#[test]
+fn a_partitioned_quorum_kv_run_shows_availability_per_side() {
+    let _one = fault_support::serial();
+    if !fault_support::can_inject() {
+        return;
+    }
+    // One node cut off from the other two for 3 s: its clients get no answers (a majority
+    // round cannot complete), the other side's do; linearizable throughout.
+    let sched_dir = tempfile::tempdir().expect("temp dir");
+    let sched = fault_support::schedule(
+        sched_dir.path(),
+        "\"partition\"",
+        3.0,
+        "[partition]\nkinds = [\"one\"]\n",
+    );
+    let shape = [
+        "--keys",
+        "3",
+        "--time-limit",
+        "5",
+        "--rate",
+        "100",
+        "--seed",
+        "1",
+        "--nemesis",
+        sched.to_str().expect("utf-8 path"),
+    ];
+    let (out, dir) = run_shaped("quorum-kv", &shape, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let path = only(dir.path(), "reports").join("results.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json"))
+            .expect("results.json parses");
+    let windows = json["availability"]
+        .as_array()
+        .expect("availability per window");
+    let partition = windows
+        .iter()
+        .find(|w| w["fault"].as_str().is_some_and(|f| f.contains("partition")))
+        .unwrap_or_else(|| panic!("no partition window: {json:#}"));
+    let sides = partition["sides"].as_array().expect("sides");
+    assert_eq!(sides.len(), 2, "{partition:#}");
+    let side = |kind: &str| {
+        sides
+            .iter()
+            .find(|s| s["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} side: {partition:#}"))
+    };
+    let (minority, majority) = (side("minority"), side("majority"));
+    // Generous: the majority answers most ops; the minority side at most a few that were
+    // already under way when the cut began.
+    let fraction = |s: &serde_json::Value| s["fraction"].as_f64().unwrap_or(0.0);
+    assert!(fraction(majority) > 0.5, "{partition:#}");
+    assert!(fraction(minority) < 0.5, "{partition:#}");
+    let page = std::fs::read_to_string(only(dir.path(), "reports").join("index.html"))
+        .expect("report page");
+    assert!(
+        page.contains("minority side"),
+        "no availability in the faults table"
     );
 }

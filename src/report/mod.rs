@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod anomaly;
+pub mod availability;
 mod graph;
 mod html;
 mod index;
@@ -69,6 +70,9 @@ pub struct ResultsFile {
     /// Where the history stands on the consistency lattice, when the lattice covers it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lattice: Option<Lattice>,
+    /// For each fault window, the fraction of ops that completed ok, per side of a partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability: Vec<availability::WindowAvailability>,
 }
 
 /// Writes `dir/index.html` and `dir/results.json` for one run and returns the HTML's path.
@@ -92,7 +96,7 @@ pub fn write_with_lattice(
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
-    let page = html::render(run, history, results, lattice)?;
+    let (page, availability) = html::render(run, history, results, lattice)?;
     let html_path = dir.join("index.html");
     crate::atomic_file::write(&html_path, page.as_bytes())
         .with_context(|| format!("cannot write the report {}", html_path.display()))?;
@@ -102,6 +106,7 @@ pub fn write_with_lattice(
         ops: history.ops.len(),
         results: results.to_vec(),
         lattice: lattice.cloned(),
+        availability,
     };
     let json_path = dir.join("results.json");
     let text = serde_json::to_string_pretty(&summary).context("cannot encode results.json")?;
