@@ -2,7 +2,10 @@
 //! with `--values unique` (so the causal and sequential rungs apply), through the real binary:
 //! lin-kv and quorum-kv are linearizable; lww-kv is neither linearizable nor sequential, but its
 //! replicas converge (eventual); `ferrocheck check` shows the same lattice, and
-//! `--consistency` chooses the rung that decides the exit code.
+//! `--consistency` chooses the rung that decides the exit code. seq-kv (reads from a lagging
+//! replica, in process order) is sequential but not linearizable; primary-backup under a
+//! partition loses acknowledged writes (this one needs root for the partition, and skips
+//! without it). A partitioned quorum-kv run reports availability per side of the partition.
 
 use ferrocheck::check::lattice::{Lattice, Rung, Standing};
 use std::path::{Path, PathBuf};
@@ -10,8 +13,27 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
 
-/// Runs `ferrocheck test` on `target` with unique values and `extra` options.
+mod fault_support;
+
+/// The run length, rate, keys and seed of most runs here.
+const SHORT: &[&str] = &[
+    "--keys",
+    "3",
+    "--time-limit",
+    "4",
+    "--rate",
+    "300",
+    "--seed",
+    "7",
+];
+
+/// Runs `ferrocheck test` on `target` with unique values, the [`SHORT`] shape and `extra`.
 fn run(target: &str, extra: &[&str]) -> (Output, tempfile::TempDir) {
+    run_shaped(target, SHORT, extra)
+}
+
+/// Runs `ferrocheck test` on `target` with unique values, `shape` and `extra` options.
+fn run_shaped(target: &str, shape: &[&str], extra: &[&str]) -> (Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = Command::new(BIN)
         .arg("test")
@@ -19,8 +41,8 @@ fn run(target: &str, extra: &[&str]) -> (Output, tempfile::TempDir) {
         .arg(dir.path().join("histories"))
         .arg("--report-dir")
         .arg(dir.path().join("reports"))
-        .args(["--target", target, "--values", "unique", "--keys", "3"])
-        .args(["--time-limit", "4", "--rate", "300", "--seed", "7"])
+        .args(["--target", target, "--values", "unique"])
+        .args(shape)
         .args(extra)
         .output()
         .expect("run ferrocheck");
@@ -154,4 +176,157 @@ fn consistency_eventual_decides_a_runs_exit_code() {
     assert_standing(&l, Rung::Linearizable, Standing::Fails, &out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("--consistency eventual"), "{stdout}");
+}
+
+#[test]
+fn seq_kv_is_sequential_but_not_linearizable() {
+    // Few ops, so the sequential search finishes inside its budget; still dozens of reads
+    // inside the replicas' 50-200 ms lag, so a stale read is all but certain.
+    let shape = [
+        "--keys",
+        "2",
+        "--concurrency",
+        "4",
+        "--time-limit",
+        "3",
+        "--rate",
+        "60",
+        "--seed",
+        "7",
+    ];
+    let (out, dir) = run_shaped("seq-kv", &shape, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let l = lattice(dir.path(), &out);
+    assert_standing(&l, Rung::Linearizable, Standing::Fails, &out);
+    // Sequential must not be refuted; on a loaded machine the search may run out of its
+    // budget (unknown) instead of showing it holds.
+    let seq = l.rung(Rung::Sequential).expect("sequential rung");
+    assert!(
+        matches!(seq.standing, Standing::Holds | Standing::Unknown),
+        "seq-kv must not be refuted as sequential (valid, or unknown past the budget): {seq:?}\n{}",
+        text(&out)
+    );
+    assert_standing(&l, Rung::Causal, Standing::Holds, &out);
+    assert_standing(&l, Rung::Eventual, Standing::Holds, &out);
+    // And with sequential deciding, the same run passes (or is unknown, never invalid).
+    let history = only(dir.path(), "histories").join("history.jsonl");
+    let checked = Command::new(BIN)
+        .args(["check", "--consistency", "sequential"])
+        .arg(&history)
+        .output()
+        .expect("run ferrocheck check");
+    assert_ne!(checked.status.code(), Some(1), "{}", text(&checked));
+}
+
+#[test]
+fn primary_backup_loses_acknowledged_writes_under_a_partition() {
+    let _one = fault_support::serial();
+    if !fault_support::can_inject() {
+        return;
+    }
+    // The primary cut off from about 1.5 s to the end of a 5 s run: a backup takes over after
+    // 1 s of silence, and the writes the old primary acknowledged meanwhile are dropped when it
+    // steps down after the heal.
+    let sched_dir = tempfile::tempdir().expect("temp dir");
+    let sched = fault_support::schedule(
+        sched_dir.path(),
+        "\"partition\"",
+        3.0,
+        "[partition]\nkinds = [\"primaries\"]\n",
+    );
+    let shape = [
+        "--keys",
+        "3",
+        "--time-limit",
+        "5",
+        "--rate",
+        "100",
+        "--seed",
+        "1",
+        "--nemesis",
+        sched.to_str().expect("utf-8 path"),
+    ];
+    let (out, dir) = run_shaped("primary-backup", &shape, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let l = lattice(dir.path(), &out);
+    // A lost write shows as a read that contradicts an acknowledged write (linearizable
+    // fails), and when the lost write was the last one on its key, the lost-updates checker
+    // names it too.
+    assert_standing(&l, Rung::Linearizable, Standing::Fails, &out);
+    let lin = l.rung(Rung::Linearizable).expect("linearizable rung");
+    assert!(!lin.anomalies.is_empty(), "{lin:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("faults   1 injected"), "{stdout}");
+    // The same store without the partition is linearizable (tests/run_lessons.rs), so it is
+    // the partition that lost the writes. Whether lost-updates also fires depends on timing.
+    eprintln!(
+        "lost-updates {}",
+        if stdout.contains("lost-updates: INVALID") {
+            "named the lost write"
+        } else {
+            "valid (a later write covered the lost one)"
+        }
+    );
+}
+
+#[test]
+fn a_partitioned_quorum_kv_run_shows_availability_per_side() {
+    let _one = fault_support::serial();
+    if !fault_support::can_inject() {
+        return;
+    }
+    // One node cut off from the other two for 3 s: its clients get no answers (a majority
+    // round cannot complete), the other side's do; linearizable throughout.
+    let sched_dir = tempfile::tempdir().expect("temp dir");
+    let sched = fault_support::schedule(
+        sched_dir.path(),
+        "\"partition\"",
+        3.0,
+        "[partition]\nkinds = [\"one\"]\n",
+    );
+    let shape = [
+        "--keys",
+        "3",
+        "--time-limit",
+        "5",
+        "--rate",
+        "100",
+        "--seed",
+        "1",
+        "--nemesis",
+        sched.to_str().expect("utf-8 path"),
+    ];
+    let (out, dir) = run_shaped("quorum-kv", &shape, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let path = only(dir.path(), "reports").join("results.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("results.json"))
+            .expect("results.json parses");
+    let windows = json["availability"]
+        .as_array()
+        .expect("availability per window");
+    let partition = windows
+        .iter()
+        .find(|w| w["fault"].as_str().is_some_and(|f| f.contains("partition")))
+        .unwrap_or_else(|| panic!("no partition window: {json:#}"));
+    let sides = partition["sides"].as_array().expect("sides");
+    assert_eq!(sides.len(), 2, "{partition:#}");
+    let side = |kind: &str| {
+        sides
+            .iter()
+            .find(|s| s["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} side: {partition:#}"))
+    };
+    let (minority, majority) = (side("minority"), side("majority"));
+    // Generous: the majority answers most ops; the minority side at most a few that were
+    // already under way when the cut began.
+    let fraction = |s: &serde_json::Value| s["fraction"].as_f64().unwrap_or(0.0);
+    assert!(fraction(majority) > 0.5, "{partition:#}");
+    assert!(fraction(minority) < 0.5, "{partition:#}");
+    let page = std::fs::read_to_string(only(dir.path(), "reports").join("index.html"))
+        .expect("report page");
+    assert!(
+        page.contains("minority side"),
+        "no availability in the faults table"
+    );
 }

@@ -1,7 +1,7 @@
 //! The toy stores: small replicated key-value stores to practise testing on, one OS process per
 //! node, talking RESP on loopback.
 //!
-//! Four stores, each in its own file, each a different answer to "how do replicas agree?":
+//! Five stores, each in its own file, each a different answer to "how do replicas agree?":
 //!
 //! - [`lin_kv`]: one leader serves every request, followers forward to it. Linearizable.
 //! - [`lww_kv`]: every node serves locally and replicates later; last writer (by wall clock)
@@ -11,6 +11,9 @@
 //! - [`primary_backup`]: one primary acknowledges at once and copies to backups later; a
 //!   backup takes over when the primary goes quiet. Linearizable while nothing fails, and
 //!   loses acknowledged writes when the primary is cut off or paused (split brain).
+//! - [`seq_kv`]: one primary orders all writes in a log; every node reads from its own replica,
+//!   which applies the log with a lag. Sequential (stale reads in process order), not
+//!   linearizable.
 //!
 //! What every node shares lives here and in [`server`] (the accept loop and the commands every
 //! store answers: `PING`, `CLOCK-OFFSET`), [`resp`] (the wire format), [`peers`] (connections
@@ -55,6 +58,7 @@ pub mod peers;
 pub mod primary_backup;
 pub mod quorum_kv;
 pub mod resp;
+pub mod seq_kv;
 pub mod server;
 pub mod txn_kv;
 
@@ -76,17 +80,20 @@ pub enum StoreKind {
     QuorumKv,
     /// A primary that acknowledges at once and copies to backups later; failover loses writes.
     PrimaryBackup,
+    /// One primary orders writes; replicas apply its log with a lag and serve reads (`seq-kv`).
+    SeqKv,
     /// One node running transactions at the isolation level each one asks for (`txn-kv`).
     TxnKv,
 }
 
 impl StoreKind {
     /// Every store, in registry order.
-    pub const ALL: [StoreKind; 5] = [
+    pub const ALL: [StoreKind; 6] = [
         StoreKind::LinKv,
         StoreKind::LwwKv,
         StoreKind::QuorumKv,
         StoreKind::PrimaryBackup,
+        StoreKind::SeqKv,
         StoreKind::TxnKv,
     ];
 
@@ -102,6 +109,7 @@ impl StoreKind {
             StoreKind::LwwKv => "lww-kv",
             StoreKind::QuorumKv => "quorum-kv",
             StoreKind::PrimaryBackup => "primary-backup",
+            StoreKind::SeqKv => "seq-kv",
             StoreKind::TxnKv => "txn-kv",
         }
     }
@@ -122,6 +130,10 @@ impl StoreKind {
             StoreKind::PrimaryBackup => {
                 "toy store: primary acknowledges at once, copies to backups later, backups take \
                  over when it goes quiet (loses acknowledged writes under partitions and pauses)"
+            }
+            StoreKind::SeqKv => {
+                "toy store: one primary orders writes in a log, each node reads from its replica \
+                 of it, lagging (sequential, not linearizable: stale reads in process order)"
             }
             StoreKind::TxnKv => {
                 "toy transactional store (1 node), --isolation serializable | snapshot | \
@@ -260,6 +272,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         StoreKind::LwwKv => Arc::new(lww_kv::LwwKv::open(node.clone())?),
         StoreKind::QuorumKv => Arc::new(quorum_kv::QuorumKv::open(node.clone())?),
         StoreKind::PrimaryBackup => Arc::new(primary_backup::PrimaryBackup::open(node.clone())?),
+        StoreKind::SeqKv => Arc::new(seq_kv::SeqKv::open(node.clone())?),
         StoreKind::TxnKv => Arc::new(txn_kv::TxnKv::open(node.clone())?),
     };
     node.log(format!(

@@ -4,6 +4,7 @@
 //! file with its style, script and data inline.
 
 use super::anomaly::{self, AnomalyView, Lookup};
+use super::availability::WindowAvailability;
 use super::jsonview::{self, JsonNode};
 use super::lattice::{self as lattice_view, LatticeView};
 use super::plot::{self, Plot, Quantiles};
@@ -65,6 +66,8 @@ struct WindowRow {
     to: Option<String>,
     lasted: String,
     ops: Vec<u64>,
+    /// Availability during the window, per side of a partition.
+    availability: Vec<super::availability::SideAvailability>,
 }
 
 /// A one-off nemesis op in the faults table.
@@ -118,8 +121,9 @@ pub(crate) fn render(
     results: &[CheckResult],
     lattice: Option<&crate::check::lattice::Lattice>,
     extras: &Extras,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Vec<WindowAvailability>)> {
     let timeline = Timeline::build(history);
+    let availability = super::availability::per_window(history, &timeline.windows);
     let look = Lookup::new(history, &timeline);
     let verdict = check::merge(results);
     let title = if run.name.is_empty() {
@@ -155,7 +159,7 @@ pub(crate) fn render(
         run: facts(run, history, &timeline),
         anomaly_count: results.iter().map(|r| r.anomalies.len()).sum(),
         anomaly_groups: anomaly_groups(&look, results),
-        windows: windows(history, &timeline),
+        windows: windows(history, &timeline, &availability),
         events: events(history, &timeline),
         timeline_note: timeline.sample_note(),
         plots: (!timeline.calls.is_empty()).then(|| Plots {
@@ -167,7 +171,7 @@ pub(crate) fn render(
         version: env!("CARGO_PKG_VERSION"),
         data: timeline.page_data(history, &marked),
     };
-    templates::render("report.html", &page)
+    Ok((templates::render("report.html", &page)?, availability))
 }
 
 fn facts<'a>(run: &'a RunInfo, history: &History, timeline: &Timeline) -> RunFacts<'a> {
@@ -218,11 +222,17 @@ fn anomaly_groups<'a>(look: &Lookup, results: &'a [CheckResult]) -> Vec<AnomalyG
     groups
 }
 
-fn windows(history: &History, timeline: &Timeline) -> Vec<WindowRow> {
+fn windows(
+    history: &History,
+    timeline: &Timeline,
+    availability: &[WindowAvailability],
+) -> Vec<WindowRow> {
     timeline
         .windows
         .iter()
-        .map(|w| WindowRow {
+        .zip(availability)
+        .map(|(w, a)| WindowRow {
+            availability: a.sides.clone(),
             family: w.family.clone(),
             label: w.label.clone(),
             from: format!("{:.3}", w.start as f64 / 1e9),

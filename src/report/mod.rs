@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod anomaly;
+pub mod availability;
 mod graph;
 mod html;
 mod index;
@@ -70,6 +71,9 @@ pub struct ResultsFile {
     /// Where the history stands on the consistency lattice, when the lattice covers it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lattice: Option<Lattice>,
+    /// For each fault window, the fraction of ops that completed ok, per side of a partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability: Vec<availability::WindowAvailability>,
 }
 
 /// What a Maelstrom run adds to its page: the message diagram and each node's stderr tail.
@@ -125,7 +129,7 @@ pub fn write_full(
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
-    let page = html::render(run, history, results, lattice, extras)?;
+    let (page, availability) = html::render(run, history, results, lattice, extras)?;
     let html_path = dir.join("index.html");
     crate::atomic_file::write(&html_path, page.as_bytes())
         .with_context(|| format!("cannot write the report {}", html_path.display()))?;
@@ -135,6 +139,7 @@ pub fn write_full(
         ops: history.ops.len(),
         results: results.to_vec(),
         lattice: lattice.cloned(),
+        availability,
     };
     let json_path = dir.join("results.json");
     let text = serde_json::to_string_pretty(&summary).context("cannot encode results.json")?;

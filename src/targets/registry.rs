@@ -77,6 +77,7 @@ pub const TARGETS: &[TargetEntry] = &[
     toy(StoreKind::PrimaryBackup, |o, _| {
         Box::new(ToyTarget::new(StoreKind::PrimaryBackup, o))
     }),
+    toy(StoreKind::SeqKv, |o, _| Box::new(ToyTarget::new(StoreKind::SeqKv, o))),
     // `redis` is described by targets/redis.toml (see `super::described`).
     TargetEntry {
         name: "redis-lock",

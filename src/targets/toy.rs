@@ -1,4 +1,4 @@
-//! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`, `primary-backup`): a cluster of
+//! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`, `primary-backup`, `seq-kv`): a cluster of
 //! `ferrocheck node` processes on loopback.
 //!
 //! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
@@ -326,7 +326,9 @@ impl Target for ToyTarget {
     async fn primary(&mut self) -> anyhow::Result<Option<String>> {
         match self.store {
             // The leader is fixed: the smallest id.
-            StoreKind::LinKv => Ok(self.nodes.first().map(|n| n.spec.name.clone())),
+            StoreKind::LinKv | StoreKind::SeqKv => {
+                Ok(self.nodes.first().map(|n| n.spec.name.clone()))
+            }
             // Whoever answers HEARTBEAT as primary with the newest epoch.
             StoreKind::PrimaryBackup => {
                 let beat = Frame::command(&[Some(b"HEARTBEAT")]);
