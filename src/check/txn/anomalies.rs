@@ -15,8 +15,9 @@
 //! `G2` (Adya's, with predicates) is implied by `G2-item`; item histories never show more.
 //!
 //! Non-cycle anomalies: `G1a` aborted read, `G1b` intermediate read, `internal` (a txn's read
-//! disagrees with its own earlier reads and writes), `future-read` (a txn read what it wrote only
-//! later), `dirty-update`, `lost-update`, `duplicate-elements`, `incompatible-order`,
+//! contradicts its own earlier writes), `non-repeatable-read` (a txn read a key twice and other
+//! txns changed it in between: Adya's P2, a G-single), `future-read` (a txn read what it wrote
+//! only later), `dirty-update`, `lost-update`, `duplicate-elements`, `incompatible-order`,
 //! `garbage-read` (a value nobody wrote).
 
 use std::collections::BTreeSet;
@@ -94,8 +95,11 @@ pub mod name {
     pub const G1A: &str = "G1a";
     /// Intermediate read: a txn read a version another txn overwrote within itself.
     pub const G1B: &str = "G1b";
-    /// A txn's read disagrees with its own earlier reads and writes.
+    /// A txn's read contradicts its own earlier writes.
     pub const INTERNAL: &str = "internal";
+    /// A txn read a key twice and saw other txns' changes between (fuzzy read; read committed
+    /// allows it).
+    pub const NON_REPEATABLE_READ: &str = "non-repeatable-read";
     /// A txn read a value it wrote only later in the same txn.
     pub const FUTURE_READ: &str = "future-read";
     /// A committed write built on a failed txn's write.

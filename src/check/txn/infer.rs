@@ -5,8 +5,10 @@
 //! appended by the writer) and rw edges (the next element after a read's last was appended by
 //! someone who overwrote what the reader saw), plus the non-cycle anomalies that need no graph.
 //!
-//! A read after the same txn's own appends to the key is checked against them (internal
-//! consistency) and then counts as the external view it extends.
+//! A read after the same txn's own appends to the key must end with them, in order (internal
+//! consistency); what precedes them is its external view. An external view that differs from the
+//! same txn's earlier read of the key is a non-repeatable read (Adya's P2, allowed at read
+//! committed): named on its own, and both reads feed the graph, where it is also a G-single.
 
 use super::anomalies::name;
 use super::graph::{rel, Edge};
@@ -78,8 +80,8 @@ pub fn external_len(t: &Txns, id: TxnId, mop: usize) -> Option<usize> {
 /// What a txn knows about one key it touched.
 struct KeyState {
     key: Key,
-    /// The value it knows the key has (after a read, extended by its own appends).
-    known: Option<Vec<Elem>>,
+    /// The external view of its last read of the key (without its own appends).
+    seen: Option<Vec<Elem>>,
     /// Its own appends so far.
     own: Vec<Elem>,
     /// The length of its first read, when the first touch was a read.
@@ -150,6 +152,7 @@ pub fn list_append(t: &Txns) -> Inference {
         }
         let mut state: Vec<KeyState> = Vec::new();
         let mut internal_reported = false;
+        let mut nonrepeatable_reported = false;
         for (i, m) in x.mops.iter().enumerate() {
             let key = m.key();
             let s = match state.iter().position(|s| s.key == key) {
@@ -161,7 +164,7 @@ pub fn list_append(t: &Txns) -> Inference {
                     };
                     state.push(KeyState {
                         key,
-                        known: None,
+                        seen: None,
                         own: Vec::new(),
                         first_read,
                         lost_recorded: false,
@@ -172,9 +175,6 @@ pub fn list_append(t: &Txns) -> Inference {
             match m {
                 Mop::Append { elem, .. } => {
                     let st = &mut state[s];
-                    if let Some(v) = st.known.as_mut() {
-                        v.push(*elem);
-                    }
                     st.own.push(*elem);
                     if let (Some(len), false) = (st.first_read, st.lost_recorded) {
                         st.lost_recorded = true;
@@ -183,36 +183,17 @@ pub fn list_append(t: &Txns) -> Inference {
                 }
                 Mop::ReadList { list: Some(l), .. } => {
                     let st = &mut state[s];
-                    let mut consistent = true;
-                    if let Some(expected) = &st.known {
-                        if expected != l {
-                            consistent = false;
-                        }
-                        if !consistent && !internal_reported {
-                            internal_reported = true;
-                            inf.findings.push(Finding {
-                                kind: name::INTERNAL,
-                                key: Some(key),
-                                txns: vec![id],
-                                explanation: format!(
-                                    "{} read {} = {}, but its own earlier reads and appends say {} = {} (internal inconsistency)",
-                                    who(id), kn(key), show_list(l), kn(key), show_list(expected)
-                                ),
-                                details: json!({"key": kn(key), "read": l, "expected": expected, "mop": i}),
-                            });
-                        }
-                    }
                     let ext = if l.ends_with(&st.own) {
                         Some(l.len() - st.own.len())
                     } else {
-                        if consistent && !internal_reported {
+                        if !internal_reported {
                             internal_reported = true;
                             inf.findings.push(Finding {
                                 kind: name::INTERNAL,
                                 key: Some(key),
                                 txns: vec![id],
                                 explanation: format!(
-                                    "{} appended {} to {} and then read {} = {} without them (internal inconsistency)",
+                                    "{} appended {} to {} and then read {} = {} without them at the end, in order (internal inconsistency)",
                                     who(id), show_list(&st.own), kn(key), kn(key), show_list(l)
                                 ),
                                 details: json!({"key": kn(key), "read": l, "own": st.own, "mop": i}),
@@ -220,7 +201,25 @@ pub fn list_append(t: &Txns) -> Inference {
                         }
                         None
                     };
-                    st.known = Some(l.clone());
+                    if let Some(n) = ext {
+                        let now = &l[..n];
+                        if let Some(before) = st.seen.as_deref().filter(|b| *b != now) {
+                            if !nonrepeatable_reported {
+                                nonrepeatable_reported = true;
+                                inf.findings.push(Finding {
+                                    kind: name::NON_REPEATABLE_READ,
+                                    key: Some(key),
+                                    txns: vec![id],
+                                    explanation: format!(
+                                        "{} read {} = {} and later, apart from its own appends, {} = {}: other transactions changed {} between its reads (non-repeatable read)",
+                                        who(id), kn(key), show_list(before), kn(key), show_list(now), kn(key)
+                                    ),
+                                    details: json!({"key": kn(key), "before": before, "after": now, "read": l, "mop": i}),
+                                });
+                            }
+                        }
+                        st.seen = Some(now.to_vec());
+                    }
                     for later in &x.mops[i + 1..] {
                         if let Mop::Append { key: k2, elem } = later {
                             if *k2 == key && l.contains(elem) {
@@ -238,7 +237,7 @@ pub fn list_append(t: &Txns) -> Inference {
                             }
                         }
                     }
-                    if let (Some(ext), true) = (ext, consistent) {
+                    if let Some(ext) = ext {
                         reads[key as usize].push(ReadObs {
                             txn: id,
                             mop: i as u32,

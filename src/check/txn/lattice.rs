@@ -47,7 +47,7 @@ pub const MODELS: &[Model] = &[
     Model {
         name: "consistent-view",
         implies: &["read-committed"],
-        proscribes: &["G-single"],
+        proscribes: &["G-single", name::NON_REPEATABLE_READ],
     },
     Model {
         name: "causal",
@@ -57,7 +57,8 @@ pub const MODELS: &[Model] = &[
     Model {
         name: "repeatable-read",
         implies: &["cursor-stability"],
-        proscribes: &["G2-item"],
+        // A fuzzy read (P2) is a G-single, which G2-item includes.
+        proscribes: &["G2-item", name::NON_REPEATABLE_READ],
     },
     Model {
         name: "snapshot-isolation",

@@ -73,6 +73,7 @@ pub fn rw_register(t: &Txns) -> Inference {
         let id = id as TxnId;
         let mut state: Vec<RegState> = Vec::new();
         let mut internal_reported = false;
+        let mut nonrepeatable_reported = false;
         for (i, m) in x.mops.iter().enumerate() {
             let key = m.key();
             let s = match state.iter().position(|s| s.key == key) {
@@ -105,15 +106,28 @@ pub fn rw_register(t: &Txns) -> Inference {
                 }
                 Mop::ReadReg { value: Some(v), .. } => {
                     let st = &mut state[s];
-                    if let Some(expected) = st.known {
-                        if expected != *v && !internal_reported {
+                    if let Some(expected) = st.known.filter(|e| e != v) {
+                        if !st.wrote && !nonrepeatable_reported {
+                            // Only reads so far: the database changed between them.
+                            nonrepeatable_reported = true;
+                            inf.findings.push(Finding {
+                                kind: name::NON_REPEATABLE_READ,
+                                key: Some(key),
+                                txns: vec![id],
+                                explanation: format!(
+                                    "{} read {} = {} and later {} = {}: another transaction changed {} between its reads (non-repeatable read)",
+                                    who(id), kn(key), show(expected), kn(key), show(*v), kn(key)
+                                ),
+                                details: json!({"key": kn(key), "before": expected, "after": v, "mop": i}),
+                            });
+                        } else if st.wrote && !internal_reported {
                             internal_reported = true;
                             inf.findings.push(Finding {
                                 kind: name::INTERNAL,
                                 key: Some(key),
                                 txns: vec![id],
                                 explanation: format!(
-                                    "{} read {} = {}, but its own earlier reads and writes say {} = {} (internal inconsistency)",
+                                    "{} read {} = {}, but its own earlier write says {} = {} (internal inconsistency)",
                                     who(id), kn(key), show(*v), kn(key), show(expected)
                                 ),
                                 details: json!({"key": kn(key), "read": v, "expected": expected, "mop": i}),
