@@ -158,8 +158,8 @@ pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Wor
         "pn-counter" => Box::new(counter::Counter::new(true, opts)),
         "lin-kv" => Box::new(lin_kv::LinKv::new(opts)),
         "kafka" => Box::new(kafka::Kafka::new(opts)),
-        "txn-rw-register" => Box::new(txn_rw_register::TxnRwRegister::new(opts)),
-        "txn-list-append" => Box::new(txn_list_append::TxnListAppend::new(opts)),
+        "txn-rw-register" => Box::new(txn_rw_register::new(opts)),
+        "txn-list-append" => Box::new(txn_list_append::new(opts)),
         other => {
             let names: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
             return Err(crate::cli::usage(format!(

@@ -5,10 +5,10 @@
 //! the `txn` checker expects, which checks the history Elle's way (strict serializability:
 //! any dependency cycle or non-cycle anomaly is a violation).
 
-use super::{body, to_json, to_value, Call, Completion, WorkloadOptions};
+use super::{body, to_json, to_value, Call, Completion, Workload, WorkloadOptions};
 use crate::check::{CheckerOptions, CheckerSpec};
 use crate::history::Value;
-use crate::maelstrom::schema::Rpc;
+use crate::maelstrom::schema::{Rpc, Section};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{Map, Value as Json};
@@ -17,6 +17,8 @@ use serde_json::{Map, Value as Json};
 /// `--max-writes-per-key` writes and a fresh one takes its place. Written values are unique
 /// per key (a counter per key).
 pub struct TxnGen {
+    /// The workload's section of the protocol reference.
+    section: &'static Section,
     /// `w` or `append`.
     write_f: &'static str,
     rpc: &'static Rpc,
@@ -29,8 +31,10 @@ pub struct TxnGen {
 }
 
 impl TxnGen {
-    /// A generator of `rpc` transactions whose writes are `write_f`, checked as `model`.
+    /// A generator of `rpc` transactions whose writes are `write_f`, checked as `model`: the
+    /// whole workload named by `section`.
     pub fn new(
+        section: &'static Section,
         rpc: &'static Rpc,
         write_f: &'static str,
         model: &'static str,
@@ -38,6 +42,7 @@ impl TxnGen {
     ) -> TxnGen {
         let n = opts.key_count.max(1) as i64;
         TxnGen {
+            section,
             write_f,
             rpc,
             model,
@@ -153,6 +158,28 @@ fn mop_value(f: &Value, k: &Value, v: &Value) -> Value {
     Value::List(vec![f.clone(), k.clone(), v.clone()])
 }
 
+impl Workload for TxnGen {
+    fn section(&self) -> &'static Section {
+        self.section
+    }
+
+    fn model(&self) -> Option<&'static str> {
+        Some(self.model)
+    }
+
+    fn next(&mut self, _worker: usize, _node: usize, rng: &mut StdRng) -> Call {
+        TxnGen::next(self, rng)
+    }
+
+    fn complete(&mut self, _worker: usize, call: &Call, reply: &Map<String, Json>) -> Completion {
+        TxnGen::complete(self, call, reply)
+    }
+
+    fn checkers(&self) -> Vec<CheckerSpec> {
+        TxnGen::checkers(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,12 +199,7 @@ mod tests {
 
     #[test]
     fn transactions_are_short_and_writes_unique_per_key() {
-        let mut g = TxnGen::new(
-            &crate::maelstrom::workload::txn_list_append::TXN,
-            "append",
-            "list-append",
-            &opts(),
-        );
+        let mut g = crate::maelstrom::workload::txn_list_append::new(&opts());
         let mut rng = StdRng::seed_from_u64(5);
         let mut seen = std::collections::BTreeSet::new();
         let mut keys = std::collections::BTreeSet::new();
@@ -203,12 +225,7 @@ mod tests {
 
     #[test]
     fn a_txn_ok_fills_in_reads_and_must_match_the_request() {
-        let g = TxnGen::new(
-            &crate::maelstrom::workload::txn_rw_register::TXN,
-            "w",
-            "rw-register",
-            &opts(),
-        );
+        let g = crate::maelstrom::workload::txn_rw_register::new(&opts());
         let txn = serde_json::json!([["r", 1, null], ["w", 1, 4]]);
         let call = Call::new(g.rpc, to_value(&txn), body([("txn", txn)]));
         let reply = |t: Json| body([("txn", t)]);

@@ -2,11 +2,8 @@
 //! wire format, checked with ferrocheck's Elle-style `txn` checker (model `rw-register`).
 
 use super::txn::TxnGen;
-use super::{Call, Completion, Workload, WorkloadOptions};
-use crate::check::CheckerSpec;
+use super::WorkloadOptions;
 use crate::maelstrom::schema::{field, Rpc, Section, Ty};
-use rand::rngs::StdRng;
-use serde_json::{Map, Value as Json};
 
 /// The txn RPC.
 pub const TXN: Rpc = Rpc {
@@ -32,34 +29,7 @@ pub const SECTION: Section = Section {
     rpcs: &[TXN],
 };
 
-/// The txn-rw-register workload.
-pub struct TxnRwRegister(TxnGen);
-
-impl TxnRwRegister {
-    /// A workload over `opts.key_count` live keys.
-    pub fn new(opts: &WorkloadOptions) -> TxnRwRegister {
-        TxnRwRegister(TxnGen::new(&TXN, "w", "rw-register", opts))
-    }
-}
-
-impl Workload for TxnRwRegister {
-    fn section(&self) -> &'static Section {
-        &SECTION
-    }
-
-    fn model(&self) -> Option<&'static str> {
-        Some(self.0.model())
-    }
-
-    fn next(&mut self, _worker: usize, _node: usize, rng: &mut StdRng) -> Call {
-        self.0.next(rng)
-    }
-
-    fn complete(&mut self, _worker: usize, call: &Call, reply: &Map<String, Json>) -> Completion {
-        self.0.complete(call, reply)
-    }
-
-    fn checkers(&self) -> Vec<CheckerSpec> {
-        self.0.checkers()
-    }
+/// The txn-rw-register workload over `opts.key_count` live keys.
+pub fn new(opts: &WorkloadOptions) -> TxnGen {
+    TxnGen::new(&SECTION, &TXN, "w", "rw-register", opts)
 }
