@@ -3,15 +3,15 @@
 //! The on-disk form is JSON Lines, one [`Op`] per line, in the order the controller saw the
 //! events (Jepsen's vocabulary: `invoke`, then exactly one of `ok`, `fail` or `info`). An
 //! optional first line `{"ferrocheck": {...}}` is a [`Header`] naming the workload, the model
-//! and the checkers the run used, so `ferrocheck check` knows how to read and check the rest. The [`HistoryWriter`] appends and flushes each
-//! op as it happens, so a run that crashes or is interrupted leaves a readable history.
+//! and the checkers the run used, so `ferrocheck check` knows how to read and check the rest.
+//! During a run the controller's recorder writes these lines as the run goes (in groups every
+//! few milliseconds), so a run that crashes or is interrupted leaves a readable history.
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// What an op line records: the start of a call, or how it ended.
@@ -410,51 +410,6 @@ impl History {
     }
 }
 
-/// Appends ops to a history file as they happen, flushing each one, so nothing is lost on a crash.
-pub struct HistoryWriter {
-    out: BufWriter<File>,
-    path: PathBuf,
-    next_index: u64,
-}
-
-impl HistoryWriter {
-    /// Creates (truncates) `path` and writes the header line.
-    pub fn create(path: &Path, header: &Header) -> std::io::Result<HistoryWriter> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut out = BufWriter::new(File::create(path)?);
-        serde_json::to_writer(
-            &mut out,
-            &HeaderLine {
-                ferrocheck: header.clone(),
-            },
-        )?;
-        out.write_all(b"\n")?;
-        out.flush()?;
-        Ok(HistoryWriter {
-            out,
-            path: path.to_owned(),
-            next_index: 0,
-        })
-    }
-
-    /// Gives `op` the next index, writes it and flushes. Returns the op as written.
-    pub fn append(&mut self, mut op: Op) -> std::io::Result<Op> {
-        op.index = self.next_index;
-        self.next_index += 1;
-        serde_json::to_writer(&mut self.out, &op)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()?;
-        Ok(op)
-    }
-
-    /// Where the history is being written.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,35 +485,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("floating-point"), "{err}");
-    }
-
-    #[test]
-    fn writer_flushes_each_op() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("run/history.jsonl");
-        let mut w = HistoryWriter::create(
-            &path,
-            &Header {
-                version: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        w.append(Op {
-            index: 99,
-            time: 1,
-            process: Process::Client(0),
-            kind: OpType::Invoke,
-            f: "read".into(),
-            key: Some("k".into()),
-            value: Value::Nil,
-            error: None,
-        })
-        .unwrap();
-        // Read while the writer is still open: the op must already be on disk.
-        let h = History::read_jsonl(&path).unwrap();
-        assert_eq!(h.ops.len(), 1);
-        assert_eq!(h.ops[0].index, 0);
-        assert_eq!(h.calls()[0].complete, None);
     }
 }

@@ -7,7 +7,7 @@
 //! keeps every promise. The same journal records the rounds this node's own coordinator has
 //! reserved, so it never reuses a ballot after a restart.
 
-use super::journal::{Durability, Journal};
+use super::journal::{Commits, Durability, Journal};
 use super::peers::CallError;
 use super::resp::Frame;
 use super::{NOT_APPLIED, UNCERTAIN};
@@ -115,15 +115,21 @@ impl State {
         }
     }
 
-    /// Journals `slot` as the new state of `key`, then keeps it: a change that cannot be
-    /// journaled is not made (nor answered).
+    /// Where votes wait for the journal to hold what they promise, outside the lock.
+    pub fn commits(&self) -> Commits {
+        self.journal.commits()
+    }
+
+    /// Queues `slot` for the journal as the new state of `key`, then keeps it: a change that
+    /// cannot be journaled is not made (nor answered). The vote that depends on it waits for
+    /// its ticket ([`Journal::last_ticket`]) before it leaves this node.
     fn save(&mut self, key: &str, slot: Slot) -> Result<(), Frame> {
         let record = Record::Slot {
             key: key.to_string(),
             slot,
         };
         self.journal
-            .append(&record)
+            .append_grouped(&record)
             .map_err(|e| Frame::error(NOT_APPLIED, e))?;
         if let Record::Slot { key, slot } = record {
             self.slots.insert(key, slot);
@@ -131,12 +137,13 @@ impl State {
         Ok(())
     }
 
-    /// Phase 1 at this acceptor.
-    pub fn prepare(&mut self, key: &str, ballot: Ballot) -> Result<Vote, Frame> {
+    /// Phase 1 at this acceptor: the vote, and the journal ticket to wait for before it is
+    /// sent or counted (it covers every change this acceptor has made, whatever the vote saw).
+    pub fn prepare(&mut self, key: &str, ballot: Ballot) -> Result<(Vote, u64), Frame> {
         self.max_round = self.max_round.max(ballot.round);
         let old = self.slots.get(key).cloned().unwrap_or_default();
         if ballot <= old.promised {
-            return Ok(Vote::Reject(old.promised));
+            return Ok((Vote::Reject(old.promised), self.journal.last_ticket()));
         }
         let vote = Vote::Promise(old.accepted.clone(), old.value.clone());
         self.save(
@@ -146,20 +153,21 @@ impl State {
                 ..old
             },
         )?;
-        Ok(vote)
+        Ok((vote, self.journal.last_ticket()))
     }
 
-    /// Phase 2 at this acceptor.
+    /// Phase 2 at this acceptor: the vote, and the journal ticket to wait for, as for
+    /// [`prepare`](State::prepare).
     pub fn accept(
         &mut self,
         key: &str,
         ballot: Ballot,
         value: Option<String>,
-    ) -> Result<Vote, Frame> {
+    ) -> Result<(Vote, u64), Frame> {
         self.max_round = self.max_round.max(ballot.round);
         let promised = self.slots.get(key).map(|s| &s.promised);
         if let Some(promised) = promised.filter(|p| ballot < **p) {
-            return Ok(Vote::Reject(promised.clone()));
+            return Ok((Vote::Reject(promised.clone()), self.journal.last_ticket()));
         }
         let slot = Slot {
             promised: ballot.clone(),
@@ -167,7 +175,7 @@ impl State {
             value,
         };
         self.save(key, slot)?;
-        Ok(Vote::Accepted)
+        Ok((Vote::Accepted, self.journal.last_ticket()))
     }
 }
 
@@ -263,29 +271,31 @@ mod tests {
     fn an_acceptor_keeps_its_promises() {
         let mut s = state();
         assert_eq!(
-            s.prepare("k", ballot(2, "n1")),
+            s.prepare("k", ballot(2, "n1")).map(|(v, _)| v),
             Ok(Vote::Promise(Ballot::default(), None))
         );
         // A lower or equal prepare, and a lower accept, are refused.
         assert_eq!(
-            s.prepare("k", ballot(1, "n2")),
+            s.prepare("k", ballot(1, "n2")).map(|(v, _)| v),
             Ok(Vote::Reject(ballot(2, "n1")))
         );
         assert_eq!(
-            s.prepare("k", ballot(2, "n1")),
+            s.prepare("k", ballot(2, "n1")).map(|(v, _)| v),
             Ok(Vote::Reject(ballot(2, "n1")))
         );
         assert_eq!(
-            s.accept("k", ballot(1, "n3"), Some("x".into())),
+            s.accept("k", ballot(1, "n3"), Some("x".into()))
+                .map(|(v, _)| v),
             Ok(Vote::Reject(ballot(2, "n1")))
         );
         // The promised ballot may accept; a later prepare sees what it accepted.
         assert_eq!(
-            s.accept("k", ballot(2, "n1"), Some("5".into())),
+            s.accept("k", ballot(2, "n1"), Some("5".into()))
+                .map(|(v, _)| v),
             Ok(Vote::Accepted)
         );
         assert_eq!(
-            s.prepare("k", ballot(3, "n2")),
+            s.prepare("k", ballot(3, "n2")).map(|(v, _)| v),
             Ok(Vote::Promise(ballot(2, "n1"), Some("5".into())))
         );
         assert_eq!(s.max_round, 3);
@@ -311,13 +321,13 @@ mod tests {
         let mut s = State::open(Some(dir.path()), Durability::Fsync).unwrap();
         let mine = s.next_ballot("n1").unwrap();
         assert_eq!(
-            s.prepare("k", ballot(5, "n2")),
+            s.prepare("k", ballot(5, "n2")).map(|(v, _)| v),
             Ok(Vote::Promise(Ballot::default(), None))
         );
         drop(s);
         let mut s = State::open(Some(dir.path()), Durability::Fsync).unwrap();
         assert_eq!(
-            s.prepare("k", ballot(4, "n3")),
+            s.prepare("k", ballot(4, "n3")).map(|(v, _)| v),
             Ok(Vote::Reject(ballot(5, "n2")))
         );
         assert!(s.next_ballot("n1").unwrap().round > mine.round + ROUND_RESERVE - 1);

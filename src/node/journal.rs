@@ -50,6 +50,8 @@ pub struct Journal {
     /// Records not written out yet (lazy journals only).
     buffer: Vec<u8>,
     last_flush: Instant,
+    /// The ticket of the last record appended (0: none, or a journal that needs no wait).
+    last_ticket: u64,
 }
 
 impl Journal {
@@ -63,6 +65,7 @@ impl Journal {
             group: Commits::default(),
             buffer: Vec::new(),
             last_flush: Instant::now(),
+            last_ticket: 0,
         };
         let Some(dir) = dir else {
             return Ok((journal, Vec::new()));
@@ -131,13 +134,20 @@ impl Journal {
         self.group.clone()
     }
 
+    /// The ticket of the last record appended so far: a reply that waits for it covers every
+    /// change this node had made when the reply was formed, whatever the reply saw.
+    pub fn last_ticket(&self) -> u64 {
+        self.last_ticket
+    }
+
     /// Appends one record without waiting and returns its ticket: acknowledge the change only
     /// after [`Commits::durable`] of the ticket (0 needs no wait: lazy or in-memory journals).
     pub fn append_grouped<T: Serialize>(&mut self, record: &T) -> anyhow::Result<u64> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         if let Some(g) = &self.group.0 {
-            return Ok(g.append(&line));
+            self.last_ticket = g.append(&line);
+            return Ok(self.last_ticket);
         }
         let Some((file, path)) = &mut self.file else {
             return Ok(0);

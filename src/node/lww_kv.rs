@@ -21,9 +21,9 @@
 //!   replaces the other's, adds and increments included. A bank is one key, so a version is
 //!   always a whole bank: its total is kept, and the transfers of the losing side vanish.
 
-use super::journal::Journal;
+use super::journal::{Commits, Journal};
 use super::resp::Frame;
-use super::{arg, commands, unknown_command, wrong_arity, Node, Store, NOT_APPLIED};
+use super::{arg, commands, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -63,7 +63,9 @@ struct Data {
 }
 
 impl Data {
-    /// Keeps `version` if it beats what this node has. Returns whether it was kept.
+    /// Keeps `version` if it beats what this node has, queueing it for the journal; the reply
+    /// that depends on it waits for [`Journal::last_ticket`] outside the lock. Returns whether
+    /// it was kept.
     fn offer(&mut self, version: Version) -> anyhow::Result<bool> {
         if self
             .map
@@ -72,7 +74,7 @@ impl Data {
         {
             return Ok(false);
         }
-        self.journal.append(&version)?;
+        self.journal.append_grouped(&version)?;
         self.map.insert(version.key.clone(), version);
         Ok(true)
     }
@@ -82,6 +84,8 @@ impl Data {
 pub struct LwwKv {
     node: Arc<Node>,
     data: Arc<Mutex<Data>>,
+    /// Where replies wait for the journal to hold what they depend on.
+    commits: Commits,
 }
 
 impl LwwKv {
@@ -104,6 +108,7 @@ impl LwwKv {
         node.log(format!("{} keys from the journal", data.map.len()));
         let store = LwwKv {
             node,
+            commits: data.journal.commits(),
             data: Arc::new(Mutex::new(data)),
         };
         tokio::spawn(anti_entropy(store.node.clone(), store.data.clone()));
@@ -137,7 +142,10 @@ impl LwwKv {
         Ok(())
     }
 
-    fn serve(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
+    /// Answers one command from the local copy; returns the reply and the journal ticket it
+    /// must wait for (every change made so far, so no reply shows a change a crash could
+    /// still take back).
+    fn serve(&self, name: &str, args: &[Option<String>]) -> Result<(Frame, u64), Frame> {
         if let Some(command) = commands::parse(name, args)? {
             // Read, change and write the local copy in one step; a changed value is a new
             // version, stamped now, that replaces the whole value on every other node.
@@ -147,7 +155,7 @@ impl LwwKv {
             if let Some(v) = new.filter(|v| Some(v) != current.as_ref()) {
                 self.write_locally(&mut data, command.key(), &v)?;
             }
-            return Ok(reply);
+            return Ok((reply, data.journal.last_ticket()));
         }
         match (name, args.len()) {
             ("MERGE", n) if n % 4 == 0 => {
@@ -157,7 +165,7 @@ impl LwwKv {
                     data.offer(version)
                         .map_err(|e| Frame::error(NOT_APPLIED, e))?;
                 }
-                Ok(Frame::ok())
+                Ok((Frame::ok(), data.journal.last_ticket()))
             }
             ("MERGE", _) => Err(wrong_arity(name, "MERGE [key value time writer]...")),
             _ => Err(unknown_command(name)),
@@ -215,7 +223,14 @@ async fn anti_entropy(node: Arc<Node>, data: Arc<Mutex<Data>>) {
 #[async_trait::async_trait]
 impl Store for LwwKv {
     async fn handle(&self, name: &str, args: &[Option<String>]) -> Frame {
-        self.serve(name, args).unwrap_or_else(|e| e)
+        let (reply, ticket) = match self.serve(name, args) {
+            Ok(answer) => answer,
+            Err(e) => return e,
+        };
+        match self.commits.durable(ticket).await {
+            Ok(()) => reply,
+            Err(e) => Frame::error(UNCERTAIN, format!("the journal failed: {e}")),
+        }
     }
 }
 

@@ -63,12 +63,18 @@ impl Peer {
 
     /// Sends `request` and waits up to `timeout` for the reply.
     pub async fn call(&self, request: &Frame, timeout: Duration) -> Result<Frame, CallError> {
+        // Take the most recently used idle connection that is still clean (checking only the
+        // ones taken, not the whole pool: one peek per call, not one per idle connection).
         let pooled = self
             .idle
             .lock()
             .map(|mut idle| {
-                idle.retain(|c| !c.is_stale());
-                idle.pop()
+                while let Some(conn) = idle.pop() {
+                    if !conn.is_stale() {
+                        return Some(conn);
+                    }
+                }
+                None
             })
             .unwrap_or(None);
         let mut conn = match pooled {

@@ -26,7 +26,7 @@
 //! had not yet copied are gone once a backup has taken over. The register workload's
 //! linearizability check finds both.
 
-use super::journal::Journal;
+use super::journal::{Commits, Journal};
 use super::peers::{CallError, Peer};
 use super::resp::Frame;
 use super::{arg, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
@@ -90,13 +90,15 @@ impl Data {
         Ok(())
     }
 
+    /// Queues `key = value` for the journal and applies it; the reply waits for the journal
+    /// outside the lock ([`PrimaryBackup::apply`]).
     fn set(&mut self, key: &str, value: &str) -> Result<(), Frame> {
         let record = Record::Set {
             key: key.to_string(),
             value: value.to_string(),
         };
         self.journal
-            .append(&record)
+            .append_grouped(&record)
             .map_err(|e| Frame::error(NOT_APPLIED, e))?;
         self.map.insert(key.to_string(), value.to_string());
         Ok(())
@@ -118,6 +120,8 @@ impl Data {
 pub struct PrimaryBackup {
     node: Arc<Node>,
     data: Arc<Mutex<Data>>,
+    /// Where replies wait for the journal to hold what they depend on.
+    commits: Commits,
 }
 
 impl PrimaryBackup {
@@ -157,18 +161,38 @@ impl PrimaryBackup {
             data.claim.epoch,
             data.map.len()
         ));
+        let commits = data.journal.commits();
         let data = Arc::new(Mutex::new(data));
         tokio::spawn(replicate(node.clone(), data.clone()));
         tokio::spawn(watch_primary(node.clone(), data.clone()));
-        Ok(PrimaryBackup { node, data })
+        Ok(PrimaryBackup {
+            node,
+            data,
+            commits,
+        })
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Data>, Frame> {
         lock(&self.data)
     }
 
-    /// Applies a client command here, if this node is the primary.
-    fn apply(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
+    /// Applies a client command here, if this node is the primary, and answers once the
+    /// journal holds every change made so far (syncs shared by the commands that arrive
+    /// together).
+    async fn apply(&self, name: &str, args: &[Option<String>]) -> Frame {
+        let (reply, ticket) = match self.apply_in_memory(name, args) {
+            Ok(answer) => answer,
+            Err(e) => return e,
+        };
+        match self.commits.durable(ticket).await {
+            Ok(()) => reply,
+            Err(e) => Frame::error(UNCERTAIN, format!("the journal failed: {e}")),
+        }
+    }
+
+    /// Applies a client command under the lock; returns the reply and the journal ticket to
+    /// wait for.
+    fn apply_in_memory(&self, name: &str, args: &[Option<String>]) -> Result<(Frame, u64), Frame> {
         let mut data = self.lock()?;
         if data.claim.primary != self.node.id {
             return Err(Frame::error(
@@ -179,25 +203,27 @@ impl PrimaryBackup {
                 ),
             ));
         }
-        match (name, args.len()) {
-            ("GET", 1) => Ok(Frame::opt_bulk(data.map.get(arg(args, 0, "the key")?))),
+        let reply = match (name, args.len()) {
+            ("GET", 1) => Frame::opt_bulk(data.map.get(arg(args, 0, "the key")?)),
             ("SET", 2) => {
                 data.set(arg(args, 0, "the key")?, arg(args, 1, "the value")?)?;
-                Ok(Frame::ok())
+                Frame::ok()
             }
             ("CAS", 3) => {
                 let (key, to) = (arg(args, 0, "the key")?, arg(args, 2, "the new value")?);
                 if data.map.get(key).map(String::as_str) != args[1].as_deref() {
-                    return Ok(Frame::Integer(0));
+                    Frame::Integer(0)
+                } else {
+                    data.set(key, to)?;
+                    Frame::Integer(1)
                 }
-                data.set(key, to)?;
-                Ok(Frame::Integer(1))
             }
-            ("GET", _) => Err(wrong_arity(name, "GET key")),
-            ("SET", _) => Err(wrong_arity(name, "SET key value")),
-            ("CAS", _) => Err(wrong_arity(name, "CAS key from to")),
-            _ => Err(unknown_command(name)),
-        }
+            ("GET", _) => return Err(wrong_arity(name, "GET key")),
+            ("SET", _) => return Err(wrong_arity(name, "SET key value")),
+            ("CAS", _) => return Err(wrong_arity(name, "CAS key from to")),
+            _ => return Err(unknown_command(name)),
+        };
+        Ok((reply, data.journal.last_ticket()))
     }
 
     /// Serves a client command: here on the primary, else forwarded to the primary.
@@ -207,7 +233,7 @@ impl PrimaryBackup {
             Err(e) => return e,
         };
         if primary == self.node.id {
-            return self.apply(name, args).unwrap_or_else(|e| e);
+            return self.apply(name, args).await;
         }
         let Some(peer) = self.node.peers.iter().find(|p| p.id == primary) else {
             return Frame::error(
@@ -434,7 +460,7 @@ impl Store for PrimaryBackup {
             "FORWARDED" => match args.split_first() {
                 Some((Some(inner), rest)) => {
                     let inner = inner.to_ascii_uppercase();
-                    self.apply(&inner, rest).unwrap_or_else(|e| e)
+                    self.apply(&inner, rest).await
                 }
                 _ => wrong_arity(name, "FORWARDED command args..."),
             },

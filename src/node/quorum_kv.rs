@@ -39,13 +39,16 @@
 //!   round may still pick that value up. (An op that would not change the value — a read, a
 //!   failed cas — answers `-NOTAPPLIED` instead: whether it "happened" changes nothing.)
 //!
-//! Acceptors journal every promise and accept before answering (and fsync it), and coordinators
+//! Acceptors journal every promise and accept before answering (and fsync it; syncs are shared
+//! between votes that arrive together, see [`group_commit`](super::group_commit), and a
+//! coordinator counts its own vote only once it is on disk), and coordinators
 //! journal the rounds they reserve, so a killed node that comes back never forgets a promise or
 //! reuses a ballot. Turn fsync off (`--no-fsync`: the journal is buffered in the process and
 //! written out lazily, see [`journal`](super::journal)) and a kill of a majority makes the
 //! cluster forget values it acknowledged: the run turns non-linearizable.
 
 use super::acceptor::{Ballot, State, Vote};
+use super::journal::Commits;
 use super::resp::Frame;
 use super::{arg, commands, unknown_command, wrong_arity, Node, Store, NOT_APPLIED, UNCERTAIN};
 use rand::Rng;
@@ -70,6 +73,8 @@ enum RoundEnd {
 pub struct QuorumKv {
     node: Arc<Node>,
     state: Mutex<State>,
+    /// Where votes wait for the journal to hold them, outside the state's lock.
+    commits: Commits,
     /// One lock per key, so this node runs one round per key at a time instead of dueling with
     /// itself.
     key_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -86,6 +91,7 @@ impl QuorumKv {
         ));
         Ok(QuorumKv {
             node,
+            commits: state.commits(),
             state: Mutex::new(state),
             key_locks: Mutex::new(HashMap::new()),
         })
@@ -109,12 +115,13 @@ impl QuorumKv {
         }
     }
 
-    /// Sends `request` to every peer, with `local` as this node's own vote, and gathers votes
-    /// as they arrive until `enough` says so or every node has answered.
+    /// Sends `request` to every peer, with `local` as this node's own vote (counted once its
+    /// journal ticket is on disk, while the peers work), and gathers votes as they arrive until
+    /// `enough` says so or every node has answered.
     async fn phase(
         &self,
         request: Frame,
-        local: Vote,
+        (local, ticket): (Vote, u64),
         enough: impl Fn(&[Vote]) -> bool,
     ) -> Vec<Vote> {
         let cluster = self.node.peers.len() + 1;
@@ -127,8 +134,17 @@ impl QuorumKv {
                 let _ = tx.send(Vote::from_reply(reply)).await;
             });
         }
+        let (commits, local_tx) = (self.commits.clone(), tx.clone());
+        tokio::spawn(async move {
+            // A vote whose journal failed may or may not survive a crash: it counts for nothing.
+            let vote = match commits.durable(ticket).await {
+                Ok(()) => local,
+                Err(_) => Vote::Unknown,
+            };
+            let _ = local_tx.send(vote).await;
+        });
         drop(tx);
-        let mut votes = vec![local];
+        let mut votes = Vec::with_capacity(cluster);
         while votes.len() < cluster && !enough(&votes) {
             match rx.recv().await {
                 Some(vote) => votes.push(vote),
@@ -260,7 +276,7 @@ impl QuorumKv {
     }
 
     /// Answers `PREPARE` and `ACCEPT` from another node's coordinator.
-    fn acceptor(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
+    async fn acceptor(&self, name: &str, args: &[Option<String>]) -> Result<Frame, Frame> {
         let key = arg(args, 0, "the key")?;
         let round = arg(args, 1, "the round")?
             .parse()
@@ -269,7 +285,7 @@ impl QuorumKv {
             round,
             node: arg(args, 2, "the ballot's node")?.to_string(),
         };
-        let vote = match (name, args.len()) {
+        let (vote, ticket) = match (name, args.len()) {
             ("PREPARE", 3) => self.lock()?.prepare(key, ballot)?,
             ("ACCEPT", 4) => self.lock()?.accept(key, ballot, args[3].clone())?,
             _ => {
@@ -279,6 +295,12 @@ impl QuorumKv {
                 ))
             }
         };
+        // The vote leaves only once the journal holds it; a failed journal sends no vote,
+        // which the coordinator counts as unknown.
+        self.commits
+            .durable(ticket)
+            .await
+            .map_err(|e| Frame::error(UNCERTAIN, format!("the journal failed: {e}")))?;
         Ok(vote.to_frame())
     }
 
@@ -294,7 +316,7 @@ impl QuorumKv {
                 .await;
         }
         match (name, args.len()) {
-            ("PREPARE" | "ACCEPT", _) => self.acceptor(name, args),
+            ("PREPARE" | "ACCEPT", _) => self.acceptor(name, args).await,
             _ => Err(unknown_command(name)),
         }
     }
