@@ -348,3 +348,173 @@ fn chromium_renders_a_txn_cycle() {
     );
     println!("screenshot: {}", shot.display());
 }
+
+/// A lock history in which 15 clients take the lock one after another while the first holder
+/// still believes it holds it, during a partition and a clock jump (a Redlock run): every label
+/// of the anomaly's picture is measured in the browser and no two may intersect.
+fn fifteen_holders() -> History {
+    use ferrocheck::history::{OpType, Value};
+    let s = |x: &str| Value::Str(x.into());
+    let l = |v: Vec<Value>| Value::List(v);
+    let mut b = Builder::default();
+    let cut = |n: &str, away: &[&str]| l(vec![s(n), l(away.iter().map(|a| s(a)).collect())]);
+    let split = l(vec![
+        s("explicit"),
+        l(vec![
+            cut("ga", &["gb", "l4", "l5"]),
+            cut("gb", &["ga", "l1", "l2"]),
+            cut("l1", &["gb", "l4", "l5"]),
+            cut("l2", &["gb", "l4", "l5"]),
+            cut("l4", &["ga", "l1", "l2"]),
+            cut("l5", &["ga", "l1", "l2"]),
+        ]),
+    ]);
+    b.nemesis(0.5, "start-partition", split);
+    b.client(1.0, 0, OpType::Invoke, "acquire", Value::Nil);
+    b.client(2.0, 0, OpType::Ok, "acquire", s("t0"));
+    b.nemesis(
+        3.0,
+        "clock-bump",
+        l(vec![l(vec![s("l3")]), Value::Int(2000)]),
+    );
+    for i in 1..=15u64 {
+        let t = 4.0 + i as f64 * 5.0;
+        b.client(t, i, OpType::Invoke, "acquire", Value::Nil);
+        b.client(t + 1.0, i, OpType::Ok, "acquire", s(&format!("t{i}")));
+        b.client(t + 2.0, i, OpType::Invoke, "release", Value::Nil);
+        b.client(t + 3.0, i, OpType::Ok, "release", Value::Nil);
+    }
+    b.client(100.0, 0, OpType::Invoke, "release", Value::Nil);
+    b.client(101.0, 0, OpType::Ok, "release", Value::Nil);
+    b.nemesis(110.0, "stop-partition", Value::Nil);
+    b.nemesis(112.0, "clock-reset", l(vec![s("l3")]));
+    let mut h = b.build();
+    h.header = Some(ferrocheck::history::Header {
+        version: 1,
+        workload: Some("lock".into()),
+        model: None,
+        run: Some(
+            serde_json::json!({"target": "redlock", "command_line": "ferrocheck test --target redlock --nemesis redlock-clock"}),
+        ),
+        checkers: Vec::new(),
+    });
+    h
+}
+
+/// Appended to a copy of the page: measures every text of every anomaly picture and writes
+/// the count and any two that intersect into attributes of `<body>`.
+const MEASURE: &str = r#"<script>
+(function () {
+  var counts = [], bad = [];
+  document.querySelectorAll(".anomaly-picture svg").forEach(function (svg) {
+    var ts = [].slice.call(svg.querySelectorAll("text"));
+    var r = ts.map(function (t) { return t.getBoundingClientRect(); });
+    counts.push(ts.length);
+    for (var i = 0; i < r.length; i++) for (var j = i + 1; j < r.length; j++) {
+      var a = r[i], b = r[j];
+      if (a.width > 0 && b.width > 0 && a.left < b.right - 0.5 && b.left < a.right - 0.5
+          && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+        bad.push(ts[i].textContent + " | " + ts[j].textContent);
+    }
+  });
+  document.body.setAttribute("data-labels", counts.join(","));
+  document.body.setAttribute("data-overlapping", bad.length ? bad.join(" ;; ") : "none");
+})();
+</script>"#;
+
+#[test]
+fn chromium_measures_no_overlapping_labels_with_fifteen_holders() {
+    let Some(bin) = find_chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium not found on PATH and CI is set: apt-get install -y chromium");
+        }
+        println!("skipped: chromium not found on PATH (apt-get install -y chromium)");
+        return;
+    };
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser_holders");
+    let _ = std::fs::remove_dir_all(&out);
+    let profile = tempfile::tempdir().unwrap();
+    let history = fifteen_holders();
+    let result = ferrocheck::check::lock::check_mutual_exclusion(&history, false);
+    assert_eq!(result.anomalies.len(), 1, "{:?}", result.anomalies);
+    let anomaly = &result.anomalies[0];
+    assert!(anomaly.ops.len() >= 16, "{:?}", anomaly.ops);
+    // The explanation names the fault and the groups, not a pause.
+    for words in [
+        "client 0 (group ga) acquired the lock",
+        "jumped l3's clock forward by 2 s",
+        "expired client 0's key on l3 early",
+        "client 1 (group gb) acquired it",
+        "the majority l3, l4, l5",
+        "ga reached l1, l2, l3; gb reached l3, l4, l5",
+        "nothing was paused",
+    ] {
+        assert!(
+            anomaly.explanation.contains(words),
+            "{words}: {}",
+            anomaly.explanation
+        );
+    }
+    assert!(
+        result.summary.contains("after a clock jump"),
+        "{}",
+        result.summary
+    );
+    let page = report::write(
+        &out.join("lock"),
+        &run_info("redlock-clock", "lock", "redlock-clock"),
+        &history,
+        &[result],
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let measured = out.join("measured.html");
+    std::fs::write(
+        &measured,
+        html.replace("</body>", &format!("{MEASURE}</body>")),
+    )
+    .unwrap();
+    let dom = chromium(
+        &bin,
+        profile.path(),
+        &measured,
+        &["--dump-dom", "--virtual-time-budget=2000"],
+    );
+    let attr = |name: &str| {
+        dom.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let labels: usize = attr("data-labels")
+        .split(',')
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum();
+    // 16 lanes, 17 calls, 2 nemesis ops, 2 fault bands, the overlap and the axis.
+    assert!(
+        labels >= 35,
+        "only {labels} labels measured: {}",
+        attr("data-labels")
+    );
+    assert_eq!(attr("data-overlapping"), "none", "labels intersect");
+    // The lanes and labels are there, and the raw data is folded away.
+    assert!(
+        dom.contains(">process 15</text>"),
+        "lane of the 15th holder missing"
+    );
+    assert!(dom.contains("<summary>data</summary>"));
+    assert!(!dom.contains("Other details"));
+    let shot = out.join("holders.png");
+    chromium(
+        &bin,
+        profile.path(),
+        &page,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,2400",
+            "--virtual-time-budget=2000",
+        ],
+    );
+    println!("screenshot: {}", shot.display());
+}

@@ -116,7 +116,7 @@ fn mutex_overlap_shows_both_intervals_and_the_pause() {
         "two believed-held intervals"
     );
     assert!(
-        html.contains("both hold the lock: 22.0 ms"),
+        html.contains("process 0 and process 1 both held the lock: 22.0 ms"),
         "the overlap runs from 40 ms to 62 ms"
     );
     assert!(
@@ -125,7 +125,14 @@ fn mutex_overlap_shows_both_intervals_and_the_pause() {
     );
     assert!(html.contains(&format!("<g class=\"nemesis-op\" data-op=\"{pause}\">")));
     assert!(html.contains("<tr class=\"fault-window fam-pause\">"));
-    assert!(html.contains("Overlapping intervals"));
+    // The checker's raw details are folded away behind a "data" toggle.
+    assert!(
+        html.contains(
+            "<details class=\"data\"><summary>data</summary><pre>{\n  &quot;intervals&quot;"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("Other details"));
     assert_offline(&html);
 }
 

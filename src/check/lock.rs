@@ -172,17 +172,6 @@ fn interleaved(history: &History, a: &Hold, b: &Hold) -> bool {
         .any(|(invoked, done)| *invoked > b_done && done.is_some())
 }
 
-/// The nemesis `pause` op closest before the overlap's start, but not before the earlier hold
-/// began (a pause of the earlier holder is what usually lets the lease run out).
-fn pause_near(history: &History, from: u64, overlap_end: u64) -> Option<&Op> {
-    history
-        .ops
-        .iter()
-        .filter(|o| o.process == Process::Nemesis && o.f == "pause" && o.kind != OpType::Fail)
-        .filter(|o| o.time >= from && o.time <= overlap_end)
-        .min_by_key(|o| o.time)
-}
-
 /// Mutual exclusion: any two clients whose believed-held intervals overlap. With `fenced`, an
 /// overlap in which the earlier holder got no access past the fence once the later holder had
 /// started using the resource did no harm; those are counted in `stats.fenced_overlaps` instead.
@@ -191,6 +180,7 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
     let mut anomalies = Vec::new();
     let mut fenced_overlaps = 0usize;
     let mut overlapping_holds = 0usize;
+    let mut causes: std::collections::BTreeMap<&'static str, usize> = Default::default();
     for (i, a) in holds.iter().enumerate() {
         // Every later hold by another client that began while `a` still believed it held.
         let mut others: Vec<&Hold> = Vec::new();
@@ -211,31 +201,26 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
             Some(_) => format!("believed it held until {}", secs(a.end)),
             None => "still believed it held at the end of the history".to_string(),
         };
-        let pause = pause_near(history, a.start, to);
+        let cause = crate::check::lock_cause::explain(history, a, b);
         let mut ops = vec![a.acquired, b.acquired];
         ops.extend(a.ended);
         ops.extend(b.ended);
+        ops.extend(&cause.ops);
+        *causes.entry(cause.kind).or_insert(0usize) += 1;
+        let group = |p| crate::check::lock_cause::group_note(history, p);
         let mut explanation = format!(
-            "client {} acquired the lock at {}{} and {held_until}; client {} acquired it at {}{}",
+            "client {}{} acquired the lock at {}{} and {held_until}{}; client {}{} acquired it at {}{}{}",
             a.process,
+            group(a.process),
             secs(a.start),
             token_note(&a.token),
+            cause.before,
             b.process,
+            group(b.process),
             secs(b.start),
             token_note(&b.token),
+            cause.after,
         );
-        if let Some(p) = pause {
-            ops.push(p.index);
-            let whom = if p.value.to_string().contains("holder") {
-                format!("the lock holder (client {})", a.process)
-            } else {
-                p.value.to_string()
-            };
-            explanation.push_str(&format!(
-                " after the nemesis paused {whom} at {} (the lease ran out while the holder was stopped)",
-                secs(p.time)
-            ));
-        }
         explanation.push_str(&format!(
             "; both believed they held the lock from {} to {}",
             secs(from),
@@ -286,9 +271,14 @@ pub fn check_mutual_exclusion(history: &History, fenced: bool) -> CheckResult {
                 String::new()
             };
             format!(
-                "mutual exclusion is broken: {overlapping_holds} of {} holds began while another client still believed it held the lock ({n} stalled {}{fence})",
+                "mutual exclusion is broken: {overlapping_holds} of {} holds began while another client still believed it held the lock ({n} {} overtaken: {}{fence})",
                 holds.len(),
-                if n == 1 { "holder" } else { "holders" }
+                if n == 1 { "holder" } else { "holders" },
+                causes
+                    .iter()
+                    .map(|(kind, k)| format!("{k} after {kind}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     };

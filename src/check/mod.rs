@@ -18,6 +18,7 @@ pub mod eventual;
 pub mod lattice;
 pub mod linearizable;
 pub mod lock;
+pub mod lock_cause;
 pub mod lost_updates;
 pub mod model;
 pub mod model_checkers;

@@ -332,6 +332,40 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<i32> {
     Ok(outcome.validity().exit_code())
 }
 
+/// One line per side of each fault window: the fraction of ops that completed ok, as the
+/// report's faults table shows it (read back from the report's `results.json`).
+fn write_availability(out: &mut impl std::io::Write, outcome: &RunOutcome) -> std::io::Result<()> {
+    let Some(dir) = outcome.report_path.as_ref().and_then(|p| p.parent()) else {
+        return Ok(());
+    };
+    let Ok(text) = std::fs::read_to_string(dir.join("results.json")) else {
+        return Ok(());
+    };
+    let Ok(results) = serde_json::from_str::<crate::report::ResultsFile>(&text) else {
+        return Ok(());
+    };
+    for w in &results.availability {
+        let fault = w.fault.split(' ').next().unwrap_or(&w.fault);
+        for s in &w.sides {
+            let side = if s.kind.is_empty() {
+                s.side.clone()
+            } else {
+                format!("{} side {}", s.kind, s.side)
+            };
+            let figure = match s.fraction {
+                Some(f) => format!("{:.0}% ok ({} of {})", f * 100.0, s.ok, s.invoked),
+                None => "no ops".into(),
+            };
+            writeln!(
+                out,
+                "avail    {fault} {:.3}–{:.3} s, {side}: {figure}",
+                w.from, w.to
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Prints the end-of-run summary: verdict per check, the anomaly, where things are.
 pub fn print_summary(outcome: &RunOutcome, command_line: &str) {
     // A closed stdout (`| head`) must not turn a finished run into a panic.
@@ -408,6 +442,7 @@ fn write_summary(
             }
         }
     }
+    write_availability(out, outcome)?;
     if let Some(l) = &outcome.lattice {
         writeln!(out, "lattice  {} (* decides the verdict)", l.headline())?;
         for line in l.lines() {

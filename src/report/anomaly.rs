@@ -1,13 +1,13 @@
 //! One anomaly in words and pictures, as data for the page template: its kind and explanation,
 //! the picture of its ops on their lanes ([`super::picture`]), its dependency graph
-//! ([`super::graph`]) or its transactions' cycle ([`super::txn_cycle`]), the table of its ops, and whatever details the checker recorded (for a
-//! non-linearizable history the longest linearizable prefix and the model's states before the
-//! op that could not be placed; for two lock holders the two intervals in which both believed
-//! they held the lock and the nemesis op that caused it).
+//! ([`super::graph`]) or its transactions' cycle ([`super::txn_cycle`]), the table of its ops, and
+//! what the checker's details say that explains it, in words (for a non-linearizable history the
+//! op that cannot take effect, the ops it contradicts and the end of the longest linearizable
+//! prefix, only those on the anomaly's key; for lock holders when each believed it held the
+//! lock). The details themselves stay behind a folded "data" toggle.
 
 use super::graph::{self, Graph};
 use super::human_ns;
-use super::jsonview::{self, JsonNode};
 use super::picture::{self, Picture};
 use super::timeline::{CallBar, Timeline};
 use super::txn_cycle::{self, TxnCycle};
@@ -128,31 +128,29 @@ pub(crate) struct OpRow {
     call: String,
 }
 
-/// An op named by a detail, in words.
+/// An op named by a detail, in words (`index` is `None` for what is no op of the history).
 #[derive(Debug, Serialize)]
 pub(crate) struct OpWords {
-    index: u64,
+    index: Option<u64>,
     words: String,
 }
 
-/// A list of ops in words, with how many more were left out.
+/// A list of ops in words, with how many more were left out and how many were on other keys.
 #[derive(Debug, Serialize)]
 pub(crate) struct OpList {
     items: Vec<OpWords>,
     more: usize,
+    other_keys: usize,
 }
 
-/// One heading of an anomaly's details and what is under it: ops in words, or any JSON.
+/// One heading of an anomaly's details and what is under it, in words: ops, or a sentence.
 #[derive(Debug, Serialize)]
 pub(crate) struct DetailSection {
     title: String,
-    /// The detail's own key, shown beside a known field's title.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ops: Option<OpList>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    json: Option<JsonNode>,
+    text: Option<String>,
 }
 
 /// One anomaly, for the page template. `number` makes its element ids unique.
@@ -170,8 +168,10 @@ pub(crate) struct AnomalyView {
     rows: Vec<OpRow>,
     /// Ops left out of the table.
     more_rows: usize,
-    /// `None` when the checker recorded no details.
-    details: Option<Vec<DetailSection>>,
+    /// What the checker's details say that explains the anomaly, in words.
+    details: Vec<DetailSection>,
+    /// The checker's details as they are (pretty JSON), for the folded "data" toggle.
+    data: Option<String>,
 }
 
 /// Gathers everything the page shows of one anomaly.
@@ -193,6 +193,8 @@ pub(crate) fn view(look: &Lookup, checker: &str, anomaly: &Anomaly, number: usiz
             .collect(),
         more_rows: anomaly.ops.len().saturating_sub(MAX_ROWS),
         details: details(look, anomaly),
+        data: (!anomaly.details.is_null())
+            .then(|| serde_json::to_string_pretty(&anomaly.details).unwrap_or_default()),
     }
 }
 
@@ -233,94 +235,144 @@ fn op_row(look: &Lookup, index: u64) -> OpRow {
     }
 }
 
-/// The checker's details: known fields first, under headings, then everything as JSON.
-fn details(look: &Lookup, anomaly: &Anomaly) -> Option<Vec<DetailSection>> {
-    let d = &anomaly.details;
-    let section =
-        |title: &str, key: Option<String>, ops: Option<OpList>, json: Option<JsonNode>| {
-            DetailSection {
-                title: title.to_owned(),
-                key,
-                ops,
-                json,
-            }
-        };
-    let Some(map) = d.as_object() else {
-        if d.is_null() {
-            return None;
-        }
-        return Some(vec![section(
-            "Details",
-            None,
-            None,
-            Some(jsonview::tree(d)),
-        )]);
+/// Headings for the details checkers record, in the order they are shown.
+const HEADINGS: [(&str, &str); 8] = [
+    ("op", "The op that cannot take effect"),
+    ("core", "The ops it contradicts"),
+    ("prefix_tail", "The end of the longest linearizable prefix"),
+    ("prefix", "Longest linearizable prefix"),
+    ("states", "What the model could hold just before it"),
+    ("concurrent", "Ops concurrent with it"),
+    ("holder", "The first holder"),
+    ("overlapping", "Holders that took the lock from it"),
+];
+
+/// The checker's details that explain the anomaly, in words: ops (only those on the
+/// anomaly's key), lock holds, model states. Everything else stays in the "data" toggle.
+fn details(look: &Lookup, anomaly: &Anomaly) -> Vec<DetailSection> {
+    let Some(map) = anomaly.details.as_object() else {
+        return Vec::new();
     };
+    let key = anomaly.key.as_deref();
     let mut out = Vec::new();
-    let headed = [
-        ("prefix", "Longest linearizable prefix"),
-        ("state", "Model states before the stuck op"),
-        ("interval", "Overlapping intervals"),
-    ];
-    let mut shown = Vec::new();
-    for (needle, title) in headed {
-        for (k, v) in map {
-            if k.to_lowercase().contains(needle) && !shown.contains(k) {
-                let ops = ops_in_words(look, v);
-                let json = ops.is_none().then(|| jsonview::tree(v));
-                out.push(section(title, Some(k.clone()), ops, json));
-                shown.push(k.clone());
+    let mut keys: Vec<&String> = map.keys().collect();
+    let rank = |k: &str| {
+        HEADINGS
+            .iter()
+            .position(|h| h.0 == k)
+            .unwrap_or(HEADINGS.len())
+    };
+    keys.sort_by_key(|k| rank(k));
+    for k in keys {
+        let v = &map[k];
+        let title = HEADINGS
+            .iter()
+            .find(|h| h.0 == k)
+            .map(|h| h.1.to_owned())
+            .or_else(|| {
+                k.contains("prefix")
+                    .then(|| "Longest linearizable prefix".into())
+            })
+            .or_else(|| {
+                k.contains("state")
+                    .then(|| "Model states before the stuck op".into())
+            })
+            .unwrap_or_else(|| k.replace('_', " "));
+        if k.contains("state") {
+            if let Some(states) = v.as_array().filter(|a| !a.is_empty()) {
+                let words: Vec<String> = states.iter().map(plain).collect();
+                out.push(DetailSection {
+                    title,
+                    ops: None,
+                    text: Some(words.join(" or ")),
+                });
             }
-        }
-    }
-    // Fields that name ops (`stuck_op`, `ops`, ...) are shown as those ops, in words.
-    for (k, v) in map {
-        if shown.contains(k) || !k.to_lowercase().contains("op") {
             continue;
         }
-        if let Some(words) = ops_in_words(look, v) {
-            out.push(section(&k.replace('_', " "), None, Some(words), None));
-            shown.push(k.clone());
+        let named = k.contains("op") || k.contains("prefix") || HEADINGS.iter().any(|h| h.0 == k);
+        // A bare number is an op only under a name like `stuck_op` (not `key_ops`, a count).
+        if !named || v.is_number() && !k.ends_with("op") {
+            continue;
+        }
+        if let Some(ops) =
+            ops_in_words(look, v, key).filter(|l| !l.items.is_empty() || l.other_keys > 0)
+        {
+            out.push(DetailSection {
+                title,
+                ops: Some(ops),
+                text: None,
+            });
         }
     }
-    let rest: serde_json::Map<String, serde_json::Value> = map
-        .iter()
-        .filter(|(k, _)| !shown.contains(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if !rest.is_empty() {
-        let title = if shown.is_empty() {
-            "Details"
-        } else {
-            "Other details"
-        };
-        let json = jsonview::tree(&serde_json::Value::Object(rest));
-        out.push(section(title, None, None, Some(json)));
-    }
-    Some(out)
+    out
 }
 
-/// A detail that is an op index or a list of them, as a list of those ops in words; `None`
-/// when the value is anything else or names an op the history does not have.
-fn ops_in_words(look: &Lookup, v: &serde_json::Value) -> Option<OpList> {
-    let indices: Vec<u64> = match v {
-        serde_json::Value::Number(n) => vec![n.as_u64()?],
-        serde_json::Value::Array(a) if !a.is_empty() => {
-            a.iter().map(|x| x.as_u64()).collect::<Option<_>>()?
-        }
-        _ => return None,
-    };
-    let mut items = Vec::new();
-    for &index in indices.iter().take(MAX_WORDS) {
+/// A JSON value as plain text: strings without quotes.
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One item of a detail in words: an op index, an op described by the checker (an object with
+/// `description`), or a lock hold (`process`, `start`, `end`).
+fn item_words(look: &Lookup, v: &serde_json::Value) -> Option<(Option<u64>, String)> {
+    if let Some(index) = v.as_u64() {
         let op = &look.history.ops[look.position(index)?];
         let words = match look.call(index) {
             Some(c) => look.describe(c, true),
             None => format!("{} {} {}", op.process, op.f, op.value),
         };
+        return Some((Some(index), words));
+    }
+    let o = v.as_object()?;
+    let index = o.get("index").and_then(|i| i.as_u64());
+    if let Some(d) = o.get("description").and_then(|d| d.as_str()) {
+        return Some((index, d.to_owned()));
+    }
+    let (p, a, b) = (
+        o.get("process")?,
+        o.get("start")?.as_u64()?,
+        o.get("end")?.as_u64()?,
+    );
+    Some((
+        None,
+        format!(
+            "client {} believed it held the lock from {:.3} s to {:.3} s ({})",
+            plain(p),
+            a as f64 / 1e9,
+            b as f64 / 1e9,
+            human_ns(b.saturating_sub(a))
+        ),
+    ))
+}
+
+/// A detail that names ops (one or a list) as those ops in words, keeping only ops on `key`
+/// when the anomaly has one; `None` when the value is anything else.
+fn ops_in_words(look: &Lookup, v: &serde_json::Value, key: Option<&str>) -> Option<OpList> {
+    let all: Vec<&serde_json::Value> = match v {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    let mut items = Vec::new();
+    let mut other_keys = 0;
+    for x in &all {
+        let (index, words) = item_words(look, x)?;
+        let op_key = index
+            .and_then(|i| look.position(i))
+            .and_then(|p| look.history.ops[p].key.as_deref());
+        if key.is_some() && op_key.is_some() && op_key != key {
+            other_keys += 1;
+            continue;
+        }
         items.push(OpWords { index, words });
     }
+    let more = items.len().saturating_sub(MAX_WORDS);
+    items.truncate(MAX_WORDS);
     Some(OpList {
         items,
-        more: indices.len().saturating_sub(MAX_WORDS),
+        more,
+        other_keys,
     })
 }

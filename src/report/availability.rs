@@ -15,7 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 /// Availability of one side of one fault window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SideAvailability {
-    /// The side's nodes, e.g. `n2, n3`; `all clients` when clients are not placed on sides.
+    /// The side's nodes, e.g. `n2, n3`; `all clients` when clients are not placed on sides
+    /// (with a word why, for a partition).
     pub side: String,
     /// `minority`, `majority` or `half` for a partition side; empty otherwise.
     pub kind: String,
@@ -108,6 +109,12 @@ pub(crate) fn per_window(history: &History, windows: &[FaultWindow]) -> Vec<Wind
                 Some(n) if partition => sides(&value[1], n),
                 _ => Vec::new(),
             };
+            // Which side a client was on is known only where clients map to nodes.
+            let all = if partition && nodes.is_none() {
+                "all clients (which side each client was on is known only for the toy stores)"
+            } else {
+                "all clients"
+            };
             let inside = |&&(t, _, _): &&(u64, u64, bool)| t >= w.start && t < w.end;
             let side_of = |side: Option<&BTreeSet<String>>, kind: String| {
                 let mine: Vec<&(u64, u64, bool)> = calls
@@ -120,7 +127,7 @@ pub(crate) fn per_window(history: &History, windows: &[FaultWindow]) -> Vec<Wind
                     .collect();
                 let ok = mine.iter().filter(|c| c.2).count();
                 SideAvailability {
-                    side: side.map_or("all clients".to_string(), |s| {
+                    side: side.map_or(all.to_string(), |s| {
                         s.iter().cloned().collect::<Vec<_>>().join(", ")
                     }),
                     kind,

@@ -5,7 +5,6 @@
 
 use super::anomaly::{self, AnomalyView, Lookup};
 use super::availability::WindowAvailability;
-use super::jsonview::{self, JsonNode};
 use super::lattice::{self as lattice_view, LatticeView};
 use super::plot::{self, Plot, Quantiles};
 use super::timeline::{self, Timeline};
@@ -40,12 +39,83 @@ struct RunFacts<'a> {
     start_time: &'a str,
     seed: u64,
     command: &'a str,
-    options: Option<JsonNode>,
+    /// The run's settings that are not on the command line and differ from the defaults.
+    options: Vec<OptionRow>,
+    /// Every option as recorded, for the folded "data" toggle.
+    options_data: Option<String>,
     history: String,
     ops: usize,
     calls: usize,
     windows: usize,
     duration: String,
+}
+
+/// One setting of the run, as the page shows it.
+#[derive(Serialize)]
+struct OptionRow {
+    name: String,
+    value: String,
+}
+
+/// Options that are the harness's own business (where files go), or already shown.
+const INTERNAL: [&str; 5] = [
+    "report_dir",
+    "history_dir",
+    "command_line",
+    "described",
+    "workload_file",
+];
+
+/// Values the options take unless a flag changes them (`ferrocheck test --help`).
+const DEFAULTS: [(&str, &str); 11] = [
+    ("consistency", "linearizable"),
+    ("values", "small"),
+    ("fsync", "true"),
+    ("base_port", "0"),
+    ("lock_ttl_ms", "500"),
+    ("lock_work_ms", "100"),
+    ("fencing", "false"),
+    ("serializable_reads", "false"),
+    ("progress", "true"),
+    ("op_timeout", "10.0"),
+    ("time_limit", "15.0"),
+];
+
+/// The settings worth showing beside the command line: nested blocks (`real`) flattened, and
+/// left out what is internal, empty, at its default, or already on the command line.
+fn shown_options(options: &serde_json::Value, command: &str) -> Vec<OptionRow> {
+    let mut flat = Vec::new();
+    let Some(map) = options.as_object() else {
+        return flat;
+    };
+    let mut entries: Vec<(&String, &serde_json::Value)> = Vec::new();
+    for (k, v) in map {
+        match v.as_object() {
+            Some(inner) if k == "real" => entries.extend(inner.iter()),
+            _ => entries.push((k, v)),
+        }
+    }
+    for (k, v) in entries {
+        let value = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) => continue,
+            other => other.to_string(),
+        };
+        let flag = format!("--{}", k.replace('_', "-"));
+        if INTERNAL.contains(&k.as_str())
+            || DEFAULTS.contains(&(k.as_str(), value.as_str()))
+            || command.split_whitespace().any(|w| w == flag)
+            || ["target", "workload", "nemesis", "seed"].contains(&k.as_str())
+        {
+            continue;
+        }
+        flat.push(OptionRow {
+            name: k.replace('_', " "),
+            value,
+        });
+    }
+    flat
 }
 
 /// One checker's drawn anomalies, and how many more it found.
@@ -175,14 +245,24 @@ pub(crate) fn render(
 }
 
 fn facts<'a>(run: &'a RunInfo, history: &History, timeline: &Timeline) -> RunFacts<'a> {
+    let command = if run.command.is_empty() {
+        run.options
+            .get("command_line")
+            .and_then(|c| c.as_str())
+            .unwrap_or("")
+    } else {
+        &run.command
+    };
     RunFacts {
         target: &run.target,
         workload: &run.workload,
         nemesis: &run.nemesis,
         start_time: &run.start_time,
         seed: run.seed,
-        command: &run.command,
-        options: (!run.options.is_null()).then(|| jsonview::tree(&run.options)),
+        command,
+        options: shown_options(&run.options, command),
+        options_data: (!run.options.is_null())
+            .then(|| serde_json::to_string_pretty(&run.options).unwrap_or_default()),
         history: run.history.display().to_string(),
         ops: history.ops.len(),
         calls: timeline.calls.len(),
@@ -257,4 +337,25 @@ fn events(history: &History, timeline: &Timeline) -> Vec<EventRow> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_show_only_what_the_command_line_and_defaults_do_not() {
+        let options = serde_json::json!({
+            "command_line": "ferrocheck test --target redlock --time-limit 10 --lock-work-ms 300",
+            "report_dir": "/tmp/r", "history_dir": "/tmp/h", "time_limit": 10.0, "nodes": null,
+            "fsync": true, "op_timeout": 3.0,
+            "real": {"etcd": null, "fencing": false, "lock_ttl_ms": 500, "lock_work_ms": 300}
+        });
+        let command = options["command_line"].as_str().unwrap();
+        let shown: Vec<(String, String)> = shown_options(&options, command)
+            .into_iter()
+            .map(|o| (o.name, o.value))
+            .collect();
+        assert_eq!(shown, vec![("op timeout".to_string(), "3.0".to_string())]);
+    }
 }

@@ -20,7 +20,6 @@ pub mod availability;
 mod graph;
 mod html;
 mod index;
-mod jsonview;
 mod lattice;
 pub mod message_diagram;
 mod picture;
@@ -146,6 +145,19 @@ pub fn write_full(
     crate::atomic_file::write(&json_path, text.as_bytes())
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     Ok(html_path)
+}
+
+/// What a process of the final phase did, in words: `final read` (processes from 1,000,000:
+/// the read of every key after the faults healed) or `node n2 read` (the per-node reads of the
+/// eventual check); `None` for a worker.
+pub(crate) fn process_role(p: crate::history::Process) -> Option<String> {
+    if let Some(node) = check::eventual::node_of(p) {
+        return Some(format!("node {node} read"));
+    }
+    match p {
+        crate::history::Process::Client(n) if n >= 1_000_000 => Some("final read".into()),
+        _ => None,
+    }
 }
 
 /// Nanoseconds as a short human duration: `850 µs`, `12.3 ms`, `4.21 s`.

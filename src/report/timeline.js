@@ -9,7 +9,7 @@
   var STATUS = ["ok", "fail", "info", "never completed"];
   var COLOR = ["#3f8f4a", "#c9302c", "#d98c00", "#9a9a9a"];
   var FAMILY = { pause: "#8e5cc7", kill: "#c0392b", clock: "#2f80c1" };
-  var HEAD = 20, AXIS = 18, LEFT = 64;
+  var HEAD = 20, AXIS = 18, LEFT = 84;
 
   // Per lane, the calls in start order; a process runs one call at a time, so they do not overlap.
   var lanes = [];

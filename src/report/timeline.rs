@@ -273,10 +273,19 @@ impl Timeline {
         let lanes: Vec<String> = self
             .lanes
             .iter()
-            .map(|ps| match ps.as_slice() {
-                [one] => format!("p{one}"),
-                [first, .., last] => format!("p{first}…p{last}"),
-                [] => String::new(),
+            .map(|ps| {
+                // The final phase's processes are named by what they did, not their number.
+                let roles: Vec<Option<String>> =
+                    ps.iter().map(|&p| super::process_role(p)).collect();
+                match (roles.first(), ps.as_slice()) {
+                    (Some(Some(role)), _) if roles.iter().all(|r| r.as_ref() == Some(role)) => {
+                        role.clone()
+                    }
+                    (Some(Some(_)), _) => "final reads".into(),
+                    (_, [one]) => format!("p{one}"),
+                    (_, [first, .., last]) => format!("p{first}…p{last}"),
+                    (_, []) => String::new(),
+                }
             })
             .collect();
         json!({
