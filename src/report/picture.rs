@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(rows.place(100.0, 50.0), 0);
         assert_eq!(rows.place(140.0, 50.0), 1);
         assert_eq!(rows.place(170.0, 50.0), 0);
-        assert_eq!(rows.place(100.0, 5.0), 2);
+        assert_eq!(rows.place(120.0, 30.0), 2);
         assert_eq!(rows.len(), 3);
     }
 
