@@ -35,7 +35,7 @@ impl Cluster {
 
     /// A client of node `i` (0-based): processes are spread as `process % nodes`.
     async fn client(&self, i: u64) -> Box<dyn Client> {
-        self.target.client(i).await.unwrap()
+        self.target.clients().unwrap().client(i).await.unwrap()
     }
 }
 

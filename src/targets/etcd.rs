@@ -9,13 +9,17 @@
 
 use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport};
+use crate::targets::clients::NodeClients;
 use crate::targets::etcd_client::{EtcdClient, EtcdError};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::targets::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
+use crate::targets::{
+    Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions,
+};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The error line for a missing `etcd`.
@@ -287,31 +291,25 @@ impl Target for EtcdTarget {
         self.wait_ready().await
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
-        if self.members.is_empty() {
-            bail!("the etcd target is not running: call setup first");
-        }
-        let m = &self.members[process as usize % self.members.len()];
-        Ok(Box::new(EtcdRegisterClient {
-            etcd: EtcdClient::new(&m.url(), CALL_TIMEOUT)?,
-            serializable: self.serializable,
-        }))
-    }
-
-    /// Member `node` alone, reading as the run's clients read (linearizable unless
-    /// `--serializable-reads`), so a final read is never staler than the run's own.
-    async fn node_client(
-        &self,
-        node: &str,
-        _process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        let Some(m) = self.members.iter().find(|m| m.name == node) else {
-            return Ok(None);
+    /// Clients spread over the members; a member alone reads as the run's clients read
+    /// (linearizable unless `--serializable-reads`), so a final read is never staler than the
+    /// run's own.
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let members = self
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), SocketAddr::new(m.host, m.client_port)))
+            .collect();
+        let serializable = self.serializable;
+        let open = move |_: &str, addr| {
+            Ok(Box::new(EtcdRegisterClient {
+                etcd: EtcdClient::new(&format!("http://{addr}"), CALL_TIMEOUT)?,
+                serializable,
+            }) as Box<dyn Client>)
         };
-        Ok(Some(Box::new(EtcdRegisterClient {
-            etcd: EtcdClient::new(&m.url(), CALL_TIMEOUT)?,
-            serializable: self.serializable,
-        })))
+        Ok(NodeClients::new("etcd", members, open)?
+            .with_node_reads()
+            .shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {

@@ -1,8 +1,11 @@
 //! Targets: the systems under test, started as real processes, and the clients that talk to them.
 //!
-//! A [`Target`] starts its nodes, waits until they are ready, hands out [`Client`]s, reports
-//! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
-//! dropped). [`registry`] maps a target's name to its constructor.
+//! A [`Target`] is the cluster's lifecycle: it starts its nodes, waits until they are ready,
+//! reports nodes that died, kills and restarts them for the nemesis, and stops everything on
+//! [`Target::teardown`] (and, as a last resort, when dropped). Once set up it hands out a
+//! [`ClientFactory`], which opens [`Client`]s without the target's lock, so a reconnecting
+//! client never waits behind a node restart or the liveness poll. [`registry`] maps a target's
+//! name to its constructor.
 
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
@@ -12,6 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+pub mod clients;
 pub mod described;
 pub mod etcd;
 pub mod etcd_client;
@@ -55,6 +59,25 @@ pub trait Client: Send {
     /// a timeout (which becomes `Info`); a client that cannot tell whether the request took
     /// effect must answer `Info`, never `Fail`.
     async fn invoke(&mut self, req: &Request) -> Outcome;
+}
+
+/// Opens clients of a set-up target. Shared behind an `Arc` by the workers and the final reads
+/// with no lock around it: opening a client waits for no restart, poll or other client.
+#[async_trait]
+pub trait ClientFactory: Send + Sync {
+    /// Opens a client for `process`.
+    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
+    /// Opens a client for `process` that talks to node `node` alone, for the per-node final
+    /// reads that show whether the replicas converged; `None` when this target cannot address
+    /// that node (or its nodes are not replicas of one store).
+    async fn node_client(
+        &self,
+        node: &str,
+        process: u64,
+    ) -> anyhow::Result<Option<Box<dyn Client>>> {
+        let _ = (node, process);
+        Ok(None)
+    }
 }
 
 /// One node of a target, as the harness and the nemesis see it.
@@ -149,19 +172,8 @@ pub trait Target: Send + Sync {
     fn supports_placement(&self) -> bool {
         false
     }
-    /// Opens a client for `process`.
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
-    /// Opens a client for `process` that talks to node `node` alone, for the per-node final
-    /// reads that show whether the replicas converged; `None` when this target cannot address
-    /// that node (or its nodes are not replicas of one store).
-    async fn node_client(
-        &self,
-        node: &str,
-        process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        let _ = (node, process);
-        Ok(None)
-    }
+    /// The factory that opens this target's clients, once it is set up (an error before).
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>>;
     /// The nodes as they are now.
     fn nodes(&self) -> Vec<NodeInfo>;
     /// Nodes whose process exited since the last call: name, and why (exit status, log tail).

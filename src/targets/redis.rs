@@ -7,8 +7,11 @@
 //! block of the lock targets.
 
 use crate::history::Value;
+use crate::targets::clients::NodeClients;
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::targets::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
+use crate::targets::{
+    Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions,
+};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -266,25 +269,20 @@ impl Target for RedisTarget {
         Ok(())
     }
 
-    async fn client(&self, _process: u64) -> anyhow::Result<Box<dyn Client>> {
-        let server = self
+    /// Every client uses the first server, and only it has a per-node client: the others are
+    /// independent servers, not replicas of it.
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let first = self
             .servers
-            .first()
-            .context("the redis target has no running node: call setup first")?;
-        Ok(Box::new(RedisClient::new(&server.url())?))
-    }
-
-    /// Only the first server, the one every client uses: the others are independent servers,
-    /// not replicas of it.
-    async fn node_client(
-        &self,
-        node: &str,
-        _process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        match self.servers.first() {
-            Some(s) if s.info().name == node => Ok(Some(Box::new(RedisClient::new(&s.url())?))),
-            _ => Ok(None),
-        }
+            .iter()
+            .take(1)
+            .map(|s| (s.name.clone(), s.addr));
+        let open = |_: &str, addr| {
+            Ok(Box::new(RedisClient::new(&format!("redis://{addr}/"))?) as Box<dyn Client>)
+        };
+        Ok(NodeClients::new("redis", first.collect(), open)?
+            .with_node_reads()
+            .shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {

@@ -3,17 +3,19 @@
 //!
 //! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
 //! every node (see [`node_process`]) and waits until each answers `PING`.
-//! Clients are spread over the nodes (process `p` talks to node `p % n`), so a store that
+//! Clients ([`NodeClients`]) are spread over the nodes (process `p` talks to node `p % n`), so a store that
 //! serves locally shows what each replica believes. Nodes are stopped on
 //! [`teardown`](Target::teardown) and, as a last resort, when the target is dropped.
 
+use super::clients::NodeClients;
 use super::node_process::{self, NodeSpec, Spawner};
 use super::resp_client::RespClient;
-use super::{Client, NodeInfo, Target, TargetOptions};
+use super::{Client, ClientFactory, NodeInfo, Target, TargetOptions};
 use crate::node::resp::{Connection, Frame};
 use crate::node::StoreKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Nodes in a toy cluster unless `--nodes` says otherwise.
@@ -261,29 +263,21 @@ impl Target for ToyTarget {
         true
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
-        if self.nodes.is_empty() {
-            anyhow::bail!("the {} cluster is not set up", self.store.name());
-        }
-        let node = &self.nodes[(process % self.nodes.len() as u64) as usize];
-        Ok(Box::new(RespClient::new(
-            node.spec.name.clone(),
-            node.spec.listen,
-            CLIENT_TIMEOUT,
-        )))
-    }
-
-    async fn node_client(
-        &self,
-        node: &str,
-        _process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        let spec = &self.nodes[self.index(node)?].spec;
-        Ok(Some(Box::new(RespClient::new(
-            spec.name.clone(),
-            spec.listen,
-            CLIENT_TIMEOUT,
-        ))))
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| (n.spec.name.clone(), n.spec.listen))
+            .collect();
+        let open = |name: &str, addr| {
+            Ok(
+                Box::new(RespClient::new(name.to_string(), addr, CLIENT_TIMEOUT))
+                    as Box<dyn Client>,
+            )
+        };
+        Ok(NodeClients::new(self.store.name(), nodes, open)?
+            .with_node_reads()
+            .shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {

@@ -138,12 +138,13 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
     let rec = Recorder::new();
     let workload = LockWorkload::new(fencing);
     let deadline = Instant::now() + run;
+    let clients = target.clients().unwrap();
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let mut client = target.client(w as u64).await.unwrap();
+        let mut client = clients.client(w as u64).await.unwrap();
         let mut gen = workload.worker(w);
         let rec = rec.clone();
-        let target = target.clone();
+        let clients = clients.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
             let mut process = w as u64;
@@ -155,7 +156,7 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
                 if matches!(out, Outcome::Info(_)) {
                     // Retired: continue under a new process id with a new client.
                     process += 100;
-                    client = target.client(process).await.unwrap();
+                    client = clients.client(process).await.unwrap();
                 }
                 last = Some((req, out));
             }
@@ -182,18 +183,18 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
             .map(|h| stop(&rec, &h)),
         false => None,
     };
-    let mut clients = Vec::new();
+    let mut finished = Vec::new();
     for t in tasks {
-        clients.push(t.await.unwrap());
+        finished.push(t.await.unwrap());
     }
-    drop(clients);
+    drop(finished);
     if let Some((pid, who)) = last {
         cont(&rec, pid, who);
         hits += 1;
     }
     // A worker continued by the last resume may still be landing its stale write.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut fin = target.client(999).await.unwrap();
+    let mut fin = clients.client(999).await.unwrap();
     let req = Request {
         f: "final-read".into(),
         key: None,
