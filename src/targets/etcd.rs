@@ -13,7 +13,8 @@ use crate::targets::clients::NodeClients;
 use crate::targets::etcd_client::{EtcdClient, EtcdError};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
 use crate::targets::{
-    Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions,
+    node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
+    TargetOptions,
 };
 use anyhow::{bail, Context};
 use async_trait::async_trait;
@@ -182,11 +183,6 @@ impl EtcdTarget {
     }
 }
 
-/// `n1`, `n2`, ... `n<count>`.
-fn member_names(count: usize) -> Vec<String> {
-    (1..=count).map(|i| format!("n{i}")).collect()
-}
-
 /// The command line of each member of a cluster named `token`; member `i` listens on
 /// `hosts[i]` at the given ports.
 fn member_args(
@@ -244,7 +240,7 @@ impl Target for EtcdTarget {
     async fn setup(&mut self) -> anyhow::Result<()> {
         let binary = etcd_binary(self.binary.as_deref())?;
         let n = self.opts.nodes.unwrap_or(3).max(1);
-        let names = member_names(n);
+        let names = node_names(n);
         let placement = self.opts.placement.clone();
         let (hosts, all) = match &placement {
             // Each member has a network namespace, and so every port, of its own.
@@ -325,7 +321,7 @@ impl Target for EtcdTarget {
     }
 
     fn planned_nodes(&self) -> Vec<String> {
-        member_names(self.opts.nodes.unwrap_or(3).max(1))
+        node_names(self.opts.nodes.unwrap_or(3).max(1))
     }
 
     fn exited(&mut self) -> Vec<(String, String)> {

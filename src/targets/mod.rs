@@ -93,22 +93,6 @@ pub struct NodeInfo {
     pub log: PathBuf,
 }
 
-/// A client-side worker process (a lock client run as its own OS process), so a fault such as a
-/// pause can stop a client the way a long GC pause would.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerInfo {
-    /// The client process it serves.
-    pub process: u64,
-    /// Its OS process id.
-    pub pid: u32,
-    /// Whether it believes it holds the lock (from its acquire ok until it invokes release).
-    pub holds_lock: bool,
-    /// When it was sent its write, if that write has not answered yet: it is mid-update (the
-    /// worker does its "work", then writes what it read earlier). A pause landing early in this
-    /// window stalls the holder before its write lands, where a stall does the most harm.
-    pub writing_since: Option<std::time::Instant>,
-}
-
 /// Where a target's node processes run: their address and how their command is prepared (e.g.
 /// inside the node's own network namespace, under the clock shim). Without one, nodes run on
 /// loopback as plain child processes.
@@ -129,6 +113,16 @@ pub trait NodePlacement: Send + Sync + std::fmt::Debug {
         let _ = (from, to);
         None
     }
+}
+
+/// The name of node `i` (0-based) of a cluster: `n1`, `n2`, ...
+pub fn node_name(i: usize) -> String {
+    format!("n{}", i + 1)
+}
+
+/// The names of a cluster's `count` nodes: `n1`, `n2`, ... `n<count>`.
+pub fn node_names(count: usize) -> Vec<String> {
+    (0..count).map(node_name).collect()
 }
 
 /// The pid of the running node called `name` among `nodes`.
@@ -202,11 +196,6 @@ pub trait Target: Send + Sync {
             self.name()
         )
     }
-    /// Client worker processes, for targets whose clients run as their own OS processes (the
-    /// lock targets).
-    fn workers(&self) -> Vec<WorkerInfo> {
-        Vec::new()
-    }
     /// The names the nemesis plans faults against, known before `setup`: the planned node
     /// names by default. The lock targets answer `["holder"]`, so a pause stops whichever
     /// client holds the lock at that moment, like a GC pause.
@@ -222,14 +211,6 @@ pub trait Target: Send + Sync {
     /// side checks a schedule against it, so the run refuses rather than injects nothing.
     fn fault_support(&self) -> FaultSupport {
         FaultSupport::all(self.name())
-    }
-    /// Moves node `name`'s clock by `offset_ms` from real time (replacing any earlier offset).
-    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
-        let _ = offset_ms;
-        anyhow::bail!(
-            "target {} cannot skew the clock of node {name}: unsupported",
-            self.name()
-        )
     }
 }
 

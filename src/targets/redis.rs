@@ -10,7 +10,8 @@ use crate::history::Value;
 use crate::targets::clients::NodeClients;
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
 use crate::targets::{
-    Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions,
+    node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
+    TargetOptions,
 };
 use anyhow::{bail, Context};
 use async_trait::async_trait;
@@ -231,11 +232,6 @@ pub async fn start_servers(
         out.push(RedisServer::start(name, binary, port, &dir).await?);
     }
     Ok(out)
-}
-
-/// `n1`, `n2`, ... `n<count>`.
-pub fn node_names(count: usize) -> Vec<String> {
-    (1..=count).map(|i| format!("n{i}")).collect()
 }
 
 /// The `redis` target: `nodes` independent redis-servers (1 by default); clients use the first.

@@ -10,7 +10,7 @@
 use super::clients::NodeClients;
 use super::node_process::{self, NodeSpec, Spawner};
 use super::resp_client::RespClient;
-use super::{Client, ClientFactory, NodeInfo, Target, TargetOptions};
+use super::{node_name, node_names, Client, ClientFactory, NodeInfo, Target, TargetOptions};
 use crate::node::resp::{Connection, Frame};
 use crate::node::StoreKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -98,7 +98,7 @@ impl ToyTarget {
 /// when the harness placed it in a network namespace (shared by every target that starts nodes).
 pub fn listen_ip(opts: &TargetOptions, i: usize) -> anyhow::Result<IpAddr> {
     match &opts.placement {
-        Some(p) => p.ip(&format!("n{}", i + 1)),
+        Some(p) => p.ip(&node_name(i)),
         None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
     }
 }
@@ -111,11 +111,7 @@ pub fn pick_ports(opts: &TargetOptions, count: usize) -> anyhow::Result<Vec<u16>
     let mut ports = Vec::new();
     for i in 0..count {
         let ip = listen_ip(opts, i)?;
-        if let Some(port) = opts
-            .placement
-            .as_ref()
-            .and_then(|p| p.port(&format!("n{}", i + 1)))
-        {
+        if let Some(port) = opts.placement.as_ref().and_then(|p| p.port(&node_name(i))) {
             ports.push(port);
             continue;
         }
@@ -208,12 +204,7 @@ impl Target for ToyTarget {
         let addrs: Vec<(String, SocketAddr)> = ports
             .iter()
             .enumerate()
-            .map(|(i, &port)| {
-                Ok((
-                    format!("n{}", i + 1),
-                    SocketAddr::new(self.listen_ip(i)?, port),
-                ))
-            })
+            .map(|(i, &port)| Ok((node_name(i), SocketAddr::new(self.listen_ip(i)?, port))))
             .collect::<anyhow::Result<_>>()?;
         self.nodes = addrs
             .iter()
@@ -254,9 +245,7 @@ impl Target for ToyTarget {
     }
 
     fn planned_nodes(&self) -> Vec<String> {
-        (1..=self.opts.nodes.unwrap_or(DEFAULT_NODES))
-            .map(|i| format!("n{i}"))
-            .collect()
+        node_names(self.opts.nodes.unwrap_or(DEFAULT_NODES))
     }
 
     fn supports_placement(&self) -> bool {
@@ -375,22 +364,6 @@ impl Target for ToyTarget {
             return Ok(());
         }
         self.start(i).await
-    }
-
-    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
-        let addr = self.nodes[self.index(name)?].spec.listen;
-        let offset = offset_ms.to_string();
-        let cmd = Frame::command(&[Some(b"CLOCK-OFFSET"), Some(offset.as_bytes())]);
-        let reply = async {
-            let mut conn = Connection::connect(addr, Duration::from_secs(1)).await?;
-            conn.call(&cmd).await
-        };
-        match tokio::time::timeout(Duration::from_secs(2), reply).await {
-            Ok(Ok(Frame::Simple(ok))) if ok == "OK" => Ok(()),
-            Ok(Ok(other)) => anyhow::bail!("node {name} refused the clock offset: {other:?}"),
-            Ok(Err(e)) => anyhow::bail!("cannot set the clock of node {name}: {e}"),
-            Err(_) => anyhow::bail!("node {name} did not answer CLOCK-OFFSET (paused?)"),
-        }
     }
 }
 

@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use ferrocheck::history::{History, Op, OpType, Process, Value};
-use ferrocheck::targets::{Client, Outcome, Request, Target, WorkerInfo};
+use ferrocheck::targets::lock::{LockTarget, WorkerInfo};
+use ferrocheck::targets::{Client, Outcome, Request};
 use ferrocheck::workload::lock::LockWorkload;
 use ferrocheck::workload::{Step, Workload};
 use nix::sys::signal::{kill, Signal};
@@ -126,7 +127,7 @@ pub struct Plan {
 
 /// Runs the plan's lock workers, pausing the holder now and then, then a final read. Returns the
 /// history and how many pauses hit a holder.
-pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, usize) {
+pub async fn run_lock_test(target: Arc<dyn LockTarget>, plan: &Plan) -> (History, usize) {
     let (fencing, workers, run, every, pause, op_timeout) = (
         plan.fencing,
         plan.workers,
@@ -210,7 +211,7 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
 /// The worker that holds the lock and was sent its write moments ago (so it is still doing its
 /// work, its write not landed yet: a worker caught later may already have answered), waiting up
 /// to 600 ms for one.
-async fn catch_holder(target: &dyn Target, rec: &Recorder) -> Option<WorkerInfo> {
+async fn catch_holder(target: &dyn LockTarget, rec: &Recorder) -> Option<WorkerInfo> {
     for _ in 0..600 {
         let found = target.workers().into_iter().find(|w| {
             w.holds_lock

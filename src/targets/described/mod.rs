@@ -413,7 +413,7 @@ impl Target for DescribedTarget {
             .iter()
             .enumerate()
             .map(|(i, &port)| {
-                let name = format!("n{}", i + 1);
+                let name = super::node_name(i);
                 Ok(Node {
                     addr: SocketAddr::new(super::toy::listen_ip(&self.opts, i)?, port),
                     log: self.opts.work_dir.join(&name).join("node.log"),
@@ -439,7 +439,7 @@ impl Target for DescribedTarget {
     }
 
     fn planned_nodes(&self) -> Vec<String> {
-        (1..=self.count()).map(|i| format!("n{i}")).collect()
+        super::node_names(self.count())
     }
 
     fn supports_placement(&self) -> bool {

@@ -13,9 +13,9 @@ use crate::targets::etcd::EtcdTarget;
 use crate::targets::etcd_client::EtcdClient;
 use crate::targets::lock::redis::worker_args;
 use crate::targets::lock::worker::{WorkerClients, WorkerTable};
-use crate::targets::lock::{pause_only, LockOptions, LockService};
+use crate::targets::lock::{pause_only, LockOptions, LockService, LockTarget, WorkerInfo};
 use crate::targets::redis::{redis_binary, start_servers, RedisServer};
-use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
 use anyhow::Context;
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -184,10 +184,6 @@ impl Target for EtcdLockTarget {
         self.cluster.teardown().await
     }
 
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
-    }
-
     fn fault_targets(&self) -> Vec<String> {
         vec!["holder".to_string()]
     }
@@ -200,5 +196,11 @@ impl Target for EtcdLockTarget {
         self.workers
             .pid_of(name)
             .or_else(|| crate::targets::node_pid(&self.nodes(), name))
+    }
+}
+
+impl LockTarget for EtcdLockTarget {
+    fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers.list()
     }
 }

@@ -8,9 +8,9 @@
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
 use crate::targets::lock::worker::{WorkerClients, WorkerTable};
-use crate::targets::lock::{pause_only, LockOptions, LockService};
+use crate::targets::lock::{pause_only, LockOptions, LockService, LockTarget, WorkerInfo};
 use crate::targets::redis::{call, redis_binary, start_servers, RedisConn, RedisServer};
-use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
 use async_trait::async_trait;
 use rand::Rng;
 use std::path::PathBuf;
@@ -218,10 +218,6 @@ impl Target for RedisLockTarget {
         Ok(())
     }
 
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
-    }
-
     fn fault_targets(&self) -> Vec<String> {
         vec!["holder".to_string()]
     }
@@ -234,5 +230,11 @@ impl Target for RedisLockTarget {
         self.workers
             .pid_of(name)
             .or_else(|| crate::targets::node_pid(&self.nodes(), name))
+    }
+}
+
+impl LockTarget for RedisLockTarget {
+    fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers.list()
     }
 }

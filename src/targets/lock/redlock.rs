@@ -18,10 +18,10 @@ use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport, NamedOnly};
 use crate::targets::lock::redis::worker_args;
 use crate::targets::lock::worker::{WorkerClients, WorkerTable};
-use crate::targets::lock::{LockOptions, LockService};
+use crate::targets::lock::{LockOptions, LockService, LockTarget, WorkerInfo};
 use crate::targets::redis::{redis_binary, RedisConn, RedisServer};
 use crate::targets::server_process::ports;
-use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use rand::Rng;
@@ -360,10 +360,6 @@ impl Target for RedlockTarget {
         Ok(())
     }
 
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
-    }
-
     /// `holder`: random picks (a pause) stop the lock holder. Explicit partitions and clock
     /// nodes name the servers and client groups instead (see [`Target::planned_nodes`]).
     fn fault_targets(&self) -> Vec<String> {
@@ -378,6 +374,12 @@ impl Target for RedlockTarget {
         self.workers
             .pid_of(name)
             .or_else(|| crate::targets::node_pid(&self.nodes(), name))
+    }
+}
+
+impl LockTarget for RedlockTarget {
+    fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers.list()
     }
 }
 

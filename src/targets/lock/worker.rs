@@ -5,9 +5,9 @@
 //! request it had and answers late. Replies carry the request's id, so a late answer to a request
 //! the controller already gave up on is skipped, never taken for the next one.
 
-use crate::targets::lock::{WorkerReply, WorkerRequest};
+use crate::targets::lock::{WorkerInfo, WorkerReply, WorkerRequest};
 use crate::targets::server_process::{die_with_parent, spawn_child};
-use crate::targets::{Client, ClientFactory, Outcome, Request, WorkerInfo};
+use crate::targets::{Client, ClientFactory, Outcome, Request};
 use anyhow::Context;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
