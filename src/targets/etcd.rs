@@ -11,6 +11,7 @@ use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport};
 use crate::targets::clients::NodeClients;
 use crate::targets::etcd_client::{EtcdClient, EtcdError};
+use crate::targets::register::{compare_failed, decode, RegisterOp};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
 use crate::targets::{
     node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
@@ -410,25 +411,22 @@ fn encode(v: &Value) -> Option<String> {
     }
 }
 
-fn decode(s: Option<String>) -> Value {
-    match s {
-        None => Value::Nil,
-        Some(s) => s.parse().map(Value::Int).unwrap_or(Value::Str(s)),
-    }
-}
-
 #[async_trait]
 impl Client for EtcdRegisterClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
+        let op = match RegisterOp::of(req) {
+            Ok(op) => op,
+            Err(why) => return Outcome::Fail(why),
+        };
         let key = req.key.clone().unwrap_or_else(|| "register".to_string());
-        match req.f.as_str() {
-            "read" => match self.etcd.get(&key, self.serializable).await {
+        match op {
+            RegisterOp::Read => match self.etcd.get(&key, self.serializable).await {
                 Ok(v) => Outcome::Ok(decode(v)),
                 // A failed read changes nothing: it is safe to call it failed.
                 Err(e) => Outcome::Fail(e.to_string()),
             },
-            "write" => {
-                let Some(v) = encode(&req.value) else {
+            RegisterOp::Write(value) => {
+                let Some(v) = encode(value) else {
                     return Outcome::Fail("cannot write nil".into());
                 };
                 match self.etcd.put(&key, &v).await {
@@ -436,26 +434,16 @@ impl Client for EtcdRegisterClient {
                     Err(e) => outcome_of(e),
                 }
             }
-            "cas" => {
-                let Some([from, to]) = req
-                    .value
-                    .as_list()
-                    .and_then(|l| <&[Value; 2]>::try_from(l).ok())
-                else {
-                    return Outcome::Fail(format!("cas needs [from to], got {}", req.value));
-                };
+            RegisterOp::Cas { from, to } => {
                 let Some(new) = encode(to) else {
                     return Outcome::Fail("cannot cas to nil".into());
                 };
                 match self.etcd.cas(&key, encode(from).as_deref(), &new).await {
                     Ok(true) => Outcome::Ok(req.value.clone()),
-                    Ok(false) => Outcome::Fail("compare failed".into()),
+                    Ok(false) => compare_failed(),
                     Err(e) => outcome_of(e),
                 }
             }
-            other => Outcome::Fail(format!(
-                "the etcd register client does not know {other:?} (it knows read, write, cas)"
-            )),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod node_process;
 pub mod postgres;
 pub mod real;
 pub mod redis;
+pub mod register;
 pub mod registry;
 pub mod resp_client;
 pub mod server_process;

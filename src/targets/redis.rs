@@ -8,6 +8,7 @@
 
 use crate::history::Value;
 use crate::targets::clients::NodeClients;
+use crate::targets::register::{compare_failed, decode, RegisterOp};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
 use crate::targets::{
     node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
@@ -414,25 +415,20 @@ fn encode(v: &Value) -> String {
     }
 }
 
-/// A stored string back to a value: an integer when it parses as one.
-fn decode(s: Option<String>) -> Value {
-    match s {
-        None => Value::Nil,
-        Some(s) => s.parse().map(Value::Int).unwrap_or(Value::Str(s)),
-    }
-}
-
 #[async_trait]
 impl Client for RedisClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
+        let op = match RegisterOp::of(req) {
+            Ok(op) => op,
+            Err(why) => return Outcome::Fail(why),
+        };
         let key = req.key.clone().unwrap_or_else(|| "register".to_string());
-        let con = match self.conn.get().await {
+        let mut con = match self.conn.get().await {
             Ok(c) => c.clone(),
             Err(e) => return Outcome::Fail(e),
         };
-        let mut con = con;
-        match req.f.as_str() {
-            "read" => {
+        match op {
+            RegisterOp::Read => {
                 let mut cmd = redis::cmd("GET");
                 cmd.arg(&key);
                 let fut = cmd.query_async::<Option<String>>(&mut con);
@@ -441,36 +437,26 @@ impl Client for RedisClient {
                     Err(e) => Outcome::Info(e),
                 }
             }
-            "write" => {
+            RegisterOp::Write(value) => {
                 let mut cmd = redis::cmd("SET");
-                cmd.arg(&key).arg(encode(&req.value));
+                cmd.arg(&key).arg(encode(value));
                 let fut = cmd.query_async::<()>(&mut con);
                 match call(&mut self.conn, fut).await {
                     Ok(()) => Outcome::Ok(req.value.clone()),
                     Err(e) => Outcome::Info(e),
                 }
             }
-            "cas" => {
-                let Some([from, to]) = req
-                    .value
-                    .as_list()
-                    .and_then(|l| <&[Value; 2]>::try_from(l).ok())
-                else {
-                    return Outcome::Fail(format!("cas needs [from to], got {}", req.value));
-                };
+            RegisterOp::Cas { from, to } => {
                 let script = redis::Script::new(CAS_SCRIPT);
                 let mut inv = script.key(&key);
                 inv.arg(encode(from)).arg(encode(to));
                 let fut = inv.invoke_async::<i64>(&mut con);
                 match call(&mut self.conn, fut).await {
                     Ok(1) => Outcome::Ok(req.value.clone()),
-                    Ok(_) => Outcome::Fail("compare failed".into()),
+                    Ok(_) => compare_failed(),
                     Err(e) => Outcome::Info(e),
                 }
             }
-            other => Outcome::Fail(format!(
-                "the redis register client does not know {other:?} (it knows read, write, cas)"
-            )),
         }
     }
 }
