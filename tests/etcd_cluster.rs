@@ -62,8 +62,9 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
     assert!(faults.accepts(FaultFamily::Partition));
 
     use Value::{Int, List, Nil};
-    let mut a = t.client(0).await.unwrap();
-    let mut b = t.client(1).await.unwrap(); // another member
+    let clients = t.clients().unwrap();
+    let mut a = clients.client(0).await.unwrap();
+    let mut b = clients.client(1).await.unwrap(); // another member
     assert_eq!(a.invoke(&req("read", Nil)).await, Outcome::Ok(Nil));
     assert_eq!(
         a.invoke(&req("cas", List(vec![Int(1), Int(2)]))).await,

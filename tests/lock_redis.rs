@@ -7,7 +7,7 @@ mod lock_support;
 use ferrocheck::check::lock::check_lock;
 use ferrocheck::check::Validity;
 use ferrocheck::targets::lock::redis::RedisLockTarget;
-use ferrocheck::targets::lock::LockOptions;
+use ferrocheck::targets::lock::{LockOptions, LockTarget};
 use ferrocheck::targets::{Target, TargetOptions};
 use lock_support::{have, run_lock_test, workers_of, Plan};
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ async fn scenario(fencing: bool, op_timeout_ms: u64) -> (ferrocheck::check::Chec
     let pids: Vec<u32> = target.nodes().iter().filter_map(|n| n.pid).collect();
     let resource = target.nodes()[1].addr;
     assert_eq!(pids.len(), 2);
-    let target: Arc<dyn Target> = Arc::new(target);
+    let target: Arc<dyn LockTarget> = Arc::new(target);
     let plan = Plan {
         fencing,
         workers: 3,

@@ -54,7 +54,7 @@ async fn register_ops_and_a_killed_node() {
     assert!(nodes[0].addr.ip().is_loopback());
     let pid = nodes[0].pid.unwrap();
 
-    let mut c = t.client(0).await.unwrap();
+    let mut c = t.clients().unwrap().client(0).await.unwrap();
     use Value::{Int, List, Nil};
     assert_eq!(c.invoke(&req("read", Nil)).await, Outcome::Ok(Nil));
     assert_eq!(

@@ -349,9 +349,10 @@ async fn primary_backup_forgets_what_a_paused_primary_acknowledged() {
     let mut cluster = targets::by_name("primary-backup", opts).expect("target");
     cluster.setup().await.expect("cluster starts");
     // Processes are spread over nodes as `process % 3`: 0 talks to n1, 1 to n2, 2 to n3.
-    let mut via_n1 = cluster.client(0).await.expect("client");
-    let mut via_n2 = cluster.client(1).await.expect("client");
-    let mut via_n3 = cluster.client(2).await.expect("client");
+    let clients = cluster.clients().expect("clients");
+    let mut via_n1 = clients.client(0).await.expect("client");
+    let mut via_n2 = clients.client(1).await.expect("client");
+    let mut via_n3 = clients.client(2).await.expect("client");
     let n1 = cluster.nodes()[0].pid.expect("n1 runs");
 
     assert_eq!(

@@ -18,7 +18,7 @@ use crate::check::{self, CheckResult, CheckerSpec, Validity};
 use crate::history::History;
 use crate::nemesis::schedule::Schedule;
 use crate::targets::registry::TargetEntry;
-use crate::targets::{self, Target, TargetOptions};
+use crate::targets::{self, ClientFactory, Target, TargetOptions};
 use crate::workload::{self, WorkloadEntry, WorkloadOptions};
 use anyhow::Context;
 use progress::Progress;
@@ -29,7 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
 
-/// The target, shared by the workers (new clients) and the monitor (liveness, teardown).
+/// The target's lifecycle, shared by the monitor (liveness, teardown) and the nemesis (kill,
+/// restart); clients come from its [`ClientFactory`], without this lock.
 pub type SharedTarget = Arc<Mutex<Box<dyn Target>>>;
 
 /// Where a run is: workers start new ops only while `Running`.
@@ -343,7 +344,7 @@ pub async fn run_async(
 async fn final_phase(
     spec: &RunSpec,
     workload: &dyn workload::Workload,
-    target: &SharedTarget,
+    clients: &Arc<dyn ClientFactory>,
     recorder: &Arc<Recorder>,
 ) -> anyhow::Result<()> {
     let requests = workload.final_requests();
@@ -356,7 +357,7 @@ async fn final_phase(
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..lanes {
         let chunk: Vec<_> = requests.by_ref().take(share).collect();
-        let (target, recorder) = (target.clone(), recorder.clone());
+        let (clients, recorder) = (clients.clone(), recorder.clone());
         let (first, stride) = (
             1_000_000 + spec.concurrency as u64 + lane as u64,
             lanes as u64,
@@ -364,7 +365,7 @@ async fn final_phase(
         let op_timeout = spec.op_timeout;
         tasks.spawn(async move {
             let mut process = first;
-            let mut client = target.lock().await.client(process).await?;
+            let mut client = clients.client(process).await?;
             let (_tx, mut phase) = watch::channel(Phase::Running);
             for req in chunk {
                 let outcome = worker::call(
@@ -378,7 +379,7 @@ async fn final_phase(
                 .await;
                 if matches!(outcome, crate::targets::Outcome::Info(_)) {
                     process += stride;
-                    client = target.lock().await.client(process).await?;
+                    client = clients.client(process).await?;
                 }
             }
             anyhow::Ok(())

@@ -8,10 +8,11 @@
 //! answer no client, and the run simply records no per-node reads for them.
 
 use super::recorder::Recorder;
-use super::{worker, Phase, RunSpec, SharedTarget};
+use super::{worker, Phase, RunSpec};
 use crate::check::eventual;
-use crate::targets::Outcome;
+use crate::targets::{ClientFactory, Outcome};
 use crate::workload::Workload;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Most retirements per node before its remaining reads are given up.
@@ -25,13 +26,15 @@ fn node_number(name: &str, position: usize) -> usize {
         .unwrap_or(position + 1)
 }
 
-/// Reads every key of the workload's final reads on every node the target can address.
+/// Reads every key of the workload's final reads on every node of `names` that `clients` can
+/// address.
 /// Returns how many nodes were read.
 pub async fn read_every_node(
     spec: &RunSpec,
     workload: &dyn Workload,
-    target: &SharedTarget,
-    recorder: &std::sync::Arc<Recorder>,
+    names: &[String],
+    clients: &Arc<dyn ClientFactory>,
+    recorder: &Arc<Recorder>,
 ) -> anyhow::Result<usize> {
     // Convergence compares register values with what writes wrote; the data-type workloads'
     // values (sets, sums, balances) are no write's value.
@@ -46,13 +49,6 @@ pub async fn read_every_node(
     if reads.is_empty() {
         return Ok(0);
     }
-    let names: Vec<String> = target
-        .lock()
-        .await
-        .nodes()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
     // One node after another: on a consensus store, the nodes reading the same keys at once
     // would duel for each key (CASPaxos proposers) and some reads would give up.
     let (_tx, mut phase) = watch::channel(Phase::Running);
@@ -61,7 +57,7 @@ pub async fn read_every_node(
         let k = node_number(name, position);
         let mut retired = 0;
         let mut process = eventual::node_read_process(k, retired);
-        let Some(mut client) = target.lock().await.node_client(name, process).await? else {
+        let Some(mut client) = clients.node_client(name, process).await? else {
             continue;
         };
         read_nodes += 1;
@@ -81,7 +77,7 @@ pub async fn read_every_node(
                     break;
                 }
                 process = eventual::node_read_process(k, retired);
-                match target.lock().await.node_client(name, process).await? {
+                match clients.node_client(name, process).await? {
                     Some(c) => client = c,
                     None => break,
                 }

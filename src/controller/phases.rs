@@ -13,6 +13,7 @@ use crate::history::Header;
 use crate::nemesis::schedule::Planned;
 use crate::nemesis::{Composed, HealGuard};
 use crate::report::{self, RunInfo};
+use crate::targets::ClientFactory;
 use crate::workload::Workload;
 use anyhow::Context;
 use rand::rngs::StdRng;
@@ -35,6 +36,8 @@ pub struct Run<'a> {
     name: String,
     workload: Box<dyn Workload>,
     target: SharedTarget,
+    /// Opens clients without the target's lock; set once the target is up.
+    clients: Option<Arc<dyn ClientFactory>>,
     header: Header,
     started: chrono::DateTime<chrono::Local>,
     recorder: Arc<Recorder>,
@@ -78,6 +81,7 @@ impl<'a> Run<'a> {
             name,
             workload,
             target,
+            clients: None,
             header,
             started: chrono::Local::now(),
             recorder,
@@ -114,13 +118,19 @@ impl<'a> Run<'a> {
         Ok(nemesis.map(|nemesis| PreparedNemesis { nemesis, plan }))
     }
 
-    /// Starts the nodes; Ctrl-C while they come up still stops them.
+    /// Starts the nodes and takes the target's client factory; Ctrl-C while they come up still
+    /// stops them.
     pub async fn start_target(&mut self) -> anyhow::Result<()> {
         let target = self.target.clone();
         let setup = tokio::select! {
-            r = async { target.lock().await.setup().await } => r,
+            r = async {
+                let mut t = target.lock().await;
+                t.setup().await?;
+                t.clients()
+            } => r,
             why = self.signals.next() => Err(anyhow::anyhow!("{why} while the target was starting")),
         };
+        let setup = setup.map(|clients| self.clients = Some(clients));
         if let Err(e) = setup {
             let _ = self.target.lock().await.teardown().await;
             return Err(e.context(format!("target {} did not start", self.spec.target.name)));
@@ -148,8 +158,17 @@ impl<'a> Run<'a> {
     }
 
     /// Starts `concurrency` client workers, each with its own seeded generator.
+    /// Without a started target, the one task fails and the main phase ends the run.
     pub fn start_workers(&self) -> JoinSet<anyhow::Result<()>> {
         let spec = self.spec;
+        let mut workers = JoinSet::new();
+        let clients = match self.clients() {
+            Ok(c) => c,
+            Err(e) => {
+                workers.spawn(async move { Err(e) });
+                return workers;
+            }
+        };
         let mean_delay = if spec.rate > 0.0 {
             // A tiny rate would overflow a duration: no worker waits longer than the run.
             Duration::try_from_secs_f64(spec.concurrency as f64 / spec.rate)
@@ -157,13 +176,12 @@ impl<'a> Run<'a> {
         } else {
             Duration::ZERO
         };
-        let mut workers = JoinSet::new();
         for w in 0..spec.concurrency {
             let ctx = worker::WorkerCtx {
                 worker: w,
                 concurrency: spec.concurrency,
                 recorder: self.recorder.clone(),
-                target: self.target.clone(),
+                clients: clients.clone(),
                 mean_delay,
                 op_timeout: spec.op_timeout,
                 deadline: self.deadline,
@@ -178,6 +196,13 @@ impl<'a> Run<'a> {
             workers.spawn(worker::run(ctx, self.workload.worker(w), rng));
         }
         workers
+    }
+
+    /// The target's client factory, once [`start_target`](Self::start_target) set it.
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        self.clients
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the target has not been started"))
     }
 
     fn progress(&self, phase: &str) {
@@ -253,15 +278,27 @@ impl<'a> Run<'a> {
         self.progress("recovering");
         tokio::time::sleep(faults::RECOVERY).await;
         self.progress("final reads");
-        if let Err(e) = final_phase(self.spec, &*self.workload, &self.target, &self.recorder).await
-        {
+        let clients = match self.clients() {
+            Ok(c) => c,
+            Err(e) => return self.warnings.push(format!("final reads: {e:#}")),
+        };
+        if let Err(e) = final_phase(self.spec, &*self.workload, &clients, &self.recorder).await {
             self.warnings.push(format!("final reads: {e:#}"));
         }
         self.progress("reading every node");
+        let nodes: Vec<String> = self
+            .target
+            .lock()
+            .await
+            .nodes()
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
         let per_node = super::node_reads::read_every_node(
             self.spec,
             &*self.workload,
-            &self.target,
+            &nodes,
+            &clients,
             &self.recorder,
         );
         if let Err(e) = per_node.await {

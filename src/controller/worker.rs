@@ -5,9 +5,9 @@
 //! how late each start was.
 
 use super::recorder::Recorder;
-use super::{Phase, SharedTarget};
+use super::Phase;
 use crate::history::{OpType, Process};
-use crate::targets::{Client, Outcome, Request};
+use crate::targets::{Client, ClientFactory, Outcome, Request};
 use crate::workload::{Step, WorkerGen};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -27,8 +27,8 @@ pub struct WorkerCtx {
     pub concurrency: usize,
     /// Where events go.
     pub recorder: Arc<Recorder>,
-    /// The system under test, for new clients after a retirement.
-    pub target: SharedTarget,
+    /// Opens the worker's client, and a new one after a retirement.
+    pub clients: Arc<dyn ClientFactory>,
     /// Mean pause between this worker's ops (0 = as fast as possible).
     pub mean_delay: Duration,
     /// Bound on one call; past it the op is `info`.
@@ -94,7 +94,7 @@ pub async fn run(
     mut rng: StdRng,
 ) -> anyhow::Result<()> {
     let mut process = ctx.worker as u64;
-    let mut client = ctx.target.lock().await.client(process).await?;
+    let mut client = ctx.clients.client(process).await?;
     let mut last: Option<(Request, Outcome)> = None;
     // Throttled runs keep a schedule: op k starts at the sum of k random gaps, however long the
     // ops before it took, so the achieved rate is the asked one while the store keeps up.
@@ -138,7 +138,7 @@ pub async fn run(
                 return Ok(());
             }
             process += ctx.concurrency as u64;
-            client = ctx.target.lock().await.client(process).await?;
+            client = ctx.clients.client(process).await?;
         }
         last = Some((req, outcome));
     }

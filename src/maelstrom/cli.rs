@@ -345,7 +345,7 @@ fn write_report(
             let path = o.nodes_dir.join(format!("n{i}.log"));
             crate::report::NodeLog {
                 node: format!("n{i}"),
-                tail: super::node::log_tail(&path, 20),
+                tail: crate::targets::server_process::log_tail(&path, 20),
                 path: path.display().to_string(),
             }
         })

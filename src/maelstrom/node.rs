@@ -8,10 +8,14 @@
 //! (`PR_SET_PDEATHSIG`), so not even a SIGKILLed harness leaves a node behind. [`Nodes`] kills
 //! every group it started when dropped, on every exit path.
 
+use crate::targets::server_process::die_with_parent;
+use crate::targets::server_process::log_tail;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -83,28 +87,9 @@ pub struct Nodes {
     events: mpsc::Sender<Event>,
 }
 
-fn pdeathsig(cmd: &mut Command) {
-    let parent = std::process::id();
-    // SAFETY: the hook runs in the forked child before exec and only makes async-signal-safe
-    // system calls (prctl, getppid, _exit).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() as u32 != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-}
-
-fn signal_group(child: &Child, sig: libc::c_int) {
-    // SAFETY: killpg with the group of a child we have not reaped yet (its pid is its pgid).
-    unsafe {
-        libc::killpg(child.id() as libc::pid_t, sig);
-    }
+fn signal_group(child: &Child, sig: Signal) {
+    // A child we have not reaped yet: its pid is its process group's id.
+    let _ = killpg(Pid::from_raw(child.id() as i32), sig);
 }
 
 impl Nodes {
@@ -152,7 +137,7 @@ impl Nodes {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        pdeathsig(&mut cmd);
+        die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
             crate::cli::usage(format!(
                 "cannot start {} for node {}: {e}; check the --bin path (a script needs a #! line and the executable bit)",
@@ -164,7 +149,7 @@ impl Nodes {
             match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
                 (Some(a), Some(b), Some(c)) => (a, b, c),
                 _ => {
-                    signal_group(&child, libc::SIGKILL);
+                    signal_group(&child, Signal::SIGKILL);
                     let _ = child.wait();
                     anyhow::bail!(
                         "node {}: the pipes to the program could not be set up",
@@ -252,15 +237,22 @@ impl Nodes {
     pub fn kill(&mut self, i: usize) -> Option<String> {
         let mut p = self.nodes[i].proc.take()?;
         self.nodes[i].paused = false;
-        signal_group(&p.child, libc::SIGKILL);
-        signal_group(&p.child, libc::SIGCONT);
+        signal_group(&p.child, Signal::SIGKILL);
+        signal_group(&p.child, Signal::SIGCONT);
         p.child.wait().ok().map(|s| describe_status(&s))
     }
 
     /// SIGSTOPs (`true`) or SIGCONTs node `i`'s process group.
     pub fn pause(&mut self, i: usize, stop: bool) {
         if let Some(p) = &self.nodes[i].proc {
-            signal_group(&p.child, if stop { libc::SIGSTOP } else { libc::SIGCONT });
+            signal_group(
+                &p.child,
+                if stop {
+                    Signal::SIGSTOP
+                } else {
+                    Signal::SIGCONT
+                },
+            );
             self.nodes[i].paused = stop;
         }
     }
@@ -283,7 +275,7 @@ impl Nodes {
     /// Forgets node `i`'s process after it exited on its own (reaping it).
     pub fn reap(&mut self, i: usize) {
         if let Some(mut p) = self.nodes[i].proc.take() {
-            signal_group(&p.child, libc::SIGKILL);
+            signal_group(&p.child, Signal::SIGKILL);
             let _ = p.child.wait();
         }
     }
@@ -293,8 +285,8 @@ impl Nodes {
     pub fn stop_all(&mut self, grace: Duration) {
         for n in &self.nodes {
             if let Some(p) = &n.proc {
-                signal_group(&p.child, libc::SIGTERM);
-                signal_group(&p.child, libc::SIGCONT);
+                signal_group(&p.child, Signal::SIGTERM);
+                signal_group(&p.child, Signal::SIGCONT);
             }
         }
         let deadline = Instant::now() + grace;
@@ -340,23 +332,5 @@ fn describe_status(s: &std::process::ExitStatus) -> String {
         (Some(c), _) => format!("exited with status {c}"),
         (None, Some(sig)) => format!("was killed by signal {sig}"),
         _ => "ended".into(),
-    }
-}
-
-/// The last `lines` lines of a log file (or a note saying it cannot be read or is empty).
-pub fn log_tail(path: &Path, lines: usize) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let start = bytes.len().saturating_sub(8 * 1024);
-            let text = String::from_utf8_lossy(&bytes[start..]);
-            let all: Vec<&str> = text.lines().collect();
-            let tail = all[all.len().saturating_sub(lines)..].join("\n");
-            if tail.trim().is_empty() {
-                "(its stderr is empty)".into()
-            } else {
-                tail
-            }
-        }
-        Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
 }

@@ -16,7 +16,7 @@
 //!   linearizable.
 //!
 //! What every node shares lives here and in [`server`] (the accept loop and the commands every
-//! store answers: `PING`, `CLOCK-OFFSET`), [`resp`] (the wire format), [`peers`] (connections
+//! store answers: `PING`), [`resp`] (the wire format), [`peers`] (connections
 //! to the other nodes) and [`journal`] (the append-only state file that lets a killed node come
 //! back with its data); [`acceptor`] is the Paxos acceptor that `quorum-kv` runs on every node.
 //!
@@ -29,7 +29,6 @@
 //! | `CAS k from to` | `:1` if `k` held `from` and now holds `to`, `:0` if it did not hold `from` |
 //! | `SADD`, `SMEMBERS`, `LPUSH`, `RPOP`, `INCRBY`, `BANKINIT`, `TRANSFER`, `BALANCES` | sets, FIFO queues, counters and a bank, in `lin-kv`, `lww-kv` and `quorum-kv` (see [`commands`], which parses every client command once) |
 //! | `PING` | `+PONG` |
-//! | `CLOCK-OFFSET [ms]` | set (`+OK`) or get (`:ms`) the offset added to this node's clock |
 //!
 //! To compare against a missing key, send `from` as a RESP nil bulk string (`$-1`); the
 //! harness's client does this for a cas from nil (`redis-cli` cannot send nil).
@@ -44,7 +43,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -172,7 +170,6 @@ pub struct Node {
     pub dir: Option<PathBuf>,
     /// How far a journaled change has gone before the node acknowledges it.
     pub durability: journal::Durability,
-    clock_offset_ms: AtomicI64,
     started: Instant,
 }
 
@@ -188,7 +185,6 @@ impl Node {
                 .collect(),
             dir: config.dir.clone(),
             durability: config.durability,
-            clock_offset_ms: AtomicI64::new(0),
             started: Instant::now(),
         }
     }
@@ -199,24 +195,13 @@ impl Node {
         cluster / 2 + 1
     }
 
-    /// This node's wall clock in nanoseconds since the Unix epoch, plus its clock offset: the
-    /// clock a clock-skew fault moves.
+    /// This node's wall clock in nanoseconds since the Unix epoch: the clock a clock-skew
+    /// fault moves (through the `LD_PRELOAD` clock shim, see [`crate::nemesis::clock`]).
     pub fn now_nanos(&self) -> i64 {
-        let wall = SystemTime::now()
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
-        wall + self.clock_offset_ms() * 1_000_000
-    }
-
-    /// The current clock offset in milliseconds.
-    pub fn clock_offset_ms(&self) -> i64 {
-        self.clock_offset_ms.load(Ordering::Relaxed)
-    }
-
-    /// Sets the clock offset in milliseconds.
-    pub fn set_clock_offset_ms(&self, ms: i64) {
-        self.clock_offset_ms.store(ms, Ordering::Relaxed);
+            .unwrap_or(0)
     }
 
     /// Writes one line to the node's log (stderr, which the harness sends to `node.log`).

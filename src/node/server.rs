@@ -1,5 +1,5 @@
 //! The node's server loop: accept connections, read commands, answer the ones every store
-//! shares (`PING`, `CLOCK-OFFSET`) and hand the rest to the store.
+//! shares (`PING`) and hand the rest to the store.
 //!
 //! Each connection is served by its own task, one command at a time, so a client that pipelines
 //! gets its replies in order.
@@ -9,7 +9,7 @@
 //! store with a known service time against which the harness's own latency shows.
 
 use super::resp::{Connection, Frame};
-use super::{arg, Node, Store, NOT_APPLIED};
+use super::{Node, Store, NOT_APPLIED};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -32,7 +32,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let (node, store) = (node.clone(), store.clone());
+        let store = store.clone();
         let service = service_time();
         tokio::spawn(async move {
             let mut conn = Connection::new(stream);
@@ -46,7 +46,7 @@ pub async fn serve(
                     }
                 };
                 let started = std::time::Instant::now();
-                let reply = answer(&node, store.as_ref(), frame).await;
+                let reply = answer(store.as_ref(), frame).await;
                 while started.elapsed() < service {
                     std::hint::spin_loop();
                 }
@@ -67,32 +67,14 @@ fn service_time() -> std::time::Duration {
 }
 
 /// The reply to one frame read from a connection.
-async fn answer(node: &Node, store: &dyn Store, frame: Frame) -> Frame {
+async fn answer(store: &dyn Store, frame: Frame) -> Frame {
     let Some((name, args)) = command_words(frame) else {
         return Frame::error(NOT_APPLIED, "a command is an array of bulk strings");
     };
     match name.as_str() {
         "PING" => Frame::Simple("PONG".into()),
-        "CLOCK-OFFSET" => clock_offset(node, &args),
         _ => store.handle(&name, &args).await,
     }
-}
-
-/// `CLOCK-OFFSET` reads the offset; `CLOCK-OFFSET ms` sets it.
-fn clock_offset(node: &Node, args: &[Option<String>]) -> Frame {
-    if args.is_empty() {
-        return Frame::Integer(node.clock_offset_ms());
-    }
-    let ms = match arg(args, 0, "the offset").map(str::parse::<i64>) {
-        Ok(Ok(ms)) if args.len() == 1 => ms,
-        _ => return super::wrong_arity("CLOCK-OFFSET", "CLOCK-OFFSET [milliseconds]"),
-    };
-    node.log(format!(
-        "clock offset {} ms -> {ms} ms",
-        node.clock_offset_ms()
-    ));
-    node.set_clock_offset_ms(ms);
-    Frame::ok()
 }
 
 /// Splits a command frame into its upper-cased name and its argument words.

@@ -9,13 +9,19 @@
 
 use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport};
+use crate::targets::clients::NodeClients;
 use crate::targets::etcd_client::{EtcdClient, EtcdError};
+use crate::targets::register::{compare_failed, decode, RegisterOp};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::targets::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
+use crate::targets::{
+    node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
+    TargetOptions,
+};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The error line for a missing `etcd`.
@@ -178,11 +184,6 @@ impl EtcdTarget {
     }
 }
 
-/// `n1`, `n2`, ... `n<count>`.
-fn member_names(count: usize) -> Vec<String> {
-    (1..=count).map(|i| format!("n{i}")).collect()
-}
-
 /// The command line of each member of a cluster named `token`; member `i` listens on
 /// `hosts[i]` at the given ports.
 fn member_args(
@@ -240,7 +241,7 @@ impl Target for EtcdTarget {
     async fn setup(&mut self) -> anyhow::Result<()> {
         let binary = etcd_binary(self.binary.as_deref())?;
         let n = self.opts.nodes.unwrap_or(3).max(1);
-        let names = member_names(n);
+        let names = node_names(n);
         let placement = self.opts.placement.clone();
         let (hosts, all) = match &placement {
             // Each member has a network namespace, and so every port, of its own.
@@ -287,31 +288,25 @@ impl Target for EtcdTarget {
         self.wait_ready().await
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
-        if self.members.is_empty() {
-            bail!("the etcd target is not running: call setup first");
-        }
-        let m = &self.members[process as usize % self.members.len()];
-        Ok(Box::new(EtcdRegisterClient {
-            etcd: EtcdClient::new(&m.url(), CALL_TIMEOUT)?,
-            serializable: self.serializable,
-        }))
-    }
-
-    /// Member `node` alone, reading as the run's clients read (linearizable unless
-    /// `--serializable-reads`), so a final read is never staler than the run's own.
-    async fn node_client(
-        &self,
-        node: &str,
-        _process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        let Some(m) = self.members.iter().find(|m| m.name == node) else {
-            return Ok(None);
+    /// Clients spread over the members; a member alone reads as the run's clients read
+    /// (linearizable unless `--serializable-reads`), so a final read is never staler than the
+    /// run's own.
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let members = self
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), SocketAddr::new(m.host, m.client_port)))
+            .collect();
+        let serializable = self.serializable;
+        let open = move |_: &str, addr| {
+            Ok(Box::new(EtcdRegisterClient {
+                etcd: EtcdClient::new(&format!("http://{addr}"), CALL_TIMEOUT)?,
+                serializable,
+            }) as Box<dyn Client>)
         };
-        Ok(Some(Box::new(EtcdRegisterClient {
-            etcd: EtcdClient::new(&m.url(), CALL_TIMEOUT)?,
-            serializable: self.serializable,
-        })))
+        Ok(NodeClients::new("etcd", members, open)?
+            .with_node_reads()
+            .shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
@@ -327,7 +322,7 @@ impl Target for EtcdTarget {
     }
 
     fn planned_nodes(&self) -> Vec<String> {
-        member_names(self.opts.nodes.unwrap_or(3).max(1))
+        node_names(self.opts.nodes.unwrap_or(3).max(1))
     }
 
     fn exited(&mut self) -> Vec<(String, String)> {
@@ -416,25 +411,22 @@ fn encode(v: &Value) -> Option<String> {
     }
 }
 
-fn decode(s: Option<String>) -> Value {
-    match s {
-        None => Value::Nil,
-        Some(s) => s.parse().map(Value::Int).unwrap_or(Value::Str(s)),
-    }
-}
-
 #[async_trait]
 impl Client for EtcdRegisterClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
+        let op = match RegisterOp::of(req) {
+            Ok(op) => op,
+            Err(why) => return Outcome::Fail(why),
+        };
         let key = req.key.clone().unwrap_or_else(|| "register".to_string());
-        match req.f.as_str() {
-            "read" => match self.etcd.get(&key, self.serializable).await {
+        match op {
+            RegisterOp::Read => match self.etcd.get(&key, self.serializable).await {
                 Ok(v) => Outcome::Ok(decode(v)),
                 // A failed read changes nothing: it is safe to call it failed.
                 Err(e) => Outcome::Fail(e.to_string()),
             },
-            "write" => {
-                let Some(v) = encode(&req.value) else {
+            RegisterOp::Write(value) => {
+                let Some(v) = encode(value) else {
                     return Outcome::Fail("cannot write nil".into());
                 };
                 match self.etcd.put(&key, &v).await {
@@ -442,26 +434,16 @@ impl Client for EtcdRegisterClient {
                     Err(e) => outcome_of(e),
                 }
             }
-            "cas" => {
-                let Some([from, to]) = req
-                    .value
-                    .as_list()
-                    .and_then(|l| <&[Value; 2]>::try_from(l).ok())
-                else {
-                    return Outcome::Fail(format!("cas needs [from to], got {}", req.value));
-                };
+            RegisterOp::Cas { from, to } => {
                 let Some(new) = encode(to) else {
                     return Outcome::Fail("cannot cas to nil".into());
                 };
                 match self.etcd.cas(&key, encode(from).as_deref(), &new).await {
                     Ok(true) => Outcome::Ok(req.value.clone()),
-                    Ok(false) => Outcome::Fail("compare failed".into()),
+                    Ok(false) => compare_failed(),
                     Err(e) => outcome_of(e),
                 }
             }
-            other => Outcome::Fail(format!(
-                "the etcd register client does not know {other:?} (it knows read, write, cas)"
-            )),
         }
     }
 }

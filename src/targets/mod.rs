@@ -1,8 +1,11 @@
 //! Targets: the systems under test, started as real processes, and the clients that talk to them.
 //!
-//! A [`Target`] starts its nodes, waits until they are ready, hands out [`Client`]s, reports
-//! nodes that died, and stops everything on [`Target::teardown`] (and, as a last resort, when
-//! dropped). [`registry`] maps a target's name to its constructor.
+//! A [`Target`] is the cluster's lifecycle: it starts its nodes, waits until they are ready,
+//! reports nodes that died, kills and restarts them for the nemesis, and stops everything on
+//! [`Target::teardown`] (and, as a last resort, when dropped). Once set up it hands out a
+//! [`ClientFactory`], which opens [`Client`]s without the target's lock, so a reconnecting
+//! client never waits behind a node restart or the liveness poll. [`registry`] maps a target's
+//! name to its constructor.
 
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
@@ -12,6 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+pub mod clients;
 pub mod described;
 pub mod etcd;
 pub mod etcd_client;
@@ -20,6 +24,7 @@ pub mod node_process;
 pub mod postgres;
 pub mod real;
 pub mod redis;
+pub mod register;
 pub mod registry;
 pub mod resp_client;
 pub mod server_process;
@@ -57,6 +62,25 @@ pub trait Client: Send {
     async fn invoke(&mut self, req: &Request) -> Outcome;
 }
 
+/// Opens clients of a set-up target. Shared behind an `Arc` by the workers and the final reads
+/// with no lock around it: opening a client waits for no restart, poll or other client.
+#[async_trait]
+pub trait ClientFactory: Send + Sync {
+    /// Opens a client for `process`.
+    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
+    /// Opens a client for `process` that talks to node `node` alone, for the per-node final
+    /// reads that show whether the replicas converged; `None` when this target cannot address
+    /// that node (or its nodes are not replicas of one store).
+    async fn node_client(
+        &self,
+        node: &str,
+        process: u64,
+    ) -> anyhow::Result<Option<Box<dyn Client>>> {
+        let _ = (node, process);
+        Ok(None)
+    }
+}
+
 /// One node of a target, as the harness and the nemesis see it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeInfo {
@@ -68,22 +92,6 @@ pub struct NodeInfo {
     pub pid: Option<u32>,
     /// The node's log file.
     pub log: PathBuf,
-}
-
-/// A client-side worker process (a lock client run as its own OS process), so a fault such as a
-/// pause can stop a client the way a long GC pause would.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerInfo {
-    /// The client process it serves.
-    pub process: u64,
-    /// Its OS process id.
-    pub pid: u32,
-    /// Whether it believes it holds the lock (from its acquire ok until it invokes release).
-    pub holds_lock: bool,
-    /// When it was sent its write, if that write has not answered yet: it is mid-update (the
-    /// worker does its "work", then writes what it read earlier). A pause landing early in this
-    /// window stalls the holder before its write lands, where a stall does the most harm.
-    pub writing_since: Option<std::time::Instant>,
 }
 
 /// Where a target's node processes run: their address and how their command is prepared (e.g.
@@ -106,6 +114,16 @@ pub trait NodePlacement: Send + Sync + std::fmt::Debug {
         let _ = (from, to);
         None
     }
+}
+
+/// The name of node `i` (0-based) of a cluster: `n1`, `n2`, ...
+pub fn node_name(i: usize) -> String {
+    format!("n{}", i + 1)
+}
+
+/// The names of a cluster's `count` nodes: `n1`, `n2`, ... `n<count>`.
+pub fn node_names(count: usize) -> Vec<String> {
+    (0..count).map(node_name).collect()
 }
 
 /// The pid of the running node called `name` among `nodes`.
@@ -149,19 +167,8 @@ pub trait Target: Send + Sync {
     fn supports_placement(&self) -> bool {
         false
     }
-    /// Opens a client for `process`.
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>>;
-    /// Opens a client for `process` that talks to node `node` alone, for the per-node final
-    /// reads that show whether the replicas converged; `None` when this target cannot address
-    /// that node (or its nodes are not replicas of one store).
-    async fn node_client(
-        &self,
-        node: &str,
-        process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        let _ = (node, process);
-        Ok(None)
-    }
+    /// The factory that opens this target's clients, once it is set up (an error before).
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>>;
     /// The nodes as they are now.
     fn nodes(&self) -> Vec<NodeInfo>;
     /// Nodes whose process exited since the last call: name, and why (exit status, log tail).
@@ -190,11 +197,6 @@ pub trait Target: Send + Sync {
             self.name()
         )
     }
-    /// Client worker processes, for targets whose clients run as their own OS processes (the
-    /// lock targets).
-    fn workers(&self) -> Vec<WorkerInfo> {
-        Vec::new()
-    }
     /// The names the nemesis plans faults against, known before `setup`: the planned node
     /// names by default. The lock targets answer `["holder"]`, so a pause stops whichever
     /// client holds the lock at that moment, like a GC pause.
@@ -210,14 +212,6 @@ pub trait Target: Send + Sync {
     /// side checks a schedule against it, so the run refuses rather than injects nothing.
     fn fault_support(&self) -> FaultSupport {
         FaultSupport::all(self.name())
-    }
-    /// Moves node `name`'s clock by `offset_ms` from real time (replacing any earlier offset).
-    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
-        let _ = offset_ms;
-        anyhow::bail!(
-            "target {} cannot skew the clock of node {name}: unsupported",
-            self.name()
-        )
     }
 }
 

@@ -7,8 +7,13 @@
 //! block of the lock targets.
 
 use crate::history::Value;
+use crate::targets::clients::NodeClients;
+use crate::targets::register::{compare_failed, decode, RegisterOp};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
-use crate::targets::{Client, NodeInfo, NodePlacement, Outcome, Request, Target, TargetOptions};
+use crate::targets::{
+    node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
+    TargetOptions,
+};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -230,11 +235,6 @@ pub async fn start_servers(
     Ok(out)
 }
 
-/// `n1`, `n2`, ... `n<count>`.
-pub fn node_names(count: usize) -> Vec<String> {
-    (1..=count).map(|i| format!("n{i}")).collect()
-}
-
 /// The `redis` target: `nodes` independent redis-servers (1 by default); clients use the first.
 pub struct RedisTarget {
     opts: TargetOptions,
@@ -266,25 +266,20 @@ impl Target for RedisTarget {
         Ok(())
     }
 
-    async fn client(&self, _process: u64) -> anyhow::Result<Box<dyn Client>> {
-        let server = self
+    /// Every client uses the first server, and only it has a per-node client: the others are
+    /// independent servers, not replicas of it.
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let first = self
             .servers
-            .first()
-            .context("the redis target has no running node: call setup first")?;
-        Ok(Box::new(RedisClient::new(&server.url())?))
-    }
-
-    /// Only the first server, the one every client uses: the others are independent servers,
-    /// not replicas of it.
-    async fn node_client(
-        &self,
-        node: &str,
-        _process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        match self.servers.first() {
-            Some(s) if s.info().name == node => Ok(Some(Box::new(RedisClient::new(&s.url())?))),
-            _ => Ok(None),
-        }
+            .iter()
+            .take(1)
+            .map(|s| (s.name.clone(), s.addr));
+        let open = |_: &str, addr| {
+            Ok(Box::new(RedisClient::new(&format!("redis://{addr}/"))?) as Box<dyn Client>)
+        };
+        Ok(NodeClients::new("redis", first.collect(), open)?
+            .with_node_reads()
+            .shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
@@ -420,25 +415,20 @@ fn encode(v: &Value) -> String {
     }
 }
 
-/// A stored string back to a value: an integer when it parses as one.
-fn decode(s: Option<String>) -> Value {
-    match s {
-        None => Value::Nil,
-        Some(s) => s.parse().map(Value::Int).unwrap_or(Value::Str(s)),
-    }
-}
-
 #[async_trait]
 impl Client for RedisClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
+        let op = match RegisterOp::of(req) {
+            Ok(op) => op,
+            Err(why) => return Outcome::Fail(why),
+        };
         let key = req.key.clone().unwrap_or_else(|| "register".to_string());
-        let con = match self.conn.get().await {
+        let mut con = match self.conn.get().await {
             Ok(c) => c.clone(),
             Err(e) => return Outcome::Fail(e),
         };
-        let mut con = con;
-        match req.f.as_str() {
-            "read" => {
+        match op {
+            RegisterOp::Read => {
                 let mut cmd = redis::cmd("GET");
                 cmd.arg(&key);
                 let fut = cmd.query_async::<Option<String>>(&mut con);
@@ -447,36 +437,26 @@ impl Client for RedisClient {
                     Err(e) => Outcome::Info(e),
                 }
             }
-            "write" => {
+            RegisterOp::Write(value) => {
                 let mut cmd = redis::cmd("SET");
-                cmd.arg(&key).arg(encode(&req.value));
+                cmd.arg(&key).arg(encode(value));
                 let fut = cmd.query_async::<()>(&mut con);
                 match call(&mut self.conn, fut).await {
                     Ok(()) => Outcome::Ok(req.value.clone()),
                     Err(e) => Outcome::Info(e),
                 }
             }
-            "cas" => {
-                let Some([from, to]) = req
-                    .value
-                    .as_list()
-                    .and_then(|l| <&[Value; 2]>::try_from(l).ok())
-                else {
-                    return Outcome::Fail(format!("cas needs [from to], got {}", req.value));
-                };
+            RegisterOp::Cas { from, to } => {
                 let script = redis::Script::new(CAS_SCRIPT);
                 let mut inv = script.key(&key);
                 inv.arg(encode(from)).arg(encode(to));
                 let fut = inv.invoke_async::<i64>(&mut con);
                 match call(&mut self.conn, fut).await {
                     Ok(1) => Outcome::Ok(req.value.clone()),
-                    Ok(_) => Outcome::Fail("compare failed".into()),
+                    Ok(_) => compare_failed(),
                     Err(e) => Outcome::Info(e),
                 }
             }
-            other => Outcome::Fail(format!(
-                "the redis register client does not know {other:?} (it knows read, write, cas)"
-            )),
         }
     }
 }

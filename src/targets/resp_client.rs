@@ -15,6 +15,7 @@
 //! is also dropped when a call is abandoned half-way (the controller's timeout drops the
 //! future), because its reply could otherwise be read as the answer to the next request.
 
+use super::register::{compare_failed, RegisterOp};
 use super::{Client, Outcome, Request};
 use crate::history::Value;
 use crate::node::resp::{Connection, Frame};
@@ -202,32 +203,26 @@ pub fn command_for(req: &Request) -> Result<Frame, String> {
         .as_deref()
         .ok_or_else(|| format!("{} needs a key", req.f))?
         .as_bytes();
-    match req.f.as_str() {
-        "read" => Ok(Frame::command(&[Some(b"GET"), Some(key)])),
-        "write" => {
-            let v = register_arg(&req.value)?.ok_or("cannot write nil")?;
+    match RegisterOp::of(req)? {
+        RegisterOp::Read => Ok(Frame::command(&[Some(b"GET"), Some(key)])),
+        RegisterOp::Write(value) => {
+            let v = register_arg(value)?.ok_or("cannot write nil")?;
             Ok(Frame::command(&[
                 Some(b"SET"),
                 Some(key),
                 Some(v.as_bytes()),
             ]))
         }
-        "cas" => match req.value.as_list() {
-            Some([from, to]) => {
-                let from = register_arg(from)?;
-                let to = register_arg(to)?.ok_or("cannot cas to nil")?;
-                Ok(Frame::command(&[
-                    Some(b"CAS"),
-                    Some(key),
-                    from.as_deref().map(str::as_bytes),
-                    Some(to.as_bytes()),
-                ]))
-            }
-            _ => Err(format!("cas needs [from, to], got {}", req.value)),
-        },
-        f => Err(format!(
-            "unsupported op {f:?}: this client does read, write and cas"
-        )),
+        RegisterOp::Cas { from, to } => {
+            let from = register_arg(from)?;
+            let to = register_arg(to)?.ok_or("cannot cas to nil")?;
+            Ok(Frame::command(&[
+                Some(b"CAS"),
+                Some(key),
+                from.as_deref().map(str::as_bytes),
+                Some(to.as_bytes()),
+            ]))
+        }
     }
 }
 
@@ -244,7 +239,7 @@ pub fn outcome_for(req: &Request, reply: Frame) -> Outcome {
         ("read", Frame::Bulk(b)) => Outcome::Ok(read_value(b)),
         ("write", Frame::Simple(s)) if s == "OK" => Outcome::Ok(req.value.clone()),
         ("cas", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
-        ("cas", Frame::Integer(0)) => Outcome::Fail(crate::check::model::COMPARE_FAILED.into()),
+        ("cas", Frame::Integer(0)) => compare_failed(),
         (f, other) => Outcome::Info(format!("unexpected reply to {f}: {other:?}")),
     }
 }

@@ -173,7 +173,7 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = String::from_utf8_lossy(&buf);
     let all: Vec<&str> = text.lines().collect();
     let tail = all[all.len().saturating_sub(lines)..].join("\n");
-    if tail.is_empty() {
+    if tail.trim().is_empty() {
         "(log is empty)".to_string()
     } else {
         tail
@@ -207,14 +207,16 @@ pub fn find_binary(
     bail!("{hint}")
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, release it).
+/// A TCP port on 127.0.0.1 that was free a moment ago (see [`ports`]).
 pub fn free_port() -> anyhow::Result<u16> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .context("cannot bind a free port on 127.0.0.1")?;
-    Ok(l.local_addr().context("cannot read a bound port")?.port())
+    let port = ports(0, 1)?.first().copied();
+    port.context("no free port on 127.0.0.1")
 }
 
-/// `count` ports: consecutive from `base` when it is non-zero, else free ones.
+/// `count` ports on 127.0.0.1: consecutive from `base` when it is non-zero, else free ones the
+/// OS hands out. Free ones are all held bound until every one is picked, so none is handed out
+/// twice; the servers bind them after this returns, and one taken in between shows as that
+/// server's startup error.
 pub fn ports(base: u16, count: usize) -> anyhow::Result<Vec<u16>> {
     if base != 0 {
         return (0..count)
@@ -225,14 +227,14 @@ pub fn ports(base: u16, count: usize) -> anyhow::Result<Vec<u16>> {
             })
             .collect();
     }
-    let mut out: Vec<u16> = Vec::new();
-    while out.len() < count {
-        let p = free_port()?;
-        if !out.contains(&p) {
-            out.push(p);
-        }
-    }
-    Ok(out)
+    let probes = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("cannot bind a free port on 127.0.0.1")?;
+    probes
+        .iter()
+        .map(|p| Ok(p.local_addr().context("cannot read a bound port")?.port()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,17 +3,19 @@
 //!
 //! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
 //! every node (see [`node_process`]) and waits until each answers `PING`.
-//! Clients are spread over the nodes (process `p` talks to node `p % n`), so a store that
+//! Clients ([`NodeClients`]) are spread over the nodes (process `p` talks to node `p % n`), so a store that
 //! serves locally shows what each replica believes. Nodes are stopped on
 //! [`teardown`](Target::teardown) and, as a last resort, when the target is dropped.
 
+use super::clients::NodeClients;
 use super::node_process::{self, NodeSpec, Spawner};
 use super::resp_client::RespClient;
-use super::{Client, NodeInfo, Target, TargetOptions};
+use super::{node_name, node_names, Client, ClientFactory, NodeInfo, Target, TargetOptions};
 use crate::node::resp::{Connection, Frame};
 use crate::node::StoreKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Nodes in a toy cluster unless `--nodes` says otherwise.
@@ -96,7 +98,7 @@ impl ToyTarget {
 /// when the harness placed it in a network namespace (shared by every target that starts nodes).
 pub fn listen_ip(opts: &TargetOptions, i: usize) -> anyhow::Result<IpAddr> {
     match &opts.placement {
-        Some(p) => p.ip(&format!("n{}", i + 1)),
+        Some(p) => p.ip(&node_name(i)),
         None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
     }
 }
@@ -109,11 +111,7 @@ pub fn pick_ports(opts: &TargetOptions, count: usize) -> anyhow::Result<Vec<u16>
     let mut ports = Vec::new();
     for i in 0..count {
         let ip = listen_ip(opts, i)?;
-        if let Some(port) = opts
-            .placement
-            .as_ref()
-            .and_then(|p| p.port(&format!("n{}", i + 1)))
-        {
+        if let Some(port) = opts.placement.as_ref().and_then(|p| p.port(&node_name(i))) {
             ports.push(port);
             continue;
         }
@@ -206,12 +204,7 @@ impl Target for ToyTarget {
         let addrs: Vec<(String, SocketAddr)> = ports
             .iter()
             .enumerate()
-            .map(|(i, &port)| {
-                Ok((
-                    format!("n{}", i + 1),
-                    SocketAddr::new(self.listen_ip(i)?, port),
-                ))
-            })
+            .map(|(i, &port)| Ok((node_name(i), SocketAddr::new(self.listen_ip(i)?, port))))
             .collect::<anyhow::Result<_>>()?;
         self.nodes = addrs
             .iter()
@@ -252,38 +245,28 @@ impl Target for ToyTarget {
     }
 
     fn planned_nodes(&self) -> Vec<String> {
-        (1..=self.opts.nodes.unwrap_or(DEFAULT_NODES))
-            .map(|i| format!("n{i}"))
-            .collect()
+        node_names(self.opts.nodes.unwrap_or(DEFAULT_NODES))
     }
 
     fn supports_placement(&self) -> bool {
         true
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
-        if self.nodes.is_empty() {
-            anyhow::bail!("the {} cluster is not set up", self.store.name());
-        }
-        let node = &self.nodes[(process % self.nodes.len() as u64) as usize];
-        Ok(Box::new(RespClient::new(
-            node.spec.name.clone(),
-            node.spec.listen,
-            CLIENT_TIMEOUT,
-        )))
-    }
-
-    async fn node_client(
-        &self,
-        node: &str,
-        _process: u64,
-    ) -> anyhow::Result<Option<Box<dyn Client>>> {
-        let spec = &self.nodes[self.index(node)?].spec;
-        Ok(Some(Box::new(RespClient::new(
-            spec.name.clone(),
-            spec.listen,
-            CLIENT_TIMEOUT,
-        ))))
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| (n.spec.name.clone(), n.spec.listen))
+            .collect();
+        let open = |name: &str, addr| {
+            Ok(
+                Box::new(RespClient::new(name.to_string(), addr, CLIENT_TIMEOUT))
+                    as Box<dyn Client>,
+            )
+        };
+        Ok(NodeClients::new(self.store.name(), nodes, open)?
+            .with_node_reads()
+            .shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
@@ -381,22 +364,6 @@ impl Target for ToyTarget {
             return Ok(());
         }
         self.start(i).await
-    }
-
-    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
-        let addr = self.nodes[self.index(name)?].spec.listen;
-        let offset = offset_ms.to_string();
-        let cmd = Frame::command(&[Some(b"CLOCK-OFFSET"), Some(offset.as_bytes())]);
-        let reply = async {
-            let mut conn = Connection::connect(addr, Duration::from_secs(1)).await?;
-            conn.call(&cmd).await
-        };
-        match tokio::time::timeout(Duration::from_secs(2), reply).await {
-            Ok(Ok(Frame::Simple(ok))) if ok == "OK" => Ok(()),
-            Ok(Ok(other)) => anyhow::bail!("node {name} refused the clock offset: {other:?}"),
-            Ok(Err(e)) => anyhow::bail!("cannot set the clock of node {name}: {e}"),
-            Err(_) => anyhow::bail!("node {name} did not answer CLOCK-OFFSET (paused?)"),
-        }
     }
 }
 

@@ -7,14 +7,16 @@
 //! a lock wait that ran out, a deliberate read-uncommitted abort) is `fail`: the transaction
 //! certainly did not commit; a lost connection or any other error after sending is `info`.
 
+use super::clients::NodeClients;
 use super::toy::ToyTarget;
-use super::{Client, NodeInfo, Outcome, Request, Target, TargetOptions};
+use super::{Client, ClientFactory, NodeInfo, Outcome, Request, Target, TargetOptions};
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
 use crate::node::resp::{Connection, Frame};
 use crate::node::txn_kv::Isolation;
 use crate::node::{StoreKind, NOT_APPLIED};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long to wait for a connection.
@@ -74,18 +76,18 @@ impl Target for TxnKvTarget {
     fn supports_placement(&self) -> bool {
         self.inner.supports_placement()
     }
-    async fn client(&self, _process: u64) -> anyhow::Result<Box<dyn Client>> {
-        let node = self
-            .inner
-            .nodes()
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("the txn-kv node is not set up"))?;
-        Ok(Box::new(TxnClient {
-            addr: node.addr,
-            level: self.level()?,
-            conn: None,
-        }))
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let level = self.level()?;
+        let node = self.inner.nodes().into_iter().take(1);
+        let open = move |_: &str, addr| {
+            Ok(Box::new(TxnClient {
+                addr,
+                level,
+                conn: None,
+            }) as Box<dyn Client>)
+        };
+        let nodes = node.map(|n| (n.name, n.addr)).collect();
+        Ok(NodeClients::new(self.name(), nodes, open)?.shared())
     }
     fn nodes(&self) -> Vec<NodeInfo> {
         self.inner.nodes()
@@ -104,9 +106,6 @@ impl Target for TxnKvTarget {
     }
     fn fault_support(&self) -> FaultSupport {
         self.inner.fault_support()
-    }
-    async fn set_clock_offset(&mut self, name: &str, offset_ms: i64) -> anyhow::Result<()> {
-        self.inner.set_clock_offset(name, offset_ms).await
     }
 }
 

@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use ferrocheck::history::{History, Op, OpType, Process, Value};
-use ferrocheck::targets::{Client, Outcome, Request, Target, WorkerInfo};
+use ferrocheck::targets::lock::{LockTarget, WorkerInfo};
+use ferrocheck::targets::{Client, Outcome, Request};
 use ferrocheck::workload::lock::LockWorkload;
 use ferrocheck::workload::{Step, Workload};
 use nix::sys::signal::{kill, Signal};
@@ -126,7 +127,7 @@ pub struct Plan {
 
 /// Runs the plan's lock workers, pausing the holder now and then, then a final read. Returns the
 /// history and how many pauses hit a holder.
-pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, usize) {
+pub async fn run_lock_test(target: Arc<dyn LockTarget>, plan: &Plan) -> (History, usize) {
     let (fencing, workers, run, every, pause, op_timeout) = (
         plan.fencing,
         plan.workers,
@@ -138,12 +139,13 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
     let rec = Recorder::new();
     let workload = LockWorkload::new(fencing);
     let deadline = Instant::now() + run;
+    let clients = target.clients().unwrap();
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let mut client = target.client(w as u64).await.unwrap();
+        let mut client = clients.client(w as u64).await.unwrap();
         let mut gen = workload.worker(w);
         let rec = rec.clone();
-        let target = target.clone();
+        let clients = clients.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
             let mut process = w as u64;
@@ -155,7 +157,7 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
                 if matches!(out, Outcome::Info(_)) {
                     // Retired: continue under a new process id with a new client.
                     process += 100;
-                    client = target.client(process).await.unwrap();
+                    client = clients.client(process).await.unwrap();
                 }
                 last = Some((req, out));
             }
@@ -182,18 +184,18 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
             .map(|h| stop(&rec, &h)),
         false => None,
     };
-    let mut clients = Vec::new();
+    let mut finished = Vec::new();
     for t in tasks {
-        clients.push(t.await.unwrap());
+        finished.push(t.await.unwrap());
     }
-    drop(clients);
+    drop(finished);
     if let Some((pid, who)) = last {
         cont(&rec, pid, who);
         hits += 1;
     }
     // A worker continued by the last resume may still be landing its stale write.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut fin = target.client(999).await.unwrap();
+    let mut fin = clients.client(999).await.unwrap();
     let req = Request {
         f: "final-read".into(),
         key: None,
@@ -209,7 +211,7 @@ pub async fn run_lock_test(target: Arc<dyn Target>, plan: &Plan) -> (History, us
 /// The worker that holds the lock and was sent its write moments ago (so it is still doing its
 /// work, its write not landed yet: a worker caught later may already have answered), waiting up
 /// to 600 ms for one.
-async fn catch_holder(target: &dyn Target, rec: &Recorder) -> Option<WorkerInfo> {
+async fn catch_holder(target: &dyn LockTarget, rec: &Recorder) -> Option<WorkerInfo> {
     for _ in 0..600 {
         let found = target.workers().into_iter().find(|w| {
             w.holds_lock

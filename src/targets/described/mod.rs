@@ -13,10 +13,11 @@ pub mod file;
 pub mod http;
 pub mod resp;
 
+use super::clients::NodeClients;
 use super::real::RealOptions;
 use super::registry::TargetEntry;
 use super::server_process::{find_binary, log_tail, ServerProcess};
-use super::{Client, NodeInfo, Target, TargetOptions};
+use super::{Client, ClientFactory, NodeInfo, Target, TargetOptions};
 use crate::toml_file::{looks_like_path, Source};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -412,7 +413,7 @@ impl Target for DescribedTarget {
             .iter()
             .enumerate()
             .map(|(i, &port)| {
-                let name = format!("n{}", i + 1);
+                let name = super::node_name(i);
                 Ok(Node {
                     addr: SocketAddr::new(super::toy::listen_ip(&self.opts, i)?, port),
                     log: self.opts.work_dir.join(&name).join("node.log"),
@@ -438,29 +439,36 @@ impl Target for DescribedTarget {
     }
 
     fn planned_nodes(&self) -> Vec<String> {
-        (1..=self.count()).map(|i| format!("n{i}")).collect()
+        super::node_names(self.count())
     }
 
     fn supports_placement(&self) -> bool {
         true
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
         let file = self.file()?.clone();
-        if self.nodes.is_empty() {
-            anyhow::bail!("target {} is not set up", file.name);
-        }
-        let node = &self.nodes[(process % self.nodes.len() as u64) as usize];
-        Ok(match file.protocol {
-            Protocol::Resp => Box::new(resp::TemplateClient::new(
-                file,
-                node.name.clone(),
-                node.addr,
-                CALL_TIMEOUT,
-            )),
-            Protocol::HttpJson => Box::new(http::HttpClient::new(file, node.addr, CALL_TIMEOUT)?),
-            Protocol::Maelstrom => anyhow::bail!("a maelstrom target has no client of its own"),
-        })
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.addr))
+            .collect();
+        let name = file.name.clone();
+        let open = move |node: &str, addr| -> anyhow::Result<Box<dyn Client>> {
+            Ok(match file.protocol {
+                Protocol::Resp => Box::new(resp::TemplateClient::new(
+                    file.clone(),
+                    node.to_string(),
+                    addr,
+                    CALL_TIMEOUT,
+                )),
+                Protocol::HttpJson => {
+                    Box::new(http::HttpClient::new(file.clone(), addr, CALL_TIMEOUT)?)
+                }
+                Protocol::Maelstrom => anyhow::bail!("a maelstrom target has no client of its own"),
+            })
+        };
+        Ok(NodeClients::new(&name, nodes, open)?.shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {

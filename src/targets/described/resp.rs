@@ -145,7 +145,7 @@ pub fn outcome(file: &TargetFile, req: &Request, reply: Frame) -> Outcome {
         ("cas", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
         ("cas", Frame::Simple(s)) if s == "OK" => Outcome::Ok(req.value.clone()),
         ("cas", Frame::Integer(0) | Frame::Bulk(None)) => {
-            Outcome::Fail(crate::check::model::COMPARE_FAILED.into())
+            crate::targets::register::compare_failed()
         }
         ("cas", other) => Outcome::Info(format!("unexpected reply to cas: {other:?}")),
         _ => Outcome::Ok(req.value.clone()),

@@ -12,13 +12,14 @@ use crate::nemesis::family::FaultSupport;
 use crate::targets::etcd::EtcdTarget;
 use crate::targets::etcd_client::EtcdClient;
 use crate::targets::lock::redis::worker_args;
-use crate::targets::lock::worker::{WorkerClient, WorkerTable};
-use crate::targets::lock::{pause_only, LockOptions, LockService};
+use crate::targets::lock::worker::{WorkerClients, WorkerTable};
+use crate::targets::lock::{pause_only, LockOptions, LockService, LockTarget, WorkerInfo};
 use crate::targets::redis::{redis_binary, start_servers, RedisServer};
-use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
 use anyhow::Context;
 use async_trait::async_trait;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The lock's name.
@@ -137,28 +138,26 @@ impl Target for EtcdLockTarget {
         Ok(())
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
+    /// Client `p` takes the lock through member `p % members`.
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
         let urls = self.cluster.client_urls();
         let resource = self
             .resource
             .first()
-            .context("the etcd-lock target is not running: call setup first")?;
-        let lock_url = &urls[process as usize % urls.len().max(1)];
-        let args = worker_args("etcd", lock_url, &resource.url(), &self.lock);
-        let log = self
-            .opts
-            .work_dir
-            .join("workers")
-            .join(format!("worker-{process}.log"));
-        let w = WorkerClient::spawn(
-            process,
-            &self.opts.node_binary,
-            &args,
-            &log,
+            .context("the etcd-lock target is not running: call setup first")?
+            .url();
+        let lock = self.lock.clone();
+        let args = move |process: u64| {
+            let lock_url = &urls[process as usize % urls.len().max(1)];
+            worker_args("etcd", lock_url, &resource, &lock)
+        };
+        let (binary, dir) = (&self.opts.node_binary, &self.opts.work_dir);
+        Ok(Arc::new(WorkerClients::new(
+            binary,
+            dir,
             self.workers.clone(),
-        )
-        .with_context(|| format!("cannot start the lock worker for client {process}"))?;
-        Ok(Box::new(w))
+            args,
+        )))
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
@@ -185,10 +184,6 @@ impl Target for EtcdLockTarget {
         self.cluster.teardown().await
     }
 
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
-    }
-
     fn fault_targets(&self) -> Vec<String> {
         vec!["holder".to_string()]
     }
@@ -201,5 +196,11 @@ impl Target for EtcdLockTarget {
         self.workers
             .pid_of(name)
             .or_else(|| crate::targets::node_pid(&self.nodes(), name))
+    }
+}
+
+impl LockTarget for EtcdLockTarget {
+    fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers.list()
     }
 }

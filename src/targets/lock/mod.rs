@@ -23,7 +23,7 @@ pub mod worker;
 
 use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport};
-use crate::targets::Outcome;
+use crate::targets::{Outcome, Target};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -37,6 +37,29 @@ pub fn pause_only(target: &str) -> FaultSupport {
             "target {target} takes only the pause nemesis (it stops the client holding the lock, like a long GC pause), not {family}; use --nemesis pause"
         )
     })
+}
+
+/// A client-side worker process (a lock client run as its own OS process), so a fault such as a
+/// pause can stop a client the way a long GC pause would.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerInfo {
+    /// The client process it serves.
+    pub process: u64,
+    /// Its OS process id.
+    pub pid: u32,
+    /// Whether it believes it holds the lock (from its acquire ok until it invokes release).
+    pub holds_lock: bool,
+    /// When it was sent its write, if that write has not answered yet: it is mid-update (the
+    /// worker does its "work", then writes what it read earlier). A pause landing early in this
+    /// window stalls the holder before its write lands, where a stall does the most harm.
+    pub writing_since: Option<std::time::Instant>,
+}
+
+/// A lock target: a [`Target`] whose clients are lock worker processes, which a pause nemesis
+/// stops by their pid.
+pub trait LockTarget: Target {
+    /// The client worker processes as they are now.
+    fn workers(&self) -> Vec<WorkerInfo>;
 }
 
 /// Settings shared by every lock target.

@@ -7,14 +7,14 @@
 
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
-use crate::targets::lock::worker::{WorkerClient, WorkerTable};
-use crate::targets::lock::{pause_only, LockOptions, LockService};
+use crate::targets::lock::worker::{WorkerClients, WorkerTable};
+use crate::targets::lock::{pause_only, LockOptions, LockService, LockTarget, WorkerInfo};
 use crate::targets::redis::{call, redis_binary, start_servers, RedisConn, RedisServer};
-use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
-use anyhow::Context;
+use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
 use async_trait::async_trait;
 use rand::Rng;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The lock's key.
 const LOCK_KEY: &str = "lock";
@@ -190,22 +190,11 @@ impl Target for RedisLockTarget {
         Ok(())
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
         let args = self.worker_args()?;
-        let log = self
-            .opts
-            .work_dir
-            .join("workers")
-            .join(format!("worker-{process}.log"));
-        let w = WorkerClient::spawn(
-            process,
-            &self.opts.node_binary,
-            &args,
-            &log,
-            self.workers.clone(),
-        )
-        .with_context(|| format!("cannot start the lock worker for client {process}"))?;
-        Ok(Box::new(w))
+        let (binary, dir) = (&self.opts.node_binary, &self.opts.work_dir);
+        let workers = WorkerClients::new(binary, dir, self.workers.clone(), move |_| args.clone());
+        Ok(Arc::new(workers))
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
@@ -229,10 +218,6 @@ impl Target for RedisLockTarget {
         Ok(())
     }
 
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
-    }
-
     fn fault_targets(&self) -> Vec<String> {
         vec!["holder".to_string()]
     }
@@ -245,5 +230,11 @@ impl Target for RedisLockTarget {
         self.workers
             .pid_of(name)
             .or_else(|| crate::targets::node_pid(&self.nodes(), name))
+    }
+}
+
+impl LockTarget for RedisLockTarget {
+    fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers.list()
     }
 }

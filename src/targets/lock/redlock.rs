@@ -17,16 +17,17 @@
 use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport, NamedOnly};
 use crate::targets::lock::redis::worker_args;
-use crate::targets::lock::worker::{WorkerClient, WorkerTable};
-use crate::targets::lock::{LockOptions, LockService};
+use crate::targets::lock::worker::{WorkerClients, WorkerTable};
+use crate::targets::lock::{LockOptions, LockService, LockTarget, WorkerInfo};
 use crate::targets::redis::{redis_binary, RedisConn, RedisServer};
 use crate::targets::server_process::ports;
-use crate::targets::{Client, NodeInfo, Target, TargetOptions, WorkerInfo};
+use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use rand::Rng;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The port a server in its own network namespace listens on (each namespace has its own).
@@ -308,32 +309,22 @@ impl Target for RedlockTarget {
         true
     }
 
-    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
+    /// Client `p`'s worker runs in client group [`group_of(p)`](Self::group_of).
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
         let resource = self
             .resource
             .first()
             .context("the redlock target is not running: call setup first")?;
         let urls: Vec<String> = self.instances.iter().map(RedisServer::url).collect();
         let args = worker_args("redlock", &urls.join(","), &resource.url(), &self.lock);
-        let log = self
-            .opts
-            .work_dir
-            .join("workers")
-            .join(format!("worker-{process}.log"));
         let placement = self.opts.placement.clone();
-        let w = WorkerClient::spawn_with(
-            process,
-            &self.opts.node_binary,
-            &args,
-            &log,
-            self.workers.clone(),
-            |cmd| match &placement {
+        let (binary, dir) = (&self.opts.node_binary, &self.opts.work_dir);
+        let workers = WorkerClients::new(binary, dir, self.workers.clone(), move |_| args.clone())
+            .prepared_by(move |process, cmd| match &placement {
                 Some(p) => p.prepare(Self::group_of(process), cmd),
                 None => Ok(()),
-            },
-        )
-        .with_context(|| format!("cannot start the lock worker for client {process}"))?;
-        Ok(Box::new(w))
+            });
+        Ok(Arc::new(workers))
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
@@ -369,10 +360,6 @@ impl Target for RedlockTarget {
         Ok(())
     }
 
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
-    }
-
     /// `holder`: random picks (a pause) stop the lock holder. Explicit partitions and clock
     /// nodes name the servers and client groups instead (see [`Target::planned_nodes`]).
     fn fault_targets(&self) -> Vec<String> {
@@ -387,6 +374,12 @@ impl Target for RedlockTarget {
         self.workers
             .pid_of(name)
             .or_else(|| crate::targets::node_pid(&self.nodes(), name))
+    }
+}
+
+impl LockTarget for RedlockTarget {
+    fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers.list()
     }
 }
 

@@ -5,13 +5,13 @@
 //! request it had and answers late. Replies carry the request's id, so a late answer to a request
 //! the controller already gave up on is skipped, never taken for the next one.
 
-use crate::targets::lock::{WorkerReply, WorkerRequest};
+use crate::targets::lock::{WorkerInfo, WorkerReply, WorkerRequest};
 use crate::targets::server_process::{die_with_parent, spawn_child};
-use crate::targets::{Client, Outcome, Request, WorkerInfo};
+use crate::targets::{Client, ClientFactory, Outcome, Request};
 use anyhow::Context;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -124,6 +124,69 @@ impl WorkerTable {
             Ok(mut t) => f(&mut t),
             Err(p) => f(&mut p.into_inner()),
         }
+    }
+}
+
+/// The worker arguments for a client process.
+type ArgsFor = dyn Fn(u64) -> Vec<String> + Send + Sync;
+/// Prepares a client process's worker command (e.g. puts it in a network namespace).
+type PrepareFor = dyn Fn(u64, &mut std::process::Command) -> anyhow::Result<()> + Send + Sync;
+
+/// The client factory of a lock target: each client is a new worker process, entered in the
+/// target's [`WorkerTable`], its stderr in `<work_dir>/workers/worker-<process>.log`.
+pub struct WorkerClients {
+    binary: PathBuf,
+    work_dir: PathBuf,
+    table: WorkerTable,
+    args: Box<ArgsFor>,
+    prepare: Box<PrepareFor>,
+}
+
+impl WorkerClients {
+    /// Workers of `binary` (`ferrocheck lock-worker`), with the arguments `args` gives each
+    /// client process.
+    pub fn new(
+        binary: &Path,
+        work_dir: &Path,
+        table: WorkerTable,
+        args: impl Fn(u64) -> Vec<String> + Send + Sync + 'static,
+    ) -> WorkerClients {
+        WorkerClients {
+            binary: binary.to_owned(),
+            work_dir: work_dir.to_owned(),
+            table,
+            args: Box::new(args),
+            prepare: Box::new(|_, _| Ok(())),
+        }
+    }
+
+    /// Each worker's command prepared by `prepare` before it is spawned.
+    pub fn prepared_by(
+        mut self,
+        prepare: impl Fn(u64, &mut std::process::Command) -> anyhow::Result<()> + Send + Sync + 'static,
+    ) -> WorkerClients {
+        self.prepare = Box::new(prepare);
+        self
+    }
+}
+
+#[async_trait]
+impl ClientFactory for WorkerClients {
+    async fn client(&self, process: u64) -> anyhow::Result<Box<dyn Client>> {
+        let log = self
+            .work_dir
+            .join("workers")
+            .join(format!("worker-{process}.log"));
+        let w = WorkerClient::spawn_with(
+            process,
+            &self.binary,
+            &(self.args)(process),
+            &log,
+            self.table.clone(),
+            |cmd| (self.prepare)(process, cmd),
+        )
+        .with_context(|| format!("cannot start the lock worker for client {process}"))?;
+        Ok(Box::new(w))
     }
 }
 

@@ -20,11 +20,13 @@
 pub mod client;
 pub mod server;
 
-use super::{Client, NodeInfo, Target, TargetOptions};
+use super::clients::NodeClients;
+use super::{Client, ClientFactory, NodeInfo, Target, TargetOptions};
 use crate::nemesis::family::{FaultFamily, FaultSupport};
 use client::{PgClient, PgIsolation, SCHEMA};
 use server::{PgServer, DB_USER};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 /// The one node's name.
 const NODE: &str = "n1";
@@ -109,12 +111,16 @@ impl Target for PostgresTarget {
         vec![NODE.to_string()]
     }
 
-    async fn client(&self, _process: u64) -> anyhow::Result<Box<dyn Client>> {
-        let server = self
-            .server
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("the postgres server is not set up"))?;
-        Ok(Box::new(PgClient::new(server.port, DB_USER, self.level()?)))
+    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
+        let level = self.level()?;
+        let server = self.server.iter().map(|s| {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, s.port));
+            (NODE.to_string(), addr)
+        });
+        let open = move |_: &str, addr: SocketAddr| {
+            Ok(Box::new(PgClient::new(addr.port(), DB_USER, level)) as Box<dyn Client>)
+        };
+        Ok(NodeClients::new("postgres", server.collect(), open)?.shared())
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
