@@ -197,7 +197,8 @@ impl Object for Mutex {
 #[test]
 fn a_double_acquire_is_two_acquires_and_what_surrounds_them() {
     for seed in 0..3 {
-        let h = simulate(seed, 600, 5, 0.05, &mut Mutex(false), &mut |_| {
+        // No `info` ops: an unknown release may take effect between any two later acquires.
+        let h = simulate(seed, 600, 5, 0.0, &mut Mutex(false), &mut |_| {
             vec![
                 bad("acquire", Value::Nil, Value::Nil),
                 bad("acquire", Value::Nil, Value::Nil),
