@@ -39,7 +39,14 @@ fn every_toy_store_run_gets_a_sequential_verdict() {
             .arg(dir.path().join("histories"))
             .arg("--report-dir")
             .arg(dir.path().join("reports"))
-            .args(["--target", target, "--workload", "register", "--values", "unique"])
+            .args([
+                "--target",
+                target,
+                "--workload",
+                "register",
+                "--values",
+                "unique",
+            ])
             .args(["--time-limit", "3", "--seed", "7"])
             .output()
             .expect("run ferrocheck test");
@@ -68,8 +75,8 @@ fn every_toy_store_run_gets_a_sequential_verdict() {
 
 #[test]
 fn porcupines_c10_ok_kv_history_is_sequentially_consistent() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/porcupine/kv/c10-ok.txt");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/porcupine/kv/c10-ok.txt");
     if !path.exists() {
         assert!(
             std::env::var_os("CI").is_none(),
