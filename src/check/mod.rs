@@ -27,6 +27,7 @@ pub mod registry;
 pub mod result;
 pub mod sequential;
 pub mod sequential_cycles;
+pub mod sequential_decide;
 pub mod spec;
 pub mod synth;
 pub mod txn;

@@ -143,6 +143,14 @@ pub trait Model: Sync {
         None
     }
 
+    /// Every state the object can be in, when that is a short list (a mutex: free or held).
+    /// The shrinker then proves an anomaly from *any* state, so the ops before it need not be
+    /// kept (which matters where a relaxed op could undo the anomaly: a release taking effect
+    /// late). `None` (the default) when the states are many or unbounded.
+    fn any_states(&self) -> Option<Vec<Self::State>> {
+        None
+    }
+
     /// The state in words, for explanations.
     fn describe_state(&self, state: &Self::State, values: &Interner) -> String;
 }

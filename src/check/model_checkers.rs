@@ -117,6 +117,8 @@ pub struct Sequential {
     pub model: Box<dyn DynModel>,
     /// Give up with `unknown` after this long.
     pub time_limit: Option<Duration>,
+    /// The initial value of every key (for the causal patterns and the cycle refutation).
+    pub initial: crate::history::Value,
 }
 
 impl Checker for Sequential {
@@ -130,7 +132,12 @@ impl Checker for Sequential {
         format!("ops of the {} model, with process ids", self.model.name())
     }
     fn check(&self, history: &History) -> anyhow::Result<CheckResult> {
-        self.model.sequential(history, self.time_limit)
+        crate::check::sequential_decide::decide(
+            self.model.as_ref(),
+            history,
+            self.time_limit,
+            &self.initial,
+        )
     }
 }
 

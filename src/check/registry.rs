@@ -79,6 +79,7 @@ fn build_sequential(opts: &CheckerOptions) -> anyhow::Result<Box<dyn Checker>> {
     Ok(Box::new(Sequential {
         model: model_of(opts)?,
         time_limit: opts.time_limit(),
+        initial: opts.initial(),
     }))
 }
 

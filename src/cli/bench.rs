@@ -17,7 +17,7 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Run only this case (corpus, kv-1m, register-5k, register-20k, register-100k,
-    /// stale-100k, thin-air-100k, list-append-1m, causal-1m); default all.
+    /// stale-100k, thin-air-100k, deep-100k, list-append-1m, causal-1m); default all.
     #[arg(long)]
     pub case: Option<String>,
     /// Where the Porcupine corpus is (a folder with jepsen/ and kv/).
@@ -45,6 +45,7 @@ pub const CASES: &[&str] = &[
     "register-100k",
     "stale-100k",
     "thin-air-100k",
+    "deep-100k",
     "list-append-1m",
     "causal-1m",
 ];
@@ -161,11 +162,14 @@ fn register(calls: usize) -> anyhow::Result<Outcome> {
 
 /// A bad read added to a generated cas-register history: `Stale` reads a value written (and
 /// acknowledged) before everything else, so certainly overwritten long before; `ThinAir` a
-/// value nobody wrote.
+/// value nobody wrote; `Crossed` two readers who see two concurrent writes in opposite orders
+/// (every read alone is possible, so the O(n) precheck passes it and the search must refute
+/// the history: the deep-refutation case).
 #[derive(Clone, Copy)]
 enum BadRead {
     Stale,
     ThinAir,
+    Crossed,
 }
 
 fn with_bad_read(h: crate::history::History, bad: BadRead) -> crate::history::History {
@@ -191,6 +195,35 @@ fn with_bad_read(h: crate::history::History, bad: BadRead) -> crate::history::Hi
     let read = match bad {
         BadRead::Stale => old,
         BadRead::ThinAir => Value::Int(-7),
+        BadRead::Crossed => {
+            let (a, b) = (Value::Int(2_000_001), Value::Int(2_000_002));
+            let (w1, w2, r1, r2) = (1 << 30, (1 << 30) + 1, (1 << 30) + 2, (1 << 30) + 3);
+            let mut t = end;
+            let mut at = |kind, f: &str, v: &Value, p| {
+                t += 1;
+                call(kind, f, v.clone(), t, p)
+            };
+            let nil = Value::Nil;
+            let crossed = [
+                at(OpType::Invoke, "write", &a, w1),
+                at(OpType::Invoke, "write", &b, w2),
+                at(OpType::Invoke, "read", &nil, r1),
+                at(OpType::Ok, "read", &a, r1),
+                at(OpType::Invoke, "read", &nil, r1),
+                at(OpType::Ok, "read", &b, r1),
+                at(OpType::Invoke, "read", &nil, r2),
+                at(OpType::Ok, "read", &b, r2),
+                at(OpType::Invoke, "read", &nil, r2),
+                at(OpType::Ok, "read", &a, r2),
+                at(OpType::Ok, "write", &a, w1),
+                at(OpType::Ok, "write", &b, w2),
+            ];
+            ops.extend(crossed);
+            for (i, o) in ops.iter_mut().enumerate() {
+                o.index = i as u64;
+            }
+            return History { header: None, ops };
+        }
     };
     ops.push(call(OpType::Invoke, "read", Value::Nil, end, (1 << 30) + 1));
     ops.push(call(OpType::Ok, "read", read, end + 1, (1 << 30) + 1));
@@ -224,16 +257,24 @@ fn register_with(calls: usize, bad: Option<BadRead>) -> anyhow::Result<Outcome> 
         &h,
         &CheckOptions {
             model: Some("cas-register".into()),
+            // A refutation that does not come is an `unknown`, not a hung benchmark.
+            time_limit: Some(std::time::Duration::from_secs(60)),
             ..Default::default()
         },
     )?;
+    let named = r.anomalies.first().map_or(0, |a| a.ops.len());
     Ok(Outcome {
         ops: calls,
         seconds: started.elapsed().as_secs_f64(),
         validity: r.validity,
         note: format!(
-            "{infos} info ops, {} configurations",
-            r.stats["configurations"]
+            "{infos} info ops, {} configurations{}",
+            r.stats["configurations"],
+            if named > 0 {
+                format!(", {named} ops named")
+            } else {
+                String::new()
+            }
         ),
     })
 }
@@ -360,6 +401,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             "causal-1m" => causal_1m()?,
             "stale-100k" => register_with(100_000, Some(BadRead::Stale))?,
             "thin-air-100k" => register_with(100_000, Some(BadRead::ThinAir))?,
+            "deep-100k" => register_with(100_000, Some(BadRead::Crossed))?,
             _ => register(100_000)?,
         };
         let secs = o.seconds;

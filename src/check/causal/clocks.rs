@@ -14,7 +14,7 @@
 //! causal past of `r`" is a prefix of each chain's list, and "the writes that have `w` in their
 //! past" a suffix: every query is a binary search per chain.
 
-use super::CausalGraph;
+use super::graph::CausalGraph;
 
 /// Bytes of vector clocks the causal checker may allocate before answering `unknown`.
 pub const MEMORY_LIMIT: u64 = 3 << 30;

@@ -2,7 +2,7 @@
 //! chain of po/rf/cf/hb edges between named ops, with the reasons for every derived (cf, hb)
 //! edge, and whose details carry the same edges as data.
 
-use super::{key_text, CausalGraph, CausalModel, Edge, EventKind};
+use super::graph::{key_text, CausalGraph, CausalModel, Edge, EventKind};
 use crate::check::Anomaly;
 use crate::history::History;
 use serde_json::json;

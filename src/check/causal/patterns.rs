@@ -3,7 +3,9 @@
 
 use super::clocks::{topo_order, Chains, Clocks};
 use super::explain::{cyclic, init_read, thin_air, write_co_read, Chain, Reason};
-use super::{BitMatrix, CausalGraph, CausalModel, CausalReport, Edge, EventKind, MAX_CM_OPS};
+use super::graph::{
+    BitMatrix, CausalGraph, CausalModel, CausalReport, Edge, EventKind, MAX_CM_OPS,
+};
 use crate::check::Anomaly;
 use crate::history::History;
 use petgraph::algo::{tarjan_scc, toposort};

@@ -11,6 +11,9 @@ use serde_json::json;
 
 /// How many ops of the longest linearizable prefix the details keep (the last ones).
 const PREFIX_SHOWN: usize = 20;
+/// How many ops an anomaly names when no small proof was found (the blocked op and the
+/// concurrent ops nearest to it).
+const NAMED: usize = 10;
 /// How many states the one-line explanation names.
 const STATES_SHOWN: usize = 4;
 
@@ -21,6 +24,109 @@ pub fn when(op: &Op) -> String {
     } else {
         format!("at op #{}", op.index)
     }
+}
+
+/// When an op happened, for a step-by-step explanation: seconds since the history's first op
+/// if the history has times, else its index.
+pub fn since_start(history: &History, op: &Op) -> String {
+    let t0 = history.ops.first().map_or(0, |o| o.time);
+    if op.time > 0 || t0 > 0 {
+        format!("{:.3} s", op.time.saturating_sub(t0) as f64 / 1e9)
+    } else {
+        format!("op #{}", op.index)
+    }
+}
+
+/// The shrunk core and the blocked op as numbered steps a student can follow: each op with
+/// its times, which earlier ones real time puts before it, and why the last cannot happen.
+fn steps<M: Model>(
+    history: &History,
+    part: &KeyHistory<M::Op>,
+    s: &Shrunk<M::Op, M::State>,
+    states: &[String],
+    key_name: &str,
+) -> Vec<String> {
+    let b = s.blocked;
+    let mut order: Vec<usize> = (0..part.ops.len())
+        .filter(|&i| s.hard[i] || i == b)
+        .collect();
+    order.sort_by_key(|&i| part.ops[i].call);
+    let label = |i: usize| order.iter().position(|&j| j == i).map_or(0, |n| n + 1);
+    let mut out = Vec::new();
+    if let Some((t, gone)) = s.cut {
+        let at = history.ops.get(t).map(|o| since_start(history, o));
+        out.push(format!(
+            "(0) {key_name} is in some state at {}, whatever the {gone} ops that completed \
+             before then did",
+            at.unwrap_or_default()
+        ));
+    }
+    for (n, &i) in order.iter().enumerate() {
+        let (inv, done) = (part.origin[i].0, part.origin[i].1);
+        let span = match (done, part.ops[i].ret) {
+            (Some(d), Some(_)) => format!(
+                "invoked at {}, completed at {}",
+                since_start(history, &history.ops[inv]),
+                since_start(history, &history.ops[d])
+            ),
+            _ => format!(
+                "invoked at {}, may take effect any time after or never",
+                since_start(history, &history.ops[inv])
+            ),
+        };
+        // The earlier steps real time puts before this one, without those implied by others.
+        let call = part.ops[i].call;
+        let before: Vec<usize> = order[..n]
+            .iter()
+            .copied()
+            .filter(|&j| part.ops[j].ret.is_some_and(|r| r < call))
+            .collect();
+        let direct: Vec<String> = before
+            .iter()
+            .filter(|&&j| {
+                let rj = part.ops[j].ret.unwrap_or(u64::MAX);
+                !before
+                    .iter()
+                    .any(|&k| k != j && rj < part.ops[k].call && part.ops[k].ret.is_some())
+            })
+            .map(|&j| format!("({})", label(j)))
+            .collect();
+        let after = if direct.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; it began after {} completed, so it takes effect after {}",
+                direct.join(" and "),
+                if direct.len() == 1 { "it" } else { "them" }
+            )
+        };
+        out.push(format!(
+            "({}) {} ({span}){after}",
+            n + 1,
+            describe_call(history, part.origin[i])
+        ));
+    }
+    let others = s
+        .original_ops
+        .saturating_sub(order.len() + s.cut.map_or(0, |c| c.1));
+    let mut so = format!("so ({}) cannot take effect", label(b));
+    if !states.is_empty() {
+        so = format!(
+            "every order real time allows leaves {key_name} at {} when ({}) must take effect, \
+             which ({}) does not allow; {so}",
+            states.join(" or "),
+            label(b),
+            label(b)
+        );
+    }
+    if others > 0 {
+        so.push_str(&format!(
+            ", even if the other {others} ops on {key_name} took effect at any time after \
+             their invoke, or never"
+        ));
+    }
+    out.push(so);
+    out
 }
 
 /// One call in words: "process 3's cas [1 4] on k2 (failed)".
@@ -115,12 +221,12 @@ pub fn anomaly<M: Model>(
         shown_states.push(format!("{} other states", states.len() - STATES_SHOWN));
     }
     let mut explanation = format!(
-        "{} (invoked {}, completed {}) cannot take effect: no legal order of the ops before it \
+        "{} (invoked at {}, completed at {}) cannot take effect: no legal order of the ops before it \
          allows it{}",
         describe_call(history, blocked),
-        when(inv),
-        when(end),
-        if shown_states.is_empty() {
+        since_start(history, inv),
+        since_start(history, end),
+        if shown_states.is_empty() || shrunk.is_some() {
             String::new()
         } else {
             format!(
@@ -131,36 +237,19 @@ pub fn anomaly<M: Model>(
     );
     let mut ops: Vec<u64> = vec![inv.index];
     let mut core_json = serde_json::Value::Null;
+    let mut steps_json = serde_json::Value::Null;
     match shrunk {
         Some(s) => {
             let core: Vec<usize> = (0..s.part.ops.len())
                 .filter(|&i| s.hard[i] && i != b)
                 .collect();
             ops.extend(core.iter().map(|&i| history.ops[part.origin[i].0].index));
-            let others = s.original_ops.saturating_sub(core.len() + 1);
-            let listed: Vec<String> = core
-                .iter()
-                .map(|&i| describe_call(history, part.origin[i]))
-                .collect();
-            explanation.push_str(&format!(
-                ". It contradicts {}{}",
-                if listed.is_empty() {
-                    "the initial state alone".to_string()
-                } else {
-                    listed.join("; ")
-                },
-                match others {
-                    0 => String::new(),
-                    1 => format!(
-                        ", even if the one other op on {key_name} took effect at any time after \
-                         its invoke, or never"
-                    ),
-                    _ => format!(
-                        ", even if the other {others} ops on {key_name} took effect at any time \
-                         after their invoke, or never"
-                    ),
-                }
-            ));
+            if core.is_empty() && s.cut.is_none() {
+                explanation.push_str(". It contradicts the initial state alone");
+            }
+            let steps = steps::<M>(history, part, s, &shown_states, &key_name);
+            explanation.push_str(&format!(". Step by step: {}.", steps.join("; ")));
+            steps_json = json!(steps);
             core_json = json!(core
                 .iter()
                 .map(|&i| op_json(history, part.origin[i]))
@@ -171,11 +260,12 @@ pub fn anomaly<M: Model>(
                 " ({} ops ran concurrently with it)",
                 concurrent.len()
             ));
-            ops.extend(
-                concurrent
-                    .iter()
-                    .map(|&i| history.ops[part.origin[i].0].index),
-            );
+            // Named: the blocked op and the concurrent ops nearest to it, a readable few.
+            let mut near = concurrent.clone();
+            near.sort_by_key(|&i| part.ops[i].call.abs_diff(b_call));
+            near.truncate(NAMED - 1);
+            near.sort_unstable();
+            ops.extend(near.iter().map(|&i| history.ops[part.origin[i].0].index));
         }
     }
     let shown = &stuck.prefix[stuck.prefix.len().saturating_sub(PREFIX_SHOWN)..];
@@ -193,6 +283,7 @@ pub fn anomaly<M: Model>(
             "concurrent": concurrent.iter().map(|&i| op_json(history, part.origin[i])).collect::<Vec<_>>(),
             "core": core_json,
             "key_ops": shrunk.map_or(part.ops.len(), |s| s.original_ops),
+            "steps": steps_json,
         }),
     }
 }

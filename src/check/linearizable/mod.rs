@@ -88,6 +88,7 @@ fn core_proof<M: Model>(
         stuck,
         blocked,
         original_ops: part.ops.len(),
+        cut: None,
     }
 }
 

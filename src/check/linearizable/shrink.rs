@@ -13,7 +13,7 @@
 
 use crate::check::linearizable::keys::{compile_call, KeyHistory};
 use crate::check::linearizable::search::{search, Budget, KeyOp, KeyVerdict, Stuck};
-use crate::check::model::Model;
+use crate::check::model::{CallView, Interner, Model};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,41 @@ pub struct Shrunk<O, S> {
     pub blocked: usize,
     /// Ops of the key before shrinking.
     pub original_ops: usize,
+    /// When the proof holds from any state: the history position of the first op kept, and
+    /// how many ops (those completed before it) were left out.
+    pub cut: Option<(usize, usize)>,
+}
+
+/// A model started in a given state instead of its initial one (for proofs from any state).
+struct Started<'a, M: Model> {
+    model: &'a M,
+    start: M::State,
+}
+
+impl<M: Model> Model for Started<'_, M> {
+    type State = M::State;
+    type Op = M::Op;
+    fn name(&self) -> &'static str {
+        self.model.name()
+    }
+    fn init(&self) -> M::State {
+        self.start.clone()
+    }
+    fn compile(&self, call: &CallView, values: &mut Interner) -> Result<Option<M::Op>, String> {
+        self.model.compile(call, values)
+    }
+    fn step(&self, state: &M::State, op: &M::Op) -> Option<M::State> {
+        self.model.step(state, op)
+    }
+    fn is_observer(&self, op: &M::Op) -> bool {
+        self.model.is_observer(op)
+    }
+    fn unknown_uses_per_run(&self) -> Option<u32> {
+        self.model.unknown_uses_per_run()
+    }
+    fn describe_state(&self, state: &M::State, values: &Interner) -> String {
+        self.model.describe_state(state, values)
+    }
 }
 
 struct Trial<'a, M: Model> {
@@ -50,9 +85,32 @@ struct Trial<'a, M: Model> {
 
 impl<M: Model> Trial<'_, M> {
     /// Searches with the model's value merging (fast); true only if shown not linearizable.
-    fn invalid(&self, ops: &[KeyOp<M::Op>]) -> bool {
+    /// With `any_state`, from every state the model can be in (without value merging).
+    fn invalid(&self, ops: &[KeyOp<M::Op>], any_state: bool) -> bool {
         if Instant::now() >= self.deadline {
             return false;
+        }
+        let budget = Budget {
+            deadline: Some(self.deadline),
+            memory_limit: 256 << 20,
+            memory_used: &self.used,
+            cancel: &self.cancel,
+            max_steps: TRIAL_STEPS,
+        };
+        if any_state {
+            let Some(starts) = self.model.any_states() else {
+                return false;
+            };
+            return starts.into_iter().all(|start| {
+                let from = Started {
+                    model: self.model,
+                    start,
+                };
+                matches!(
+                    search(&from, ops, &budget).0,
+                    KeyVerdict::NotLinearizable(_)
+                )
+            });
         }
         let mut compiled: Vec<M::Op> = ops.iter().map(|o| o.op.clone()).collect();
         self.model.prepare(&mut compiled);
@@ -65,13 +123,6 @@ impl<M: Model> Trial<'_, M> {
                 ret: o.ret,
             })
             .collect();
-        let budget = Budget {
-            deadline: Some(self.deadline),
-            memory_limit: 256 << 20,
-            memory_used: &self.used,
-            cancel: &self.cancel,
-            max_steps: TRIAL_STEPS,
-        };
         matches!(
             search(self.model, &prepared, &budget).0,
             KeyVerdict::NotLinearizable(_)
@@ -120,11 +171,15 @@ pub fn shrink<M: Model>(
     }
     let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_by_key(|&i| exact[i].call);
-    let build = |hard: &[bool], idx: &[usize]| -> Vec<KeyOp<M::Op>> {
+    // With a cut at history position t, the ops that completed before t are left out and the
+    // proof must hold from any state (see `Shrunk::cut`).
+    let build = |hard: &[bool], idx: &[usize], cut: Option<u64>| -> Vec<KeyOp<M::Op>> {
         idx.iter()
             .zip(hard)
             .filter_map(|(&i, &h)| {
-                if h {
+                if cut.is_some_and(|t| exact[i].ret.is_some_and(|r| r < t)) {
+                    None
+                } else if h {
                     Some(exact[i].clone())
                 } else {
                     relaxed[i].clone()
@@ -140,6 +195,7 @@ pub fn shrink<M: Model>(
         .collect();
     by_ret.sort_by_key(|&i| (i != blocked, exact[i].ret));
     let mut found = None;
+    let any_state = model.any_states().is_some();
     let (candidates, windows) = match effort {
         Effort::Explain => (CANDIDATES, &WINDOWS[..]),
         Effort::Refute => (1, &WINDOWS[..WINDOWS.len() - 1]),
@@ -154,8 +210,14 @@ pub fn shrink<M: Model>(
                 .enumerate()
                 .map(|(k, &i)| k >= start && exact[i].call < b_ret)
                 .collect();
-            if trial.invalid(&build(&hard, &idx)) {
-                found = Some((b, hard));
+            if trial.invalid(&build(&hard, &idx, None), false) {
+                found = Some((b, hard, None));
+                break 'candidates;
+            }
+            // From any state, with the ops completed before the window left out.
+            let cut = Some(exact[idx[start]].call);
+            if any_state && trial.invalid(&build(&hard, &idx, cut), true) {
+                found = Some((b, hard, cut));
                 break 'candidates;
             }
             if start == 0 || Instant::now() >= deadline {
@@ -163,17 +225,22 @@ pub fn shrink<M: Model>(
             }
         }
     }
-    let (b, mut hard) = found?;
+    let (b, mut hard, cut) = found?;
     // Relax each remaining op, latest first, keeping each relaxation that stays invalid.
     for k in (0..idx.len()).rev() {
         if !hard[k] || idx[k] == b {
             continue;
         }
         hard[k] = false;
-        if !trial.invalid(&build(&hard, &idx)) {
+        if !trial.invalid(&build(&hard, &idx, cut), cut.is_some()) {
             hard[k] = true;
         }
     }
+    let cut_ops = cut.map_or(0, |t| {
+        idx.iter()
+            .filter(|&&i| exact[i].ret.is_some_and(|r| r < t))
+            .count()
+    });
     // Drop the relaxed ops the model ignores, and search the result as recorded.
     let mut shrunk = KeyHistory {
         key: part.key.clone(),
@@ -184,6 +251,9 @@ pub fn shrink<M: Model>(
     let mut keep = Vec::new();
     let mut blocked = 0;
     for (k, &i) in idx.iter().enumerate() {
+        if cut.is_some_and(|t| exact[i].ret.is_some_and(|r| r < t)) {
+            continue;
+        }
         if i == b {
             blocked = shrunk.ops.len();
         }
@@ -231,5 +301,6 @@ pub fn shrink<M: Model>(
         stuck,
         blocked,
         original_ops: n,
+        cut: cut.map(|t| (t as usize, cut_ops)),
     })
 }

@@ -47,6 +47,9 @@ impl Model for Mutex {
             MutexOp::Release => held.then_some(false),
         }
     }
+    fn any_states(&self) -> Option<Vec<bool>> {
+        Some(vec![false, true])
+    }
     fn describe_state(&self, held: &bool, _values: &Interner) -> String {
         if *held { "held" } else { "free" }.to_string()
     }
