@@ -463,7 +463,7 @@ fn counterexample_of_a_long_history_is_shrunk_to_a_few_ops() {
     let a = &r.anomalies[0];
     assert_eq!(a.ops, vec![6, 2, 4], "{}", a.explanation);
     assert!(
-        a.explanation.contains("leave the object at 3"),
+        a.explanation.contains("leaves the object at 3"),
         "{}",
         a.explanation
     );

@@ -26,12 +26,12 @@ pub fn when(op: &Op) -> String {
     }
 }
 
-/// When an op happened, for a step-by-step explanation: seconds since the history's first op
-/// if the history has times, else its index.
+/// When an op happened, for a step-by-step explanation: the op's time as the history records it
+/// (seconds since the run or test began, as in ferrocheck's and Jepsen's histories, and as the
+/// report's timeline shows it), or its index if the history has no times.
 pub fn since_start(history: &History, op: &Op) -> String {
-    let t0 = history.ops.first().map_or(0, |o| o.time);
-    if op.time > 0 || t0 > 0 {
-        format!("{:.3} s", op.time.saturating_sub(t0) as f64 / 1e9)
+    if op.time > 0 || history.ops.iter().any(|o| o.time > 0) {
+        format!("{:.3} s", op.time as f64 / 1e9)
     } else {
         format!("op #{}", op.index)
     }
