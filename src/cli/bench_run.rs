@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 /// Arguments of `ferrocheck bench run`.
 #[derive(Debug, clap::Args)]
 pub struct BenchRunArgs {
-    /// Seconds of each throughput and generator run (30 gives the figures of the README; 5 is
-    /// a quick look).
+    /// Seconds of each throughput and generator run (the README's figures used 10; 5 is a quick
+    /// look).
     #[arg(long, default_value_t = 30.0)]
     pub duration: f64,
     /// Leave out the start-up and teardown of redis and etcd.
