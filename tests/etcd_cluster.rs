@@ -6,7 +6,7 @@ use ferrocheck::history::Value;
 use ferrocheck::nemesis::family::FaultFamily;
 use ferrocheck::targets::etcd::{etcd_binary, EtcdTarget};
 use ferrocheck::targets::etcd_client::EtcdClient;
-use ferrocheck::targets::{Outcome, Request, Target, TargetOptions};
+use ferrocheck::targets::{FailReason, Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
     assert_eq!(a.invoke(&req("read", Nil)).await, Outcome::Ok(Nil));
     assert_eq!(
         a.invoke(&req("cas", List(vec![Int(1), Int(2)]))).await,
-        Outcome::Fail("compare failed".into())
+        Outcome::Fail(FailReason::CompareFailed)
     );
     assert_eq!(
         a.invoke(&req("cas", List(vec![Nil, Int(1)]))).await,
@@ -94,7 +94,7 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
     );
     assert_eq!(
         a.invoke(&req("cas", List(vec![Int(3), Int(5)]))).await,
-        Outcome::Fail("compare failed".into())
+        Outcome::Fail(FailReason::CompareFailed)
     );
     assert_eq!(a.invoke(&req("read", Nil)).await, Outcome::Ok(Int(4)));
 

@@ -2,7 +2,7 @@
 
 use ferrocheck::history::Value;
 use ferrocheck::targets::redis::{redis_binary, RedisTarget};
-use ferrocheck::targets::{Outcome, Request, Target, TargetOptions};
+use ferrocheck::targets::{FailReason, Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
 
 /// True if redis-server is installed; otherwise says why the test skips (and fails under CI).
@@ -69,7 +69,7 @@ async fn register_ops_and_a_killed_node() {
     );
     assert_eq!(
         c.invoke(&req("cas", List(vec![Int(3), Int(5)]))).await,
-        Outcome::Fail("compare failed".into())
+        Outcome::Fail(FailReason::CompareFailed)
     );
     assert_eq!(c.invoke(&req("read", Nil)).await, Outcome::Ok(Int(4)));
 

@@ -52,7 +52,8 @@ pub struct CallView<'a> {
 /// The `error` a client records on a failed cas whose compare did not match. A failed cas with
 /// this error (or with no error at all, as in other tools' histories) is an observation that the
 /// value differed from `from` when the cas ran; a failed cas with any other error (a refused
-/// connection, no quorum) only says the cas did not happen.
+/// connection, no quorum) only says the cas did not happen. Clients write it as
+/// `targets::FailReason::CompareFailed`.
 pub const COMPARE_FAILED: &str = "compare failed";
 
 /// Turns history values into dense `u32` ids, so states and ops are small and cheap to compare.

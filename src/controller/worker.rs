@@ -69,7 +69,7 @@ pub async fn call(
     };
     let (kind, value, error) = match &outcome {
         Outcome::Ok(v) => (OpType::Ok, v.clone(), None),
-        Outcome::Fail(e) => (OpType::Fail, req.value.clone(), Some(e.clone())),
+        Outcome::Fail(e) => (OpType::Fail, req.value.clone(), Some(e.to_string())),
         Outcome::Info(e) => (OpType::Info, req.value.clone(), Some(e.clone())),
     };
     recorder.record(p, kind, &req.f, req.key.as_deref(), value, error);

@@ -11,11 +11,11 @@ use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport};
 use crate::targets::clients::NodeClients;
 use crate::targets::etcd_client::{EtcdClient, EtcdError};
-use crate::targets::register::{compare_failed, decode, RegisterOp};
+use crate::targets::register::{decode, RegisterOp};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
 use crate::targets::{
-    node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
-    TargetOptions,
+    node_names, Client, ClientFactory, FailReason, NodeInfo, NodePlacement, Outcome, Request,
+    Target, TargetOptions,
 };
 use anyhow::{bail, Context};
 use async_trait::async_trait;
@@ -396,7 +396,7 @@ pub struct EtcdRegisterClient {
 /// An etcd error as an outcome: `fail` when it certainly did not happen, else `info`.
 pub fn outcome_of(e: EtcdError) -> Outcome {
     if e.definite() {
-        Outcome::Fail(e.to_string())
+        Outcome::Fail(FailReason::Refused(e.to_string()))
     } else {
         Outcome::Info(e.to_string())
     }
@@ -416,18 +416,18 @@ impl Client for EtcdRegisterClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         let op = match RegisterOp::of(req) {
             Ok(op) => op,
-            Err(why) => return Outcome::Fail(why),
+            Err(why) => return Outcome::Fail(FailReason::NotSent(why)),
         };
         let key = req.key.clone().unwrap_or_else(|| "register".to_string());
         match op {
             RegisterOp::Read => match self.etcd.get(&key, self.serializable).await {
                 Ok(v) => Outcome::Ok(decode(v)),
                 // A failed read changes nothing: it is safe to call it failed.
-                Err(e) => Outcome::Fail(e.to_string()),
+                Err(e) => Outcome::Fail(FailReason::Other(e.to_string())),
             },
             RegisterOp::Write(value) => {
                 let Some(v) = encode(value) else {
-                    return Outcome::Fail("cannot write nil".into());
+                    return Outcome::Fail(FailReason::NotSent("cannot write nil".into()));
                 };
                 match self.etcd.put(&key, &v).await {
                     Ok(()) => Outcome::Ok(req.value.clone()),
@@ -436,11 +436,11 @@ impl Client for EtcdRegisterClient {
             }
             RegisterOp::Cas { from, to } => {
                 let Some(new) = encode(to) else {
-                    return Outcome::Fail("cannot cas to nil".into());
+                    return Outcome::Fail(FailReason::NotSent("cannot cas to nil".into()));
                 };
                 match self.etcd.cas(&key, encode(from).as_deref(), &new).await {
                     Ok(true) => Outcome::Ok(req.value.clone()),
-                    Ok(false) => compare_failed(),
+                    Ok(false) => Outcome::Fail(FailReason::CompareFailed),
                     Err(e) => outcome_of(e),
                 }
             }

@@ -7,6 +7,7 @@
 //! client never waits behind a node restart or the liveness poll. [`registry`] maps a target's
 //! name to its constructor.
 
+use crate::check::model::COMPARE_FAILED;
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
 use async_trait::async_trait;
@@ -48,9 +49,65 @@ pub enum Outcome {
     /// It happened; the value is the result (a read's value, or the invoke's value echoed).
     Ok(Value),
     /// It certainly did not happen (a cas whose compare failed, a refused connection).
-    Fail(String),
+    Fail(FailReason),
     /// Unknown: it may or may not have happened (timeout, connection lost mid-call).
     Info(String),
+}
+
+/// Why a call certainly did not happen. Its [`Display`](std::fmt::Display) is the `error` the
+/// history records, and the checkers read that text back: [`FailReason::CompareFailed`] writes
+/// [`COMPARE_FAILED`], the one reason a model reads as an observation of the value; every other
+/// reason only says the call had no effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// A cas whose compare did not match: the value was not `from` when it ran.
+    CompareFailed,
+    /// The request never left the harness: it could not be formed (an op the client does not
+    /// do, a value it cannot send) or no connection could be opened.
+    NotSent(String),
+    /// The system answered that it did not do it (no quorum, not the leader, insufficient
+    /// funds, a lock held by another client, a transaction it refused to commit).
+    Refused(String),
+    /// A reason given as text by someone else (another process's reply, a target file's rule).
+    Other(String),
+}
+
+impl FailReason {
+    /// The reason `text` states: [`FailReason::CompareFailed`] for [`COMPARE_FAILED`], else
+    /// [`FailReason::Other`]. Displaying the result gives `text` back.
+    pub fn from_text(text: impl Into<String>) -> FailReason {
+        let text = text.into();
+        if text == COMPARE_FAILED {
+            FailReason::CompareFailed
+        } else {
+            FailReason::Other(text)
+        }
+    }
+}
+
+impl std::fmt::Display for FailReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailReason::CompareFailed => f.write_str(COMPARE_FAILED),
+            FailReason::NotSent(why) | FailReason::Refused(why) | FailReason::Other(why) => {
+                f.write_str(why)
+            }
+        }
+    }
+}
+
+impl From<String> for FailReason {
+    /// Text from elsewhere, as [`FailReason::from_text`] reads it.
+    fn from(text: String) -> FailReason {
+        FailReason::from_text(text)
+    }
+}
+
+impl From<&str> for FailReason {
+    /// Text from elsewhere, as [`FailReason::from_text`] reads it.
+    fn from(text: &str) -> FailReason {
+        FailReason::from_text(text)
+    }
 }
 
 /// A connection to the system under test, used by one process at a time.
@@ -227,4 +284,29 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
 pub fn by_name(name: &str, opts: TargetOptions) -> anyhow::Result<Box<dyn Target>> {
     let entry = registry::entry(name)?;
     Ok((entry.build)(opts, &real::RealOptions::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_reasons_write_the_history_text_of_before() {
+        // The `error` a history records must not change with the type: older histories check
+        // the same, and the cas-register model reads "compare failed" as an observation.
+        assert_eq!(FailReason::CompareFailed.to_string(), "compare failed");
+        assert_eq!(
+            FailReason::from_text("compare failed"),
+            FailReason::CompareFailed
+        );
+        for reason in [
+            FailReason::NotSent("cannot connect to n1".into()),
+            FailReason::Refused("not applied: no quorum".into()),
+            FailReason::Other("held".into()),
+        ] {
+            let text = reason.to_string();
+            assert_eq!(FailReason::from_text(text.clone()).to_string(), text);
+        }
+        assert_eq!(FailReason::from("held"), FailReason::Other("held".into()));
+    }
 }

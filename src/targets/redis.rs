@@ -8,11 +8,11 @@
 
 use crate::history::Value;
 use crate::targets::clients::NodeClients;
-use crate::targets::register::{compare_failed, decode, RegisterOp};
+use crate::targets::register::{decode, RegisterOp};
 use crate::targets::server_process::{find_binary, log_tail, ports, ServerProcess};
 use crate::targets::{
-    node_names, Client, ClientFactory, NodeInfo, NodePlacement, Outcome, Request, Target,
-    TargetOptions,
+    node_names, Client, ClientFactory, FailReason, NodeInfo, NodePlacement, Outcome, Request,
+    Target, TargetOptions,
 };
 use anyhow::{bail, Context};
 use async_trait::async_trait;
@@ -420,12 +420,12 @@ impl Client for RedisClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         let op = match RegisterOp::of(req) {
             Ok(op) => op,
-            Err(why) => return Outcome::Fail(why),
+            Err(why) => return Outcome::Fail(FailReason::NotSent(why)),
         };
         let key = req.key.clone().unwrap_or_else(|| "register".to_string());
         let mut con = match self.conn.get().await {
             Ok(c) => c.clone(),
-            Err(e) => return Outcome::Fail(e),
+            Err(e) => return Outcome::Fail(FailReason::NotSent(e)),
         };
         match op {
             RegisterOp::Read => {
@@ -453,7 +453,7 @@ impl Client for RedisClient {
                 let fut = inv.invoke_async::<i64>(&mut con);
                 match call(&mut self.conn, fut).await {
                     Ok(1) => Outcome::Ok(req.value.clone()),
-                    Ok(_) => compare_failed(),
+                    Ok(_) => Outcome::Fail(FailReason::CompareFailed),
                     Err(e) => Outcome::Info(e),
                 }
             }

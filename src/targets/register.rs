@@ -1,9 +1,9 @@
 //! The register ops (`read`, `write`, `cas [from to]`) as the register clients see them (the toy
 //! stores' RESP client, redis, etcd): parsed once here, each client keeping only its own wire
-//! form and its own rule for nil; and the one outcome of a cas whose compare did not match.
+//! form and its own rule for nil. A cas whose compare did not match ends in
+//! [`FailReason::CompareFailed`](super::FailReason::CompareFailed).
 
-use super::{Outcome, Request};
-use crate::check::model::COMPARE_FAILED;
+use super::Request;
 use crate::history::Value;
 
 /// One register op, parsed from a request.
@@ -48,12 +48,6 @@ pub fn decode(stored: Option<String>) -> Value {
     }
 }
 
-/// The outcome of a cas whose compare did not match: `fail`, with the error the cas-register
-/// model reads as "the value was not `from`" ([`COMPARE_FAILED`]), not as a cas that did not run.
-pub fn compare_failed() -> Outcome {
-    Outcome::Fail(COMPARE_FAILED.into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +75,5 @@ mod tests {
         assert_eq!(decode(Some("7".into())), Value::Int(7));
         assert_eq!(decode(Some("x".into())), Value::Str("x".into()));
         assert_eq!(decode(None), Value::Nil);
-        assert_eq!(compare_failed(), Outcome::Fail("compare failed".into()));
     }
 }

@@ -15,8 +15,8 @@
 //! is also dropped when a call is abandoned half-way (the controller's timeout drops the
 //! future), because its reply could otherwise be read as the answer to the next request.
 
-use super::register::{compare_failed, RegisterOp};
-use super::{Client, Outcome, Request};
+use super::register::RegisterOp;
+use super::{Client, FailReason, Outcome, Request};
 use crate::history::Value;
 use crate::node::resp::{Connection, Frame};
 use crate::node::NOT_APPLIED;
@@ -56,10 +56,10 @@ impl RespClient {
             None => Connection::connect(self.addr, CONNECT_TIMEOUT)
                 .await
                 .map_err(|e| {
-                    Outcome::Fail(format!(
+                    Outcome::Fail(FailReason::NotSent(format!(
                         "cannot connect to {} at {}: {e}",
                         self.node, self.addr
-                    ))
+                    )))
                 })?,
         };
         match tokio::time::timeout(self.timeout, conn.call(command)).await {
@@ -184,7 +184,9 @@ pub fn typed_outcome(req: &Request, reply: &Frame) -> Option<Outcome> {
             Some(balances) => Outcome::Ok(Value::List(balances)),
             None => unexpected(),
         },
-        ("bank", "transfer", Frame::Integer(0)) => Outcome::Fail("insufficient funds".into()),
+        ("bank", "transfer", Frame::Integer(0)) => {
+            Outcome::Fail(FailReason::Refused("insufficient funds".into()))
+        }
         ("bank", "transfer", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
         ("set" | "counter", "add", Frame::Integer(_))
         | ("queue", "enqueue", Frame::Integer(_))
@@ -230,7 +232,7 @@ pub fn command_for(req: &Request) -> Result<Frame, String> {
 pub fn outcome_for(req: &Request, reply: Frame) -> Outcome {
     match (req.f.as_str(), reply) {
         (_, Frame::Error(e)) if e.split_whitespace().next() == Some(NOT_APPLIED) => {
-            Outcome::Fail(e)
+            Outcome::Fail(FailReason::Refused(e))
         }
         (_, Frame::Error(e)) => Outcome::Info(e),
         (_, reply) if crate::workload::key_kind(req.key.as_deref()).is_some() => {
@@ -239,7 +241,7 @@ pub fn outcome_for(req: &Request, reply: Frame) -> Outcome {
         ("read", Frame::Bulk(b)) => Outcome::Ok(read_value(b)),
         ("write", Frame::Simple(s)) if s == "OK" => Outcome::Ok(req.value.clone()),
         ("cas", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
-        ("cas", Frame::Integer(0)) => compare_failed(),
+        ("cas", Frame::Integer(0)) => Outcome::Fail(FailReason::CompareFailed),
         (f, other) => Outcome::Info(format!("unexpected reply to {f}: {other:?}")),
     }
 }
@@ -249,7 +251,7 @@ impl Client for RespClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         let command = match command_for(req) {
             Ok(command) => command,
-            Err(why) => return Outcome::Fail(why),
+            Err(why) => return Outcome::Fail(FailReason::NotSent(why)),
         };
         match self.call(&command).await {
             Ok(reply) => outcome_for(req, reply),

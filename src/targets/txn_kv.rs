@@ -9,7 +9,7 @@
 
 use super::clients::NodeClients;
 use super::toy::ToyTarget;
-use super::{Client, ClientFactory, NodeInfo, Outcome, Request, Target, TargetOptions};
+use super::{Client, ClientFactory, FailReason, NodeInfo, Outcome, Request, Target, TargetOptions};
 use crate::history::Value;
 use crate::nemesis::family::FaultSupport;
 use crate::node::resp::{Connection, Frame};
@@ -132,7 +132,7 @@ impl Client for TxnClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         let json = match mops_json(req) {
             Ok(j) => j,
-            Err(e) => return Outcome::Fail(e),
+            Err(e) => return Outcome::Fail(FailReason::NotSent(e)),
         };
         let cmd = Frame::command(&[
             Some(b"TXN"),
@@ -145,7 +145,10 @@ impl Client for TxnClient {
             None => match Connection::connect(self.addr, CONNECT_TIMEOUT).await {
                 Ok(c) => c,
                 Err(e) => {
-                    return Outcome::Fail(format!("cannot connect to txn-kv at {}: {e}", self.addr))
+                    return Outcome::Fail(FailReason::NotSent(format!(
+                        "cannot connect to txn-kv at {}: {e}",
+                        self.addr
+                    )))
                 }
             },
         };
@@ -160,7 +163,7 @@ impl Client for TxnClient {
                 Ok(v) => Outcome::Ok(v),
                 Err(e) => Outcome::Info(format!("unreadable reply: {e}")),
             },
-            Frame::Error(e) if e.starts_with(NOT_APPLIED) => Outcome::Fail(e),
+            Frame::Error(e) if e.starts_with(NOT_APPLIED) => Outcome::Fail(FailReason::Refused(e)),
             other => Outcome::Info(format!("unexpected reply {other:?}")),
         }
     }

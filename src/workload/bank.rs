@@ -109,6 +109,7 @@ impl Workload for BankWorkload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::targets::FailReason;
     use rand::SeedableRng;
 
     #[test]
@@ -120,7 +121,7 @@ mod tests {
             panic!("no first op")
         };
         assert_eq!(init.f, "init");
-        let failed = Outcome::Fail("no quorum".into());
+        let failed = Outcome::Fail(FailReason::Refused("no quorum".into()));
         assert_eq!(
             g.next(&mut rng, Some((&init, &failed))),
             Step::Request(init.clone())

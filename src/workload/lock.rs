@@ -122,6 +122,7 @@ impl Workload for LockWorkload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::targets::FailReason;
     use rand::SeedableRng;
 
     #[test]
@@ -132,7 +133,7 @@ mod tests {
         let write = request("write", Value::List(vec![]));
         let release = request("release", Value::Nil);
         let ok = Outcome::Ok(Value::Int(1));
-        let refused = Outcome::Fail("held".into());
+        let refused = Outcome::Fail(FailReason::Refused("held".into()));
         let unknown = Outcome::Info("timed out".into());
         let finish = |g: &mut LockGen, r: &Request, o: &Outcome| match g.finish(Some((r, o))) {
             Step::Request(r) => Some(r.f),
@@ -158,7 +159,7 @@ mod tests {
             panic!()
         };
         assert_eq!(a.f, "acquire");
-        let fail = Outcome::Fail("held".into());
+        let fail = Outcome::Fail(FailReason::Refused("held".into()));
         let Step::Request(a2) = g.next(&mut rng, Some((&a, &fail))) else {
             panic!()
         };

@@ -86,7 +86,7 @@ impl Recorder {
         };
         let (kind, value, error) = match &out {
             Outcome::Ok(v) => (OpType::Ok, v.clone(), None),
-            Outcome::Fail(e) => (OpType::Fail, req.value.clone(), Some(e.clone())),
+            Outcome::Fail(e) => (OpType::Fail, req.value.clone(), Some(e.to_string())),
             Outcome::Info(e) => (OpType::Info, req.value.clone(), Some(e.clone())),
         };
         self.record(Process::Client(process), kind, &req.f, value, error);

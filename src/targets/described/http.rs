@@ -8,7 +8,7 @@
 
 use super::file::{expand, HttpOp, Match, Meaning, TargetFile};
 use crate::history::Value;
-use crate::targets::{Client, Outcome, Request};
+use crate::targets::{Client, FailReason, Outcome, Request};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,7 +130,7 @@ pub fn request_parts(op: &HttpOp, req: &Request) -> Result<(String, Option<Strin
 pub fn outcome(file: &TargetFile, op: &HttpOp, req: &Request, status: u16, body: &str) -> Outcome {
     if let Some(r) = file.rule_for(&Match::Status(status)) {
         return match r.meaning {
-            Meaning::Fail => Outcome::Fail(r.error.clone()),
+            Meaning::Fail => Outcome::Fail(FailReason::from_text(r.error.clone())),
             Meaning::Info => Outcome::Info(format!("{} (HTTP {status})", r.error)),
         };
     }
@@ -151,18 +151,23 @@ pub fn outcome(file: &TargetFile, op: &HttpOp, req: &Request, status: u16, body:
 impl Client for HttpClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         let Some(op) = self.file.http_ops.get(&req.f) else {
-            return Outcome::Fail(format!(
+            return Outcome::Fail(FailReason::NotSent(format!(
                 "target {} has no [ops.{}] table",
                 self.file.name, req.f
-            ));
+            )));
         };
         let (path, body) = match request_parts(op, req) {
             Ok(p) => p,
-            Err(why) => return Outcome::Fail(why),
+            Err(why) => return Outcome::Fail(FailReason::NotSent(why)),
         };
         let method = match reqwest::Method::from_bytes(op.method.as_bytes()) {
             Ok(m) => m,
-            Err(_) => return Outcome::Fail(format!("bad HTTP method {:?}", op.method)),
+            Err(_) => {
+                return Outcome::Fail(FailReason::NotSent(format!(
+                    "bad HTTP method {:?}",
+                    op.method
+                )))
+            }
         };
         let mut r = self.http.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
@@ -171,7 +176,10 @@ impl Client for HttpClient {
         let reply = match r.send().await {
             Ok(reply) => reply,
             Err(e) if e.is_connect() => {
-                return Outcome::Fail(format!("cannot connect to {}: {e}", self.base))
+                return Outcome::Fail(FailReason::NotSent(format!(
+                    "cannot connect to {}: {e}",
+                    self.base
+                )))
             }
             Err(e) => return Outcome::Info(format!("no answer from {}: {e}", self.base)),
         };
@@ -257,7 +265,7 @@ means = "fail"
         let op = &f.http_ops["cas"];
         assert_eq!(
             outcome(&f, op, &cas, 409, ""),
-            Outcome::Fail("compare failed".into())
+            Outcome::Fail(FailReason::CompareFailed)
         );
         assert_eq!(
             outcome(&f, op, &cas, 200, "{}"),

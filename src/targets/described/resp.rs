@@ -13,7 +13,7 @@ use super::file::{Match, Meaning, TargetFile};
 use crate::history::Value;
 use crate::node::resp::{Connection, Frame};
 use crate::targets::resp_client::RespClient;
-use crate::targets::{Client, Outcome, Request};
+use crate::targets::{Client, FailReason, Outcome, Request};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,7 +129,9 @@ fn decode(bytes: &[u8]) -> Value {
 pub fn outcome(file: &TargetFile, req: &Request, reply: Frame) -> Outcome {
     if let Frame::Error(e) = &reply {
         return match file.rule_for(&Match::Text(e.clone())) {
-            Some(r) if r.meaning == Meaning::Fail => Outcome::Fail(r.error.clone()),
+            Some(r) if r.meaning == Meaning::Fail => {
+                Outcome::Fail(FailReason::from_text(r.error.clone()))
+            }
             Some(r) => Outcome::Info(format!("{}: {e}", r.error)),
             None => Outcome::Info(e.clone()),
         };
@@ -144,9 +146,7 @@ pub fn outcome(file: &TargetFile, req: &Request, reply: Frame) -> Outcome {
         ("read", other) => Outcome::Info(format!("unexpected reply to read: {other:?}")),
         ("cas", Frame::Integer(1)) => Outcome::Ok(req.value.clone()),
         ("cas", Frame::Simple(s)) if s == "OK" => Outcome::Ok(req.value.clone()),
-        ("cas", Frame::Integer(0) | Frame::Bulk(None)) => {
-            crate::targets::register::compare_failed()
-        }
+        ("cas", Frame::Integer(0) | Frame::Bulk(None)) => Outcome::Fail(FailReason::CompareFailed),
         ("cas", other) => Outcome::Info(format!("unexpected reply to cas: {other:?}")),
         _ => Outcome::Ok(req.value.clone()),
     }
@@ -157,14 +157,14 @@ impl Client for TemplateClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         let op = template_name(req);
         let Some(template) = self.file.resp_ops.get(&op) else {
-            return Outcome::Fail(format!(
+            return Outcome::Fail(FailReason::NotSent(format!(
                 "target {} has no {op:?} in its [ops]",
                 self.file.name
-            ));
+            )));
         };
         let cmd = match command(template, req) {
             Ok(c) => c,
-            Err(why) => return Outcome::Fail(why),
+            Err(why) => return Outcome::Fail(FailReason::NotSent(why)),
         };
         match self.conn.call(&cmd).await {
             Ok(reply) => outcome(&self.file, req, reply),
@@ -242,15 +242,15 @@ mod tests {
         let cas = req("cas", Value::List(vec![Value::Int(1), Value::Int(2)]));
         assert_eq!(
             outcome(&f, &cas, Frame::Integer(0)),
-            Outcome::Fail("compare failed".into())
+            Outcome::Fail(FailReason::CompareFailed)
         );
         assert_eq!(
             outcome(&f, &cas, Frame::Error("MOVED n1".into())),
-            Outcome::Fail("not leader".into())
+            Outcome::Fail(FailReason::Other("not leader".into()))
         );
         assert_eq!(
             outcome(&f, &cas, Frame::Error("NOTAPPLIED no quorum".into())),
-            Outcome::Fail("not applied".into())
+            Outcome::Fail(FailReason::Other("not applied".into()))
         );
         assert!(matches!(
             outcome(&f, &cas, Frame::Error("ERR boom".into())),

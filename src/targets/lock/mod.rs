@@ -131,7 +131,7 @@ impl WorkerReply {
     pub fn from_outcome(id: u64, outcome: Outcome) -> Self {
         let (kind, value, error) = match outcome {
             Outcome::Ok(v) => ("ok", v, None),
-            Outcome::Fail(e) => ("fail", Value::Nil, Some(e)),
+            Outcome::Fail(e) => ("fail", Value::Nil, Some(e.to_string())),
             Outcome::Info(e) => ("info", Value::Nil, Some(e)),
         };
         WorkerReply {
@@ -147,7 +147,7 @@ impl WorkerReply {
         let why = self.error.unwrap_or_default();
         match self.kind.as_str() {
             "ok" => Outcome::Ok(self.value),
-            "fail" => Outcome::Fail(why),
+            "fail" => Outcome::Fail(why.into()),
             _ => Outcome::Info(why),
         }
     }
@@ -186,9 +186,9 @@ impl LockSession {
                 self.fence = None;
                 match self.lock.release().await {
                     Ok(true) => Outcome::Ok(Value::Nil),
-                    Ok(false) => {
-                        Outcome::Fail("the lock was no longer ours: the lease had run out".into())
-                    }
+                    Ok(false) => Outcome::Fail(crate::targets::FailReason::Refused(
+                        "the lock was no longer ours: the lease had run out".into(),
+                    )),
                     Err(e) => Outcome::Info(e),
                 }
             }
@@ -198,9 +198,9 @@ impl LockSession {
                 self.resource.write(value, self.fenced()).await
             }
             "final-read" => self.resource.read(None).await,
-            other => Outcome::Fail(format!(
+            other => Outcome::Fail(crate::targets::FailReason::NotSent(format!(
                 "the lock workload has no op {other:?} (acquire, read, write, release, final-read)"
-            )),
+            ))),
         }
     }
 
@@ -224,7 +224,11 @@ impl LockSession {
                 Ok(None) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Ok(None) => return Outcome::Fail("the lock is held by another client".into()),
+                Ok(None) => {
+                    return Outcome::Fail(crate::targets::FailReason::Refused(
+                        "the lock is held by another client".into(),
+                    ))
+                }
                 Err(e) => return Outcome::Info(e),
             }
         }
@@ -244,9 +248,12 @@ pub async fn serve(
         }
         let reply = match serde_json::from_str::<WorkerRequest>(&line) {
             Ok(req) => WorkerReply::from_outcome(req.id, session.perform(&req.f, &req.value).await),
-            Err(e) => {
-                WorkerReply::from_outcome(0, Outcome::Fail(format!("bad request {line:?}: {e}")))
-            }
+            Err(e) => WorkerReply::from_outcome(
+                0,
+                Outcome::Fail(crate::targets::FailReason::NotSent(format!(
+                    "bad request {line:?}: {e}"
+                ))),
+            ),
         };
         let mut text = serde_json::to_string(&reply)?;
         text.push('\n');

@@ -46,10 +46,10 @@ pub struct Resource {
 /// The outcome for a redis error: a refused fence is certain (`fail`), anything else unknown.
 fn refused_or_unknown(e: String) -> Outcome {
     match e.find("STALE") {
-        Some(i) => Outcome::Fail(format!(
+        Some(i) => Outcome::Fail(crate::targets::FailReason::Refused(format!(
             "fence refused: {}",
             e[i + "STALE".len()..].trim_start_matches([':', ' ', '-'])
-        )),
+        ))),
         None => Outcome::Info(e),
     }
 }
@@ -78,7 +78,7 @@ impl Resource {
     pub async fn read(&mut self, fence: Option<i64>) -> Outcome {
         let mut con = match self.conn.get().await {
             Ok(c) => c.clone(),
-            Err(e) => return Outcome::Fail(e),
+            Err(e) => return Outcome::Fail(crate::targets::FailReason::NotSent(e)),
         };
         let got = match fence {
             None => {
@@ -98,7 +98,7 @@ impl Resource {
         match got {
             Ok(text) => match decode(text) {
                 Ok(list) => Outcome::Ok(list),
-                Err(e) => Outcome::Fail(e),
+                Err(e) => Outcome::Fail(crate::targets::FailReason::Other(e)),
             },
             Err(e) => refused_or_unknown(e),
         }
@@ -107,15 +107,21 @@ impl Resource {
     /// Replaces the list with `value`; with `fence`, only if the token is not stale.
     pub async fn write(&mut self, value: &Value, fence: Option<i64>) -> Outcome {
         if value.as_list().is_none() {
-            return Outcome::Fail(format!("a write needs the whole list, got {value}"));
+            return Outcome::Fail(crate::targets::FailReason::NotSent(format!(
+                "a write needs the whole list, got {value}"
+            )));
         }
         let text = match serde_json::to_string(value) {
             Ok(t) => t,
-            Err(e) => return Outcome::Fail(format!("cannot encode {value}: {e}")),
+            Err(e) => {
+                return Outcome::Fail(crate::targets::FailReason::NotSent(format!(
+                    "cannot encode {value}: {e}"
+                )))
+            }
         };
         let mut con = match self.conn.get().await {
             Ok(c) => c.clone(),
-            Err(e) => return Outcome::Fail(e),
+            Err(e) => return Outcome::Fail(crate::targets::FailReason::NotSent(e)),
         };
         let done = match fence {
             None => {

@@ -305,14 +305,22 @@ impl WorkerClient {
         };
         let mut line = match serde_json::to_string(&msg) {
             Ok(l) => l,
-            Err(e) => return Outcome::Fail(format!("cannot encode request: {e}")),
+            Err(e) => {
+                return Outcome::Fail(crate::targets::FailReason::NotSent(format!(
+                    "cannot encode request: {e}"
+                )))
+            }
         };
         line.push('\n');
         let Some(stdin) = self.stdin.as_mut() else {
-            return Outcome::Fail("lock worker is closed (nothing sent)".into());
+            return Outcome::Fail(crate::targets::FailReason::NotSent(
+                "lock worker is closed (nothing sent)".into(),
+            ));
         };
         if let Err(e) = stdin.write_all(line.as_bytes()).await {
-            return Outcome::Fail(format!("lock worker is gone (nothing sent): {e}"));
+            return Outcome::Fail(crate::targets::FailReason::NotSent(format!(
+                "lock worker is gone (nothing sent): {e}"
+            )));
         }
         if let Err(e) = stdin.flush().await {
             return Outcome::Info(format!("lock worker pipe failed after sending: {e}"));

@@ -13,7 +13,7 @@
 //! `COMMIT` whose answer was lost (connection gone) is `info`.
 
 use crate::history::Value;
-use crate::targets::{Client, Outcome, Request};
+use crate::targets::{Client, FailReason, Outcome, Request};
 use std::time::Duration;
 use tokio_postgres::{NoTls, Statement};
 
@@ -214,10 +214,10 @@ async fn body(
 impl Client for PgClient {
     async fn invoke(&mut self, req: &Request) -> Outcome {
         let Some(mops) = req.value.as_list().filter(|_| req.f == "txn") else {
-            return Outcome::Fail(format!(
+            return Outcome::Fail(FailReason::NotSent(format!(
                 "postgres runs transactions (f txn), not {}: use --workload list-append or rw-register",
                 req.f
-            ));
+            )));
         };
         // Taken out while in use: a call abandoned half-way drops its connection, and the
         // server rolls back what it left open.
@@ -225,11 +225,14 @@ impl Client for PgClient {
             Some(conn) => conn,
             None => match self.open().await {
                 Ok(conn) => conn,
-                Err(e) => return Outcome::Fail(e),
+                Err(e) => return Outcome::Fail(FailReason::NotSent(e)),
             },
         };
         if let Err(e) = c.batch_execute(self.level.begin()).await {
-            return Outcome::Fail(format!("BEGIN failed: {}", describe(&e)));
+            return Outcome::Fail(FailReason::Refused(format!(
+                "BEGIN failed: {}",
+                describe(&e)
+            )));
         }
         let done = match body(&c, &p, mops).await {
             Ok(done) => done,
@@ -239,7 +242,7 @@ impl Client for PgClient {
                 if c.batch_execute("ROLLBACK").await.is_ok() {
                     self.conn = Some((c, p));
                 }
-                return Outcome::Fail(why);
+                return Outcome::Fail(FailReason::Refused(why));
             }
         };
         match c.batch_execute("COMMIT").await {
@@ -248,9 +251,10 @@ impl Client for PgClient {
                 Outcome::Ok(Value::List(done))
             }
             // The server answered: it refused to commit (a serialization failure at commit).
-            Err(e) if e.code().is_some() => {
-                Outcome::Fail(format!("COMMIT failed: {}", describe(&e)))
-            }
+            Err(e) if e.code().is_some() => Outcome::Fail(FailReason::Refused(format!(
+                "COMMIT failed: {}",
+                describe(&e)
+            ))),
             Err(e) => Outcome::Info(format!("COMMIT sent, no answer: {e}")),
         }
     }
