@@ -200,14 +200,21 @@ fn plan_links(
     ports: &mut BTreeMap<String, u16>,
 ) -> anyhow::Result<Vec<Link>> {
     let mut addrs = BTreeMap::new();
-    let mut probes = Vec::new();
-    // A free loopback port, held until every port is chosen so none is handed out twice.
+    // Without a network everything is on loopback: a port per node and per link, picked at
+    // once so none is handed out twice.
+    let mut loopback = match network {
+        Some(_) => Vec::new(),
+        None => crate::targets::server_process::ports(0, nodes.len() * nodes.len())?,
+    }
+    .into_iter();
     let mut free = || -> anyhow::Result<SocketAddr> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| anyhow::anyhow!("cannot find a free port on 127.0.0.1: {e}"))?;
-        let a = l.local_addr()?;
-        probes.push(l);
-        Ok(a)
+        let port = loopback
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("ran out of picked loopback ports"))?;
+        Ok(SocketAddr::new(
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port,
+        ))
     };
     for (i, n) in nodes.iter().enumerate() {
         let addr = match network {

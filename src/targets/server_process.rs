@@ -7,10 +7,11 @@
 //! tail is shown when the server does not come up.
 
 use crate::targets::node_process::Spawner;
+use crate::targets::{node_name, TargetOptions};
 use anyhow::{bail, Context};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -213,28 +214,105 @@ pub fn free_port() -> anyhow::Result<u16> {
     port.context("no free port on 127.0.0.1")
 }
 
-/// `count` ports on 127.0.0.1: consecutive from `base` when it is non-zero, else free ones the
-/// OS hands out. Free ones are all held bound until every one is picked, so none is handed out
-/// twice; the servers bind them after this returns, and one taken in between shows as that
-/// server's startup error.
-pub fn ports(base: u16, count: usize) -> anyhow::Result<Vec<u16>> {
-    if base != 0 {
-        return (0..count)
-            .map(|i| {
-                base.checked_add(i as u16).with_context(|| {
-                    format!("port {base} + {i} is out of range: pick a lower --base-port")
-                })
+/// The first port nodes use inside their own network namespaces (with `--base-port 0`).
+const NAMESPACE_PORT: u16 = 7001;
+
+/// How one node's port is chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Slot {
+    /// The harness fixed it (a placement that proxies links chose it).
+    Fixed(u16),
+    /// The node has a network namespace, and so every port, of its own.
+    Own,
+    /// The node listens on this address of the host's, shared with everything else running.
+    Shared(IpAddr),
+}
+
+/// The one port picker: a port per slot. Shared slots get `base + i`, each checked to be free,
+/// or with `base` 0 a free port from the OS; every probe stays bound until every port is
+/// picked, so none is handed out twice. The servers bind them after this returns, and one taken
+/// in between shows as that server's startup error.
+fn pick(slots: &[Slot], base: u16) -> anyhow::Result<Vec<u16>> {
+    let mut probes = Vec::new();
+    let mut ports = Vec::with_capacity(slots.len());
+    for (i, slot) in slots.iter().enumerate() {
+        let nth = |first: u16| {
+            u16::try_from(first as usize + i).map_err(|_| {
+                crate::error::usage(format!(
+                    "--base-port {first} leaves no room for {} ports; pass a lower one",
+                    slots.len()
+                ))
             })
-            .collect();
+        };
+        let port = match *slot {
+            Slot::Fixed(port) => port,
+            Slot::Own => nth(if base == 0 { NAMESPACE_PORT } else { base })?,
+            Slot::Shared(ip) if base == 0 => {
+                let probe = TcpListener::bind((ip, 0))
+                    .map_err(|e| anyhow::anyhow!("cannot find a free port on {ip}: {e}"))?;
+                let port = probe
+                    .local_addr()
+                    .map_err(|e| anyhow::anyhow!("cannot read a port bound on {ip}: {e}"))?
+                    .port();
+                probes.push(probe);
+                port
+            }
+            Slot::Shared(ip) => {
+                let port = nth(base)?;
+                let probe = TcpListener::bind((ip, port)).map_err(|e| {
+                    crate::error::usage(format!(
+                        "port {port} on {ip} is not available ({e}): pass another --base-port, \
+                         or --base-port 0 to pick free ports"
+                    ))
+                })?;
+                probes.push(probe);
+                port
+            }
+        };
+        ports.push(port);
     }
-    let probes = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("cannot bind a free port on 127.0.0.1")?;
-    probes
-        .iter()
-        .map(|p| Ok(p.local_addr().context("cannot read a bound port")?.port()))
-        .collect()
+    Ok(ports)
+}
+
+/// `count` ports on 127.0.0.1: consecutive from `base` when it is non-zero (each checked to be
+/// free), else free ones the OS hands out; none twice (see [`pick`]).
+pub fn ports(base: u16, count: usize) -> anyhow::Result<Vec<u16>> {
+    pick(
+        &vec![Slot::Shared(IpAddr::V4(Ipv4Addr::LOCALHOST)); count],
+        base,
+    )
+}
+
+/// The address node `i` (0-based) of a cluster listens on: loopback, or the node's own address
+/// when the harness placed it in a network namespace.
+pub fn listen_ip(opts: &TargetOptions, i: usize) -> anyhow::Result<IpAddr> {
+    match &opts.placement {
+        Some(p) => p.ip(&node_name(i)),
+        None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    }
+}
+
+/// Where each of a cluster's `count` nodes listens, placed as `opts` says: the port a placement
+/// fixed, else `--base-port` up (7001 up for a node in its own namespace), else a free one.
+pub fn node_addrs(opts: &TargetOptions, count: usize) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut ips = Vec::with_capacity(count);
+    let mut slots = Vec::with_capacity(count);
+    for i in 0..count {
+        let ip = listen_ip(opts, i)?;
+        let fixed = opts.placement.as_ref().and_then(|p| p.port(&node_name(i)));
+        slots.push(match fixed {
+            Some(port) => Slot::Fixed(port),
+            None if ip.is_loopback() => Slot::Shared(ip),
+            None => Slot::Own,
+        });
+        ips.push(ip);
+    }
+    let ports = pick(&slots, opts.base_port)?;
+    Ok(ips
+        .into_iter()
+        .zip(ports)
+        .map(|(ip, port)| SocketAddr::new(ip, port))
+        .collect())
 }
 
 #[cfg(test)]
@@ -291,6 +369,25 @@ mod tests {
         assert_eq!(err, "no-such-binary-xyz not found on PATH: install it");
         let ps = ports(0, 3).unwrap();
         assert_eq!(ps.len(), 3);
-        assert_eq!(ports(7000, 2).unwrap(), vec![7000, 7001]);
+    }
+
+    #[test]
+    fn ports_are_never_handed_out_twice_and_a_busy_base_port_is_refused() {
+        let ps = ports(0, 8).unwrap();
+        let distinct: std::collections::BTreeSet<_> = ps.iter().collect();
+        assert_eq!(distinct.len(), 8, "{ps:?}");
+        // A base port held by someone else is refused with what to pass instead.
+        let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
+        let err = ports(port, 1).unwrap_err().to_string();
+        assert!(err.contains("--base-port"), "{err}");
+        drop(held);
+        assert_eq!(ports(port, 1).unwrap(), vec![port]);
+        let err = pick(&[Slot::Own, Slot::Own], u16::MAX)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no room"), "{err}");
+        let own = pick(&[Slot::Own, Slot::Own, Slot::Fixed(9)], 0).unwrap();
+        assert_eq!(own, vec![NAMESPACE_PORT, NAMESPACE_PORT + 1, 9]);
     }
 }

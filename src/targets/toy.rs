@@ -1,27 +1,26 @@
 //! The toy-store targets (`lin-kv`, `lww-kv`, `quorum-kv`, `primary-backup`, `seq-kv`): a cluster of
 //! `ferrocheck node` processes on loopback.
 //!
-//! [`ToyTarget::setup`] picks one port per node (from `--base-port` up, or free ports), starts
-//! every node (see [`node_process`]) and waits until each answers `PING`.
-//! Clients ([`NodeClients`]) are spread over the nodes (process `p` talks to node `p % n`), so a store that
-//! serves locally shows what each replica believes. Nodes are stopped on
+//! [`ToyTarget::setup`] picks one port per node ([`node_addrs`]: from `--base-port` up, or free
+//! ports), starts every node (see [`node_process`]) and waits until each answers `PING`.
+//! Clients ([`NodeClients`]) are spread over the nodes (process `p` talks to node `p % n`), so a
+//! store that serves locally shows what each replica believes. Nodes are stopped on
 //! [`teardown`](Target::teardown) and, as a last resort, when the target is dropped.
 
 use super::clients::NodeClients;
 use super::node_process::{self, NodeSpec, Spawner};
 use super::resp_client::RespClient;
+use super::server_process::node_addrs;
 use super::{node_name, node_names, Client, ClientFactory, NodeInfo, Target, TargetOptions};
 use crate::node::resp::{Connection, Frame};
 use crate::node::StoreKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Nodes in a toy cluster unless `--nodes` says otherwise.
 pub const DEFAULT_NODES: usize = 3;
-/// The first port nodes use inside their own network namespaces.
-const NAMESPACE_PORT: u16 = 7001;
 /// How long a node may take to answer its first `PING`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a node gets to exit after SIGTERM before SIGKILL.
@@ -58,10 +57,6 @@ impl ToyTarget {
         }
     }
 
-    fn listen_ip(&self, i: usize) -> anyhow::Result<IpAddr> {
-        listen_ip(&self.opts, i)
-    }
-
     /// Starts node `i` and waits until it answers `PING`.
     async fn start(&mut self, i: usize) -> anyhow::Result<()> {
         if self.spawner.is_none() {
@@ -92,60 +87,6 @@ impl ToyTarget {
                 anyhow::anyhow!("no node named {name}; nodes are {}", known.join(", "))
             })
     }
-}
-
-/// The address node `i` (0-based) of a cluster listens on: loopback, or the node's own address
-/// when the harness placed it in a network namespace (shared by every target that starts nodes).
-pub fn listen_ip(opts: &TargetOptions, i: usize) -> anyhow::Result<IpAddr> {
-    match &opts.placement {
-        Some(p) => p.ip(&node_name(i)),
-        None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-    }
-}
-
-/// One port per node: `base_port + i`, each checked to be free, or free ports from the OS.
-pub fn pick_ports(opts: &TargetOptions, count: usize) -> anyhow::Result<Vec<u16>> {
-    let base = opts.base_port;
-    // Probes stay bound until every port is picked, so no port is handed out twice.
-    let mut probes = Vec::new();
-    let mut ports = Vec::new();
-    for i in 0..count {
-        let ip = listen_ip(opts, i)?;
-        if let Some(port) = opts.placement.as_ref().and_then(|p| p.port(&node_name(i))) {
-            ports.push(port);
-            continue;
-        }
-        if !ip.is_loopback() {
-            // The node has a network namespace (and so every port) of its own.
-            let first = if base == 0 { NAMESPACE_PORT } else { base };
-            ports.push(first.saturating_add(i as u16));
-            continue;
-        }
-        if base == 0 {
-            let probe = TcpListener::bind((ip, 0))
-                .map_err(|e| anyhow::anyhow!("cannot find a free port on {ip}: {e}"))?;
-            probes.push(probe);
-            continue;
-        }
-        let port = u16::try_from(base as usize + i).map_err(|_| {
-            crate::error::usage(format!(
-                "--base-port {base} leaves no room for {count} nodes; pass a lower one"
-            ))
-        })?;
-        match TcpListener::bind((ip, port)) {
-            Ok(probe) => probes.push(probe),
-            Err(e) => {
-                return Err(crate::error::usage(format!(
-                    "port {port} on {ip} is not available ({e}): pass another --base-port, \
-                     or --base-port 0 to pick free ports"
-                )))
-            }
-        }
-    }
-    if !ports.is_empty() {
-        return Ok(ports);
-    }
-    probes.iter().map(|p| Ok(p.local_addr()?.port())).collect()
 }
 
 /// Waits until `node` answers `PING`, or says why it did not (with its log tail).
@@ -200,12 +141,11 @@ impl Target for ToyTarget {
         if count == 0 {
             return Err(crate::error::usage("a toy cluster needs at least one node"));
         }
-        let ports = pick_ports(&self.opts, count)?;
-        let addrs: Vec<(String, SocketAddr)> = ports
-            .iter()
+        let addrs: Vec<(String, SocketAddr)> = node_addrs(&self.opts, count)?
+            .into_iter()
             .enumerate()
-            .map(|(i, &port)| Ok((node_name(i), SocketAddr::new(self.listen_ip(i)?, port))))
-            .collect::<anyhow::Result<_>>()?;
+            .map(|(i, addr)| (node_name(i), addr))
+            .collect();
         self.nodes = addrs
             .iter()
             .map(|(name, addr)| {

@@ -408,14 +408,13 @@ impl Target for DescribedTarget {
         }
         self.program = Some(self.find_program(&file)?);
         let count = self.count();
-        let ports = super::toy::pick_ports(&self.opts, count)?;
-        self.nodes = ports
-            .iter()
+        self.nodes = super::server_process::node_addrs(&self.opts, count)?
+            .into_iter()
             .enumerate()
-            .map(|(i, &port)| {
+            .map(|(i, addr)| {
                 let name = super::node_name(i);
                 Ok(Node {
-                    addr: SocketAddr::new(super::toy::listen_ip(&self.opts, i)?, port),
+                    addr,
                     log: self.opts.work_dir.join(&name).join("node.log"),
                     name,
                     args: Vec::new(),
