@@ -5,7 +5,8 @@
 mod nemesis_support;
 
 use ferrocheck::nemesis::clock::Clock;
-use ferrocheck::nemesis::{Fault, Nemesis};
+use ferrocheck::nemesis::families::clock::{ClockFault, ClockNemesis};
+use ferrocheck::nemesis::Nemesis;
 use nemesis_support::*;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -96,7 +97,7 @@ fn c_program_sees_skew_in_every_call_and_strobe() {
         .unwrap();
     assert!(st.success());
     let mut clock = Clock::new(&dir.path().join("clock")).unwrap();
-    let mut nem = ferrocheck::nemesis::clock::ClockNemesis::new(Clock::new(dir.path()).unwrap());
+    let mut nem = ClockNemesis::new(Clock::new(dir.path()).unwrap());
 
     clock.bump("n1", 86_400_000).unwrap();
     let v = numbers(&mut clock, "n1", Command::new(&bin));
@@ -122,10 +123,13 @@ fn c_program_sees_skew_in_every_call_and_strobe() {
     // Through the nemesis: bump, then heal back to real time.
     let node_clock = nem.clock_mut();
     let _ = node_clock.env("n3", None).unwrap();
-    nem.invoke(&Fault::ClockBump {
-        nodes: vec!["n3".into()],
-        ms: 10_000_000,
-    })
+    nem.invoke(
+        &ClockFault::Bump {
+            nodes: vec!["n3".into()],
+            ms: 10_000_000,
+        }
+        .into(),
+    )
     .unwrap();
     let v = numbers(nem.clock_mut(), "n3", date());
     assert!((v[0] - now_s() - 10_000).abs() <= 2, "{v:?}");

@@ -2,7 +2,9 @@
 
 mod nemesis_support;
 
-use ferrocheck::nemesis::process::{self, PauseNemesis, Pauser};
+use ferrocheck::nemesis::families::kill::{KillFault, KillNemesis};
+use ferrocheck::nemesis::families::pause::{PauseFault, PauseNemesis};
+use ferrocheck::nemesis::process::{self, Pauser};
 use ferrocheck::nemesis::{Fault, Nemesis, NodeControl};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -90,15 +92,17 @@ fn pause_nemesis_heal_resumes_paused_nodes() {
     let b = Sleeper::start();
     let nodes = Arc::new(Pids(vec![("n1".into(), a.pid()), ("n2".into(), b.pid())]));
     let mut nem = PauseNemesis::new(nodes, None);
-    nem.invoke(&Fault::Pause(vec!["n1".into(), "n2".into()]))
+    nem.invoke(&PauseFault::Pause(vec!["n1".into(), "n2".into()]).into())
         .unwrap();
     assert!(reaches(a.pid(), 'T') && reaches(b.pid(), 'T'));
-    nem.invoke(&Fault::Resume(vec!["n1".into()])).unwrap();
+    nem.invoke(&PauseFault::Resume(vec!["n1".into()]).into())
+        .unwrap();
     assert!(reaches(a.pid(), 'S'));
     assert_eq!(process::state(b.pid()), Some('T'));
     nem.heal().unwrap();
     assert!(reaches(b.pid(), 'S'), "heal resumes every paused node");
-    assert!(nem.invoke(&Fault::Pause(vec!["n9".into()])).is_err());
+    let unknown: Fault = PauseFault::Pause(vec!["n9".into()]).into();
+    assert!(nem.invoke(&unknown).is_err());
 }
 
 /// Nodes whose processes are `sleep`s; restart starts a new one.
@@ -119,14 +123,14 @@ impl NodeControl for Restartable {
 
 #[test]
 fn kill_nemesis_kills_and_heal_restarts() {
-    use ferrocheck::nemesis::process::KillNemesis;
     let nodes = Arc::new(Restartable(std::sync::Mutex::new(vec![
         Sleeper::start(),
         Sleeper::start(),
     ])));
     let old = nodes.pid("n2").unwrap();
     let mut nem = KillNemesis::new(nodes.clone());
-    nem.invoke(&Fault::Kill(vec!["n2".into()])).unwrap();
+    nem.invoke(&KillFault::Kill(vec!["n2".into()]).into())
+        .unwrap();
     assert!(reaches(old, 'Z'), "SIGKILL leaves a zombie until reaped");
     nem.heal().unwrap();
     let new = nodes.pid("n2").unwrap();

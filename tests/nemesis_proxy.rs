@@ -1,8 +1,10 @@
 //! The userspace proxy on loopback: added delay is observed, a cut blocks and mending resumes,
 //! loss resets connections, and grudges cut exactly the links they name.
 
-use ferrocheck::nemesis::proxy::{LinkFaults, PacketNemesis, Proxy};
-use ferrocheck::nemesis::{Fault, Nemesis, PacketFaults, Partition};
+use ferrocheck::nemesis::families::packet::{PacketFault, PacketFaults, PacketNemesis};
+use ferrocheck::nemesis::families::partition::PartitionFault;
+use ferrocheck::nemesis::proxy::{LinkFaults, Proxy};
+use ferrocheck::nemesis::{Nemesis, Partition};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,11 +98,14 @@ async fn packet_nemesis_loses_chunks_and_heals() {
         .await
         .unwrap();
     let mut nem = PacketNemesis::new(vec![proxy.control()]);
-    nem.invoke(&Fault::StartPacket(PacketFaults {
-        delay_ms: 0,
-        jitter_ms: 0,
-        drop: 1.0,
-    }))
+    nem.invoke(
+        &PacketFault::Start(PacketFaults {
+            delay_ms: 0,
+            jitter_ms: 0,
+            drop: 1.0,
+        })
+        .into(),
+    )
     .unwrap();
     let mut s = TcpStream::connect(proxy.local_addr()).await.unwrap();
     assert!(
@@ -124,13 +129,16 @@ async fn grudge_cuts_only_named_links() {
     let mut nem = PacketNemesis::new(vec![a.control(), b.control()]);
     let mut grudge = ferrocheck::nemesis::Grudge::new();
     grudge.insert("n2".into(), ["n1".to_string()].into_iter().collect());
-    nem.invoke(&Fault::StartPartition(Partition {
-        name: "one-way".into(),
-        grudge,
-    }))
+    nem.invoke(
+        &PartitionFault::Start(Partition {
+            name: "one-way".into(),
+            grudge,
+        })
+        .into(),
+    )
     .unwrap();
     assert!(a.control().faults().cut, "n1 -> n2 is cut");
     assert!(!b.control().faults().cut, "n2 -> n1 still works");
-    nem.invoke(&Fault::StopPartition).unwrap();
+    nem.invoke(&PartitionFault::Stop.into()).unwrap();
     assert!(!a.control().faults().cut);
 }

@@ -1,6 +1,6 @@
-//! `ferrocheck list`: the targets, workloads, nemeses, checkers and models, a line each, read
-//! from their registries and from the target and workload files (built in, `./targets/`,
-//! `./workloads/`).
+//! `ferrocheck list`: the targets, workloads, nemeses, fault families, checkers and models, a
+//! line each, read from their registries and from the target and workload files (built in,
+//! `./targets/`, `./workloads/`).
 
 /// Arguments of `ferrocheck list` (none).
 #[derive(Debug, clap::Args)]
@@ -52,6 +52,11 @@ pub fn run(_args: ListArgs) -> anyhow::Result<i32> {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     section("nemeses", &nemeses);
+    let families: Vec<(&str, &str)> = crate::nemesis::registry::FAMILIES
+        .iter()
+        .map(|f| (f.family().name(), f.about()))
+        .collect();
+    section("fault families", &families);
     let checkers: Vec<(&str, &str)> = crate::check::registry::CHECKERS
         .iter()
         .map(|c| (c.name, c.about))

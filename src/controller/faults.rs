@@ -11,14 +11,14 @@ use super::recorder::Recorder;
 use super::SharedTarget;
 use crate::history::{OpType, Process, Value};
 use crate::nemesis::clock::{Clock, CLOCK_FILE_ENV};
-use crate::nemesis::family::FaultFamily;
+use crate::nemesis::families::partition::PartitionFault;
 use crate::nemesis::netns::{self, EnteredNamespace, Network};
 use crate::nemesis::proxy::Proxy;
 use crate::nemesis::registry::{self, Resources};
 use crate::nemesis::schedule::{Planned, Schedule};
 use crate::nemesis::state::{new_run_id, RunRecord};
 use crate::nemesis::tools::Capabilities;
-use crate::nemesis::{cleanup, Fault, HealGuard, Nemesis, NodeControl};
+use crate::nemesis::{cleanup, Fault, HealGuard, Nemesis, NodeControl, Partition};
 use crate::targets::NodePlacement;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -70,10 +70,9 @@ impl FaultEnv {
                 .push(format!("cleaned up after a killed run: {line}"));
         }
         let record = RunRecord::create(&new_run_id())?;
-        let families = schedule.families();
+        let needs = schedule.needs();
         let caps = Capabilities::detect();
-        let wants_network = families.iter().any(|f| f.needs_network());
-        if !wants_network {
+        if !needs.network {
             // Pauses and kills need no network of their own: nodes stay on loopback.
         } else if !placeable {
             env.notes.push(
@@ -85,14 +84,14 @@ impl FaultEnv {
         } else {
             env.network = Some(Arc::new(Network::create(&record, nodes)?));
         }
-        if placeable && families.contains(&FaultFamily::Clock) {
+        if placeable && needs.clock_shim {
             match Clock::for_run(&record) {
                 Ok(c) => env.clock = Some(c),
                 Err(e) => env.notes.push(format!("clock faults unavailable: {e}")),
             }
         }
         let mut ports = BTreeMap::new();
-        if placeable && families.contains(&FaultFamily::Packet) {
+        if placeable && needs.proxy_links {
             env.links = plan_links(env.network.as_deref(), nodes, &mut ports)?;
         }
         if env.network.is_some() || env.clock.is_some() || !env.links.is_empty() {
@@ -381,9 +380,7 @@ impl NemesisThread {
                             continue;
                         }
                     };
-                    if let Fault::Kill(nodes) = &fault {
-                        lock(&down).extend(nodes.iter().cloned());
-                    }
+                    lock(&down).extend(fault.takes_down().iter().cloned());
                     apply(&mut *nemesis, &fault, &recorder, &mut warnings);
                 }
                 // Wait for the stop (the plan ends before the time limit), then heal. A stop
@@ -431,17 +428,17 @@ impl NemesisThread {
 /// Turns a planned `primaries` partition into the real one by asking the target who its
 /// primary is now; an error says why it cannot be done (recorded as the fault's `info`).
 fn resolve(fault: &Fault, nodes: &TargetNodes, names: &[String]) -> Result<Fault, String> {
-    match fault {
-        Fault::StartPartition(p) if p.is_unresolved_primaries() => match nodes.primary() {
-            Ok(Some(primary)) => Ok(Fault::StartPartition(crate::nemesis::Partition::primaries(
-                &primary, names,
-            ))),
+    match fault.get::<PartitionFault>() {
+        Some(PartitionFault::Start(p)) if p.is_unresolved_primaries() => match nodes.primary() {
+            Ok(Some(primary)) => {
+                Ok(PartitionFault::Start(Partition::primaries(&primary, names)).into())
+            }
             Ok(None) => {
                 Err("this target has no primary to isolate (leaderless, or none answered)".into())
             }
             Err(e) => Err(format!("cannot tell which node is primary: {e:#}")),
         },
-        other => Ok(other.clone()),
+        _ => Ok(fault.clone()),
     }
 }
 
@@ -470,14 +467,8 @@ fn apply(
     );
     match &result {
         Err(e) => warnings.push(format!("{} failed: {e}", fault.f())),
-        Ok(_) => recorder.set_fault(match fault {
-            Fault::StopPartition
-            | Fault::StopPacket
-            | Fault::Resume(_)
-            | Fault::Start(_)
-            | Fault::ClockReset(_) => None,
-            other => Some(format!("{} {}", other.f(), other.value())),
-        }),
+        Ok(_) => recorder
+            .set_fault((!fault.ends_window()).then(|| format!("{} {}", fault.f(), fault.value()))),
     }
     recorder.record(
         Process::Nemesis,

@@ -8,11 +8,11 @@
 //! [`Clock`] rewrites atomically; the shim looks again at most every 10 ms. Monotonic clocks are
 //! left alone. It reaches dynamically linked programs (C servers, ferrocheck's own toy nodes);
 //! statically linked ones and Go binaries ignore `LD_PRELOAD`, so clock faults cannot reach
-//! them (etcd among them).
+//! them (etcd among them). The `clock` family ([`super::families::clock`]) applies its faults
+//! through a [`Clock`].
 
 use super::state::{write_atomic, RunRecord};
-use super::{Fault, Nemesis, NemesisError};
-use crate::history::Value;
+use super::NemesisError;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -181,80 +181,5 @@ impl Clock {
     /// `node`'s fixed offset now, in milliseconds (without any strobe).
     pub fn offset_ms(&self, node: &str) -> i64 {
         self.nodes.get(node).map_or(0, |s| s.offset_ms)
-    }
-}
-
-/// The clock nemesis: `clock-bump`, `clock-strobe` and `clock-reset`; heal resets every clock.
-#[derive(Debug)]
-pub struct ClockNemesis {
-    clock: Clock,
-}
-
-impl ClockNemesis {
-    /// A clock nemesis over `clock` (configure each node's command with it before starting).
-    pub fn new(clock: Clock) -> ClockNemesis {
-        ClockNemesis { clock }
-    }
-
-    /// The clock, for configuring node commands.
-    pub fn clock_mut(&mut self) -> &mut Clock {
-        &mut self.clock
-    }
-}
-
-impl Nemesis for ClockNemesis {
-    fn name(&self) -> &str {
-        "clock"
-    }
-
-    fn handles(&self, fault: &Fault) -> bool {
-        matches!(
-            fault,
-            Fault::ClockBump { .. } | Fault::ClockStrobe { .. } | Fault::ClockReset(_)
-        )
-    }
-
-    fn invoke(&mut self, fault: &Fault) -> Result<Value, NemesisError> {
-        match fault {
-            Fault::ClockBump { nodes, ms } => {
-                for n in nodes {
-                    self.clock.bump(n, *ms)?;
-                }
-            }
-            Fault::ClockStrobe {
-                nodes,
-                delta_ms,
-                period_ms,
-            } => {
-                for n in nodes {
-                    self.clock.strobe(n, *delta_ms, *period_ms)?;
-                }
-            }
-            Fault::ClockReset(nodes) if nodes.is_empty() => self.clock.reset_all()?,
-            Fault::ClockReset(nodes) => {
-                for n in nodes {
-                    self.clock.reset(n)?;
-                }
-            }
-            other => {
-                return Err(NemesisError::Invalid(format!(
-                    "the clock nemesis cannot do {}",
-                    other.f()
-                )))
-            }
-        }
-        Ok(fault.value())
-    }
-
-    fn heal(&mut self) -> Result<(), NemesisError> {
-        self.clock.reset_all()
-    }
-}
-
-impl Drop for ClockNemesis {
-    fn drop(&mut self) {
-        if let Err(e) = self.clock.reset_all() {
-            eprintln!("ferrocheck: resetting clocks: {e}");
-        }
     }
 }

@@ -1,67 +1,113 @@
-//! Fault families as a type, and what a target says about the faults it takes.
+//! Fault families: the key that names one, the trait each family implements in its own file
+//! under [`families`](super::families), and what a target says about the faults it takes.
 //!
-//! A schedule names families (`partition`, `pause`, `kill`, `clock`, `packet`); a target
-//! describes what it accepts as a [`FaultSupport`] (families it refuses, with the reason, and
-//! for targets whose faults must name particular nodes, which ones). The nemesis side checks a
-//! schedule against it with [`FaultSupport::refusal`]: targets never read schedules.
+//! A schedule names families (`partition`, `pause`, `kill`, `clock`, `packet`); each is a
+//! [`Family`] listed once in [`registry::FAMILIES`](super::registry::FAMILIES): its name, one
+//! line about it, what it needs from the run ([`Needs`]), how it reads its table of a schedule
+//! into a [`FamilySpec`] (which draws its faults), and how it builds the nemesis that applies
+//! and heals them. A target describes what it accepts as a [`FaultSupport`] (families it
+//! refuses, with the reason, and for targets whose faults must name particular nodes, which
+//! ones); the nemesis side checks a schedule against it with [`FaultSupport::refusal`]: targets
+//! never read schedules.
 
+use super::registry::{self, Resources};
 use super::schedule::Schedule;
+use super::{Fault, Nemesis, NemesisError};
+use rand::rngs::StdRng;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A kind of fault a nemesis can inject.
+/// A kind of fault a nemesis can inject, by name. Each family's file declares its key as an
+/// associated constant (`FaultFamily::Pause`, named like the enum variants these once were).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FaultFamily {
-    /// Cut the network between groups of nodes.
-    Partition,
-    /// Stop processes with SIGSTOP, resume with SIGCONT.
-    Pause,
-    /// Kill processes with SIGKILL, start them again.
-    Kill,
-    /// Move nodes' clocks (bump, strobe) through the clock shim.
-    Clock,
-    /// Delay and drop packets on node-to-node links (through proxies).
-    Packet,
-}
+pub struct FaultFamily(&'static str);
 
 impl FaultFamily {
-    /// Every family, in registry order.
-    pub const ALL: [FaultFamily; 5] = [
-        FaultFamily::Partition,
-        FaultFamily::Pause,
-        FaultFamily::Kill,
-        FaultFamily::Clock,
-        FaultFamily::Packet,
-    ];
+    /// The key of the family called `name` (for a family's own file; others look families up
+    /// with [`FaultFamily::from_name`]).
+    pub const fn new(name: &'static str) -> FaultFamily {
+        FaultFamily(name)
+    }
+
+    /// Every registered family, in registry order.
+    pub fn all() -> Vec<FaultFamily> {
+        registry::FAMILIES.iter().map(|f| f.family()).collect()
+    }
 
     /// The name used in schedules and error messages.
     pub fn name(self) -> &'static str {
-        match self {
-            FaultFamily::Partition => "partition",
-            FaultFamily::Pause => "pause",
-            FaultFamily::Kill => "kill",
-            FaultFamily::Clock => "clock",
-            FaultFamily::Packet => "packet",
-        }
+        self.0
     }
 
-    /// The family called `name`.
+    /// The registered family called `name`.
     pub fn from_name(name: &str) -> Option<FaultFamily> {
-        FaultFamily::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// True for the families that need the run's own network (namespaces or proxy links).
-    pub fn needs_network(self) -> bool {
-        matches!(
-            self,
-            FaultFamily::Partition | FaultFamily::Clock | FaultFamily::Packet
-        )
+        registry::family(name).map(|f| f.family())
     }
 }
 
 impl fmt::Display for FaultFamily {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.0)
+    }
+}
+
+/// What a family needs the run to prepare before the target starts its nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The nodes in network namespaces of the run's own (or proxy links without them).
+    pub network: bool,
+    /// The nodes started under the `LD_PRELOAD` clock shim.
+    pub clock_shim: bool,
+    /// A userspace proxy on every node-to-node link.
+    pub proxy_links: bool,
+}
+
+/// One fault family: everything about it but the mechanisms it may share with others
+/// (signals, firewall rules, proxies, the clock shim).
+pub trait Family: Sync {
+    /// Its key; its name is the schedule's word for it and its table's name.
+    fn family(&self) -> FaultFamily;
+    /// One line saying what it does.
+    fn about(&self) -> &'static str;
+    /// What it needs the run to prepare.
+    fn needs(&self) -> Needs;
+    /// Reads its table of a schedule (`None`: the schedule has none, use the defaults), or says
+    /// what is wrong with it.
+    fn parse(&self, table: Option<toml::Value>) -> Result<Box<dyn FamilySpec>, String>;
+    /// The nemesis that applies and heals its faults on this run of `schedule`; `Ok(None)`
+    /// when another family's nemesis does (partitions cut through proxy links by the packet
+    /// nemesis). A run that cannot do it is an [`NemesisError::Unavailable`] saying why.
+    fn build(
+        &self,
+        res: &mut Resources<'_>,
+        schedule: &Schedule,
+    ) -> Result<Option<Box<dyn Nemesis>>, NemesisError>;
+}
+
+/// A family's table of one schedule, read: it draws the family's faults.
+pub trait FamilySpec: fmt::Debug + Send + Sync {
+    /// A start fault, drawn from `nodes` (the fault targets), and the fault that ends it.
+    /// Faults that name nodes explicitly may name any of `known` (every node of the run).
+    fn draw(
+        &self,
+        nodes: &[String],
+        known: &[String],
+        rng: &mut StdRng,
+    ) -> Result<(Fault, Fault), NemesisError>;
+    /// Seconds into its entry before the start fault, and how often it is applied again until
+    /// the entry ends (0: once).
+    fn timing(&self) -> (f64, f64) {
+        (0.0, 0.0)
+    }
+    /// What is wrong with it given the schedule's `duration` (seconds a fault lasts).
+    fn check(&self, duration: f64) -> Result<(), String> {
+        let _ = duration;
+        Ok(())
+    }
+    /// Why target `target`, whose faults may name only the nodes `named` says, refuses it.
+    fn refusal(&self, target: &str, named: &NamedOnly) -> Option<String> {
+        let _ = (target, named);
+        None
     }
 }
 
@@ -111,7 +157,7 @@ impl FaultSupport {
     ) -> FaultSupport {
         FaultSupport {
             target: target.to_owned(),
-            refused: FaultFamily::ALL
+            refused: FaultFamily::all()
                 .into_iter()
                 .filter(|f| !accepted.contains(f))
                 .map(|f| (f, why(f)))
@@ -137,58 +183,16 @@ impl FaultSupport {
     }
 
     /// Why `schedule` does not fit the target, if it does not: the first family it refuses,
-    /// or a partition or clock fault that names nodes it must not.
+    /// or a fault that names nodes it must not (each family says which of its faults do).
     pub fn refusal(&self, schedule: &Schedule) -> Option<String> {
         let families = schedule.families();
         if let Some(why) = families.iter().find_map(|f| self.refuses(*f)) {
             return Some(why.to_owned());
         }
         let named = self.named_only.as_ref()?;
-        let target = &self.target;
-        if families.contains(&FaultFamily::Partition) {
-            let p = &schedule.partition;
-            if !p.kinds.is_empty() {
-                return Some(format!(
-                    "target {target} takes only explicit partitions over {}, not random shapes ({}): {}; {}",
-                    named.partition_what,
-                    p.kinds.join(", "),
-                    named.why,
-                    named.hint
-                ));
-            }
-            let mut names = p
-                .explicit
-                .iter()
-                .flatten()
-                .flatten()
-                .chain(p.one_way.iter().flat_map(|o| o.from.iter().chain(&o.to)));
-            if let Some(n) = names.find(|n| !named.partition.contains(n)) {
-                return Some(format!(
-                    "target {target}: a partition may name only {} (not {n:?}: {})",
-                    named.partition.join(", "),
-                    named.why
-                ));
-            }
-        }
-        if families.contains(&FaultFamily::Clock) {
-            let c = &schedule.clock;
-            if c.nodes.is_empty() {
-                return Some(format!(
-                    "target {target}: a clock fault must name its {} in [clock] nodes ({}); {}",
-                    named.clock_what,
-                    named.clock.join(", "),
-                    named.hint
-                ));
-            }
-            if let Some(n) = c.nodes.iter().find(|n| !named.clock.contains(n)) {
-                return Some(format!(
-                    "target {target}: clock faults reach only the {} {}, not {n:?}",
-                    named.clock_what,
-                    named.clock.join(", ")
-                ));
-            }
-        }
-        None
+        families
+            .iter()
+            .find_map(|f| schedule.spec(*f)?.refusal(&self.target, named))
     }
 }
 
@@ -198,9 +202,19 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_only_refuses_the_rest() {
-        for f in FaultFamily::ALL {
+        for f in FaultFamily::all() {
             assert_eq!(FaultFamily::from_name(f.name()), Some(f));
         }
+        assert_eq!(
+            FaultFamily::all(),
+            [
+                FaultFamily::Partition,
+                FaultFamily::Pause,
+                FaultFamily::Kill,
+                FaultFamily::Clock,
+                FaultFamily::Packet
+            ]
+        );
         assert_eq!(FaultFamily::from_name("all"), None);
         let s = FaultSupport::only("x", &[FaultFamily::Pause], |f| format!("not {f}"));
         assert!(s.accepts(FaultFamily::Pause));

@@ -5,11 +5,13 @@
 //! `process: "nemesis"` (an invoke, then `ok` or `info`) so the report can shade fault windows.
 //! A [`Nemesis`] applies faults of its kind and heals them; [`Composed`] bundles several, and
 //! [`HealGuard`] heals when dropped, so an error or a panic in the run still leaves the machine
-//! as it was. Each mechanism has its own file: [`netns`] (a private network per run),
-//! [`partition`] (grudges as nftables/iptables rules), [`process`] (pause, resume, kill),
-//! [`proxy`] (userspace TCP proxy for packet faults), [`clock`] (an `LD_PRELOAD` clock shim),
-//! [`schedule`] (when to inject what, from `nemeses/*.toml`), [`registry`] (fault families to
-//! nemeses), and [`cleanup`] (leftovers of a killed run).
+//! as it was. Each fault family is one file in [`families`] (its name, what it needs, its
+//! schedule table, how it draws, applies and heals its faults) and one line in
+//! [`registry::FAMILIES`]; the mechanisms they share have their own files: [`netns`] (a private
+//! network per run), [`partition`] (grudges as nftables/iptables rules), [`process`] (pause,
+//! resume, kill), [`proxy`] (userspace TCP proxy for packet faults), [`clock`] (an `LD_PRELOAD`
+//! clock shim); [`schedule`] says when to inject what (from `nemeses/*.toml`), and [`cleanup`]
+//! removes the leftovers of a killed run.
 //!
 //! How a controller wires it in (nodes as child processes, clients as tokio tasks):
 //!
@@ -57,11 +59,13 @@
 
 use crate::history::{Op, OpType, Process, Value};
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 pub use family::FaultFamily;
 
 pub mod cleanup;
 pub mod clock;
+pub mod families;
 pub mod family;
 pub mod netns;
 pub mod partition;
@@ -112,117 +116,74 @@ pub enum NemesisError {
     Invalid(String),
 }
 
-/// Packet faults on every link of the userspace proxy.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PacketFaults {
-    /// Added one-way delay, milliseconds.
-    pub delay_ms: u64,
-    /// Extra random delay, uniform in `0..=jitter_ms`.
-    pub jitter_ms: u64,
-    /// Probability that a forwarded chunk is lost (which resets its TCP connection).
-    pub drop: f64,
+/// One fault, or the end of one, as its family's typed value: what a [`Fault`] holds. Each
+/// family's file defines its own (`PauseFault::Pause(nodes)`, `ClockFault::Bump { .. }`, ...).
+pub trait FaultValue: std::any::Any + std::fmt::Debug + Send + Sync {
+    /// The family whose nemesis applies it.
+    fn family(&self) -> FaultFamily;
+    /// The history op's `f`: `start-partition`, `pause`, `clock-bump`, ...
+    fn f(&self) -> &'static str;
+    /// The history op's value: the grudge, the nodes, the offset, ...
+    fn value(&self) -> Value;
+    /// True for a fault that ends a fault window (a heal, resume, restart, clock reset).
+    fn ends_window(&self) -> bool;
+    /// Nodes it takes down on purpose (a kill), so the run does not count their exit as a crash.
+    fn takes_down(&self) -> &[String] {
+        &[]
+    }
 }
 
-/// One fault, or the end of one, as a value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Fault {
-    /// Start a network partition.
-    StartPartition(Partition),
-    /// Heal the network partition.
-    StopPartition,
-    /// SIGSTOP these nodes' processes.
-    Pause(Vec<String>),
-    /// SIGCONT these nodes (empty: every paused node).
-    Resume(Vec<String>),
-    /// SIGKILL these nodes' processes.
-    Kill(Vec<String>),
-    /// Restart these killed nodes (empty: every killed node).
-    Start(Vec<String>),
-    /// Move these nodes' wall clocks by `ms` (added to any offset they have).
-    ClockBump {
-        /// The nodes.
-        nodes: Vec<String>,
-        /// Milliseconds, may be negative.
-        ms: i64,
-    },
-    /// Make these nodes' wall clocks jump back and forth by `delta_ms` every `period_ms`.
-    ClockStrobe {
-        /// The nodes.
-        nodes: Vec<String>,
-        /// Size of the jump, milliseconds.
-        delta_ms: i64,
-        /// How long each phase lasts, milliseconds.
-        period_ms: u64,
-    },
-    /// Put these nodes' clocks back to real time (empty: every node).
-    ClockReset(Vec<String>),
-    /// Start packet faults on the proxy links.
-    StartPacket(PacketFaults),
-    /// Stop packet faults.
-    StopPacket,
+/// One fault, or the end of one, as a value: a family's [`FaultValue`], shared.
+#[derive(Clone, Debug)]
+pub struct Fault(Arc<dyn FaultValue>);
+
+impl<T: FaultValue> From<T> for Fault {
+    fn from(value: T) -> Fault {
+        Fault::new(value)
+    }
 }
 
-fn names(nodes: &[String]) -> Value {
-    Value::List(nodes.iter().map(|n| Value::Str(n.clone())).collect())
+impl PartialEq for Fault {
+    fn eq(&self, other: &Fault) -> bool {
+        self.family() == other.family() && self.f() == other.f() && self.value() == other.value()
+    }
 }
 
 impl Fault {
+    /// A fault holding `value`.
+    pub fn new(value: impl FaultValue) -> Fault {
+        Fault(Arc::new(value))
+    }
+
+    /// Its family's typed value, when it is a `T` (how a nemesis reads the faults it handles).
+    pub fn get<T: FaultValue>(&self) -> Option<&T> {
+        let any: &dyn std::any::Any = &*self.0;
+        any.downcast_ref::<T>()
+    }
+
     /// The op's `f`: `start-partition`, `pause`, `clock-bump`, ...
     pub fn f(&self) -> &'static str {
-        match self {
-            Fault::StartPartition(_) => "start-partition",
-            Fault::StopPartition => "stop-partition",
-            Fault::Pause(_) => "pause",
-            Fault::Resume(_) => "resume",
-            Fault::Kill(_) => "kill",
-            Fault::Start(_) => "start",
-            Fault::ClockBump { .. } => "clock-bump",
-            Fault::ClockStrobe { .. } => "clock-strobe",
-            Fault::ClockReset(_) => "clock-reset",
-            Fault::StartPacket(_) => "start-packet",
-            Fault::StopPacket => "stop-packet",
-        }
+        self.0.f()
     }
 
     /// The op's value: the grudge, the nodes, the offset, ...
     pub fn value(&self) -> Value {
-        match self {
-            Fault::StartPartition(p) => p.value(),
-            Fault::StopPartition | Fault::StopPacket => Value::Nil,
-            Fault::Pause(n)
-            | Fault::Resume(n)
-            | Fault::Kill(n)
-            | Fault::Start(n)
-            | Fault::ClockReset(n) => names(n),
-            Fault::ClockBump { nodes, ms } => Value::List(vec![names(nodes), Value::Int(*ms)]),
-            Fault::ClockStrobe {
-                nodes,
-                delta_ms,
-                period_ms,
-            } => Value::List(vec![
-                names(nodes),
-                Value::Int(*delta_ms),
-                Value::Int(*period_ms as i64),
-            ]),
-            Fault::StartPacket(p) => Value::List(vec![
-                Value::Int(p.delay_ms as i64),
-                Value::Int(p.jitter_ms as i64),
-                Value::Str(format!("{}", p.drop)),
-            ]),
-        }
+        self.0.value()
     }
 
     /// The fault family this belongs to.
     pub fn family(&self) -> FaultFamily {
-        match self {
-            Fault::StartPartition(_) | Fault::StopPartition => FaultFamily::Partition,
-            Fault::Pause(_) | Fault::Resume(_) => FaultFamily::Pause,
-            Fault::Kill(_) | Fault::Start(_) => FaultFamily::Kill,
-            Fault::ClockBump { .. } | Fault::ClockStrobe { .. } | Fault::ClockReset(_) => {
-                FaultFamily::Clock
-            }
-            Fault::StartPacket(_) | Fault::StopPacket => FaultFamily::Packet,
-        }
+        self.0.family()
+    }
+
+    /// True for a fault that ends a fault window (a heal, resume, restart, clock reset).
+    pub fn ends_window(&self) -> bool {
+        self.0.ends_window()
+    }
+
+    /// Nodes it takes down on purpose (a kill).
+    pub fn takes_down(&self) -> &[String] {
+        self.0.takes_down()
     }
 
     /// A nemesis history op for this fault (`index` and `time` are for the writer to fill in).
@@ -244,6 +205,16 @@ impl Fault {
             error,
         }
     }
+
+    /// The error for a nemesis asked to apply a fault it does not handle.
+    pub fn unhandled(&self, nemesis: &str) -> NemesisError {
+        NemesisError::Invalid(format!("the {nemesis} nemesis cannot do {}", self.f()))
+    }
+}
+
+/// The history value of a list of node names.
+pub fn node_names(nodes: &[String]) -> Value {
+    Value::List(nodes.iter().map(|n| Value::Str(n.clone())).collect())
 }
 
 /// A fault injector of one kind (or several, see [`Composed`]).

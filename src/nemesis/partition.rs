@@ -6,11 +6,12 @@
 //! halves joined by one node that sees both), an explicit list of components, and `one-way`
 //! (some nodes stop hearing others, not the reverse). Rules go into a table of their own
 //! (`inet ferrocheck` in nftables, or a `FERROCHECK` chain in iptables when `nft` is absent), so
-//! healing deletes exactly what was added.
+//! healing deletes exactly what was added. The `partition` family
+//! ([`super::families::partition`]) draws partitions and applies them through these.
 
 use super::netns::NetNode;
 use super::tools;
-use super::{Fault, Nemesis, NemesisError};
+use super::NemesisError;
 use crate::history::Value;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -408,44 +409,6 @@ impl Firewall {
             }
         }
         first.map_or(Ok(()), Err)
-    }
-}
-
-/// The partition nemesis: `start-partition` applies a grudge, `stop-partition` heals.
-#[derive(Debug)]
-pub struct PartitionNemesis {
-    firewall: Firewall,
-}
-
-impl PartitionNemesis {
-    /// A partition nemesis over a run network's nodes.
-    pub fn new(firewall: Firewall) -> PartitionNemesis {
-        PartitionNemesis { firewall }
-    }
-}
-
-impl Nemesis for PartitionNemesis {
-    fn name(&self) -> &str {
-        "partition"
-    }
-
-    fn handles(&self, fault: &Fault) -> bool {
-        matches!(fault, Fault::StartPartition(_) | Fault::StopPartition)
-    }
-
-    fn invoke(&mut self, fault: &Fault) -> Result<Value, NemesisError> {
-        match fault {
-            Fault::StartPartition(p) => self.firewall.apply(&p.grudge).map(|_| p.value()),
-            Fault::StopPartition => self.firewall.heal().map(|_| Value::Str("healed".into())),
-            other => Err(NemesisError::Invalid(format!(
-                "the partition nemesis cannot do {}",
-                other.f()
-            ))),
-        }
-    }
-
-    fn heal(&mut self) -> Result<(), NemesisError> {
-        self.firewall.heal()
     }
 }
 

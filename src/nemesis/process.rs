@@ -3,14 +3,13 @@
 //! A [`Pauser`] remembers every process it stopped (in memory and in the run record, so a
 //! killed run's stopped processes are resumed by cleanup) and resumes them all when healed or
 //! dropped. Identities carry the process start time, so a recycled pid is never signalled.
+//! The `pause` and `kill` families ([`super::families`]) apply their faults through these.
 
 use super::state::{ProcessId, RunRecord};
-use super::{Fault, Nemesis, NemesisError, NodeControl};
-use crate::history::Value;
+use super::{NemesisError, NodeControl};
 use nix::sys::signal::{kill as send, Signal};
 use nix::unistd::Pid;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 fn signal(pid: u32, sig: Signal) -> Result<(), NemesisError> {
     let p = i32::try_from(pid)
@@ -121,146 +120,9 @@ impl Drop for Pauser {
     }
 }
 
-fn pid_of(nodes: &dyn NodeControl, node: &str) -> Result<u32, NemesisError> {
+/// The pid of node `node`'s running process, or why there is none to signal.
+pub fn pid_of(nodes: &dyn NodeControl, node: &str) -> Result<u32, NemesisError> {
     nodes.pid(node).ok_or_else(|| {
         NemesisError::Invalid(format!("node {node} has no running process to signal"))
     })
-}
-
-fn node_list(nodes: &[String]) -> Value {
-    Value::List(nodes.iter().map(|n| Value::Str(n.clone())).collect())
-}
-
-/// The pause nemesis: `pause` stops nodes' processes, `resume` (and heal) continues them.
-pub struct PauseNemesis {
-    nodes: Arc<dyn NodeControl>,
-    pauser: Pauser,
-    by_node: BTreeMap<String, u32>,
-}
-
-impl PauseNemesis {
-    /// A pause nemesis over the controller's nodes.
-    pub fn new(nodes: Arc<dyn NodeControl>, record: Option<&RunRecord>) -> PauseNemesis {
-        PauseNemesis {
-            nodes,
-            pauser: Pauser::new(record),
-            by_node: BTreeMap::new(),
-        }
-    }
-}
-
-impl Nemesis for PauseNemesis {
-    fn name(&self) -> &str {
-        "pause"
-    }
-
-    fn handles(&self, fault: &Fault) -> bool {
-        matches!(fault, Fault::Pause(_) | Fault::Resume(_))
-    }
-
-    fn invoke(&mut self, fault: &Fault) -> Result<Value, NemesisError> {
-        match fault {
-            Fault::Pause(names) => {
-                for n in names {
-                    let pid = pid_of(self.nodes.as_ref(), n)?;
-                    self.pauser.pause(pid)?;
-                    self.by_node.insert(n.clone(), pid);
-                }
-                Ok(node_list(names))
-            }
-            Fault::Resume(names) => {
-                let names: Vec<String> = if names.is_empty() {
-                    self.by_node.keys().cloned().collect()
-                } else {
-                    names.clone()
-                };
-                for n in &names {
-                    if let Some(pid) = self.by_node.remove(n) {
-                        self.pauser.resume(pid)?;
-                    }
-                }
-                Ok(node_list(&names))
-            }
-            other => Err(NemesisError::Invalid(format!(
-                "the pause nemesis cannot do {}",
-                other.f()
-            ))),
-        }
-    }
-
-    fn heal(&mut self) -> Result<(), NemesisError> {
-        self.by_node.clear();
-        self.pauser.resume_all()
-    }
-}
-
-/// The kill nemesis: `kill` SIGKILLs nodes' processes, `start` (and heal) restarts them through
-/// the controller.
-pub struct KillNemesis {
-    nodes: Arc<dyn NodeControl>,
-    down: BTreeSet<String>,
-}
-
-impl KillNemesis {
-    /// A kill nemesis over the controller's nodes.
-    pub fn new(nodes: Arc<dyn NodeControl>) -> KillNemesis {
-        KillNemesis {
-            nodes,
-            down: BTreeSet::new(),
-        }
-    }
-
-    fn start(&mut self, names: &[String]) -> Result<(), NemesisError> {
-        for n in names {
-            if self.down.remove(n) {
-                self.nodes.restart(n).map_err(|e| NemesisError::Tool {
-                    command: format!("restart node {n}"),
-                    detail: format!("{e:#}"),
-                })?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Nemesis for KillNemesis {
-    fn name(&self) -> &str {
-        "kill"
-    }
-
-    fn handles(&self, fault: &Fault) -> bool {
-        matches!(fault, Fault::Kill(_) | Fault::Start(_))
-    }
-
-    fn invoke(&mut self, fault: &Fault) -> Result<Value, NemesisError> {
-        match fault {
-            Fault::Kill(names) => {
-                for n in names {
-                    let pid = pid_of(self.nodes.as_ref(), n)?;
-                    self.down.insert(n.clone());
-                    // A stopped process dies of SIGKILL too; no need to continue it first.
-                    kill(pid)?;
-                }
-                Ok(node_list(names))
-            }
-            Fault::Start(names) => {
-                let names: Vec<String> = if names.is_empty() {
-                    self.down.iter().cloned().collect()
-                } else {
-                    names.clone()
-                };
-                self.start(&names)?;
-                Ok(node_list(&names))
-            }
-            other => Err(NemesisError::Invalid(format!(
-                "the kill nemesis cannot do {}",
-                other.f()
-            ))),
-        }
-    }
-
-    fn heal(&mut self) -> Result<(), NemesisError> {
-        let down: Vec<String> = self.down.iter().cloned().collect();
-        self.start(&down)
-    }
 }

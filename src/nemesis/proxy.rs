@@ -7,10 +7,8 @@
 //! resets its connection, as a flaky link eventually does. A cut link forwards nothing (like a
 //! partition: peers time out rather than being refused). Without root the proxy, listening on
 //! 127.0.0.x, is also how partitions between nodes are made: cut the links that the grudge
-//! names.
+//! names. The `packet` family ([`super::families::packet`]) holds the nemesis over these links.
 
-use super::{Fault, Grudge, Nemesis, NemesisError};
-use crate::history::Value;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io;
@@ -222,88 +220,4 @@ async fn pipe(
     };
     tokio::try_join!(reader, writer)?;
     Ok(())
-}
-
-/// The packet nemesis: `start-packet` puts delay, jitter and loss on every proxy link,
-/// `stop-packet` (and heal) takes them off. It also applies grudges by cutting links, the
-/// partition of a run without network namespaces.
-#[derive(Debug, Default)]
-pub struct PacketNemesis {
-    links: Vec<ProxyControl>,
-}
-
-impl PacketNemesis {
-    /// A packet nemesis over these proxy links.
-    pub fn new(links: Vec<ProxyControl>) -> PacketNemesis {
-        PacketNemesis { links }
-    }
-
-    /// Cuts every link `from` → `to` where `to` holds a grudge against `from`; mends the rest.
-    pub fn apply_grudge(&self, grudge: &Grudge) {
-        for l in &self.links {
-            let cut = grudge.get(l.to()).is_some_and(|g| g.contains(l.from()));
-            l.cut(cut);
-        }
-    }
-}
-
-impl Nemesis for PacketNemesis {
-    fn name(&self) -> &str {
-        "packet"
-    }
-
-    fn handles(&self, fault: &Fault) -> bool {
-        matches!(
-            fault,
-            Fault::StartPacket(_)
-                | Fault::StopPacket
-                | Fault::StartPartition(_)
-                | Fault::StopPartition
-        )
-    }
-
-    fn invoke(&mut self, fault: &Fault) -> Result<Value, NemesisError> {
-        match fault {
-            Fault::StartPacket(p) => {
-                for l in &self.links {
-                    l.set(LinkFaults {
-                        delay: Duration::from_millis(p.delay_ms),
-                        jitter: Duration::from_millis(p.jitter_ms),
-                        drop: p.drop,
-                        cut: l.faults().cut,
-                    });
-                }
-                Ok(fault.value())
-            }
-            Fault::StartPartition(p) => {
-                self.apply_grudge(&p.grudge);
-                Ok(p.value())
-            }
-            Fault::StopPartition => {
-                self.apply_grudge(&Grudge::new());
-                Ok(Value::Str("healed".into()))
-            }
-            Fault::StopPacket => {
-                for l in &self.links {
-                    let cut = l.faults().cut;
-                    l.set(LinkFaults {
-                        cut,
-                        ..LinkFaults::default()
-                    });
-                }
-                Ok(Value::Str("healed".into()))
-            }
-            other => Err(NemesisError::Invalid(format!(
-                "the packet nemesis cannot do {}",
-                other.f()
-            ))),
-        }
-    }
-
-    fn heal(&mut self) -> Result<(), NemesisError> {
-        for l in &self.links {
-            l.heal();
-        }
-        Ok(())
-    }
 }

@@ -1,20 +1,33 @@
-//! The nemesis registry: from a schedule's fault families to the nemeses that carry them out on
-//! this run, or a clear error naming what is unavailable and why.
+//! The nemesis registry: every fault family, one line each, and from a schedule's families to
+//! the nemeses that carry them out on this run, or a clear error naming what is unavailable and
+//! why.
 //!
-//! Families: `partition` (nftables/iptables rules in the run's namespaces, or cut proxy links
-//! without namespaces), `pause`, `kill`, `clock` (the `LD_PRELOAD` shim), `packet` (the
-//! userspace proxy). `none` needs nothing.
+//! A new family is a file in [`families`](super::families) (a [`Family`] impl) plus its line
+//! in [`FAMILIES`] and its `pub mod` line. `none` needs nothing.
 
-use super::clock::{Clock, ClockNemesis};
-use super::family::FaultFamily;
+use super::clock::Clock;
+use super::families::{clock, kill, packet, partition, pause};
+use super::family::Family;
 use super::netns::Network;
-use super::partition::{Firewall, PartitionNemesis};
-use super::process::{KillNemesis, PauseNemesis};
-use super::proxy::{PacketNemesis, ProxyControl};
+use super::proxy::ProxyControl;
 use super::schedule::Schedule;
 use super::state::RunRecord;
-use super::{Composed, NemesisError, NodeControl};
+use super::{Composed, Nemesis, NemesisError, NodeControl};
 use std::sync::Arc;
+
+/// Every fault family, in the order `all` draws from and `ferrocheck list` shows.
+pub static FAMILIES: &[&dyn Family] = &[
+    &partition::PARTITION,
+    &pause::PAUSE,
+    &kill::KILL,
+    &clock::CLOCK,
+    &packet::PACKET,
+];
+
+/// The family called `name`.
+pub fn family(name: &str) -> Option<&'static dyn Family> {
+    FAMILIES.iter().copied().find(|f| f.family().name() == name)
+}
 
 /// What a run offers the nemeses.
 pub struct Resources<'a> {
@@ -34,59 +47,20 @@ pub struct Resources<'a> {
 /// [`NemesisError::Unavailable`] error saying why, never a silent no-op.
 pub fn build(schedule: &Schedule, mut res: Resources<'_>) -> Result<Composed, NemesisError> {
     let mut composed = Composed::default();
-    let families = schedule.families();
-    let unavailable = |what: &str, why: String| NemesisError::Unavailable {
-        what: format!("{what} faults (nemesis {})", schedule.name),
-        why,
-    };
-    for fam in &families {
-        match *fam {
-            FaultFamily::Partition => {
-                if !res.proxies.is_empty() {
-                    // Nodes talk through proxies: partitions cut proxy links (the packet
-                    // nemesis below), since firewall rules would only see the proxy's address.
-                } else if let Some(net) = res.network {
-                    composed.push(Box::new(PartitionNemesis::new(Firewall::new(net.nodes())?)));
-                } else {
-                    let why = super::tools::Capabilities::detect()
-                        .partition_unavailable()
-                        .unwrap_or_else(|| {
-                            "this run has neither network namespaces nor proxy links".into()
-                        });
-                    return Err(unavailable("partition", why));
-                }
-            }
-            FaultFamily::Pause => {
-                composed.push(Box::new(PauseNemesis::new(res.nodes.clone(), res.record)))
-            }
-            FaultFamily::Kill => composed.push(Box::new(KillNemesis::new(res.nodes.clone()))),
-            FaultFamily::Clock => {
-                let clock = res.clock.take().ok_or_else(|| {
-                    unavailable(
-                        "clock",
-                        super::clock::shim_unavailable().unwrap_or_else(|| {
-                            "the target's nodes were not started under the clock shim".into()
-                        }),
-                    )
-                })?;
-                composed.push(Box::new(ClockNemesis::new(clock)));
-            }
-            FaultFamily::Packet => {}
+    for fam in schedule.families() {
+        let family = family(fam.name()).ok_or_else(|| {
+            NemesisError::Invalid(format!("no fault family {fam} in the registry"))
+        })?;
+        let built = family.build(&mut res, schedule).map_err(|e| match e {
+            NemesisError::Unavailable { what, why } => NemesisError::Unavailable {
+                what: format!("{what} (nemesis {})", schedule.name),
+                why,
+            },
+            other => other,
+        })?;
+        if let Some(nemesis) = built {
+            composed.push(nemesis);
         }
-    }
-    let wants_packet = families.contains(&FaultFamily::Packet);
-    let partition_by_proxy = families.contains(&FaultFamily::Partition)
-        && (res.network.is_none() || !res.proxies.is_empty());
-    if wants_packet || partition_by_proxy {
-        if res.proxies.is_empty() {
-            return Err(unavailable(
-                "packet",
-                "this run has no proxy links (start the target behind ferrocheck's proxy)".into(),
-            ));
-        }
-        composed.push(Box::new(PacketNemesis::new(std::mem::take(
-            &mut res.proxies,
-        ))));
     }
     Ok(composed)
 }

@@ -3,20 +3,25 @@
 //!
 //! A schedule lists entries in `faults`: a family (`partition`, `pause`, `kill`, `clock`,
 //! `packet`), a composition that starts and stops together (`partition+pause`), or `all` (one
-//! family at a time, drawn from all five). Each cycle waits `interval` seconds (± `jitter`),
-//! starts one entry's faults, and heals them `duration` seconds later. Per-family tables say
-//! which shapes and targets to draw from; a clock fault may instead name its nodes, start
-//! `after` seconds into its entry and repeat `every` so many seconds. The built-in schedules
-//! (`none`, `partition`, `pause`, `kill`, `kill-all`, `clock`, `packet`, `all`,
-//! `redlock-clock`) are the files in `nemeses/`, embedded in the binary.
+//! family at a time, drawn from all of them). Each cycle waits `interval` seconds (± `jitter`),
+//! starts one entry's faults, and heals them `duration` seconds later. A table named after a
+//! family (`[partition]`, `[clock]`, ...) is read by that family's file in
+//! [`families`](super::families): which shapes and nodes to draw from, and for clock faults
+//! when to start and how often to repeat. The built-in schedules (`none`, `partition`, `pause`,
+//! `kill`, `kill-all`, `clock`, `packet`, `all`, `redlock-clock`) are the files in `nemeses/`,
+//! embedded in the binary.
 
-use super::partition::PartitionKind;
-use super::{Fault, NemesisError, PacketFaults};
+use super::family::{FamilySpec, Needs};
+use super::registry::{self, FAMILIES};
+use super::{Fault, NemesisError};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use super::family::FaultFamily;
@@ -53,7 +58,8 @@ pub enum Targets {
 }
 
 impl Targets {
-    fn pick(self, nodes: &[String], rng: &mut StdRng) -> Vec<String> {
+    /// Draws the nodes from `nodes`, sorted.
+    pub fn pick(self, nodes: &[String], rng: &mut StdRng) -> Vec<String> {
         let n = nodes.len();
         let k = match self {
             Targets::One => 1,
@@ -68,46 +74,7 @@ impl Targets {
     }
 }
 
-/// The `[partition]` table.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PartitionSpec {
-    /// Generator names to draw from.
-    #[serde(default = "default_partition_kinds")]
-    pub kinds: Vec<String>,
-    /// Explicit components, drawn like a kind when given.
-    #[serde(default)]
-    pub explicit: Vec<Vec<Vec<String>>>,
-    /// One-way partitions, drawn like a kind when given.
-    #[serde(default)]
-    pub one_way: Vec<OneWaySpec>,
-}
-
-/// A one-way partition in a schedule.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OneWaySpec {
-    /// Senders whose packets are dropped.
-    pub from: Vec<String>,
-    /// Receivers that drop them.
-    pub to: Vec<String>,
-}
-
-fn default_partition_kinds() -> Vec<String> {
-    vec!["random-halves".into()]
-}
-
-impl Default for PartitionSpec {
-    fn default() -> Self {
-        PartitionSpec {
-            kinds: default_partition_kinds(),
-            explicit: Vec::new(),
-            one_way: Vec::new(),
-        }
-    }
-}
-
-/// The `[pause]` and `[kill]` tables.
+/// A family's table that only says which nodes its faults hit (`[pause]`, `[kill]`).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessSpec {
@@ -116,128 +83,75 @@ pub struct ProcessSpec {
     pub targets: Targets,
 }
 
-/// The `[clock]` table.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ClockSpec {
-    /// Which nodes.
-    #[serde(default)]
-    pub targets: Targets,
-    /// These nodes by name instead of drawing by `targets` (any node of the run, not only
-    /// the fault targets).
-    #[serde(default)]
-    pub nodes: Vec<String>,
-    /// Seconds into its entry before the clock fault starts (so a partition composed with it
-    /// is in place first); it is still reset when the entry ends.
-    #[serde(default)]
-    pub after: f64,
-    /// When positive, the clock fault is applied again every this many seconds until its
-    /// entry ends (bumps add up; one reset undoes them all).
-    #[serde(default)]
-    pub every: f64,
-    /// `bump` and/or `strobe`.
-    #[serde(default = "default_clock_modes")]
-    pub modes: Vec<String>,
-    /// Bumps are drawn uniformly from this range of milliseconds (never zero).
-    #[serde(default = "default_bump")]
-    pub bump_ms: [i64; 2],
-    /// A strobe's jump, milliseconds.
-    #[serde(default = "default_strobe_delta")]
-    pub strobe_delta_ms: i64,
-    /// A strobe's period, milliseconds.
-    #[serde(default = "default_strobe_period")]
-    pub strobe_period_ms: u64,
-}
-
-fn default_clock_modes() -> Vec<String> {
-    vec!["bump".into(), "strobe".into()]
-}
-fn default_bump() -> [i64; 2] {
-    [-60_000, 60_000]
-}
-fn default_strobe_delta() -> i64 {
-    200
-}
-fn default_strobe_period() -> u64 {
-    10
-}
-
-impl Default for ClockSpec {
-    fn default() -> Self {
-        ClockSpec {
-            targets: Targets::One,
-            nodes: Vec::new(),
-            after: 0.0,
-            every: 0.0,
-            modes: default_clock_modes(),
-            bump_ms: default_bump(),
-            strobe_delta_ms: default_strobe_delta(),
-            strobe_period_ms: default_strobe_period(),
-        }
+/// Reads family `family`'s table (absent: its defaults), with the table's name in errors.
+pub fn parse_table<T: DeserializeOwned + Default>(
+    family: FaultFamily,
+    table: Option<toml::Value>,
+) -> Result<T, String> {
+    match table {
+        None => Ok(T::default()),
+        Some(t) => t.try_into().map_err(|e| format!("[{family}]: {e}")),
     }
 }
 
-/// The `[packet]` table.
+/// A schedule's own fields: everything but the families' tables.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PacketSpec {
-    /// Added one-way delay, milliseconds.
+#[serde(deny_unknown_fields)]
+struct Base {
+    name: String,
     #[serde(default)]
-    pub delay_ms: u64,
-    /// Extra random delay, milliseconds.
+    description: String,
     #[serde(default)]
-    pub jitter_ms: u64,
-    /// Loss probability per chunk.
+    faults: Vec<String>,
+    #[serde(default = "default_interval")]
+    interval: f64,
     #[serde(default)]
-    pub drop: f64,
-}
-
-impl Default for PacketSpec {
-    fn default() -> Self {
-        PacketSpec {
-            delay_ms: 50,
-            jitter_ms: 50,
-            drop: 0.0,
-        }
-    }
+    jitter: f64,
+    #[serde(default = "default_duration")]
+    duration: f64,
 }
 
 /// A fault schedule, as written in `nemeses/*.toml`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct Schedule {
     /// The schedule's name.
     pub name: String,
     /// One line saying what it does.
-    #[serde(default)]
     pub description: String,
     /// Entries drawn each cycle: a family, `a+b` composition, or `all`.
-    #[serde(default)]
     pub faults: Vec<String>,
     /// Seconds between the end of one fault and the start of the next.
-    #[serde(default = "default_interval")]
     pub interval: f64,
     /// Up to this many seconds more or less than `interval`.
-    #[serde(default)]
     pub jitter: f64,
     /// Seconds a fault lasts before it is healed.
-    #[serde(default = "default_duration")]
     pub duration: f64,
-    /// Partition shapes.
-    #[serde(default)]
-    pub partition: PartitionSpec,
-    /// Pause targets.
-    #[serde(default)]
-    pub pause: ProcessSpec,
-    /// Kill targets.
-    #[serde(default)]
-    pub kill: ProcessSpec,
-    /// Clock faults.
-    #[serde(default)]
-    pub clock: ClockSpec,
-    /// Packet faults.
-    #[serde(default)]
-    pub packet: PacketSpec,
+    /// The families' tables as written (absent ones are not here).
+    tables: toml::Table,
+    /// Every family's table, read (its defaults when the schedule has none).
+    specs: BTreeMap<FaultFamily, Arc<dyn FamilySpec>>,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        (
+            &self.name,
+            &self.description,
+            &self.faults,
+            self.interval,
+            self.jitter,
+            self.duration,
+            &self.tables,
+        ) == (
+            &other.name,
+            &other.description,
+            &other.faults,
+            other.interval,
+            other.jitter,
+            other.duration,
+            &other.tables,
+        )
+    }
 }
 
 fn default_interval() -> f64 {
@@ -259,10 +173,36 @@ pub struct Planned {
 impl Schedule {
     /// Parses and validates a schedule's TOML text (`origin` names it in errors).
     pub fn parse(text: &str, origin: &str) -> Result<Schedule, NemesisError> {
-        let s: Schedule =
-            toml::from_str(text).map_err(|e| NemesisError::Invalid(format!("{origin}: {e}")))?;
-        s.validate()
-            .map_err(|e| NemesisError::Invalid(format!("{origin}: {e}")))?;
+        Schedule::read(text).map_err(|e| NemesisError::Invalid(format!("{origin}: {e}")))
+    }
+
+    /// The schedule `text` holds, or what is wrong with it.
+    fn read(text: &str) -> Result<Schedule, String> {
+        let mut all: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut tables = toml::Table::new();
+        for family in FAMILIES {
+            let name = family.family().name();
+            if let Some(t) = all.remove(name) {
+                tables.insert(name.to_owned(), t);
+            }
+        }
+        let base = Base::deserialize(toml::Value::Table(all)).map_err(|e| e.to_string())?;
+        let mut specs = BTreeMap::new();
+        for family in FAMILIES {
+            let spec = family.parse(tables.get(family.family().name()).cloned())?;
+            specs.insert(family.family(), Arc::from(spec));
+        }
+        let s = Schedule {
+            name: base.name,
+            description: base.description,
+            faults: base.faults,
+            interval: base.interval,
+            jitter: base.jitter,
+            duration: base.duration,
+            tables,
+            specs,
+        };
+        s.validate()?;
         Ok(s)
     }
 
@@ -291,47 +231,36 @@ impl Schedule {
                 if fam != "all" && FaultFamily::from_name(fam).is_none() {
                     return Err(format!(
                         "unknown fault {fam:?} in {entry:?}: use {} or all",
-                        FaultFamily::ALL.map(FaultFamily::name).join(", ")
+                        FaultFamily::all()
+                            .iter()
+                            .map(|f| f.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
             }
         }
-        for k in &self.partition.kinds {
-            PartitionKind::parse(k).map_err(|e| e.to_string())?;
-        }
-        for m in &self.clock.modes {
-            if m != "bump" && m != "strobe" {
-                return Err(format!("unknown clock mode {m:?}: use bump or strobe"));
-            }
-        }
-        let times = [
-            self.interval,
-            self.jitter,
-            self.duration,
-            self.clock.after,
-            self.clock.every,
-        ];
+        let times = [self.interval, self.jitter, self.duration];
         if times.iter().any(|t| !t.is_finite() || *t < 0.0) || self.interval <= 0.0 {
             return Err("interval must be positive; jitter and duration not negative".into());
-        }
-        if self.clock.after > 0.0 && self.clock.after >= self.duration {
-            return Err("clock after must be shorter than duration".into());
         }
         if self.jitter > self.interval {
             return Err("jitter must not exceed interval".into());
         }
-        if !(0.0..=1.0).contains(&self.packet.drop) {
-            return Err("packet drop is a probability between 0 and 1".into());
-        }
-        if self.clock.bump_ms[0] > self.clock.bump_ms[1] {
-            return Err("clock bump-ms must be [low, high]".into());
+        for spec in self.specs.values() {
+            spec.check(self.duration)?;
         }
         Ok(())
     }
 
+    /// Family `family`'s table, read.
+    pub fn spec(&self, family: FaultFamily) -> Option<&dyn FamilySpec> {
+        self.specs.get(&family).map(|s| &**s)
+    }
+
     /// The fault families this schedule can use (what the nemesis must be able to do).
     pub fn families(&self) -> Vec<FaultFamily> {
-        FaultFamily::ALL
+        FaultFamily::all()
             .into_iter()
             .filter(|f| {
                 self.faults
@@ -339,6 +268,22 @@ impl Schedule {
                     .any(|e| e.split('+').any(|x| x == "all" || x == f.name()))
             })
             .collect()
+    }
+
+    /// What this schedule's families need the run to prepare, together.
+    pub fn needs(&self) -> Needs {
+        let mut all = Needs::default();
+        for f in self
+            .families()
+            .into_iter()
+            .filter_map(|f| registry::family(f.name()))
+        {
+            let n = f.needs();
+            all.network |= n.network;
+            all.clock_shim |= n.clock_shim;
+            all.proxy_links |= n.proxy_links;
+        }
+        all
     }
 
     /// Every fault of a run over `nodes` lasting `time_limit`, drawn from `seed`, sorted by
@@ -393,39 +338,20 @@ impl Schedule {
             if end >= limit {
                 break;
             }
-            let entry = self
-                .faults
-                .choose(&mut rng)
-                .ok_or_else(|| NemesisError::Invalid("a schedule with no faults".into()))?;
-            let families: Vec<FaultFamily> = if entry == "all" {
-                vec![FaultFamily::ALL
-                    .choose(&mut rng)
-                    .copied()
-                    .unwrap_or(FaultFamily::Partition)]
-            } else {
-                entry
-                    .split('+')
-                    .map(|f| {
-                        FaultFamily::from_name(f)
-                            .ok_or_else(|| NemesisError::Invalid(format!("unknown fault {f:?}")))
-                    })
-                    .collect::<Result<_, _>>()?
-            };
-            for fam in families {
-                let (start, stop) = self.draw(fam, nodes, known, &mut rng)?;
-                let delay = if fam == FaultFamily::Clock {
-                    self.clock.after
-                } else {
-                    0.0
-                };
-                if fam == FaultFamily::Clock && self.clock.every > 0.0 {
-                    let mut again = t + delay + self.clock.every;
+            for family in self.draw_entry(&mut rng)? {
+                let spec = self.spec(family).ok_or_else(|| {
+                    NemesisError::Invalid(format!("no fault family {family} in the registry"))
+                })?;
+                let (start, stop) = spec.draw(nodes, known, &mut rng)?;
+                let (delay, every) = spec.timing();
+                if every > 0.0 {
+                    let mut again = t + delay + every;
                     while again < end {
                         out.push(Planned {
                             at: Duration::from_secs_f64(again),
                             fault: start.clone(),
                         });
-                        again += self.clock.every;
+                        again += every;
                     }
                 }
                 out.push(Planned {
@@ -443,90 +369,30 @@ impl Schedule {
         Ok(out)
     }
 
-    /// A start fault of `family` and the fault that ends it.
-    fn draw(
-        &self,
-        family: FaultFamily,
-        nodes: &[String],
-        known: &[String],
-        rng: &mut StdRng,
-    ) -> Result<(Fault, Fault), NemesisError> {
-        Ok(match family {
-            FaultFamily::Partition => {
-                let p = &self.partition;
-                let mut kinds: Vec<PartitionKind> = p
-                    .kinds
-                    .iter()
-                    .map(|k| PartitionKind::parse(k))
-                    .collect::<Result<_, _>>()?;
-                kinds.extend(p.explicit.iter().cloned().map(PartitionKind::Explicit));
-                kinds.extend(p.one_way.iter().map(|o| PartitionKind::OneWay {
-                    from: o.from.clone(),
-                    to: o.to.clone(),
-                }));
-                let kind = kinds.choose(rng).ok_or_else(|| {
-                    NemesisError::Invalid("[partition] lists no partitions".into())
-                })?;
-                let part = match kind {
-                    PartitionKind::Explicit(_) | PartitionKind::OneWay { .. } => {
-                        kind.generate(known, rng)?
-                    }
-                    _ => kind.generate(nodes, rng)?,
-                };
-                (Fault::StartPartition(part), Fault::StopPartition)
-            }
-            FaultFamily::Pause => {
-                let t = self.pause.targets.pick(nodes, rng);
-                (Fault::Pause(t.clone()), Fault::Resume(t))
-            }
-            FaultFamily::Kill => {
-                let t = self.kill.targets.pick(nodes, rng);
-                (Fault::Kill(t.clone()), Fault::Start(t))
-            }
-            FaultFamily::Clock => {
-                let c = &self.clock;
-                let t = if c.nodes.is_empty() {
-                    c.targets.pick(nodes, rng)
-                } else {
-                    if let Some(n) = c.nodes.iter().find(|n| !known.contains(n)) {
-                        return Err(NemesisError::UnknownNode(n.clone()));
-                    }
-                    c.nodes.clone()
-                };
-                let mode = c.modes.choose(rng).map_or("bump", |m| m.as_str());
-                let start = if mode == "strobe" {
-                    Fault::ClockStrobe {
-                        nodes: t.clone(),
-                        delta_ms: c.strobe_delta_ms,
-                        period_ms: c.strobe_period_ms.max(1),
-                    }
-                } else {
-                    let mut ms = rng.gen_range(c.bump_ms[0]..=c.bump_ms[1]);
-                    if ms == 0 {
-                        ms = c.bump_ms[1].max(1);
-                    }
-                    Fault::ClockBump {
-                        nodes: t.clone(),
-                        ms,
-                    }
-                };
-                (start, Fault::ClockReset(t))
-            }
-            FaultFamily::Packet => (
-                Fault::StartPacket(PacketFaults {
-                    delay_ms: self.packet.delay_ms,
-                    jitter_ms: self.packet.jitter_ms,
-                    drop: self.packet.drop,
-                }),
-                Fault::StopPacket,
-            ),
-        })
+    /// The families of one entry drawn from `faults` (for `all`, one family drawn from all).
+    fn draw_entry(&self, rng: &mut StdRng) -> Result<Vec<FaultFamily>, NemesisError> {
+        let entry = self
+            .faults
+            .choose(rng)
+            .ok_or_else(|| NemesisError::Invalid("a schedule with no faults".into()))?;
+        if entry == "all" {
+            let all = FaultFamily::all();
+            return Ok(vec![all.choose(rng).copied().unwrap_or(all[0])]);
+        }
+        entry
+            .split('+')
+            .map(|f| {
+                FaultFamily::from_name(f)
+                    .ok_or_else(|| NemesisError::Invalid(format!("unknown fault {f:?}")))
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nemesis::families::clock::ClockFault;
 
     fn nodes() -> Vec<String> {
         (1..=5).map(|i| format!("n{i}")).collect()
@@ -539,7 +405,10 @@ mod tests {
             assert_eq!(&s.name, name);
         }
         assert!(Schedule::load("none").unwrap().families().is_empty());
-        assert_eq!(Schedule::load("all").unwrap().families(), FaultFamily::ALL);
+        assert_eq!(
+            Schedule::load("all").unwrap().families(),
+            FaultFamily::all()
+        );
     }
 
     #[test]
@@ -615,11 +484,11 @@ mod tests {
         assert_eq!(bumps.len(), 3, "{bumps:?}");
         assert!((bumps[0] - 1.5).abs() < 1e-9 && (bumps[2] - 2.7).abs() < 1e-9);
         assert_eq!(at("clock-reset"), vec![3.0]);
-        assert!(plan.iter().any(|p| p.fault
-            == Fault::ClockBump {
-                nodes: vec!["n3".into()],
-                ms: 900
-            }));
+        let bump = Fault::from(ClockFault::Bump {
+            nodes: vec!["n3".into()],
+            ms: 900,
+        });
+        assert!(plan.iter().any(|p| p.fault == bump));
         assert!(s.plan(&known[..1], 1, Duration::from_secs(4)).is_err());
         let late = text.replace("after = 0.5", "after = 2.0");
         assert!(Schedule::parse(&late, "test").is_err());
@@ -632,5 +501,18 @@ mod tests {
         let bad = Schedule::parse("name = \"x\"\ninterval = 0.0", "x.toml").unwrap_err();
         assert!(bad.to_string().contains("interval"), "{bad}");
         assert!(Schedule::load("no-such-nemesis").is_err());
+        // A table no family reads, and a family's own table, are checked as before.
+        let bad = Schedule::parse("name = \"x\"\n[flood]\nrate = 1", "x.toml").unwrap_err();
+        assert!(bad.to_string().contains("flood"), "{bad}");
+        let bad =
+            Schedule::parse("name = \"x\"\n[clock]\nmodes = [\"wobble\"]", "x.toml").unwrap_err();
+        assert!(bad.to_string().contains("wobble"), "{bad}");
+        let bad = Schedule::parse("name = \"x\"\n[pause]\nwho = 1", "x.toml").unwrap_err();
+        assert!(bad.to_string().contains("[pause]"), "{bad}");
+        let bad = Schedule::parse("name = \"x\"\n[packet]\ndrop = 2.0", "x.toml").unwrap_err();
+        assert!(bad.to_string().contains("probability"), "{bad}");
+        let a = Schedule::load("all").unwrap();
+        assert_eq!(a, Schedule::load("all").unwrap());
+        assert_ne!(a, Schedule::load("clock").unwrap());
     }
 }
