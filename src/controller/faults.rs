@@ -341,73 +341,25 @@ impl NemesisThread {
         names: Vec<String>,
     ) -> anyhow::Result<NemesisThread> {
         let (stop, stopped) = mpsc::channel::<()>();
+        let mut walk = Walk {
+            recorder,
+            start,
+            down,
+            nodes,
+            names,
+            warnings: Vec::new(),
+        };
         let thread = std::thread::Builder::new()
             .name("nemesis".into())
             .spawn(move || {
-                let mut warnings = Vec::new();
-                let mut stop_seen = false;
-                for step in plan {
-                    let wait = (start + step.at).saturating_duration_since(Instant::now());
-                    match stopped.recv_timeout(wait) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => {
-                            stop_seen = true;
-                            break;
-                        }
-                    }
-                    let fault = match resolve(&step.fault, &nodes, &names) {
-                        Ok(f) => f,
-                        Err(why) => {
-                            let f = step.fault.f();
-                            let v = step.fault.value();
-                            recorder.record(
-                                Process::Nemesis,
-                                OpType::Invoke,
-                                f,
-                                None,
-                                v.clone(),
-                                None,
-                            );
-                            recorder.record(
-                                Process::Nemesis,
-                                OpType::Info,
-                                f,
-                                None,
-                                v,
-                                Some(why.clone()),
-                            );
-                            warnings.push(format!("{f}: {why}"));
-                            continue;
-                        }
-                    };
-                    lock(&down).extend(fault.takes_down().iter().cloned());
-                    apply(&mut *nemesis, &fault, &recorder, &mut warnings);
-                }
+                let stop_seen = walk.plan(&mut *nemesis, plan, &stopped);
                 // Wait for the stop (the plan ends before the time limit), then heal. A stop
                 // that came mid-plan (Ctrl-C, a crash) was consumed above: do not wait again.
                 if !stop_seen {
                     let _ = stopped.recv();
                 }
-                recorder.record(
-                    Process::Nemesis,
-                    OpType::Invoke,
-                    "heal",
-                    None,
-                    Value::Nil,
-                    None,
-                );
-                let healed = nemesis.heal();
-                recorder.set_fault(None);
-                let (kind, error) = match &healed {
-                    Ok(()) => (OpType::Ok, None),
-                    Err(e) => {
-                        warnings.push(format!("healing faults: {e}"));
-                        (OpType::Info, Some(e.to_string()))
-                    }
-                };
-                recorder.record(Process::Nemesis, kind, "heal", None, Value::Nil, error);
-                lock(&down).clear();
-                warnings
+                walk.heal(&mut *nemesis);
+                walk.warnings
             })
             .map_err(|e| anyhow::anyhow!("cannot start the nemesis thread: {e}"))?;
         Ok(NemesisThread { stop, thread })
@@ -422,6 +374,85 @@ impl NemesisThread {
             Ok(w) => w,
             Err(_) => vec!["the nemesis thread panicked (its guard healed the faults)".into()],
         }
+    }
+}
+
+/// What the nemesis thread works with, and the warnings it gathers.
+struct Walk {
+    recorder: Arc<Recorder>,
+    start: Instant,
+    down: Arc<Mutex<BTreeSet<String>>>,
+    nodes: Arc<TargetNodes>,
+    names: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Walk {
+    /// Applies the plan's faults at their times until it ends or a stop comes (true: a stop
+    /// came).
+    fn plan(
+        &mut self,
+        nemesis: &mut dyn Nemesis,
+        plan: Vec<Planned>,
+        stopped: &mpsc::Receiver<()>,
+    ) -> bool {
+        for step in plan {
+            let wait = (self.start + step.at).saturating_duration_since(Instant::now());
+            match stopped.recv_timeout(wait) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return true,
+            }
+            let fault = match resolve(&step.fault, &self.nodes, &self.names) {
+                Ok(f) => f,
+                Err(why) => {
+                    self.unresolved(&step.fault, why);
+                    continue;
+                }
+            };
+            lock(&self.down).extend(fault.takes_down().iter().cloned());
+            apply(nemesis, &fault, &self.recorder, &mut self.warnings);
+        }
+        false
+    }
+
+    /// Records a fault that could not be made concrete: its invoke, then `info` with why.
+    fn unresolved(&mut self, fault: &Fault, why: String) {
+        let (f, v) = (fault.f(), fault.value());
+        let rec = &self.recorder;
+        rec.record(Process::Nemesis, OpType::Invoke, f, None, v.clone(), None);
+        rec.record(
+            Process::Nemesis,
+            OpType::Info,
+            f,
+            None,
+            v,
+            Some(why.clone()),
+        );
+        self.warnings.push(format!("{f}: {why}"));
+    }
+
+    /// Heals every fault, recorded as a `heal` op; no node is down on purpose after it.
+    fn heal(&mut self, nemesis: &mut dyn Nemesis) {
+        let rec = &self.recorder;
+        rec.record(
+            Process::Nemesis,
+            OpType::Invoke,
+            "heal",
+            None,
+            Value::Nil,
+            None,
+        );
+        let healed = nemesis.heal();
+        rec.set_fault(None);
+        let (kind, error) = match &healed {
+            Ok(()) => (OpType::Ok, None),
+            Err(e) => {
+                self.warnings.push(format!("healing faults: {e}"));
+                (OpType::Info, Some(e.to_string()))
+            }
+        };
+        rec.record(Process::Nemesis, kind, "heal", None, Value::Nil, error);
+        lock(&self.down).clear();
     }
 }
 

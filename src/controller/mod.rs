@@ -252,36 +252,13 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let build = |placement: Option<Arc<dyn targets::NodePlacement>>| {
         anyhow::Ok((spec.target.build)(target_opts(placement), &spec.real))
     };
-    // A first look at the target (no process started) tells which nodes to make a network for.
-    let probe = build(None)?;
-    let nodes = probe.planned_nodes();
-    let placeable = probe.supports_placement();
-    // The names faults are planned against (the lock targets pause the lock holder).
-    let fault_targets = probe.fault_targets();
-    // Explicit partitions and clock nodes may name any node (a lock target's servers).
-    let mut known = fault_targets.clone();
-    known.extend(nodes.iter().filter(|n| !fault_targets.contains(n)).cloned());
-    let refusal = spec
-        .schedule
-        .as_ref()
-        .and_then(|s| probe.fault_support().refusal(s));
-    drop(probe);
-    if let Some(why) = refusal {
-        return Err(crate::error::unsupported(why));
-    }
-    // A run that would inject nothing must not pass for one tested under faults.
-    if let Some(s) = &spec.schedule {
-        if let Some(needs) = s.too_short(spec.seed, spec.time_limit) {
-            return Err(crate::error::usage(format!(
-                "--nemesis {} would inject no fault in a {} s run: its first fault starts after about {} s and lasts {} s; use --time-limit {} or more, or --nemesis none",
-                spec.nemesis,
-                spec.time_limit.as_secs_f64(),
-                s.interval,
-                s.duration,
-                needs.ceil()
-            )));
-        }
-    }
+    let Probe {
+        nodes,
+        placeable,
+        fault_targets,
+        known,
+    } = Probe::of(&spec, build(None)?)?;
+    refuse_idle_schedule(&spec)?;
     let mut faults = faults::FaultEnv::prepare(spec.schedule.clone(), &nodes, placeable)?;
     let target = build(faults.placement())?;
     let inside = faults.enter_clients()?;
@@ -302,6 +279,60 @@ pub fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     drop(inside);
     drop(faults);
     outcome
+}
+
+/// What a first look at the target (no process started) tells the run.
+struct Probe {
+    /// The nodes to make a network for.
+    nodes: Vec<String>,
+    /// Whether the target can run its nodes where the run places them.
+    placeable: bool,
+    /// The names faults are planned against (the lock targets pause the lock holder).
+    fault_targets: Vec<String>,
+    /// Every name a fault may name explicitly: the fault targets, then the other nodes (a lock
+    /// target's servers).
+    known: Vec<String>,
+}
+
+impl Probe {
+    /// Looks at `probe` (dropped before any node starts); refuses a schedule it cannot carry out.
+    fn of(spec: &RunSpec, probe: Box<dyn targets::Target>) -> anyhow::Result<Probe> {
+        let nodes = probe.planned_nodes();
+        let fault_targets = probe.fault_targets();
+        let mut known = fault_targets.clone();
+        known.extend(nodes.iter().filter(|n| !fault_targets.contains(n)).cloned());
+        if let Some(why) = spec
+            .schedule
+            .as_ref()
+            .and_then(|s| probe.fault_support().refusal(s))
+        {
+            return Err(crate::error::unsupported(why));
+        }
+        Ok(Probe {
+            placeable: probe.supports_placement(),
+            nodes,
+            fault_targets,
+            known,
+        })
+    }
+}
+
+/// Refuses a run that would inject nothing: it must not pass for one tested under faults.
+fn refuse_idle_schedule(spec: &RunSpec) -> anyhow::Result<()> {
+    let Some(s) = &spec.schedule else {
+        return Ok(());
+    };
+    match s.too_short(spec.seed, spec.time_limit) {
+        Some(needs) => Err(crate::error::usage(format!(
+            "--nemesis {} would inject no fault in a {} s run: its first fault starts after about {} s and lasts {} s; use --time-limit {} or more, or --nemesis none",
+            spec.nemesis,
+            spec.time_limit.as_secs_f64(),
+            s.interval,
+            s.duration,
+            needs.ceil()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The async part of a run, inside the clients' namespace, phase by phase: setup → main →

@@ -103,21 +103,7 @@ pub async fn run(
         if *ctx.phase.borrow() >= Phase::Stop || Instant::now() >= ctx.deadline {
             break;
         }
-        if !ctx.mean_delay.is_zero() {
-            let nanos = ctx.mean_delay.as_nanos() as u64;
-            next_at += Duration::from_nanos(rng.gen_range(0..=2 * nanos));
-            tokio::select! {
-                _ = tokio::time::sleep_until(next_at) => {}
-                _ = wait_for(&mut ctx.phase, Phase::Stop) => break,
-            }
-            let late = Instant::now().saturating_duration_since(next_at);
-            ctx.recorder.lateness.record(late.as_nanos() as u64);
-            // After a long stall (a partition, a paused node) start afresh rather than burst.
-            if late > MAX_BACKLOG {
-                next_at = Instant::now();
-            }
-        }
-        if Instant::now() >= ctx.deadline {
+        if !wait_turn(&mut ctx, &mut next_at, &mut rng).await || Instant::now() >= ctx.deadline {
             break;
         }
         let req = match gen.next(&mut rng, last.as_ref().map(|(r, o)| (r, o))) {
@@ -142,8 +128,40 @@ pub async fn run(
         }
         last = Some((req, outcome));
     }
-    // Time is up: finish what must not be left half done (a held lock is released), a bounded
-    // number of steps, each under the op timeout; an abort skips this.
+    finish(&mut ctx, gen.as_mut(), client.as_mut(), process, last).await;
+    Ok(())
+}
+
+/// Waits for the next op's turn on a throttled worker's schedule (no wait unthrottled); false
+/// when the run stops first.
+async fn wait_turn(ctx: &mut WorkerCtx, next_at: &mut Instant, rng: &mut StdRng) -> bool {
+    if ctx.mean_delay.is_zero() {
+        return true;
+    }
+    let nanos = ctx.mean_delay.as_nanos() as u64;
+    *next_at += Duration::from_nanos(rng.gen_range(0..=2 * nanos));
+    tokio::select! {
+        _ = tokio::time::sleep_until(*next_at) => {}
+        _ = wait_for(&mut ctx.phase, Phase::Stop) => return false,
+    }
+    let late = Instant::now().saturating_duration_since(*next_at);
+    ctx.recorder.lateness.record(late.as_nanos() as u64);
+    // After a long stall (a partition, a paused node) start afresh rather than burst.
+    if late > MAX_BACKLOG {
+        *next_at = Instant::now();
+    }
+    true
+}
+
+/// Time is up: finishes what must not be left half done (a held lock is released), a bounded
+/// number of steps, each under the op timeout; an abort skips this.
+async fn finish(
+    ctx: &mut WorkerCtx,
+    gen: &mut dyn WorkerGen,
+    client: &mut dyn Client,
+    process: u64,
+    mut last: Option<(Request, Outcome)>,
+) {
     for _ in 0..FINISH_STEPS {
         if *ctx.phase.borrow() >= Phase::Abort {
             break;
@@ -154,7 +172,7 @@ pub async fn run(
         };
         let outcome = call(
             &ctx.recorder,
-            client.as_mut(),
+            client,
             process,
             &req,
             ctx.op_timeout,
@@ -166,5 +184,4 @@ pub async fn run(
         }
         last = Some((req, outcome));
     }
-    Ok(())
 }
