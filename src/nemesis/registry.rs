@@ -12,7 +12,7 @@ use super::netns::Network;
 use super::proxy::ProxyControl;
 use super::schedule::Schedule;
 use super::state::RunRecord;
-use super::{Composed, Nemesis, NemesisError, NodeControl};
+use super::{Composed, NemesisError, NodeControl};
 use std::sync::Arc;
 
 /// Every fault family, in the order `all` draws from and `ferrocheck list` shows.

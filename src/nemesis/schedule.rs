@@ -186,8 +186,10 @@ impl Schedule {
                 tables.insert(name.to_owned(), t);
             }
         }
-        let base = Base::deserialize(toml::Value::Table(all)).map_err(|e| e.to_string())?;
-        let mut specs = BTreeMap::new();
+        let base: Base = toml::Value::Table(all)
+            .try_into()
+            .map_err(|e| e.to_string())?;
+        let mut specs: BTreeMap<FaultFamily, Arc<dyn FamilySpec>> = BTreeMap::new();
         for family in FAMILIES {
             let spec = family.parse(tables.get(family.family().name()).cloned())?;
             specs.insert(family.family(), Arc::from(spec));

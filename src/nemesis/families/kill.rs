@@ -54,7 +54,7 @@ impl FaultValue for KillFault {
 
     fn takes_down(&self) -> &[String] {
         match self {
-            KillFault::Kill(n) => n,
+            KillFault::Kill(n) => n.as_slice(),
             KillFault::Start(_) => &[],
         }
     }
