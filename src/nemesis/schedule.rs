@@ -94,9 +94,29 @@ pub fn parse_table<T: DeserializeOwned + Default>(
     }
 }
 
-/// A schedule's own fields: everything but the families' tables.
+/// The names of a schedule's own fields ([`Base`]); any other top-level key must be a family's
+/// table.
+const BASE_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "faults",
+    "interval",
+    "jitter",
+    "duration",
+];
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A schedule's own fields: everything but the families' tables (other keys are checked
+/// against [`BASE_FIELDS`] and the families).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 struct Base {
     name: String,
     #[serde(default)]
@@ -176,22 +196,40 @@ impl Schedule {
         Schedule::read(text).map_err(|e| NemesisError::Invalid(format!("{origin}: {e}")))
     }
 
-    /// The schedule `text` holds, or what is wrong with it.
+    /// The schedule `text` holds, or what is wrong with it, with the line it is on.
     fn read(text: &str) -> Result<Schedule, String> {
-        let mut all: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        // The schedule's own fields, read straight from the text so that a wrong value keeps
+        // the line toml names; the families' tables are read below, each by its family.
+        let base: Base = toml::from_str(text).map_err(|e| e.to_string())?;
+        let top: BTreeMap<String, toml::Spanned<toml::Value>> =
+            toml::from_str(text).map_err(|e| e.to_string())?;
         let mut tables = toml::Table::new();
-        for family in FAMILIES {
-            let name = family.family().name();
-            if let Some(t) = all.remove(name) {
-                tables.insert(name.to_owned(), t);
+        let mut lines = BTreeMap::new();
+        for (key, value) in top {
+            let line = line_of(text, value.span().start);
+            if FAMILIES.iter().any(|f| f.family().name() == key) {
+                lines.insert(key.clone(), line);
+                tables.insert(key, value.into_inner());
+            } else if !BASE_FIELDS.contains(&key.as_str()) {
+                let families: Vec<&str> = FAMILIES.iter().map(|f| f.family().name()).collect();
+                return Err(format!(
+                    "line {line}: unknown field `{key}`: a schedule has the fields {} and the \
+                     tables [{}]",
+                    BASE_FIELDS.join(", "),
+                    families.join("], [")
+                ));
             }
         }
-        let base: Base = toml::Value::Table(all)
-            .try_into()
-            .map_err(|e| e.to_string())?;
         let mut specs: BTreeMap<FaultFamily, Arc<dyn FamilySpec>> = BTreeMap::new();
         for family in FAMILIES {
-            let spec = family.parse(tables.get(family.family().name()).cloned())?;
+            let name = family.family().name();
+            let spec =
+                family
+                    .parse(tables.get(name).cloned())
+                    .map_err(|e| match lines.get(name) {
+                        Some(line) => format!("line {line}: {e}"),
+                        None => e,
+                    })?;
             specs.insert(family.family(), Arc::from(spec));
         }
         let s = Schedule {
@@ -513,6 +551,14 @@ mod tests {
         assert!(bad.to_string().contains("[pause]"), "{bad}");
         let bad = Schedule::parse("name = \"x\"\n[packet]\ndrop = 2.0", "x.toml").unwrap_err();
         assert!(bad.to_string().contains("probability"), "{bad}");
+        // Every error names its line: a schedule's own field, an unknown key, a family's table.
+        let bad = Schedule::parse("name = \"x\"\n\ninterval = \"soon\"", "x.toml").unwrap_err();
+        assert!(bad.to_string().contains("line 3"), "{bad}");
+        let bad = Schedule::parse("name = \"x\"\nintervall = 2.0", "x.toml").unwrap_err();
+        assert!(bad.to_string().contains("line 2"), "{bad}");
+        assert!(bad.to_string().contains("intervall"), "{bad}");
+        let bad = Schedule::parse("name = \"x\"\n\n[pause]\nwho = 1", "x.toml").unwrap_err();
+        assert!(bad.to_string().contains("line 3"), "{bad}");
         let a = Schedule::load("all").unwrap();
         assert_eq!(a, Schedule::load("all").unwrap());
         assert_ne!(a, Schedule::load("clock").unwrap());
