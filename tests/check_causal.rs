@@ -3,6 +3,8 @@
 //! A write ending in `?` has an unknown outcome (`info`), one ending in `!` failed.
 //! Each bad pattern of Bouajjani et al. (POPL 2017) has a history that exhibits it.
 
+mod support;
+
 use ferrocheck::check::causal::{self, CausalModel};
 use ferrocheck::check::{check, CheckOptions, CheckResult, Consistency, Validity};
 use ferrocheck::history::{History, Op, OpType, Process, Value};
@@ -314,7 +316,7 @@ fn cli_checks_causal_consistency() {
     let mut text = Vec::new();
     h(&["wx1 wx2", "rx2 rx1"]).write_jsonl(&mut text).unwrap();
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrocheck"))
+    let out = Command::new(support::BIN)
         .args(["check", "--consistency", "causal"])
         .arg(&path)
         .output()

@@ -1,6 +1,8 @@
 //! `ferrocheck check` end to end on hand-written histories: Jepsen EDN (valid and invalid
 //! cas-register, a mutex held by two clients at once), ferrocheck JSONL, malformed input.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,7 +17,7 @@ fn run(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
         status,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_ferrocheck"))
+    } = Command::new(support::BIN)
         .arg("check")
         .args(args)
         .output()

@@ -2,6 +2,8 @@
 //! no :process or :f, `;` comments) with a G-single, a Jepsen list-append history with
 //! processes whose stale read needs real-time order, and a valid rw-register one in JSONL.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,7 +14,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn check(args: &[&str], file: &Path) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrocheck"))
+    let out = Command::new(support::BIN)
         .arg("check")
         .args(args)
         .arg(file)

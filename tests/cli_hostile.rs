@@ -1,24 +1,10 @@
 //! The command line under hostile values: extreme numbers, nonsense names and mismatched options
 //! are refused with exit 254 and a clear message, never a panic.
 
-use std::process::{Command, Output};
+mod support;
 
-/// Runs the real binary with `args`; returns the exit code, stdout and stderr.
-fn ferrocheck(args: &[&str]) -> (Option<i32>, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_ferrocheck"))
-        .args(args)
-        .output()
-        .expect("run ferrocheck");
-    (
-        status.code(),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
+use std::process::Command;
+use support::ferrocheck;
 
 /// A one-op valid history in a fresh folder.
 fn small_history() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -150,12 +136,8 @@ fn a_fifo_is_refused_instead_of_waiting_forever() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fifo = dir.path().join("pipe.jsonl");
     let made = Command::new("mkfifo").arg(&fifo).status();
-    if !matches!(made, Ok(s) if s.success()) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "mkfifo is needed under CI"
-        );
-        eprintln!("skipped: mkfifo is not available");
+    let missing = (!matches!(made, Ok(s) if s.success())).then(|| "mkfifo failed".to_string());
+    if !support::available(missing) {
         return;
     }
     let (code, _, err) = ferrocheck(&["check", fifo.to_str().expect("utf-8")]);
@@ -243,12 +225,8 @@ impl TinyDisk {
             .arg(dir.path())
             .status()
             .is_ok_and(|s| s.success());
-        if !mounted {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "mounting a small tmpfs (root) is needed under CI"
-            );
-            eprintln!("skipped: cannot mount a 64 KiB tmpfs (needs root)");
+        let why = "cannot mount a 64 KiB tmpfs (needs root)".to_string();
+        if !support::available((!mounted).then_some(why)) {
             return None;
         }
         Some(TinyDisk { dir })

@@ -2,25 +2,17 @@
 //! as a transaction) behave, a killed member is reported, clock faults are refused, nothing is
 //! left running.
 
+mod support;
+
+use support::{have_etcd, BIN};
+
 use ferrocheck::history::Value;
 use ferrocheck::nemesis::family::FaultFamily;
-use ferrocheck::targets::etcd::{etcd_binary, EtcdTarget};
+use ferrocheck::targets::etcd::EtcdTarget;
 use ferrocheck::targets::etcd_client::EtcdClient;
 use ferrocheck::targets::{FailReason, Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// True if etcd is installed; otherwise says why the test skips (and fails under CI).
-fn have_etcd() -> bool {
-    if etcd_binary(None).is_ok() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("etcd not found on PATH and CI is set: apt-get install etcd-server");
-    }
-    eprintln!("skipping: etcd not found on PATH (apt-get install etcd-server)");
-    false
-}
 
 fn req(f: &str, value: Value) -> Request {
     Request {
@@ -44,7 +36,7 @@ async fn cluster_forms_takes_register_ops_and_reports_a_killed_member() {
         nodes: None,
         work_dir: dir.path().to_owned(),
         base_port: 0,
-        node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
+        node_binary: PathBuf::from(BIN),
         seed: 3,
         placement: None,
         fsync: true,

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod support;
+
+use support::BIN;
 
 /// Each example: file name, expected exit code, anomaly kinds the output must name.
 const EXAMPLES: &[(&str, i32, &[&str])] = &[

@@ -1,50 +1,29 @@
 //! `ferrocheck test --target redis-lock --workload lock` through the real binary: the control run
 //! is valid, the history has the lock vocabulary and a final read, and no server or worker is
-//! left behind. (The pause nemesis runs are in lock_redis.rs until the nemesis is wired in.)
+//! left behind; the pause nemesis breaks the lease lock and fencing fixes it; a killed harness
+//! takes its servers and workers with it. (lock_redis.rs runs shorter pause schedules.)
 
-mod lock_support;
+mod support;
 
 use ferrocheck::history::{History, OpType};
-use lock_support::{have, processes_mentioning};
 use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+use support::lock::server_port;
+use support::{have_redis, only_run, processes_mentioning, test_cmd, wait_for_ops, BIN};
 
 fn run(extra: &[&str]) -> (std::process::Output, History) {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "test",
-            "--quiet",
-            "--target",
-            "redis-lock",
-            "--workload",
-            "lock",
-        ])
-        .args(["--time-limit", "2", "--concurrency", "3", "--history-dir"])
-        .arg(dir.path().join("h"))
-        .arg("--report-dir")
-        .arg(dir.path().join("r"))
+    let out = test_cmd(dir.path())
+        .args(["--quiet", "--target", "redis-lock", "--workload", "lock"])
+        .args(["--time-limit", "2", "--concurrency", "3"])
         .args(extra)
         .output()
         .unwrap();
-    let run = std::fs::read_dir(dir.path().join("h"))
-        .unwrap()
-        .next()
-        .expect("a run folder")
-        .unwrap()
-        .path();
+    let run = only_run(dir.path(), "histories");
     let h = History::read_jsonl(&run.join("history.jsonl")).unwrap();
     // Nothing of the run may survive it: no redis-server on the run's ports, no worker talking
     // to them (any process's command line naming one of the ports).
     for node in ["lock", "resource"] {
-        let log = std::fs::read_to_string(run.join("nodes").join(node).join("redis.log")).unwrap();
-        let port = log
-            .split("port=")
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .expect("redis.log names its port")
-            .to_string();
+        let port = server_port(&run, node).expect("redis.log names its port");
         let left = processes_mentioning(&format!(":{port}"));
         assert!(left.is_empty(), "processes left on port {port}: {left:?}");
     }
@@ -53,7 +32,7 @@ fn run(extra: &[&str]) -> (std::process::Output, History) {
 
 #[test]
 fn control_runs_are_valid_with_and_without_fencing() {
-    if !have("redis-server", "apt-get install redis-server") {
+    if !have_redis() {
         return;
     }
     for extra in [&[][..], &["--fencing"][..]] {
@@ -131,37 +110,22 @@ fn a_missing_redis_server_is_one_clear_line() {
 /// the lock at once and acknowledged updates lost; `--fencing` shows the fix.
 #[test]
 fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
-    if !have("redis-server", "apt-get install redis-server") {
+    if !have_redis() {
         return;
     }
     for fencing in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.args([
-            "test",
-            "--quiet",
-            "--target",
-            "redis-lock",
-            "--nemesis",
-            "pause",
-        ])
-        // 12 s: the holder is paused at about 4 s for 3 s, caught just after it was sent its
-        // write (so the stall lands before the write does).
-        .args(["--time-limit", "12", "--seed", "1", "--history-dir"])
-        .arg(dir.path().join("h"))
-        .arg("--report-dir")
-        .arg(dir.path().join("r"));
+        let mut cmd = test_cmd(dir.path());
+        cmd.args(["--quiet", "--target", "redis-lock", "--nemesis", "pause"])
+            // 12 s: the holder is paused at about 4 s for 3 s, caught just after it was sent
+            // its write (so the stall lands before the write does).
+            .args(["--time-limit", "12", "--seed", "1"]);
         if fencing {
             cmd.arg("--fencing");
         }
         let out = cmd.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let run = std::fs::read_dir(dir.path().join("h"))
-            .unwrap()
-            .next()
-            .expect("a run folder")
-            .unwrap()
-            .path();
+        let run = only_run(dir.path(), "histories");
         let h = History::read_jsonl(&run.join("history.jsonl")).unwrap();
         assert!(
             h.ops.iter().any(|o| o.f == "pause" && o.kind == OpType::Ok),
@@ -203,57 +167,21 @@ fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
 /// kills them: death-of-parent signal), leaving nothing on the run's ports.
 #[test]
 fn a_killed_harness_takes_its_servers_and_workers_with_it() {
-    if !have("redis-server", "apt-get install redis-server") {
+    if !have_redis() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "test",
-            "--quiet",
-            "--target",
-            "redis-lock",
-            "--time-limit",
-            "60",
-        ])
-        .arg("--history-dir")
-        .arg(dir.path().join("h"))
-        .arg("--report-dir")
-        .arg(dir.path().join("r"))
+    let mut child = test_cmd(dir.path())
+        .args(["--quiet", "--target", "redis-lock", "--time-limit", "60"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Wait until clients are running (the history grows).
-    let start = std::time::Instant::now();
-    let run = loop {
-        assert!(start.elapsed().as_secs() < 20, "the run never started");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let Some(run) = std::fs::read_dir(dir.path().join("h"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-        else {
-            continue;
-        };
-        let ops = std::fs::read_to_string(run.path().join("history.jsonl"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if ops > 50 {
-            break run.path();
-        }
-    };
+    let run = wait_for_ops(&dir.path().join("histories"), 50);
     let ports: Vec<String> = ["lock", "resource"]
         .iter()
-        .map(|node| {
-            let log =
-                std::fs::read_to_string(run.join("nodes").join(node).join("redis.log")).unwrap();
-            log.split("port=")
-                .nth(1)
-                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-                .expect("redis.log names its port")
-                .to_string()
-        })
+        .map(|node| server_port(&run, node).expect("redis.log names its port"))
         .collect();
     assert!(
         !processes_mentioning(&format!(":{}", ports[1])).is_empty(),

@@ -1,75 +1,47 @@
-//! redlock end to end: 5 real redis-servers, a majority lock with drift allowance, and a holder
-//! paused past its validity by real SIGSTOP. Redlock cannot fence, so updates are lost; asking
-//! for fencing is refused.
+//! redlock end to end through the real binary and controller: 5 real redis-servers, a majority
+//! lock with drift allowance, and the real pause nemesis stopping the holder past its validity.
+//! Redlock cannot fence, so updates are lost; asking for fencing is refused before anything
+//! starts.
 
-mod lock_support;
+mod support;
 
-use ferrocheck::check::lock::check_lock;
 use ferrocheck::check::Validity;
-use ferrocheck::targets::lock::redlock::RedlockTarget;
-use ferrocheck::targets::lock::LockOptions;
-use ferrocheck::targets::{Target, TargetOptions};
-use lock_support::{have, run_lock_test, workers_of, Plan};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use support::have_redis;
+use support::lock::{pause_schedule, LockRun};
 
-fn options(dir: &std::path::Path) -> TargetOptions {
-    TargetOptions {
-        nodes: None,
-        work_dir: dir.to_owned(),
-        base_port: 0,
-        node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
-        seed: 5,
-        placement: None,
-        fsync: true,
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_redlock_holder_loses_updates() {
-    if !have("redis-server", "apt-get install redis-server") {
+/// The holder is paused twice (at about 1 s and 5 s of a 9 s run) for 3 s, ten times the
+/// 300 ms lease.
+#[test]
+fn a_paused_redlock_holder_loses_updates() {
+    if !have_redis() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let lock = LockOptions {
-        ttl: Duration::from_millis(300),
-        work: Duration::from_millis(100),
-        acquire_wait: Duration::from_millis(200),
-        fencing: false,
-    };
-    let mut target = RedlockTarget::new(options(dir.path()), lock, None);
-    target.setup().await.unwrap();
-    let nodes = target.nodes();
-    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, ["l1", "l2", "l3", "l4", "l5", "resource"]);
-    let pids: Vec<u32> = nodes.iter().filter_map(|n| n.pid).collect();
-    let resource = nodes[5].addr;
-    let target = Arc::new(target);
-    let plan = Plan {
-        fencing: false,
-        workers: 3,
-        run: Duration::from_millis(3500),
-        every: Duration::from_millis(400),
-        pause: Duration::from_millis(900),
-        op_timeout: Duration::from_secs(5),
-        final_pause: false,
-    };
-    let (history, hits) = run_lock_test(target.clone(), &plan).await;
-    let Ok(mut target) = Arc::try_unwrap(target) else {
-        panic!("the target is still shared after the run");
-    };
-    target.teardown().await.unwrap();
-    for pid in pids {
-        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err();
-        assert!(gone, "redis-server {pid} outlived teardown");
-    }
-    let left = workers_of(resource);
-    assert!(left.is_empty(), "lock workers outlived teardown: {left:?}");
-    let r = check_lock(&history, false);
-    eprintln!("{}: {}", r.checker, r.summary);
-    assert!(hits >= 2, "the nemesis found a holder only {hits} times");
-    assert!(history.ops.iter().filter(|o| o.f == "write").count() > 10);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schedule = pause_schedule(dir.path(), 1.0, 3.0);
+    let args = [
+        "--nemesis",
+        schedule.to_str().expect("utf-8 path"),
+        "--lock-ttl-ms",
+        "300",
+        "--lock-work-ms",
+        "100",
+        "--time-limit",
+        "9",
+        "--seed",
+        "5",
+    ];
+    let run = LockRun::in_dir(dir, "redlock", &args);
+    assert_eq!(
+        run.servers(),
+        ["l1", "l2", "l3", "l4", "l5", "resource"],
+        "{}",
+        run.text()
+    );
+    let r = run.check(false);
+    let hits = run.pauses();
+    assert!(hits >= 2, "the nemesis paused a holder only {hits} times");
+    assert!(run.history.ops.iter().filter(|o| o.f == "write").count() > 10);
+    assert_eq!(run.out.status.code(), Some(1), "{}", run.text());
     assert_eq!(r.validity, Validity::Invalid, "{}", r.summary);
     assert!(
         r.anomalies.iter().any(|a| a.kind == "mutex-overlap"),
@@ -83,15 +55,34 @@ async fn a_paused_redlock_holder_loses_updates() {
     );
 }
 
-#[tokio::test]
-async fn fencing_is_refused_not_faked() {
-    let dir = tempfile::tempdir().unwrap();
-    let lock = LockOptions {
-        fencing: true,
-        ..LockOptions::default()
-    };
-    let mut target = RedlockTarget::new(options(dir.path()), lock, None);
-    let err = target.setup().await.unwrap_err().to_string();
-    assert!(err.contains("no fencing tokens"), "{err}");
-    assert!(target.nodes().is_empty(), "nothing may start");
+#[test]
+fn fencing_is_refused_not_faked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = support::test_in(
+        dir.path(),
+        &["--target", "redlock", "--fencing", "--time-limit", "2"],
+    );
+    let all = support::text(&out);
+    assert_eq!(out.status.code(), Some(255), "{all}");
+    assert!(all.contains("no fencing tokens"), "{all}");
+    // Nothing may start: no server folder with a log.
+    let started: Vec<_> = walk(&dir.path().join("histories"))
+        .into_iter()
+        .filter(|p| p.ends_with("redis.log"))
+        .collect();
+    assert!(started.is_empty(), "servers started: {started:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

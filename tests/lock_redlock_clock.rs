@@ -7,18 +7,19 @@
 //!
 //! Needs root, `ip` and redis-server: skips with a reason on a user's machine, fails under `CI`.
 
-use ferrocheck::history::{History, OpType, Process};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-mod fault_support;
+mod support;
 
-use fault_support::{
-    can_inject, faults_applied, have_program, leftover_namespaces, serial, text, BIN,
+use support::lock::holds_by_client as holds;
+use support::{
+    can_inject, fault_times, faults_applied, have_redis, history, leftover_namespaces,
+    processes_under, serial, test_in, text,
 };
 
 fn ready() -> bool {
-    can_inject() && have_program("redis-server", "redis-server")
+    can_inject() && have_redis()
 }
 
 /// Lease and work for the runs that must stay safe: a 2 s lease over 100 ms of work, a margin of
@@ -30,60 +31,12 @@ const SAFE: &[&str] = &["--lock-work-ms", "100", "--lock-ttl-ms", "2000"];
 const JUMPY: &[&str] = &["--lock-work-ms", "300"];
 
 fn run(dir: &Path, nemesis: &str, seed: u64, time_limit: &str, lock: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("test")
-        .args(["--quiet", "--history-dir"])
-        .arg(dir.join("histories"))
-        .arg("--report-dir")
-        .arg(dir.join("reports"))
-        .args(["--target", "redlock", "--nemesis", nemesis])
-        .args(["--time-limit", time_limit, "--concurrency", "6"])
-        .args(lock)
-        .args(["--seed", &seed.to_string()])
-        .output()
-        .expect("run ferrocheck")
-}
-
-fn history(dir: &Path) -> History {
-    let run = std::fs::read_dir(dir.join("histories"))
-        .expect("histories")
-        .filter_map(|e| e.ok())
-        .next()
-        .expect("one run");
-    History::read_jsonl(&run.path().join("history.jsonl")).expect("history reads back")
-}
-
-/// Each client's holds: from its acquire's ok to its next release's invoke (or the end).
-fn holds(h: &History) -> Vec<(u64, u64, u64)> {
-    let mut open: std::collections::BTreeMap<u64, u64> = Default::default();
-    let mut out = Vec::new();
-    for op in &h.ops {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        match (op.f.as_str(), op.kind) {
-            ("acquire", OpType::Ok) => {
-                open.insert(p, op.time);
-            }
-            ("release", OpType::Invoke) => {
-                if let Some(start) = open.remove(&p) {
-                    out.push((p, start, op.time));
-                }
-            }
-            _ => {}
-        }
-    }
-    out.extend(open.into_iter().map(|(p, start)| (p, start, u64::MAX)));
-    out
-}
-
-/// Times the nemesis completed `f`.
-fn fault_times(h: &History, f: &str) -> Vec<u64> {
-    h.ops
-        .iter()
-        .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Ok && o.f == f)
-        .map(|o| o.time)
-        .collect()
+    let seed = seed.to_string();
+    let mut args = vec!["--target", "redlock", "--nemesis", nemesis];
+    args.extend(["--time-limit", time_limit, "--concurrency", "6"]);
+    args.extend(lock);
+    args.extend(["--seed", &seed]);
+    test_in(dir, &args)
 }
 
 /// N from the summary's "N of M acknowledged updates lost".
@@ -96,24 +49,10 @@ fn lost_updates(summary: &str) -> Option<u64> {
     }
 }
 
-/// No redis-server of this test's run is left (their command lines name its folder).
-fn servers_left(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    procs
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains("redis-server") && c.contains(&needle))
-        .collect()
-}
-
 fn assert_clean(dir: &Path) {
     let left = leftover_namespaces();
     assert!(left.is_empty(), "namespaces left: {left:?}");
-    let servers = servers_left(dir);
+    let servers = processes_under(dir);
     assert!(servers.is_empty(), "redis-servers left: {servers:?}");
 }
 

@@ -3,72 +3,29 @@
 //! misbehaviour of a student's node ends or degrades the run with a clear explanation and the
 //! tail of its stderr, no node process outlives a run, and docs/maelstrom.md is current.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod support;
+
+use support::{have_python, only_run, results, test_cmd, text, BIN};
 
 fn example(name: &str) -> String {
     format!("{}/examples/maelstrom/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn have_python() -> bool {
-    let ok = Command::new("python3")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("python3 not found on PATH: apt-get install python3");
-        }
-        eprintln!("skipping: python3 not found on PATH (apt-get install python3)");
-    }
-    ok
-}
-
 /// Runs `ferrocheck test` with `args` in a fresh folder.
 fn run(dir: &Path, args: &[&str]) -> Output {
     let started = Instant::now();
-    let out = Command::new(BIN)
+    let out = test_cmd(dir)
         .current_dir(dir)
-        .arg("test")
-        .args([
-            "--history-dir",
-            "histories",
-            "--report-dir",
-            "reports",
-            "--seed",
-            "7",
-        ])
+        .args(["--seed", "7"])
         .args(args)
         .output()
         .expect("run ferrocheck");
     eprintln!("run took {:.1} s", started.elapsed().as_secs_f64());
     out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The one run's results.json.
-fn results(dir: &Path) -> serde_json::Value {
-    let runs: Vec<PathBuf> = std::fs::read_dir(dir.join("reports"))
-        .expect("reports folder")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("results.json"))
-        .filter(|p| p.exists())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    serde_json::from_str(&std::fs::read_to_string(&runs[0]).expect("read results.json"))
-        .expect("results.json is JSON")
 }
 
 /// Every anomaly kind of every checker.
@@ -91,16 +48,6 @@ fn report_page(dir: &Path) -> String {
         .find(|p| p.exists())
         .expect("the run's index.html");
     std::fs::read_to_string(page).expect("read index.html")
-}
-
-fn the_run_dir(dir: &Path) -> PathBuf {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("histories"))
-        .expect("histories")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(runs.len(), 1);
-    runs.remove(0)
 }
 
 fn example_run(
@@ -127,7 +74,7 @@ fn example_run(
     args.extend_from_slice(extra);
     let out = run(dir.path(), &args);
     assert_eq!(out.status.code(), Some(expected), "{}", text(&out));
-    let run_dir = the_run_dir(dir.path());
+    let run_dir = only_run(dir.path(), "histories");
     let messages = std::fs::read_to_string(run_dir.join("messages.jsonl")).expect("messages.jsonl");
     assert!(messages.lines().count() > 10, "too few messages logged");
     assert!(run_dir.join("nodes/n0.log").exists());
@@ -179,13 +126,13 @@ fn correct_broadcast_is_valid_under_partitions() {
         s.contains("messages between nodes per op") && s.contains("stable "),
         "{s}"
     );
-    let h = std::fs::read_to_string(the_run_dir(d.path()).join("history.jsonl")).unwrap();
+    let h = std::fs::read_to_string(only_run(d.path(), "histories").join("history.jsonl")).unwrap();
     assert!(
         h.contains("start-partition"),
         "the nemesis never partitioned"
     );
     // The history names its checker, so `ferrocheck check` re-runs it and agrees.
-    let hist = the_run_dir(d.path()).join("history.jsonl");
+    let hist = only_run(d.path(), "histories").join("history.jsonl");
     let check = Command::new(BIN)
         .arg("check")
         .arg(&hist)
@@ -367,7 +314,8 @@ fn a_single_serial_txn_node_is_valid_on_both_txn_workloads() {
             "too few transactions checked\n{}",
             text(&out)
         );
-        let h = std::fs::read_to_string(the_run_dir(d.path()).join("history.jsonl")).unwrap();
+        let h =
+            std::fs::read_to_string(only_run(d.path(), "histories").join("history.jsonl")).unwrap();
         assert!(
             h.contains("\"f\":\"txn\""),
             "the ops' value is the transaction"
@@ -489,7 +437,8 @@ fn rust_broadcast_example_is_valid_under_partitions() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).contains("broadcast: VALID"), "{}", text(&out));
-    let h = std::fs::read_to_string(the_run_dir(dir.path()).join("history.jsonl")).unwrap();
+    let h =
+        std::fs::read_to_string(only_run(dir.path(), "histories").join("history.jsonl")).unwrap();
     assert!(
         h.contains("start-partition"),
         "the nemesis never partitioned"
@@ -561,19 +510,10 @@ fn misbehave(handler: &str, extra: &[&str]) -> (Output, tempfile::TempDir) {
     let pids = dir.path().join("pids");
     std::fs::create_dir(&pids).unwrap();
     let started = Instant::now();
-    let out = Command::new(BIN)
+    let out = test_cmd(dir.path())
         .current_dir(dir.path())
         .env("PIDS_DIR", &pids)
-        .arg("test")
-        .args([
-            "--history-dir",
-            "histories",
-            "--report-dir",
-            "reports",
-            "-w",
-            "echo",
-            "--bin",
-        ])
+        .args(["-w", "echo", "--bin"])
         .arg(&script)
         .args([
             "--node-count",

@@ -2,17 +2,17 @@
 //! partition rules, a stopped process, clock files) are removed by `ferrocheck cleanup`, while a
 //! live run's namespaces are left alone.
 
-mod nemesis_support;
+mod support;
 
 use ferrocheck::nemesis::clock::Clock;
 use ferrocheck::nemesis::netns::Network;
 use ferrocheck::nemesis::partition::{Firewall, PartitionKind};
 use ferrocheck::nemesis::process::{self, Pauser};
 use ferrocheck::nemesis::state::write_atomic;
-use nemesis_support::*;
 use rand::SeedableRng;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use support::*;
 
 struct Sleeper(Child);
 
@@ -70,7 +70,7 @@ fn cleanup_removes_a_killed_runs_leftovers_only() {
     write_atomic(&dead.dir().join("owner"), "4194305 1\n").unwrap();
     assert_eq!(namespaces_of(dead.run()).len(), 4);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrocheck"))
+    let out = Command::new(support::BIN)
         .arg("cleanup")
         .output()
         .expect("running ferrocheck cleanup");

@@ -2,14 +2,14 @@
 //! time) see the skewed wall clock, strobe flips it, reset brings real time back; and, when
 //! redis-server is installed, a key with a 10 s TTL expires soon after a +20 s bump.
 
-mod nemesis_support;
+mod support;
 
 use ferrocheck::nemesis::clock::Clock;
 use ferrocheck::nemesis::families::clock::{ClockFault, ClockNemesis};
 use ferrocheck::nemesis::Nemesis;
-use nemesis_support::*;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::*;
 
 fn now_s() -> i64 {
     SystemTime::now()

@@ -1,14 +1,14 @@
 //! The run network: namespaces, addresses, commands inside a node, entering the client
 //! namespace, removal, and the refusal to send when a route could leave the machine.
 
-mod nemesis_support;
+mod support;
 
 use ferrocheck::nemesis::netns::{self, Network, CLIENT_ADDR};
 use ferrocheck::nemesis::tools;
 use ferrocheck::nemesis::NemesisError;
-use nemesis_support::*;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
+use support::*;
 
 fn names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("n{i}")).collect()

@@ -1,16 +1,16 @@
 //! Partitions on real namespaces: traffic flows, stops during a partition, flows after heal;
 //! a one-way partition blocks one direction only. Both nftables and the iptables fallback.
 
-mod nemesis_support;
+mod support;
 
 use ferrocheck::nemesis::netns::{self, Network};
 use ferrocheck::nemesis::partition::{Backend, Firewall, PartitionKind};
 use ferrocheck::nemesis::tools;
-use nemesis_support::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
+use support::*;
 
 // Long enough that a working link always answers on a loaded machine.
 const WAIT: Duration = Duration::from_millis(1000);

@@ -1,6 +1,6 @@
 //! Pause, resume and kill on real processes, observed through /proc.
 
-mod nemesis_support;
+mod support;
 
 use ferrocheck::nemesis::families::kill::{KillFault, KillNemesis};
 use ferrocheck::nemesis::families::pause::{PauseFault, PauseNemesis};

@@ -1,7 +1,7 @@
 //! A planned schedule driven against real processes and a real network, with the heal guard:
 //! faults recorded as nemesis ops, everything undone when the guard drops, even on a panic.
 
-mod nemesis_support;
+mod support;
 
 use ferrocheck::history::{OpType, Process};
 use ferrocheck::nemesis::netns::Network;
@@ -9,10 +9,10 @@ use ferrocheck::nemesis::partition::Backend;
 use ferrocheck::nemesis::registry::{self, Resources};
 use ferrocheck::nemesis::schedule::Schedule;
 use ferrocheck::nemesis::{process, Fault, HealGuard, Nemesis, NodeControl};
-use nemesis_support::*;
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::*;
 
 /// Node processes: `sleep`s inside the node namespaces, killed on drop.
 struct Nodes {

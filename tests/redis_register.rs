@@ -1,28 +1,20 @@
 //! The `redis` target against a real redis-server: register ops, a missing binary, a dead node.
 
+mod support;
+
+use support::{have_redis, BIN};
+
 use ferrocheck::history::Value;
-use ferrocheck::targets::redis::{redis_binary, RedisTarget};
+use ferrocheck::targets::redis::RedisTarget;
 use ferrocheck::targets::{FailReason, Outcome, Request, Target, TargetOptions};
 use std::path::PathBuf;
-
-/// True if redis-server is installed; otherwise says why the test skips (and fails under CI).
-fn have_redis() -> bool {
-    if redis_binary(None).is_ok() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("redis-server not found on PATH and CI is set: apt-get install redis-server");
-    }
-    eprintln!("skipping: redis-server not found on PATH (apt-get install redis-server)");
-    false
-}
 
 fn options(dir: &std::path::Path) -> TargetOptions {
     TargetOptions {
         nodes: Some(1),
         work_dir: dir.to_owned(),
         base_port: 0,
-        node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
+        node_binary: PathBuf::from(BIN),
         seed: 1,
         placement: None,
         fsync: true,

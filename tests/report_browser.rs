@@ -6,100 +6,15 @@
 //! Needs Debian's `chromium`; skips with a reason when it is missing, and fails instead when
 //! the environment variable `CI` is set.
 
-mod report_support;
+mod support;
 
 use ferrocheck::check::{merge, CheckResult};
 use ferrocheck::history::History;
 use ferrocheck::report;
-use report_support::*;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn find_chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser", "google-chrome"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-/// Kills the browser on every exit path.
-struct Browser(Child);
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs headless Chromium on `page` with `extra` flags; returns stdout. Bounded to 25 s.
-fn chromium(bin: &Path, profile: &Path, page: &Path, extra: &[&str]) -> String {
-    let url = format!("file://{}", page.display());
-    let child = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(&url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let mut browser = Browser(child);
-    let mut out = browser.0.stdout.take().expect("piped stdout");
-    let mut err = browser.0.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(25);
-    loop {
-        match browser.0.try_wait() {
-            Ok(Some(status)) => {
-                assert!(status.success(), "chromium exited with {status}");
-                break;
-            }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => panic!("chromium did not finish within 25 s"),
-            Err(e) => panic!("cannot wait for chromium: {e}"),
-        }
-    }
-    drop(browser);
-    // The page's console, logged by --enable-logging: no script error, and no load the
-    // page's Content-Security-Policy had to block (it allows no connection at all).
-    let log = err_reader.join().expect("stderr reader thread");
-    for line in log.lines().filter(|l| l.contains(":CONSOLE")) {
-        assert!(
-            !line.contains("Uncaught") && !line.contains("Content Security Policy"),
-            "the page logged: {line}"
-        );
-    }
-    reader.join().expect("reader thread")
-}
+use std::path::PathBuf;
+use std::time::Instant;
+use support::browser::Chromium;
+use support::report::*;
 
 /// The lock run: a mutex overlap caused by a pause, amid a few hundred other calls.
 fn lock_run() -> (History, Vec<CheckResult>) {
@@ -121,16 +36,10 @@ fn lock_run() -> (History, Vec<CheckResult>) {
 
 #[test]
 fn chromium_renders_verdict_anomaly_and_fault_windows() {
-    let Some(bin) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium not found on PATH and CI is set: apt-get install -y chromium");
-        }
-        println!("skipped: chromium not found on PATH (apt-get install -y chromium)");
+    let Some(browser) = Chromium::for_test("report_browser") else {
         return;
     };
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser");
-    let _ = std::fs::remove_dir_all(&out);
-    let profile = tempfile::tempdir().unwrap();
+    let out = &browser.out;
     let (history, results) = lock_run();
     assert_eq!(merge(&results).to_string(), "invalid");
     let page = report::write(
@@ -146,12 +55,7 @@ fn chromium_renders_verdict_anomaly_and_fault_windows() {
         "the page must not reach the network"
     );
 
-    let dom = chromium(
-        &bin,
-        profile.path(),
-        &page,
-        &["--dump-dom", "--virtual-time-budget=2000"],
-    );
+    let dom = browser.dom(&page, &["--virtual-time-budget=2000"]);
     assert!(
         dom.contains("<span id=\"verdict\" class=\"verdict\">INVALID</span>"),
         "verdict missing from the DOM"
@@ -194,7 +98,7 @@ fn chromium_renders_verdict_anomaly_and_fault_windows() {
 
     // Opened on a stretch of time, the timeline draws only that stretch.
     let url_page = PathBuf::from(format!("{}#view=0.001,0.050", page.display()));
-    let zoomed = chromium(&bin, profile.path(), &url_page, &["--dump-dom"]);
+    let zoomed = browser.dom(&url_page, &[]);
     assert!(
         zoomed.contains("0.0010 s – 0.0500 s"),
         "zoomed range not shown"
@@ -210,7 +114,7 @@ fn chromium_renders_verdict_anomaly_and_fault_windows() {
 
     // Opened on one op, the timeline shows that call's details.
     let op_page = PathBuf::from(format!("{}#op=4", page.display()));
-    let focused = chromium(&bin, profile.path(), &op_page, &["--dump-dom"]);
+    let focused = browser.dom(&op_page, &[]);
     let tip = focused
         .split("<div id=\"tl-tip\"")
         .nth(1)
@@ -223,16 +127,7 @@ fn chromium_renders_verdict_anomaly_and_fault_windows() {
     assert!(tip.contains("fault: pause"), "{tip}");
 
     let shot = out.join("report.png");
-    chromium(
-        &bin,
-        profile.path(),
-        &page,
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1200,4200",
-            "--virtual-time-budget=2000",
-        ],
-    );
+    browser.screenshot(&page, &shot, "1200,4200", &["--virtual-time-budget=2000"]);
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(
         size > 10_000,
@@ -244,26 +139,20 @@ fn chromium_renders_verdict_anomaly_and_fault_windows() {
 
 #[test]
 fn chromium_renders_a_hundred_thousand_op_report() {
-    let Some(bin) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium not found on PATH and CI is set: apt-get install -y chromium");
-        }
-        println!("skipped: chromium not found on PATH (apt-get install -y chromium)");
+    let Some(browser) = Chromium::for_test("report_browser_big") else {
         return;
     };
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser_big");
-    let _ = std::fs::remove_dir_all(&out);
-    let profile = tempfile::tempdir().unwrap();
+    let out = &browser.out;
     let history = register_history(50_000, 10);
     let page = report::write(
-        &out,
+        out,
         &run_info("big", "register", "partition"),
         &history,
         &[valid("linearizable(cas-register)")],
     )
     .unwrap();
     let started = Instant::now();
-    let dom = chromium(&bin, profile.path(), &page, &["--dump-dom"]);
+    let dom = browser.dom(&page, &[]);
     println!(
         "100,002-op report loaded and dumped in {:?} (including browser start)",
         started.elapsed()
@@ -280,31 +169,17 @@ fn chromium_renders_a_hundred_thousand_op_report() {
         .unwrap_or("?");
     println!("page usable {ready} ms after navigation started");
     let shot = out.join("report.png");
-    chromium(
-        &bin,
-        profile.path(),
-        &page,
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1200,1400",
-        ],
-    );
+    browser.screenshot(&page, &shot, "1200,1400", &[]);
 }
 
 /// A write skew (G2-item) found by the `txn` checker: the browser builds the cycle's SVG with
 /// both transactions' boxes and both labelled rw arrows. A screenshot is left for a person.
 #[test]
 fn chromium_renders_a_txn_cycle() {
-    let Some(bin) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium not found on PATH and CI is set: apt-get install -y chromium");
-        }
-        println!("skipped: chromium not found on PATH (apt-get install -y chromium)");
+    let Some(browser) = Chromium::for_test("report_browser_txn") else {
         return;
     };
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser_txn");
-    let _ = std::fs::remove_dir_all(&out);
-    let profile = tempfile::tempdir().unwrap();
+    let out = &browser.out;
     let history =
         ferrocheck::check::txn::notation::concurrent(&["ax1ry", "ay1rx", "rx1ry1"]).unwrap();
     let result = ferrocheck::check::txn::check(&history, None).unwrap();
@@ -315,12 +190,7 @@ fn chromium_renders_a_txn_cycle() {
         &[result],
     )
     .unwrap();
-    let dom = chromium(
-        &bin,
-        profile.path(),
-        &page,
-        &["--dump-dom", "--virtual-time-budget=2000"],
-    );
+    let dom = browser.dom(&page, &["--virtual-time-budget=2000"]);
     let start = dom
         .find("<svg class=\"txn-cycle-graph\"")
         .expect("no cycle in the DOM");
@@ -330,16 +200,7 @@ fn chromium_renders_a_txn_cycle() {
     assert!(svg.contains(">rw x</text>") && svg.contains(">rw y</text>"));
     assert!(svg.contains(">append y 1</tspan>"), "{svg}");
     let shot = out.join("txn.png");
-    chromium(
-        &bin,
-        profile.path(),
-        &page,
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1200,1400",
-            "--virtual-time-budget=2000",
-        ],
-    );
+    browser.screenshot(&page, &shot, "1200,1400", &["--virtual-time-budget=2000"]);
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(
         size > 10_000,
@@ -424,16 +285,10 @@ const MEASURE: &str = r#"<script>
 
 #[test]
 fn chromium_measures_no_overlapping_labels_with_fifteen_holders() {
-    let Some(bin) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium not found on PATH and CI is set: apt-get install -y chromium");
-        }
-        println!("skipped: chromium not found on PATH (apt-get install -y chromium)");
+    let Some(browser) = Chromium::for_test("report_browser_holders") else {
         return;
     };
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_browser_holders");
-    let _ = std::fs::remove_dir_all(&out);
-    let profile = tempfile::tempdir().unwrap();
+    let out = &browser.out;
     let history = fifteen_holders();
     let result = ferrocheck::check::lock::check_mutual_exclusion(&history, false);
     assert_eq!(result.anomalies.len(), 1, "{:?}", result.anomalies);
@@ -474,12 +329,7 @@ fn chromium_measures_no_overlapping_labels_with_fifteen_holders() {
         html.replace("</body>", &format!("{MEASURE}</body>")),
     )
     .unwrap();
-    let dom = chromium(
-        &bin,
-        profile.path(),
-        &measured,
-        &["--dump-dom", "--virtual-time-budget=2000"],
-    );
+    let dom = browser.dom(&measured, &["--virtual-time-budget=2000"]);
     let attr = |name: &str| {
         dom.split(&format!("{name}=\""))
             .nth(1)
@@ -506,15 +356,6 @@ fn chromium_measures_no_overlapping_labels_with_fifteen_holders() {
     assert!(dom.contains("<summary>data</summary>"));
     assert!(!dom.contains("Other details"));
     let shot = out.join("holders.png");
-    chromium(
-        &bin,
-        profile.path(),
-        &page,
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1200,2400",
-            "--virtual-time-budget=2000",
-        ],
-    );
+    browser.screenshot(&page, &shot, "1200,2400", &["--virtual-time-budget=2000"]);
     println!("screenshot: {}", shot.display());
 }

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod support;
+
+use support::BIN;
 
 fn write_history(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("histories/reg-7/history.jsonl");

@@ -1,12 +1,12 @@
 //! Reports rendered from hand-built histories and results: the page must show the verdict, the
 //! anomaly's ops and the fault windows, load nothing from the network, and stay small.
 
-mod report_support;
+mod support;
 
 use ferrocheck::check::Validity;
 use ferrocheck::report::{self, ResultsFile};
-use report_support::*;
 use std::path::Path;
+use support::report::*;
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
@@ -242,7 +242,7 @@ fn empty_history_without_checkers_still_renders() {
 fn a_cycle_is_drawn_as_a_graph_with_labelled_edges() {
     use ferrocheck::check::{Anomaly, CheckResult};
     use ferrocheck::history::{OpType, Value};
-    let mut b = report_support::Builder::default();
+    let mut b = support::report::Builder::default();
     b.client(0.0, 0, OpType::Invoke, "write", Value::Int(1));
     let w1 = b.client(1.0, 0, OpType::Ok, "write", Value::Int(1));
     b.client(2.0, 0, OpType::Invoke, "read", Value::Nil);

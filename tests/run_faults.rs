@@ -2,37 +2,16 @@
 //! nftables partitions, SIGSTOP pauses, SIGKILL crashes and clock skew, through the real binary.
 //! These need root and `ip`: they skip with a reason on a user's machine and fail under `CI`.
 
-use ferrocheck::history::History;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod fault_support;
+mod support;
 
-use fault_support::{
-    can_inject, faults_applied, have_program, leftover_namespaces, schedule, serial, text, BIN,
+use support::{
+    assert_gone, can_inject, faults_applied, have, history, leftover_namespaces, schedule, serial,
+    test_cmd, test_in as run, text, BIN,
 };
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("test")
-        .args(["--quiet", "--history-dir"])
-        .arg(dir.join("histories"))
-        .arg("--report-dir")
-        .arg(dir.join("reports"))
-        .args(args)
-        .output()
-        .expect("run ferrocheck")
-}
-
-fn history(dir: &Path) -> History {
-    let run = std::fs::read_dir(dir.join("histories"))
-        .expect("histories")
-        .filter_map(|e| e.ok())
-        .next()
-        .expect("one run");
-    History::read_jsonl(&run.path().join("history.jsonl")).expect("history reads back")
-}
 
 fn quorum_under(faults: &str, extra: &str, expect_f: &str) {
     let _one = serial();
@@ -97,20 +76,9 @@ fn start_partitioned_run(dir: &Path) -> std::process::Child {
         1.0,
         "[partition]\nkinds = [\"one\"]\n",
     );
-    let mut child = Command::new(BIN)
-        .args([
-            "test",
-            "--quiet",
-            "--target",
-            "quorum-kv",
-            "--time-limit",
-            "60",
-        ])
+    let mut child = test_cmd(dir)
+        .args(["--quiet", "--target", "quorum-kv", "--time-limit", "60"])
         .args(["--nemesis", sched.to_str().expect("utf-8 path")])
-        .arg("--history-dir")
-        .arg(dir.join("histories"))
-        .arg("--report-dir")
-        .arg(dir.join("reports"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -200,36 +168,17 @@ fn a_sigkilled_run_is_cleaned_up_by_the_next() {
     let left = leftover_namespaces();
     assert!(left.is_empty(), "cleanup left {left:?}\n{}", text(&out));
     // The nodes died with their harness (death-of-parent signal).
-    let needle = dir.path().to_string_lossy().to_string();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive: Vec<u32> = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let pid = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-                let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-                String::from_utf8_lossy(&cmd)
-                    .contains(&needle)
-                    .then_some(pid)
-            })
-            .collect();
-        if alive.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node processes survived: {alive:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_gone(
+        &dir.path().to_string_lossy(),
+        Duration::from_secs(5),
+        "node processes",
+    );
 }
 
 #[test]
 fn etcd_stays_linearizable_under_partitions() {
     let _one = serial();
-    if !can_inject() || !have_program("etcd", "etcd-server") {
+    if !can_inject() || !have("etcd", "etcd-server") {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

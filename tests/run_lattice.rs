@@ -8,12 +8,12 @@
 //! without it). A partitioned quorum-kv run reports availability per side of the partition.
 
 use ferrocheck::check::lattice::{Lattice, Rung, Standing};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod support;
 
-mod fault_support;
+use support::{only_run as only, test_run, text, BIN};
 
 /// The run length, rate, keys and seed of most runs here.
 const SHORT: &[&str] = &[
@@ -34,40 +34,10 @@ fn run(target: &str, extra: &[&str]) -> (Output, tempfile::TempDir) {
 
 /// Runs `ferrocheck test` on `target` with unique values, `shape` and `extra` options.
 fn run_shaped(target: &str, shape: &[&str], extra: &[&str]) -> (Output, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(BIN)
-        .arg("test")
-        .args(["--quiet", "--history-dir"])
-        .arg(dir.path().join("histories"))
-        .arg("--report-dir")
-        .arg(dir.path().join("reports"))
-        .args(["--target", target, "--values", "unique"])
-        .args(shape)
-        .args(extra)
-        .output()
-        .expect("run ferrocheck");
-    (out, dir)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The one run folder under `dir/sub`.
-fn only(dir: &Path, sub: &str) -> PathBuf {
-    let runs: Vec<PathBuf> = std::fs::read_dir(dir.join(sub))
-        .expect("run folder")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(runs.len(), 1, "expected one run in {sub}, found {runs:?}");
-    runs[0].clone()
+    let mut args = vec!["--target", target, "--values", "unique"];
+    args.extend(shape);
+    args.extend(extra);
+    test_run(&args)
 }
 
 /// The lattice the run's report recorded.
@@ -220,15 +190,15 @@ fn seq_kv_is_sequential_but_not_linearizable() {
 
 #[test]
 fn primary_backup_loses_acknowledged_writes_under_a_partition() {
-    let _one = fault_support::serial();
-    if !fault_support::can_inject() {
+    let _one = support::serial();
+    if !support::can_inject() {
         return;
     }
     // The primary cut off from about 1.5 s to the end of a 5 s run: a backup takes over after
     // 1 s of silence, and the writes the old primary acknowledged meanwhile are dropped when it
     // steps down after the heal.
     let sched_dir = tempfile::tempdir().expect("temp dir");
-    let sched = fault_support::schedule(
+    let sched = support::schedule(
         sched_dir.path(),
         "\"partition\"",
         3.0,
@@ -271,14 +241,14 @@ fn primary_backup_loses_acknowledged_writes_under_a_partition() {
 
 #[test]
 fn a_partitioned_quorum_kv_run_shows_availability_per_side() {
-    let _one = fault_support::serial();
-    if !fault_support::can_inject() {
+    let _one = support::serial();
+    if !support::can_inject() {
         return;
     }
     // One node cut off from the other two for 3 s: its clients get no answers (a majority
     // round cannot complete), the other side's do; linearizable throughout.
     let sched_dir = tempfile::tempdir().expect("temp dir");
-    let sched = fault_support::schedule(
+    let sched = support::schedule(
         sched_dir.path(),
         "\"partition\"",
         3.0,

@@ -13,17 +13,17 @@
 //! primary with SIGSTOP on loopback and watches the write it had just acknowledged vanish.
 
 use ferrocheck::check::{CheckResult, Validity};
-use ferrocheck::history::{History, OpType, Process, Value};
-use ferrocheck::nemesis::cleanup::run_of_namespace;
-use ferrocheck::nemesis::state::{base_dir, RunRecord};
-use std::collections::BTreeSet;
+use ferrocheck::history::{History, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-mod fault_support;
+mod support;
 
-use fault_support::{can_inject, namespaces, schedule, serial, BIN};
+use support::{
+    can_inject, faults_applied, leftovers_since, namespaces, only_run, schedule, serial, test_in,
+    text, BIN,
+};
 
 /// One finished run: its output, history, check results and node logs.
 struct Run {
@@ -35,12 +35,7 @@ struct Run {
 
 impl Run {
     fn text(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.out.status.code(),
-            String::from_utf8_lossy(&self.out.stdout),
-            String::from_utf8_lossy(&self.out.stderr)
-        )
+        text(&self.out)
     }
 
     fn result(&self, checker: &str) -> &CheckResult {
@@ -50,20 +45,10 @@ impl Run {
             .unwrap_or_else(|| panic!("no {checker} result\n{}", self.text()))
     }
 
-    /// The `f`s of nemesis ops that completed ok.
-    fn faults_applied(&self) -> Vec<&str> {
-        self.history
-            .ops
-            .iter()
-            .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Ok)
-            .map(|o| o.f.as_str())
-            .collect()
-    }
-
     fn assert_applied(&self, f: &str) {
-        let applied = self.faults_applied();
+        let applied = faults_applied(&self.history);
         assert!(
-            applied.contains(&f),
+            applied.iter().any(|a| a == f),
             "no {f} was applied: {applied:?}\n{}",
             self.text()
         );
@@ -81,58 +66,26 @@ impl Run {
     }
 }
 
-/// Namespaces that appeared since `before` and belong to no live run: what a run left behind.
-/// (Other runs on the same machine may own namespaces of their own while this one ends.)
-fn leftovers(before: &BTreeSet<String>) -> Vec<String> {
-    namespaces()
-        .difference(before)
-        .filter(|ns| {
-            run_of_namespace(ns)
-                .and_then(|run| RunRecord::open(&base_dir().join(run)))
-                .is_none_or(|record| !record.owner_alive())
-        })
-        .cloned()
-        .collect()
-}
-
 /// Runs `ferrocheck test` for `seconds` with `args`, checks it left nothing behind, and reads
 /// what it wrote.
 fn run(seconds: &str, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let before = namespaces();
-    let out = Command::new(BIN)
-        .arg("test")
-        .args(["--quiet", "--history-dir"])
-        .arg(dir.path().join("histories"))
-        .arg("--report-dir")
-        .arg(dir.path().join("reports"))
-        .args([
-            "--time-limit",
-            seconds,
-            "--rate",
-            "200",
-            "--concurrency",
-            "5",
-        ])
-        .args(args)
-        .output()
-        .expect("run ferrocheck");
-    let left = leftovers(&before);
+    let mut all = vec![
+        "--time-limit",
+        seconds,
+        "--rate",
+        "200",
+        "--concurrency",
+        "5",
+    ];
+    all.extend(args);
+    let out = test_in(dir.path(), &all);
+    let left = leftovers_since(&before);
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
-    let shown = || String::from_utf8_lossy(&out.stdout).into_owned();
-    let only = |sub: &str| {
-        std::fs::read_dir(dir.path().join(sub))
-            .unwrap_or_else(|e| panic!("no {sub} folder ({e})\n{}", shown()))
-            .filter_map(|e| e.ok())
-            .find(|e| e.path().is_dir())
-            .unwrap_or_else(|| panic!("no run in {sub}\n{}", shown()))
-            .path()
-    };
-    let history_dir = only("histories");
+    let history_dir = only_run(dir.path(), "histories");
     let history = History::read_jsonl(&history_dir.join("history.jsonl")).expect("history");
-    let results_json = std::fs::read_to_string(only("reports").join("results.json"))
-        .unwrap_or_else(|e| panic!("no results.json ({e})\n{}", shown()));
-    let results: serde_json::Value = serde_json::from_str(&results_json).expect("results json");
+    let results = support::results(dir.path());
     let results: Vec<CheckResult> =
         serde_json::from_value(results["results"].clone()).expect("results list");
     let mut logs = String::new();

@@ -3,47 +3,15 @@
 
 use ferrocheck::history::{History, OpType, Process};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod support;
 
-/// Runs `ferrocheck test` with `args` into a fresh folder; returns the output and the folder.
-fn run_test(args: &[&str]) -> (Output, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(BIN)
-        .arg("test")
-        .args(["--quiet", "--history-dir"])
-        .arg(dir.path().join("histories"))
-        .arg("--report-dir")
-        .arg(dir.path().join("reports"))
-        .args(args)
-        .output()
-        .expect("run ferrocheck");
-    (out, dir)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The one history file the run wrote.
-fn history_path(dir: &Path) -> PathBuf {
-    let runs: Vec<_> = std::fs::read_dir(dir.join("histories"))
-        .expect("histories folder")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("history.jsonl"))
-        .filter(|p| p.exists())
-        .collect();
-    assert_eq!(runs.len(), 1, "expected exactly one run, found {runs:?}");
-    runs[0].clone()
-}
+use support::{
+    history_path, processes_under, test_cmd, test_run as run_test, text, wait_for_ops, BIN,
+};
 
 /// Every invoke has exactly one completion, or is the last op of its process (left open).
 fn assert_well_formed(h: &History) {
@@ -123,64 +91,19 @@ fn lww_kv_serves_stale_reads() {
     toy_run("lww-kv", 1);
 }
 
-/// Processes whose command line mentions `needle` (the run's private folder).
-fn processes_mentioning(needle: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmd).contains(needle) {
-                found.push(pid);
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn sigint_stops_the_nodes_and_keeps_the_history() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(BIN)
-        .args([
-            "test",
-            "--quiet",
-            "--target",
-            "lin-kv",
-            "--time-limit",
-            "60",
-        ])
-        .arg("--history-dir")
-        .arg(dir.path().join("histories"))
-        .arg("--report-dir")
-        .arg(dir.path().join("reports"))
+    let mut child = test_cmd(dir.path())
+        .args(["--quiet", "--target", "lin-kv", "--time-limit", "60"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ferrocheck");
     // Wait until ops are flowing.
-    let start = Instant::now();
-    loop {
-        let ops = std::fs::read_dir(dir.path().join("histories"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .and_then(|e| std::fs::read_to_string(e.path().join("history.jsonl")).ok())
-            .map(|s| s.lines().count())
-            .unwrap_or(0);
-        if ops > 50 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no ops after 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let needle = dir.path().to_string_lossy().to_string();
+    wait_for_ops(&dir.path().join("histories"), 50);
     assert!(
-        processes_mentioning(&needle).len() >= 3,
+        processes_under(dir.path()).len() >= 3,
         "the nodes should be running"
     );
     nix::sys::signal::kill(
@@ -212,7 +135,7 @@ fn sigint_stops_the_nodes_and_keeps_the_history() {
         "{}",
         text(&out)
     );
-    let left = processes_mentioning(&needle);
+    let left = processes_under(dir.path());
     assert!(left.is_empty(), "node processes left behind: {left:?}");
     // SIGINT was sent once the file had more than 50 lines (the header and at least 50 ops).
     let h = History::read_jsonl(&history_path(dir.path())).expect("readable history");

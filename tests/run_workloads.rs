@@ -8,46 +8,33 @@
 //!   keeps its total (a bank is one key, so each side's version is a whole, consistent bank);
 //! - redis (one server): every workload valid, and the counter valid under pauses too.
 
-mod fault_support;
+mod support;
 
-use fault_support::{
-    can_inject, faults_applied, have_program, leftover_namespaces, schedule, serial, text, BIN,
-};
 use ferrocheck::check::result::Validity;
-use ferrocheck::history::History;
 use ferrocheck::report::ResultsFile;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+use support::{
+    can_inject, faults_applied, have_redis, history, leftover_namespaces, only_run, schedule,
+    serial, test_in, text,
+};
 
 const WORKLOADS: [&str; 4] = ["set", "queue", "counter", "bank"];
 
 /// Runs `ferrocheck test` on `target` with `workload` and `extra` options into `dir`.
 fn run(dir: &Path, target: &str, workload: &str, extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("test")
-        .args(["--quiet", "--history-dir"])
-        .arg(dir.join("histories"))
-        .arg("--report-dir")
-        .arg(dir.join("reports"))
-        .args(["--target", target, "--workload", workload])
-        .args(["--concurrency", "4", "--rate", "150", "--seed", "11"])
-        .args(extra)
-        .output()
-        .expect("run ferrocheck")
+    let mut args = vec!["--target", target, "--workload", workload];
+    args.extend(["--concurrency", "4", "--rate", "150", "--seed", "11"]);
+    args.extend(extra);
+    test_in(dir, &args)
 }
 
 /// Each checker's verdict, from the run's `results.json`.
 fn verdicts(dir: &Path, out: &Output) -> Vec<(String, Validity)> {
-    let runs: Vec<_> = std::fs::read_dir(dir.join("reports"))
-        .unwrap_or_else(|e| panic!("no reports ({e})\n{}", text(out)))
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("results.json"))
-        .filter(|p| p.exists())
-        .collect();
-    assert_eq!(runs.len(), 1, "one run expected: {runs:?}\n{}", text(out));
-    let file: ResultsFile =
-        serde_json::from_str(&std::fs::read_to_string(&runs[0]).expect("results.json reads"))
-            .expect("results.json parses");
+    let path = only_run(dir, "reports").join("results.json");
+    let text_of = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no results.json ({e})\n{}", text(out)));
+    let file: ResultsFile = serde_json::from_str(&text_of).expect("results.json parses");
     file.results
         .into_iter()
         .map(|r| (r.checker, r.validity))
@@ -56,12 +43,7 @@ fn verdicts(dir: &Path, out: &Output) -> Vec<(String, Validity)> {
 
 /// The `f`s of the faults the run's history records as applied.
 fn applied(dir: &Path) -> Vec<String> {
-    let run = std::fs::read_dir(dir.join("histories"))
-        .expect("histories")
-        .filter_map(|e| e.ok())
-        .next()
-        .expect("one run");
-    let h = History::read_jsonl(&run.path().join("history.jsonl")).expect("history reads back");
+    let h = history(dir);
     faults_applied(&h)
 }
 
@@ -91,11 +73,6 @@ fn lin_kv_runs_every_workload_valid() {
 #[test]
 fn quorum_kv_runs_every_workload_valid() {
     all_valid("quorum-kv", &[]);
-}
-
-/// True if redis-server is installed; otherwise says why the test skips (fails under CI).
-fn have_redis() -> bool {
-    have_program("redis-server", "redis-server")
 }
 
 #[test]

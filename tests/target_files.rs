@@ -10,10 +10,11 @@ use ferrocheck::history::{History, OpType, Process};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod fault_support;
+mod support;
 
-use fault_support::{
-    can_inject, faults_applied, have_program, leftover_namespaces, serial, text, BIN,
+use support::{
+    can_inject, faults_applied, have_python, history, leftover_namespaces, processes_under, serial,
+    test_cmd, text, BIN,
 };
 
 /// A target or workload file shipped with the tests.
@@ -26,41 +27,12 @@ fn server_file(name: &str) -> PathBuf {
 /// Runs `ferrocheck test` in a fresh folder (its current directory too, so `./targets/` is
 /// the test's own).
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    test_cmd(dir)
         .current_dir(dir)
-        .arg("test")
-        .args(["--quiet", "--history-dir"])
-        .arg(dir.join("histories"))
-        .arg("--report-dir")
-        .arg(dir.join("reports"))
+        .arg("--quiet")
         .args(args)
         .output()
         .expect("run ferrocheck")
-}
-
-fn history(dir: &Path) -> History {
-    let run = std::fs::read_dir(dir.join("histories"))
-        .expect("histories")
-        .filter_map(|e| e.ok())
-        .next()
-        .expect("one run");
-    History::read_jsonl(&run.path().join("history.jsonl")).expect("history reads back")
-}
-
-/// Processes whose command line mentions `dir` (the nodes' data folders live there).
-fn processes_under(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) {
-            out.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
-        }
-    }
-    out
 }
 
 /// Runs `target` (a file in tests/servers) for a few seconds and checks the verdict: valid for
@@ -107,10 +79,6 @@ fn verdict_of(target: &str, nemesis: Option<&str>, expect: i32) -> History {
         "node processes outlived the run"
     );
     h
-}
-
-fn have_python() -> bool {
-    have_program("python3", "python3")
 }
 
 /// The partition schedule of these tests: n1 (the file's `primary`) or one node cut off every

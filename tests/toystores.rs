@@ -1,17 +1,17 @@
 //! The toy stores as real clusters: three `ferrocheck node` processes on loopback per test,
 //! driven through the `Target` and `Client` the harness uses.
 
-mod nemesis_support;
+mod support;
 
 use ferrocheck::history::Value;
 use ferrocheck::nemesis::clock::Clock;
 use ferrocheck::targets::{self, Client, NodePlacement, Outcome, Request, Target, TargetOptions};
-use nemesis_support::available;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::available;
 
 /// Options for a 3-node cluster on free ports, with its files in `dir`.
 fn options(dir: &tempfile::TempDir, base_port: u16) -> TargetOptions {
@@ -19,7 +19,7 @@ fn options(dir: &tempfile::TempDir, base_port: u16) -> TargetOptions {
         nodes: Some(3),
         work_dir: dir.path().to_path_buf(),
         base_port,
-        node_binary: PathBuf::from(env!("CARGO_BIN_EXE_ferrocheck")),
+        node_binary: PathBuf::from(support::BIN),
         seed: 1,
         placement: None,
         fsync: true,

@@ -10,11 +10,13 @@
 use ferrocheck::formats::{load, Format};
 use ferrocheck::history::OpType;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocheck");
+mod support;
+
+use support::{available, processes_under, test_in, text, BIN};
 
 /// PostgreSQL runs one at a time (each starts a server).
 static PG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -29,12 +31,7 @@ struct Run {
 
 impl Run {
     fn text(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.out.status.code(),
-            String::from_utf8_lossy(&self.out.stdout),
-            String::from_utf8_lossy(&self.out.stderr)
-        )
+        text(&self.out)
     }
     fn any(&self, prefixes: &[&str]) -> bool {
         self.anomalies
@@ -47,18 +44,26 @@ impl Run {
 /// and re-checks the history it wrote.
 fn run(target: &str, isolation: &str, seconds: u32, keys: u32, seed: u64) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(BIN)
-        .arg("test")
-        .args(["--quiet", "--target", target, "--isolation", isolation])
-        .args(["--time-limit", &seconds.to_string(), "--rate", "0"])
-        .args(["--concurrency", "10", "--keys", &keys.to_string()])
-        .args(["--seed", &seed.to_string()])
-        .arg("--history-dir")
-        .arg(dir.path().join("histories"))
-        .arg("--report-dir")
-        .arg(dir.path().join("reports"))
-        .output()
-        .expect("run ferrocheck");
+    let (seconds, keys, seed) = (seconds.to_string(), keys.to_string(), seed.to_string());
+    let out = test_in(
+        dir.path(),
+        &[
+            "--target",
+            target,
+            "--isolation",
+            isolation,
+            "--time-limit",
+            &seconds,
+            "--rate",
+            "0",
+            "--concurrency",
+            "10",
+            "--keys",
+            &keys,
+            "--seed",
+            &seed,
+        ],
+    );
     let history = std::fs::read_dir(dir.path().join("histories"))
         .ok()
         .and_then(|mut runs| runs.next())
@@ -83,29 +88,11 @@ fn run(target: &str, isolation: &str, seconds: u32, keys: u32, seed: u64) -> Run
 
 /// True when PostgreSQL is installed; otherwise says why the test skips (or fails under CI).
 fn have_postgres() -> bool {
-    match ferrocheck::targets::postgres::server::find_bin_dir() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("{e}");
-            }
-            eprintln!("skipping: {e}");
-            false
-        }
-    }
-}
-
-/// Processes whose command line mentions `path` (a server left behind).
-fn processes_under(path: &Path) -> Vec<String> {
-    let needle = path.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(&needle))
-        .collect()
+    available(
+        ferrocheck::targets::postgres::server::find_bin_dir()
+            .err()
+            .map(|e| e.to_string()),
+    )
 }
 
 const G0_G1: &[&str] = &["G0", "G1"];

@@ -4,11 +4,8 @@
 //! holding the lock. It reads one JSON request per line on stdin and answers one JSON line on
 //! stdout (see `targets::lock`); it exits when stdin closes. Diagnostics go to stderr.
 
-use crate::targets::lock::etcd::EtcdLock;
-use crate::targets::lock::redis::RedisLock;
-use crate::targets::lock::redlock::Redlock;
 use crate::targets::lock::resource::Resource;
-use crate::targets::lock::{serve, LockOptions, LockService, LockSession};
+use crate::targets::lock::{connect, serve, LockOptions, LockSession, BACKENDS};
 use std::time::Duration;
 
 /// Arguments of `ferrocheck lock-worker`.
@@ -46,19 +43,15 @@ pub fn run(args: LockWorkerArgs) -> anyhow::Result<i32> {
         acquire_wait: Duration::from_millis(args.acquire_wait_ms),
         fencing: args.fencing,
     };
-    let lock: Box<dyn LockService> = match args.backend.as_str() {
-        "redis" => Box::new(RedisLock::new(&args.lock, &opts)?),
-        "etcd" => Box::new(EtcdLock::new(&args.lock, &opts)?),
-        "redlock" => {
-            let urls: Vec<String> = args.lock.split(',').map(str::to_string).collect();
-            Box::new(Redlock::new(&urls, &opts)?)
-        }
-        other => {
-            return Err(super::usage(format!(
-                "unknown lock backend {other:?}: use redis, etcd or redlock"
-            )))
-        }
+    let Some(lock) = connect(&args.backend, &args.lock, &opts) else {
+        let known: Vec<&str> = BACKENDS.iter().map(|(name, _)| *name).collect();
+        return Err(super::usage(format!(
+            "unknown lock backend {:?}: use {}",
+            args.backend,
+            known.join(", ")
+        )));
     };
+    let lock = lock?;
     let mut session = LockSession::new(lock, Resource::new(&args.resource)?, opts);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

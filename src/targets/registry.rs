@@ -83,26 +83,19 @@ pub const TARGETS: &[TargetEntry] = &[
         name: "redis-lock",
         about: "Redis lease lock (SET NX PX, compare-and-delete release) guarding a list on a second redis-server; workload lock; --fencing adds fencing tokens",
         workload: "lock",
-        build: |o, r| Box::new(RedisLockTarget::new(o, r.lock(), r.redis_server.clone())),
+        build: RedisLockTarget::boxed,
     },
     TargetEntry {
         name: "redlock",
         about: "Redlock over 5 independent redis-servers (majority, validity with drift) guarding a list on a sixth; workload lock; no fencing tokens",
         workload: "lock",
-        build: |o, r| Box::new(RedlockTarget::new(o, r.lock(), r.redis_server.clone())),
+        build: RedlockTarget::boxed,
     },
     TargetEntry {
         name: "etcd-lock",
         about: "etcd lock (lease + /v3/lock/lock) on a 3-member cluster, guarding a list on a redis-server; workload lock; --fencing uses the lock revision as the token",
         workload: "lock",
-        build: |o, r| {
-            Box::new(EtcdLockTarget::new(
-                o,
-                r.lock(),
-                r.etcd.clone(),
-                r.redis_server.clone(),
-            ))
-        },
+        build: EtcdLockTarget::boxed,
     },
     TargetEntry {
         name: "etcd",

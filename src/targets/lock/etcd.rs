@@ -1,5 +1,5 @@
 //! `etcd-lock`: etcd's lock service (a lease, then `/v3/lock/lock` under it), and the target that
-//! runs it: a 3-member etcd cluster plus a redis-server holding the protected resource.
+//! runs it: a 3-member etcd cluster (the resource, a redis-server, is [`LockTarget`]'s).
 //!
 //! The lock is only as good as the lease: a holder that stalls past the lease's TTL loses the
 //! lock without knowing, exactly like the Redis lease lock. etcd's answer is the revision at which
@@ -8,18 +8,14 @@
 //! must outlast that.
 
 use crate::history::Value;
-use crate::nemesis::family::FaultSupport;
 use crate::targets::etcd::EtcdTarget;
 use crate::targets::etcd_client::EtcdClient;
-use crate::targets::lock::redis::worker_args;
-use crate::targets::lock::worker::{WorkerClients, WorkerTable};
-use crate::targets::lock::{pause_only, LockOptions, LockService, LockTarget, WorkerInfo};
-use crate::targets::redis::{redis_binary, start_servers, RedisServer};
-use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
-use anyhow::Context;
+use crate::targets::lock::target::{LockService, LockTarget};
+use crate::targets::lock::{LockClient, LockOptions};
+use crate::targets::real::RealOptions;
+use crate::targets::{NodeInfo, Target, TargetOptions};
 use async_trait::async_trait;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 /// The lock's name.
@@ -49,7 +45,7 @@ impl EtcdLock {
 }
 
 #[async_trait]
-impl LockService for EtcdLock {
+impl LockClient for EtcdLock {
     async fn try_acquire(&mut self) -> Result<Option<Value>, String> {
         let lease = match self.etcd.lease_grant(self.ttl_s).await {
             Ok(id) => id,
@@ -89,118 +85,58 @@ impl LockService for EtcdLock {
     }
 }
 
-/// The `etcd-lock` target.
-pub struct EtcdLockTarget {
-    opts: TargetOptions,
-    lock: LockOptions,
+/// The `etcd-lock` lock service: an etcd cluster (3 members by default).
+pub struct EtcdLockService {
     cluster: EtcdTarget,
-    redis_binary: Option<PathBuf>,
-    resource: Vec<RedisServer>,
-    workers: WorkerTable,
+    members: u16,
 }
 
-impl EtcdLockTarget {
-    /// A target that starts an etcd cluster (`etcd`, else from PATH) and a redis-server for the
-    /// resource (`redis`, else from PATH) on `setup`.
-    pub fn new(
-        opts: TargetOptions,
-        lock: LockOptions,
-        etcd: Option<PathBuf>,
-        redis: Option<PathBuf>,
-    ) -> Self {
-        EtcdLockTarget {
-            cluster: EtcdTarget::new(opts.clone(), etcd, false),
-            opts,
-            lock,
-            redis_binary: redis,
-            resource: Vec::new(),
-            workers: WorkerTable::default(),
-        }
-    }
-}
+/// The `etcd-lock` target.
+pub type EtcdLockTarget = LockTarget<EtcdLockService>;
 
 #[async_trait]
-impl Target for EtcdLockTarget {
-    fn name(&self) -> &str {
-        "etcd-lock"
+impl LockService for EtcdLockService {
+    const NAME: &'static str = "etcd-lock";
+    const BACKEND: &'static str = "etcd";
+
+    fn build(opts: &TargetOptions, real: &RealOptions) -> Self {
+        EtcdLockService {
+            cluster: EtcdTarget::new(opts.clone(), real.etcd.clone(), false),
+            members: opts.nodes.unwrap_or(3).max(1) as u16,
+        }
     }
 
-    async fn setup(&mut self) -> anyhow::Result<()> {
-        let redis = redis_binary(self.redis_binary.as_deref())?;
-        self.cluster.setup().await?;
-        // With fixed ports, the resource takes the first port after the members' 2 each.
-        let mut opts = self.opts.clone();
-        if opts.base_port != 0 {
-            let members = opts.nodes.unwrap_or(3).max(1) as u16;
-            opts.base_port = opts.base_port.saturating_add(2 * members);
-        }
-        self.resource = start_servers(&opts, &redis, &["resource".to_string()]).await?;
-        Ok(())
+    fn connect(lock: &str, opts: &LockOptions) -> anyhow::Result<Box<dyn LockClient>> {
+        Ok(Box::new(EtcdLock::new(lock, opts)?))
+    }
+
+    fn planned(&self) -> Vec<String> {
+        self.cluster.planned_nodes()
+    }
+
+    /// Each member takes 2 ports (client and peer).
+    fn ports_used(&self) -> u16 {
+        2 * self.members
+    }
+
+    async fn start(&mut self, _redis: &Path) -> anyhow::Result<()> {
+        self.cluster.setup().await
     }
 
     /// Client `p` takes the lock through member `p % members`.
-    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
-        let urls = self.cluster.client_urls();
-        let resource = self
-            .resource
-            .first()
-            .context("the etcd-lock target is not running: call setup first")?
-            .url();
-        let lock = self.lock.clone();
-        let args = move |process: u64| {
-            let lock_url = &urls[process as usize % urls.len().max(1)];
-            worker_args("etcd", lock_url, &resource, &lock)
-        };
-        let (binary, dir) = (&self.opts.node_binary, &self.opts.work_dir);
-        Ok(Arc::new(WorkerClients::new(
-            binary,
-            dir,
-            self.workers.clone(),
-            args,
-        )))
+    fn lock_args(&self) -> Vec<String> {
+        self.cluster.client_urls()
     }
 
-    fn nodes(&self) -> Vec<NodeInfo> {
-        let mut out = self.cluster.nodes();
-        out.extend(self.resource.iter().map(RedisServer::info));
-        out
-    }
-
-    fn planned_nodes(&self) -> Vec<String> {
-        let mut out = self.cluster.planned_nodes();
-        out.push("resource".to_string());
-        out
+    fn servers(&self) -> Vec<NodeInfo> {
+        self.cluster.nodes()
     }
 
     fn exited(&mut self) -> Vec<(String, String)> {
-        let mut out = self.cluster.exited();
-        out.extend(self.resource.iter_mut().filter_map(RedisServer::exited));
-        out
+        self.cluster.exited()
     }
 
-    async fn teardown(&mut self) -> anyhow::Result<()> {
-        self.workers.kill_all().await;
-        self.resource.iter_mut().for_each(RedisServer::stop);
+    async fn stop(&mut self) -> anyhow::Result<()> {
         self.cluster.teardown().await
-    }
-
-    fn fault_targets(&self) -> Vec<String> {
-        vec!["holder".to_string()]
-    }
-
-    fn fault_support(&self) -> FaultSupport {
-        pause_only(self.name())
-    }
-
-    fn pid_of(&self, name: &str) -> Option<u32> {
-        self.workers
-            .pid_of(name)
-            .or_else(|| crate::targets::node_pid(&self.nodes(), name))
-    }
-}
-
-impl LockTarget for EtcdLockTarget {
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
     }
 }

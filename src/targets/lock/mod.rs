@@ -8,6 +8,11 @@
 //! hands out a token from a counter that only grows, and the resource refuses any read or write
 //! carrying a token lower than the highest it has seen.
 //!
+//! One generic [`LockTarget`] runs every lock service: the service's servers, the resource and
+//! the workers; each service is one file implementing [`LockService`] (its servers, how a worker
+//! takes and releases the lock, the faults it accepts), one line in [`BACKENDS`] and one entry
+//! in the target registry.
+//!
 //! Each client is a `ferrocheck lock-worker` process. The controller's [`worker::WorkerClient`]
 //! sends it one request per line on stdin (`{"id":1,"f":"acquire"}`) and reads the answer on
 //! stdout (`{"id":1,"type":"ok","value":7}`). Inside the worker a [`LockSession`] performs it: the
@@ -19,11 +24,14 @@ pub mod etcd;
 pub mod redis;
 pub mod redlock;
 pub mod resource;
+pub mod target;
 pub mod worker;
+
+pub use target::{LockService, LockTarget};
 
 use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport};
-use crate::targets::{Outcome, Target};
+use crate::targets::Outcome;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -55,13 +63,6 @@ pub struct WorkerInfo {
     pub writing_since: Option<std::time::Instant>,
 }
 
-/// A lock target: a [`Target`] whose clients are lock worker processes, which a pause nemesis
-/// stops by their pid.
-pub trait LockTarget: Target {
-    /// The client worker processes as they are now.
-    fn workers(&self) -> Vec<WorkerInfo>;
-}
-
 /// Settings shared by every lock target.
 #[derive(Clone, Debug)]
 pub struct LockOptions {
@@ -86,9 +87,41 @@ impl Default for LockOptions {
     }
 }
 
-/// A lock service as one client sees it.
+/// How a worker opens its lock on a service: from its `--lock` argument and the lock options.
+pub type Connect = fn(&str, &LockOptions) -> anyhow::Result<Box<dyn LockClient>>;
+
+/// Every lock service by the `ferrocheck lock-worker --backend` name its workers take: one line
+/// per service (its [`LockService`] impl says the rest).
+pub const BACKENDS: &[(&str, Connect)] = &[
+    (
+        redis::RedisLockService::BACKEND,
+        redis::RedisLockService::connect,
+    ),
+    (
+        etcd::EtcdLockService::BACKEND,
+        etcd::EtcdLockService::connect,
+    ),
+    (
+        redlock::RedlockService::BACKEND,
+        redlock::RedlockService::connect,
+    ),
+];
+
+/// The lock of `backend` for one worker, or `None` for an unknown backend.
+pub fn connect(
+    backend: &str,
+    lock: &str,
+    opts: &LockOptions,
+) -> Option<anyhow::Result<Box<dyn LockClient>>> {
+    BACKENDS
+        .iter()
+        .find(|(name, _)| *name == backend)
+        .map(|(_, connect)| connect(lock, opts))
+}
+
+/// A lock service as one client sees it (inside a worker process).
 #[async_trait]
-pub trait LockService: Send {
+pub trait LockClient: Send {
     /// Tries once to take the lock. `Ok(Some(token))` when taken (the fencing token if the
     /// service hands them out, else any value naming this hold), `Ok(None)` when someone else
     /// holds it, `Err(reason)` when it is unknown whether the lock was taken.
@@ -156,7 +189,7 @@ impl WorkerReply {
 /// A lock client's whole state inside a worker: the lock, the resource, and the token of the
 /// current hold.
 pub struct LockSession {
-    lock: Box<dyn LockService>,
+    lock: Box<dyn LockClient>,
     resource: resource::Resource,
     opts: LockOptions,
     /// The fencing token of the current hold, sent with every resource access.
@@ -165,11 +198,7 @@ pub struct LockSession {
 
 impl LockSession {
     /// A session over `lock` protecting `resource`.
-    pub fn new(
-        lock: Box<dyn LockService>,
-        resource: resource::Resource,
-        opts: LockOptions,
-    ) -> Self {
+    pub fn new(lock: Box<dyn LockClient>, resource: resource::Resource, opts: LockOptions) -> Self {
         LockSession {
             lock,
             resource,

@@ -2,19 +2,19 @@
 //!
 //! Acquire is `SET lock <random value> NX PX <ttl>`; release is a compare-and-delete script, so
 //! a client never deletes a lock someone else now holds. With fencing, the acquire script also
-//! INCRs a counter and returns it as the token. The target starts two redis-servers — `lock` and
-//! `resource` — so the resource's updates are not made atomic by the lock's server.
+//! INCRs a counter and returns it as the token. The service is one redis-server, `lock`; the
+//! resource is on a second (`resource`, started by [`LockTarget`]), so the resource's updates
+//! are not made atomic by the lock's server.
 
 use crate::history::Value;
-use crate::nemesis::family::FaultSupport;
-use crate::targets::lock::worker::{WorkerClients, WorkerTable};
-use crate::targets::lock::{pause_only, LockOptions, LockService, LockTarget, WorkerInfo};
-use crate::targets::redis::{call, redis_binary, start_servers, RedisConn, RedisServer};
-use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
+use crate::targets::lock::target::{LockService, LockTarget};
+use crate::targets::lock::{LockClient, LockOptions};
+use crate::targets::real::RealOptions;
+use crate::targets::redis::{call, start_servers, RedisConn, RedisServer};
+use crate::targets::{NodeInfo, TargetOptions};
 use async_trait::async_trait;
 use rand::Rng;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::Path;
 
 /// The lock's key.
 const LOCK_KEY: &str = "lock";
@@ -60,7 +60,7 @@ impl RedisLock {
 }
 
 #[async_trait]
-impl LockService for RedisLock {
+impl LockClient for RedisLock {
     async fn try_acquire(&mut self) -> Result<Option<Value>, String> {
         let value = format!(
             "{}-{:016x}",
@@ -115,126 +115,61 @@ impl LockService for RedisLock {
     }
 }
 
-/// The `redis-lock` target: a lock redis-server, a resource redis-server, one worker process per
-/// client.
-pub struct RedisLockTarget {
+/// The `redis-lock` lock service: one redis-server, `lock`.
+pub struct RedisLockService {
     opts: TargetOptions,
-    lock: LockOptions,
-    binary: Option<PathBuf>,
-    servers: Vec<RedisServer>,
-    workers: WorkerTable,
+    server: Vec<RedisServer>,
 }
 
-impl RedisLockTarget {
-    /// A target that starts `redis-server` (`binary`, else from PATH) on `setup`.
-    pub fn new(opts: TargetOptions, lock: LockOptions, binary: Option<PathBuf>) -> Self {
-        RedisLockTarget {
-            opts,
-            lock,
-            binary,
-            servers: Vec::new(),
-            workers: WorkerTable::default(),
+/// The `redis-lock` target.
+pub type RedisLockTarget = LockTarget<RedisLockService>;
+
+#[async_trait]
+impl LockService for RedisLockService {
+    const NAME: &'static str = "redis-lock";
+    const BACKEND: &'static str = "redis";
+
+    fn build(opts: &TargetOptions, _real: &RealOptions) -> Self {
+        RedisLockService {
+            opts: opts.clone(),
+            server: Vec::new(),
         }
     }
 
-    /// The worker that believes it holds the lock now, if any (the one to pause).
-    pub fn holder(&self) -> Option<WorkerInfo> {
-        self.workers.holder()
+    fn connect(lock: &str, opts: &LockOptions) -> anyhow::Result<Box<dyn LockClient>> {
+        Ok(Box::new(RedisLock::new(lock, opts)?))
     }
 
-    fn worker_args(&self) -> anyhow::Result<Vec<String>> {
-        let [lock, resource] = self.servers.as_slice() else {
-            anyhow::bail!("the redis-lock target is not running: call setup first");
-        };
-        Ok(worker_args(
-            "redis",
-            &lock.url(),
-            &resource.url(),
-            &self.lock,
-        ))
-    }
-}
-
-/// The `ferrocheck lock-worker` arguments for a backend.
-pub fn worker_args(backend: &str, lock: &str, resource: &str, opts: &LockOptions) -> Vec<String> {
-    let mut args = vec![
-        "--backend".to_string(),
-        backend.to_string(),
-        "--lock".to_string(),
-        lock.to_string(),
-        "--resource".to_string(),
-        resource.to_string(),
-        "--ttl-ms".to_string(),
-        opts.ttl.as_millis().to_string(),
-        "--work-ms".to_string(),
-        opts.work.as_millis().to_string(),
-        "--acquire-wait-ms".to_string(),
-        opts.acquire_wait.as_millis().to_string(),
-    ];
-    if opts.fencing {
-        args.push("--fencing".to_string());
-    }
-    args
-}
-
-#[async_trait]
-impl Target for RedisLockTarget {
-    fn name(&self) -> &str {
-        "redis-lock"
+    fn planned(&self) -> Vec<String> {
+        vec!["lock".to_string()]
     }
 
-    async fn setup(&mut self) -> anyhow::Result<()> {
-        let binary = redis_binary(self.binary.as_deref())?;
-        let names = ["lock".to_string(), "resource".to_string()];
-        self.servers = start_servers(&self.opts, &binary, &names).await?;
+    fn ports_used(&self) -> u16 {
+        1
+    }
+
+    async fn start(&mut self, redis: &Path) -> anyhow::Result<()> {
+        self.server = start_servers(&self.opts, redis, &self.planned()).await?;
         Ok(())
     }
 
-    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
-        let args = self.worker_args()?;
-        let (binary, dir) = (&self.opts.node_binary, &self.opts.work_dir);
-        let workers = WorkerClients::new(binary, dir, self.workers.clone(), move |_| args.clone());
-        Ok(Arc::new(workers))
+    fn lock_args(&self) -> Vec<String> {
+        self.server.iter().map(RedisServer::url).collect()
     }
 
-    fn nodes(&self) -> Vec<NodeInfo> {
-        self.servers.iter().map(RedisServer::info).collect()
-    }
-
-    fn planned_nodes(&self) -> Vec<String> {
-        vec!["lock".to_string(), "resource".to_string()]
+    fn servers(&self) -> Vec<NodeInfo> {
+        self.server.iter().map(RedisServer::info).collect()
     }
 
     fn exited(&mut self) -> Vec<(String, String)> {
-        self.servers
+        self.server
             .iter_mut()
             .filter_map(RedisServer::exited)
             .collect()
     }
 
-    async fn teardown(&mut self) -> anyhow::Result<()> {
-        self.workers.kill_all().await;
-        self.servers.iter_mut().for_each(RedisServer::stop);
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        self.server.iter_mut().for_each(RedisServer::stop);
         Ok(())
-    }
-
-    fn fault_targets(&self) -> Vec<String> {
-        vec!["holder".to_string()]
-    }
-
-    fn fault_support(&self) -> FaultSupport {
-        pause_only(self.name())
-    }
-
-    fn pid_of(&self, name: &str) -> Option<u32> {
-        self.workers
-            .pid_of(name)
-            .or_else(|| crate::targets::node_pid(&self.nodes(), name))
-    }
-}
-
-impl LockTarget for RedisLockTarget {
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
     }
 }

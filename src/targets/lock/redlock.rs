@@ -16,22 +16,18 @@
 
 use crate::history::Value;
 use crate::nemesis::family::{FaultFamily, FaultSupport, NamedOnly};
-use crate::targets::lock::redis::worker_args;
-use crate::targets::lock::worker::{WorkerClients, WorkerTable};
-use crate::targets::lock::{LockOptions, LockService, LockTarget, WorkerInfo};
-use crate::targets::redis::{redis_binary, RedisConn, RedisServer};
+use crate::targets::lock::target::{LockService, LockTarget, PLACED_PORT};
+use crate::targets::lock::{LockClient, LockOptions};
+use crate::targets::real::RealOptions;
+use crate::targets::redis::{RedisConn, RedisServer};
 use crate::targets::server_process::ports;
-use crate::targets::{ClientFactory, NodeInfo, Target, TargetOptions};
-use anyhow::{bail, Context};
+use crate::targets::{NodeInfo, TargetOptions};
+use anyhow::bail;
 use async_trait::async_trait;
 use rand::Rng;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The port a server in its own network namespace listens on (each namespace has its own).
-const PLACED_PORT: u16 = 6379;
 /// The lock's key on every instance.
 const LOCK_KEY: &str = "redlock";
 
@@ -139,7 +135,7 @@ impl Redlock {
 }
 
 #[async_trait]
-impl LockService for Redlock {
+impl LockClient for Redlock {
     async fn try_acquire(&mut self) -> Result<Option<Value>, String> {
         let value = format!(
             "{}-{:016x}",
@@ -178,55 +174,133 @@ impl LockService for Redlock {
     }
 }
 
-/// The `redlock` target: 5 lock instances (`l1`..`l5`, or `--nodes`), a resource redis-server,
-/// one worker process per client.
+/// The `redlock` lock service: 5 lock instances (`l1`..`l5`, or `--nodes`).
 ///
 /// With a placement (a run with network faults), every redis-server runs in its own namespace
-/// under the clock shim, and the workers too, in two client groups: even client processes in
-/// namespace `ga`, odd ones in `gb`. A partition can then split the clients between the lock
-/// servers (see `nemeses/redlock-clock.toml`) while the controller still talks to each worker
-/// over its stdin and stdout. Partitions never name the resource.
-pub struct RedlockTarget {
+/// under the clock shim (the resource too, see [`LockTarget`]), and the workers too, in two
+/// client groups: even client processes in namespace `ga`, odd ones in `gb`. A partition can
+/// then split the clients between the lock servers (see `nemeses/redlock-clock.toml`) while
+/// the controller still talks to each worker over its stdin and stdout. Partitions never name
+/// the resource.
+pub struct RedlockService {
     opts: TargetOptions,
-    lock: LockOptions,
-    binary: Option<PathBuf>,
     instances: Vec<RedisServer>,
-    resource: Vec<RedisServer>,
-    workers: WorkerTable,
 }
 
-/// The resource server's node name.
-pub const RESOURCE: &str = "resource";
+/// The `redlock` target.
+pub type RedlockTarget = LockTarget<RedlockService>;
 
 /// The client groups' node names (namespaces of the workers when placed).
 pub const GROUPS: [&str; 2] = ["ga", "gb"];
 
-impl RedlockTarget {
-    /// A target that starts `redis-server` (`binary`, else from PATH) on `setup`.
-    pub fn new(opts: TargetOptions, lock: LockOptions, binary: Option<PathBuf>) -> Self {
-        RedlockTarget {
-            opts,
-            lock,
-            binary,
-            instances: Vec::new(),
-            resource: Vec::new(),
-            workers: WorkerTable::default(),
-        }
-    }
+/// The client group of client `process`.
+pub fn group_of(process: u64) -> &'static str {
+    GROUPS[(process % 2) as usize]
+}
 
+impl RedlockTarget {
+    /// The client group of client `process`.
+    pub fn group_of(process: u64) -> &'static str {
+        group_of(process)
+    }
+}
+
+impl RedlockService {
     fn lock_names(&self) -> Vec<String> {
         let n = self.opts.nodes.unwrap_or(5).max(1);
         (1..=n).map(|i| format!("l{i}")).collect()
     }
+}
 
-    /// The client group of client `process`.
-    pub fn group_of(process: u64) -> &'static str {
-        GROUPS[(process % 2) as usize]
+#[async_trait]
+impl LockService for RedlockService {
+    const NAME: &'static str = "redlock";
+    const BACKEND: &'static str = "redlock";
+    const CLIENT_GROUPS: &'static [&'static str] = &GROUPS;
+
+    fn build(opts: &TargetOptions, _real: &RealOptions) -> Self {
+        RedlockService {
+            opts: opts.clone(),
+            instances: Vec::new(),
+        }
     }
 
-    /// What faults fit: pause, and partitions and clock faults that name its lock servers
-    /// (and, for partitions, its client groups), never the resource.
-    fn faults(&self) -> FaultSupport {
+    /// `lock` lists every instance's URL, comma-separated.
+    fn connect(lock: &str, opts: &LockOptions) -> anyhow::Result<Box<dyn LockClient>> {
+        let urls: Vec<String> = lock.split(',').map(str::to_string).collect();
+        Ok(Box::new(Redlock::new(&urls, opts)?))
+    }
+
+    fn refuse(lock: &LockOptions) -> anyhow::Result<()> {
+        if lock.fencing {
+            bail!("{NO_FENCING}");
+        }
+        Ok(())
+    }
+
+    fn client_group(process: u64) -> Option<&'static str> {
+        Some(group_of(process))
+    }
+
+    fn supports_placement(&self) -> bool {
+        true
+    }
+
+    fn planned(&self) -> Vec<String> {
+        self.lock_names()
+    }
+
+    fn ports_used(&self) -> u16 {
+        self.lock_names().len() as u16
+    }
+
+    async fn start(&mut self, redis: &Path) -> anyhow::Result<()> {
+        let names = self.lock_names();
+        let placement = self.opts.placement.clone();
+        // Loopback ports for servers that share loopback (no placement, or a placement without
+        // namespaces); a server in its own namespace takes the fixed port.
+        let loopback = ports(self.opts.base_port, names.len())?;
+        let mut started = Vec::new();
+        for (name, free) in names.iter().zip(loopback) {
+            let ip = match &placement {
+                Some(p) => p.ip(name)?,
+                None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            };
+            let port = if ip.is_loopback() { free } else { PLACED_PORT };
+            let dir = self.opts.work_dir.join(name);
+            let addr = SocketAddr::new(ip, port);
+            // On an error, the servers started so far stop as `started` is dropped.
+            started.push(RedisServer::start_at(name, redis, addr, &dir, placement.clone()).await?);
+        }
+        self.instances = started;
+        Ok(())
+    }
+
+    /// Every client gets every instance.
+    fn lock_args(&self) -> Vec<String> {
+        let urls: Vec<String> = self.instances.iter().map(RedisServer::url).collect();
+        vec![urls.join(",")]
+    }
+
+    fn servers(&self) -> Vec<NodeInfo> {
+        self.instances.iter().map(RedisServer::info).collect()
+    }
+
+    fn exited(&mut self) -> Vec<(String, String)> {
+        self.instances
+            .iter_mut()
+            .filter_map(RedisServer::exited)
+            .collect()
+    }
+
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        self.instances.iter_mut().for_each(RedisServer::stop);
+        Ok(())
+    }
+
+    /// Pause, and partitions and clock faults that name its lock servers (and, for
+    /// partitions, its client groups), never the resource.
+    fn fault_support(&self) -> FaultSupport {
         let servers = self.lock_names();
         let mut nameable: Vec<String> = servers.clone();
         nameable.extend(GROUPS.iter().map(|g| g.to_string()));
@@ -259,136 +333,9 @@ impl RedlockTarget {
     }
 }
 
-#[async_trait]
-impl Target for RedlockTarget {
-    fn name(&self) -> &str {
-        "redlock"
-    }
-
-    async fn setup(&mut self) -> anyhow::Result<()> {
-        if self.lock.fencing {
-            bail!("{NO_FENCING}");
-        }
-        let binary = redis_binary(self.binary.as_deref())?;
-        let mut names = self.lock_names();
-        names.push(RESOURCE.to_string());
-        let placement = self.opts.placement.clone();
-        // Loopback ports for servers that share loopback (no placement, or a placement without
-        // namespaces); a server in its own namespace takes the fixed port.
-        let loopback = ports(self.opts.base_port, names.len())?;
-        let mut started = Vec::new();
-        for (name, free) in names.iter().zip(loopback) {
-            let ip = match &placement {
-                Some(p) => p.ip(name)?,
-                None => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            };
-            let port = if ip.is_loopback() { free } else { PLACED_PORT };
-            let dir = self.opts.work_dir.join(name);
-            let node = RedisServer::start_at(
-                name,
-                &binary,
-                SocketAddr::new(ip, port),
-                &dir,
-                placement.clone(),
-            )
-            .await;
-            match node {
-                Ok(n) => started.push(n),
-                Err(e) => {
-                    started.iter_mut().for_each(RedisServer::stop);
-                    return Err(e);
-                }
-            }
-        }
-        self.resource = started.split_off(names.len() - 1);
-        self.instances = started;
-        Ok(())
-    }
-
-    fn supports_placement(&self) -> bool {
-        true
-    }
-
-    /// Client `p`'s worker runs in client group [`group_of(p)`](Self::group_of).
-    fn clients(&self) -> anyhow::Result<Arc<dyn ClientFactory>> {
-        let resource = self
-            .resource
-            .first()
-            .context("the redlock target is not running: call setup first")?;
-        let urls: Vec<String> = self.instances.iter().map(RedisServer::url).collect();
-        let args = worker_args("redlock", &urls.join(","), &resource.url(), &self.lock);
-        let placement = self.opts.placement.clone();
-        let (binary, dir) = (&self.opts.node_binary, &self.opts.work_dir);
-        let workers = WorkerClients::new(binary, dir, self.workers.clone(), move |_| args.clone())
-            .prepared_by(move |process, cmd| match &placement {
-                Some(p) => p.prepare(Self::group_of(process), cmd),
-                None => Ok(()),
-            });
-        Ok(Arc::new(workers))
-    }
-
-    fn nodes(&self) -> Vec<NodeInfo> {
-        self.instances
-            .iter()
-            .chain(&self.resource)
-            .map(RedisServer::info)
-            .collect()
-    }
-
-    /// The lock servers, the resource, and the two client groups (namespaces for workers).
-    fn planned_nodes(&self) -> Vec<String> {
-        let mut out = self.lock_names();
-        out.push(RESOURCE.to_string());
-        out.extend(GROUPS.iter().map(|g| g.to_string()));
-        out
-    }
-
-    fn exited(&mut self) -> Vec<(String, String)> {
-        self.instances
-            .iter_mut()
-            .chain(self.resource.iter_mut())
-            .filter_map(RedisServer::exited)
-            .collect()
-    }
-
-    async fn teardown(&mut self) -> anyhow::Result<()> {
-        self.workers.kill_all().await;
-        self.instances
-            .iter_mut()
-            .chain(self.resource.iter_mut())
-            .for_each(RedisServer::stop);
-        Ok(())
-    }
-
-    /// `holder`: random picks (a pause) stop the lock holder. Explicit partitions and clock
-    /// nodes name the servers and client groups instead (see [`Target::planned_nodes`]).
-    fn fault_targets(&self) -> Vec<String> {
-        vec!["holder".to_string()]
-    }
-
-    fn fault_support(&self) -> FaultSupport {
-        self.faults()
-    }
-
-    fn pid_of(&self, name: &str) -> Option<u32> {
-        self.workers
-            .pid_of(name)
-            .or_else(|| crate::targets::node_pid(&self.nodes(), name))
-    }
-}
-
-impl LockTarget for RedlockTarget {
-    fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers.list()
-    }
-}
-
-impl Drop for RedlockTarget {
+impl Drop for RedlockService {
     fn drop(&mut self) {
-        self.instances
-            .iter_mut()
-            .chain(self.resource.iter_mut())
-            .for_each(RedisServer::stop);
+        self.instances.iter_mut().for_each(RedisServer::stop);
     }
 }
 
@@ -396,6 +343,8 @@ impl Drop for RedlockTarget {
 mod tests {
     use super::*;
     use crate::nemesis::schedule::Schedule;
+    use crate::targets::Target;
+    use std::path::PathBuf;
 
     fn target() -> RedlockTarget {
         let opts = TargetOptions {
@@ -407,7 +356,7 @@ mod tests {
             placement: None,
             fsync: true,
         };
-        RedlockTarget::new(opts, LockOptions::default(), None)
+        RedlockTarget::new(opts, &RealOptions::default())
     }
 
     fn refusal(text: &str) -> Option<String> {

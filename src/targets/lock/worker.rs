@@ -391,3 +391,45 @@ impl Drop for WorkerClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(workers: &[(u64, u32, bool, bool)]) -> WorkerTable {
+        let t = WorkerTable::default();
+        t.update(|m| {
+            for &(process, pid, holds_lock, writing) in workers {
+                let writing_since = writing.then(std::time::Instant::now);
+                m.insert(
+                    process,
+                    WorkerInfo {
+                        process,
+                        pid,
+                        holds_lock,
+                        writing_since,
+                    },
+                );
+            }
+        });
+        t
+    }
+
+    #[test]
+    fn fault_target_names_resolve_to_worker_pids() {
+        let t = table(&[(0, 100, false, false), (3, 103, true, true)]);
+        assert_eq!(t.pid_of("worker-0"), Some(100));
+        assert_eq!(t.pid_of("worker-3"), Some(103));
+        assert_eq!(t.pid_of("worker-7"), None);
+        // The holder caught just after it was sent its write.
+        assert_eq!(t.pid_of("holder"), Some(103));
+        assert_eq!(t.holder().map(|w| w.process), Some(3));
+    }
+
+    #[test]
+    fn without_a_holder_there_is_no_pid_to_pause() {
+        let t = table(&[(1, 101, false, false)]);
+        assert_eq!(t.pid_of("holder"), None);
+        assert_eq!(t.holder(), None);
+    }
+}
