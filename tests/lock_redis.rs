@@ -9,7 +9,6 @@
 
 mod support;
 
-use ferrocheck::check::lock::check_lock;
 use ferrocheck::check::{CheckResult, Validity};
 use ferrocheck::history::{OpType, Process};
 use support::have_redis;
