@@ -90,8 +90,8 @@ pub(crate) struct Memo<S: Eq + Hash> {
 
 impl<S: Eq + Hash> Memo<S> {
     /// Records the configuration; false if it (or one covering it) was seen before.
-    pub(crate) fn visit(&mut self, key: MemoKey<S>, used: Vec<u32>) -> bool {
-        let mut used = &used[..];
+    pub(crate) fn visit(&mut self, key: MemoKey<S>, used: &[u32]) -> bool {
+        let mut used = used;
         while let [rest @ .., 0] = used {
             used = rest;
         }

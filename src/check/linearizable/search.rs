@@ -24,6 +24,7 @@
 //! ops invoked before `p` returned.
 
 use crate::check::linearizable::memo::{Bits, Memo, MemoKey};
+use crate::check::linearizable::runs::{unknown_run_useful, RunScratch};
 use crate::check::model::Model;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -87,7 +88,14 @@ pub struct Budget<'a> {
     pub cancel: &'a AtomicBool,
     /// Give up with `Unknown(Steps)` after this many steps (`u64::MAX`: never).
     pub max_steps: u64,
+    /// Called at [`FIRST_CHECKPOINT`] steps and then each time the steps double, with the op
+    /// (a position in the key's ops) the search was blocked at in its deepest dead end so far:
+    /// a chance for the caller to refute the key another way, and then set `cancel`.
+    pub checkpoint: Option<&'a (dyn Fn(usize) + Sync)>,
 }
+
+/// Steps before the first [`Budget::checkpoint`].
+pub const FIRST_CHECKPOINT: u64 = 1 << 18;
 
 /// Counts from one search, for the stats.
 #[derive(Clone, Copy, Debug, Default)]
@@ -100,7 +108,8 @@ pub struct SearchStats {
     pub deepest_blocked: Option<usize>,
 }
 
-const NIL: u32 = u32::MAX;
+/// No node: the end of the list.
+pub(crate) const NIL: u32 = u32::MAX;
 
 enum Frame<S> {
     Completed {
@@ -146,57 +155,6 @@ fn frontier_without(head: u32, next: &[u32], i: u32, rets: &[u64]) -> u64 {
         node = next[node as usize];
     }
     u64::MAX
-}
-
-/// Whether some run of the `eligible` unknown ops, each usable any number of times, leads from
-/// `state` to a state in which a candidate completed op (a call node before the frontier) is
-/// allowed and leads somewhere it does not lead from `state`. Gives up and answers true past a
-/// small number of states.
-fn unknown_run_useful<'a, M: Model>(
-    model: &M,
-    state: &M::State,
-    head: u32,
-    next: &[u32],
-    op_of: impl Fn(usize) -> &'a M::Op,
-    eligible: impl Iterator<Item = &'a M::Op>,
-) -> bool
-where
-    M::Op: 'a,
-{
-    const MAX_STATES: usize = 64;
-    let eligible: Vec<&M::Op> = eligible.collect();
-    let mut candidates: Vec<(&M::Op, Option<M::State>)> = Vec::new();
-    let mut node = next[head as usize];
-    while node != NIL && node & 1 == 0 {
-        let c = op_of((node / 2) as usize);
-        candidates.push((c, model.step(state, c)));
-        node = next[node as usize];
-    }
-    let mut seen: Vec<M::State> = vec![state.clone()];
-    let mut queue: Vec<M::State> = vec![state.clone()];
-    while let Some(x) = queue.pop() {
-        for u in &eligible {
-            let Some(y) = model.step(&x, u) else {
-                continue;
-            };
-            if seen.contains(&y) {
-                continue;
-            }
-            let differs = candidates.iter().any(|(c, here)| match model.step(&y, c) {
-                Some(t) => here.as_ref() != Some(&t),
-                None => false,
-            });
-            if differs {
-                return true;
-            }
-            if seen.len() >= MAX_STATES {
-                return true;
-            }
-            seen.push(y.clone());
-            queue.push(y);
-        }
-    }
-    false
 }
 
 /// Searches for a linearization of `ops` (one key) under `model`.
@@ -290,17 +248,27 @@ pub fn search<M: Model>(
         .map(|m| m.iter().map(|&u| ucalls[u as usize]).collect())
         .collect();
     let mut scratch: Vec<u32> = Vec::with_capacity(members.len());
-    let usage = |next_member: &[u32], r: u64, f: u64, scratch: &mut Vec<u32>| -> Vec<u32> {
-        let Some(b) = per_run else {
-            return next_member.to_vec();
-        };
+    let mut run_scratch: RunScratch<M> = RunScratch::new();
+    // Only a class with at most as many members as b × R can be saturated, so while R is large
+    // (most of a long history) the frontier is not even computed.
+    let usage = |next_member: &[u32], r: u64, f: &dyn Fn() -> u64, scratch: &mut Vec<u32>| {
         scratch.clear();
-        for (k, &n) in next_member.iter().enumerate() {
+        scratch.extend_from_slice(next_member);
+        let Some(b) = per_run else {
+            return;
+        };
+        let room = (b as u64).saturating_mul(r);
+        let mut frontier: Option<u64> = None;
+        for (k, n) in scratch.iter_mut().enumerate() {
+            if *n == 0 || room > member_calls[k].len() as u64 {
+                continue;
+            }
+            let f = *frontier.get_or_insert_with(f);
             let eligible = member_calls[k].partition_point(|&c| c < f) as u64;
-            let saturated = n as u64 + b as u64 * r <= eligible;
-            scratch.push(if saturated { 0 } else { n });
+            if *n as u64 + room <= eligible {
+                *n = 0;
+            }
         }
-        scratch.clone()
     };
 
     let key = |p: u32, lin: &[u64]| -> Bits {
@@ -332,13 +300,9 @@ pub fn search<M: Model>(
                 bits: key(np as u32, &lin),
                 state: ns.clone(),
             };
-            let f = if per_run.is_some() {
-                frontier_without(head, &next, i as u32, &rets)
-            } else {
-                0
-            };
-            let used = usage(&next_member, remaining as u64 - 1, f, &mut scratch);
-            if !memo.visit(k, used) {
+            let f = || frontier_without(head, &next, i as u32, &rets);
+            usage(&next_member, remaining as u64 - 1, &f, &mut scratch);
+            if !memo.visit(k, &scratch) {
                 flip(&mut lin, i);
                 false
             } else {
@@ -362,9 +326,16 @@ pub fn search<M: Model>(
         }};
     }
 
+    let mut checkpoint = FIRST_CHECKPOINT;
     loop {
         stats.steps += 1;
         if stats.steps & 1023 == 0 {
+            if stats.steps >= checkpoint {
+                checkpoint = checkpoint.saturating_mul(2);
+                if let (Some(call), Some(b)) = (budget.checkpoint, best_blocked) {
+                    call(b);
+                }
+            }
             if stats.steps >= budget.max_steps {
                 finish(charged);
                 stats.deepest_blocked = best_blocked;
@@ -443,6 +414,7 @@ pub fn search<M: Model>(
                                 let u = *members[k].get(next_member[k] as usize)? as usize;
                                 (ucalls[u] < frontier).then(|| &ops[unknown[u]].op)
                             }),
+                            &mut run_scratch,
                         ) {
                         Cursor::Classes(0)
                     } else {
@@ -479,8 +451,8 @@ pub fn search<M: Model>(
                     state: ns.clone(),
                 };
                 next_member[k] += 1;
-                let used = usage(&next_member, remaining as u64, frontier, &mut scratch);
-                if !memo.visit(mk, used) {
+                usage(&next_member, remaining as u64, &|| frontier, &mut scratch);
+                if !memo.visit(mk, &scratch) {
                     next_member[k] -= 1;
                     continue;
                 }

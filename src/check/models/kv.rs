@@ -25,11 +25,7 @@ const BASE: u64 = 0x100_0000_01b3;
 impl Text {
     /// Wraps a string.
     pub fn new(s: &str) -> Text {
-        let (mut hash, mut scale) = (0u64, 1u64);
-        for b in s.bytes() {
-            hash = hash.wrapping_mul(BASE).wrapping_add(b as u64 + 1);
-            scale = scale.wrapping_mul(BASE);
-        }
+        let (hash, scale) = poly_hash(s.as_bytes());
         Text {
             hash,
             scale,
@@ -67,6 +63,33 @@ impl std::hash::Hash for Text {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         h.write_u64(self.hash);
     }
+}
+
+/// The polynomial hash of `bytes` (each byte b counts as b + 1, in base [`BASE`], wrapping)
+/// and BASE^len. Four bytes per round, with independent multiplications (a long value read back
+/// whole is hashed once per get, so this is a hot loop on big kv histories); the same result as
+/// one byte per round.
+fn poly_hash(bytes: &[u8]) -> (u64, u64) {
+    let b2 = BASE.wrapping_mul(BASE);
+    let b3 = b2.wrapping_mul(BASE);
+    let b4 = b3.wrapping_mul(BASE);
+    let (mut hash, mut scale) = (0u64, 1u64);
+    let mut quads = bytes.chunks_exact(4);
+    for q in &mut quads {
+        let [a, b, c, d] = [q[0], q[1], q[2], q[3]].map(|x| x as u64 + 1);
+        hash = hash
+            .wrapping_mul(b4)
+            .wrapping_add(a.wrapping_mul(b3))
+            .wrapping_add(b.wrapping_mul(b2))
+            .wrapping_add(c.wrapping_mul(BASE))
+            .wrapping_add(d);
+        scale = scale.wrapping_mul(b4);
+    }
+    for &x in quads.remainder() {
+        hash = hash.wrapping_mul(BASE).wrapping_add(x as u64 + 1);
+        scale = scale.wrapping_mul(BASE);
+    }
+    (hash, scale)
 }
 
 /// A compiled kv op.
@@ -141,4 +164,28 @@ pub fn build(initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
         initial: as_text(initial),
     };
     Ok(erase(m, Interner::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_is_the_bytewise_polynomial_and_extends_on_append() {
+        let text: String = (0..300u32)
+            .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+            .collect();
+        for len in 0..text.len() {
+            let s = &text[..len];
+            let (mut hash, mut scale) = (0u64, 1u64);
+            for b in s.bytes() {
+                hash = hash.wrapping_mul(BASE).wrapping_add(b as u64 + 1);
+                scale = scale.wrapping_mul(BASE);
+            }
+            assert_eq!(poly_hash(s.as_bytes()), (hash, scale), "length {len}");
+            let (a, b) = s.split_at(len / 3);
+            assert_eq!(Text::new(a).append(&Text::new(b)), Text::new(s));
+        }
+        assert_ne!(Text::new("ab"), Text::new("ba"));
+    }
 }
