@@ -8,6 +8,7 @@
 pub mod explain;
 pub mod keys;
 mod memo;
+mod runs;
 pub mod search;
 pub mod shrink;
 pub mod stale;
@@ -22,15 +23,16 @@ use crate::check::model::{Interner, Model};
 use crate::check::result::{Anomaly, CheckResult, Validity};
 use crate::history::History;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
 
 /// Memo bytes all keys of one check may use together before the answer is `unknown`.
 pub const MEMORY_LIMIT: u64 = 1 << 30;
 
-/// Step allowances of the search rounds; the last round has no step limit.
-const ALLOWANCES: [u64; 3] = [1 << 18, 1 << 21, u64::MAX];
+/// The step allowance of the first round, when there are several keys; the second has none.
+const FIRST_ROUND: u64 = 1 << 18;
 
 /// Cores at most this long are searched for the states to show; longer ones are shown as found.
 const CORE_SEARCHED: usize = 64;
@@ -76,6 +78,7 @@ fn core_proof<M: Model>(
             memory_used: &used,
             cancel: &cancel,
             max_steps: 1 << 20,
+            checkpoint: None,
         };
         if let KeyVerdict::NotLinearizable(s) = search(model, &sub.ops, &budget).0 {
             stuck = s;
@@ -104,17 +107,37 @@ pub fn check_linearizable<M: Model>(
 
     let memory_used = AtomicU64::new(0);
     let cancel = AtomicBool::new(false);
-    // Keys are searched in rounds with a growing step allowance, so that when one key is
-    // quickly found invalid, a hard key searched alongside it does not hold up the verdict.
-    // A key left unresolved by a round is searched again from scratch with a larger allowance
-    // (little work is repeated), and in between the shrinker tries to refute it on a small
-    // window around where the search was stuck: proving a violation exhaustively can take
-    // very long, a relaxed window proves it as surely (see `shrink`).
+    // With several keys, a first round with a small step allowance, so that when one key is
+    // quickly found invalid, a hard key searched alongside it does not hold up the verdict;
+    // then the keys left are searched again from scratch without a step limit (little work is
+    // repeated). Meanwhile the shrinker tries to refute an unresolved key on a small window
+    // around where its search is stuck (between the rounds, and at the search's checkpoints):
+    // proving a violation exhaustively can take very long, a relaxed window proves it as surely
+    // (see `shrink`).
     let mut verdicts: Vec<Option<(KeyVerdict<M::State>, SearchStats)>> =
         (0..parts.len()).map(|_| None).collect();
-    let mut refuted: Vec<Option<Shrunk<M::Op, M::State>>> =
-        (0..parts.len()).map(|_| None).collect();
-    let mut tried: Vec<Option<usize>> = vec![None; parts.len()];
+    let refuted: Mutex<Vec<Option<Shrunk<M::Op, M::State>>>> =
+        Mutex::new((0..parts.len()).map(|_| None).collect());
+    let tried: Vec<AtomicUsize> = (0..parts.len())
+        .map(|_| AtomicUsize::new(usize::MAX))
+        .collect();
+    // Tries to refute key `i` around op `b` (once per op), at most a quarter as long as the
+    // check has run so far, so refuting costs little when it does not pay off.
+    let refute = |i: usize, b: usize| {
+        if tried[i].swap(b, Ordering::Relaxed) == b || cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let until = Instant::now() + shrink::SHRINK_TIME.min(started.elapsed() / 4);
+        let effort = shrink::Effort::Refute;
+        if let Some(s) = shrink::shrink(model, history, &parts[i], b, until, effort) {
+            if let Ok(mut r) = refuted.lock() {
+                if r.iter().all(Option::is_none) {
+                    r[i] = Some(s);
+                }
+            }
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
     let deadline = time_limit.map(|d| started + d);
     // Sound necessary conditions first (see `stale`): an impossible read ends the check at once.
     let cores: Vec<Option<Vec<usize>>> = parts.par_iter().map(|p| model.refute(&p.ops)).collect();
@@ -123,10 +146,17 @@ pub fn check_linearizable<M: Model>(
         .enumerate()
         .find_map(|(k, c)| c.map(|c| (k, c)))
     {
-        refuted[k] = Some(core_proof(model, history, &parts[k], &core));
+        if let Ok(mut r) = refuted.lock() {
+            r[k] = Some(core_proof(model, history, &parts[k], &core));
+        }
         cancel.store(true, Ordering::Relaxed);
     }
-    for (round_no, allowance) in ALLOWANCES.iter().enumerate() {
+    let rounds: &[u64] = if parts.len() > 1 {
+        &[FIRST_ROUND, u64::MAX]
+    } else {
+        &[u64::MAX]
+    };
+    for &allowance in rounds {
         let open: Vec<usize> = (0..parts.len())
             .filter(|&i| {
                 verdicts[i].is_none()
@@ -139,20 +169,18 @@ pub fn check_linearizable<M: Model>(
         if open.is_empty() || cancel.load(Ordering::Relaxed) {
             break;
         }
-        let budget = Budget {
-            deadline,
-            memory_limit: MEMORY_LIMIT,
-            memory_used: &memory_used,
-            cancel: &cancel,
-            max_steps: if round_no + 1 == ALLOWANCES.len() {
-                u64::MAX
-            } else {
-                *allowance
-            },
-        };
         let round: Vec<_> = open
             .par_iter()
             .map(|&i| {
+                let checkpoint = |b: usize| refute(i, b);
+                let budget = Budget {
+                    deadline,
+                    memory_limit: MEMORY_LIMIT,
+                    memory_used: &memory_used,
+                    cancel: &cancel,
+                    max_steps: allowance,
+                    checkpoint: Some(&checkpoint),
+                };
                 let (v, stats) = search(model, &parts[i].ops, &budget);
                 if matches!(v, KeyVerdict::NotLinearizable(_)) {
                     cancel.store(true, Ordering::Relaxed);
@@ -166,39 +194,20 @@ pub fn check_linearizable<M: Model>(
             }
             verdicts[i] = Some((v, stats));
         }
-        if cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        // Try to refute the unresolved keys where their searches got stuck, before the
-        // unlimited round and after it. At most half as long as the searches have run so far,
-        // so refuting costs little when it does not pay off.
-        if round_no == 0 {
-            continue;
-        }
-        let spent = started.elapsed();
-        let until = Instant::now() + shrink::SHRINK_TIME.min(spent / 2);
-        for i in 0..parts.len() {
-            let Some((KeyVerdict::Unknown(_), stats)) = &verdicts[i] else {
-                continue;
-            };
-            let Some(b) = stats.deepest_blocked else {
-                continue;
-            };
-            if tried[i] == Some(b) {
-                continue;
-            }
-            tried[i] = Some(b);
-            if Instant::now() >= until {
+        // The keys a round left unresolved (or where a budget ran out), around where each
+        // search was stuck.
+        for (i, v) in verdicts.iter().enumerate() {
+            if cancel.load(Ordering::Relaxed) {
                 break;
             }
-            let effort = shrink::Effort::Refute;
-            if let Some(s) = shrink::shrink(model, history, &parts[i], b, until, effort) {
-                refuted[i] = Some(s);
-                cancel.store(true, Ordering::Relaxed);
-                break;
+            if let Some((KeyVerdict::Unknown(_), stats)) = v {
+                if let Some(b) = stats.deepest_blocked {
+                    refute(i, b);
+                }
             }
         }
     }
+    let refuted = refuted.into_inner().unwrap_or_else(|e| e.into_inner());
     let verdicts: Vec<(KeyVerdict<M::State>, SearchStats)> = verdicts
         .into_iter()
         .map(|v| v.unwrap_or((KeyVerdict::Cancelled, SearchStats::default())))

@@ -21,10 +21,14 @@ use std::time::{Duration, Instant};
 pub const SHRINK_TIME: Duration = Duration::from_secs(2);
 /// Steps one trial search may take before the trial counts as "not shown invalid".
 const TRIAL_STEPS: u64 = 1 << 16;
-/// Window sizes tried (ops before the blocked one kept as recorded); the last means "all".
-const WINDOWS: [usize; 5] = [8, 32, 128, 512, usize::MAX];
+/// Window sizes tried (ops before the blocked one kept as recorded); the last means "all". The
+/// smallest ones matter from any state: a cut just before the anomaly, where no other op was
+/// running, leaves nothing relaxed that could take effect in its midst.
+const WINDOWS: [usize; 7] = [1, 3, 8, 32, 128, 512, usize::MAX];
 /// How many ops (by return, from the blocked one) are tried as the blocked op.
 const CANDIDATES: usize = 16;
+/// How many of them are tried when refuting a key the search has not decided.
+const REFUTE_CANDIDATES: usize = 8;
 
 /// A smaller relaxed history of one key, still not linearizable.
 pub struct Shrunk<O, S> {
@@ -76,6 +80,34 @@ impl<M: Model> Model for Started<'_, M> {
     }
 }
 
+/// `ops` without the unknown ops no linearization needs, which keeps the answer exactly. An
+/// unknown op invoked before every completed op may take effect anywhere in an order (no
+/// completed op returned before its invoke), so equal ones are interchangeable. With the model's
+/// bound b on equal ops per run of unknown ops ([`Model::unknown_uses_per_run`]), a shortest
+/// linearization has at most one run before each of the R completed ops, so it uses at most
+/// b × R of them; that many of each kind are kept (at least one: a value merging in `prepare`
+/// sees the same ops). A relaxed window of a long history has thousands of such ops.
+fn trimmed<M: Model>(model: &M, ops: &[KeyOp<M::Op>]) -> Vec<KeyOp<M::Op>> {
+    let Some(b) = model.unknown_uses_per_run() else {
+        return ops.to_vec();
+    };
+    let completed = ops.iter().filter(|o| o.ret.is_some());
+    let first = completed.clone().map(|o| o.call).min().unwrap_or(u64::MAX);
+    let cap = (b as usize).saturating_mul(completed.count()).max(1);
+    let mut kept: std::collections::HashMap<&M::Op, usize> = Default::default();
+    ops.iter()
+        .filter(|o| {
+            if o.ret.is_some() || o.call >= first {
+                return true;
+            }
+            let n = kept.entry(&o.op).or_insert(0);
+            *n += 1;
+            *n <= cap
+        })
+        .cloned()
+        .collect()
+}
+
 struct Trial<'a, M: Model> {
     model: &'a M,
     deadline: Instant,
@@ -90,12 +122,14 @@ impl<M: Model> Trial<'_, M> {
         if Instant::now() >= self.deadline {
             return false;
         }
+        let ops = &trimmed(self.model, ops)[..];
         let budget = Budget {
             deadline: Some(self.deadline),
             memory_limit: 256 << 20,
             memory_used: &self.used,
             cancel: &self.cancel,
             max_steps: TRIAL_STEPS,
+            checkpoint: None,
         };
         if any_state {
             let Some(starts) = self.model.any_states() else {
@@ -198,7 +232,7 @@ pub fn shrink<M: Model>(
     let any_state = model.any_states().is_some();
     let (candidates, windows) = match effort {
         Effort::Explain => (CANDIDATES, &WINDOWS[..]),
-        Effort::Refute => (1, &WINDOWS[..WINDOWS.len() - 1]),
+        Effort::Refute => (REFUTE_CANDIDATES, &WINDOWS[..WINDOWS.len() - 1]),
     };
     'candidates: for &b in by_ret.iter().take(candidates) {
         let b_ret = exact[b].ret?;
@@ -276,6 +310,7 @@ pub fn shrink<M: Model>(
         memory_used: &trial.used,
         cancel: &trial.cancel,
         max_steps: u64::MAX,
+        checkpoint: None,
     };
     let stuck = match search(model, &shrunk.ops, &budget).0 {
         KeyVerdict::NotLinearizable(stuck) => stuck,
@@ -303,4 +338,88 @@ pub fn shrink<M: Model>(
         original_ops: n,
         cut: cut.map(|t| (t as usize, cut_ops)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::models::cas_register::{CasRegister, RegisterOp};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Random register ops: unknown writes and cas over three values invoked first, then a few
+    /// overlapping completed ops.
+    fn ops(seed: u64) -> Vec<KeyOp<RegisterOp>> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut out = Vec::new();
+        let mut t = 0u64;
+        for _ in 0..rng.gen_range(0..14) {
+            let (a, b) = (rng.gen_range(0..3), rng.gen_range(0..3));
+            let op = match rng.gen_range(0..3) {
+                0 => RegisterOp::CasUnknown(a, b),
+                _ => RegisterOp::Write(a),
+            };
+            out.push(KeyOp {
+                op,
+                call: t,
+                ret: None,
+            });
+            t += 1;
+        }
+        let (mut todo, mut pending): (usize, Vec<usize>) = (rng.gen_range(1..6), Vec::new());
+        while todo > 0 || !pending.is_empty() {
+            if todo > 0 && (pending.len() < 3 && rng.gen_bool(0.5) || pending.is_empty()) {
+                let (a, b) = (rng.gen_range(0..3), rng.gen_range(0..3));
+                let op = match rng.gen_range(0..3) {
+                    0 => RegisterOp::Read(a),
+                    1 => RegisterOp::Write(a),
+                    _ => RegisterOp::Cas(a, b),
+                };
+                pending.push(out.len());
+                out.push(KeyOp {
+                    op,
+                    call: t,
+                    ret: None,
+                });
+                todo -= 1;
+            } else {
+                let i = pending.swap_remove(rng.gen_range(0..pending.len()));
+                out[i].ret = Some(t);
+            }
+            t += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn trimming_unknown_ops_before_every_completed_op_keeps_the_verdict() {
+        let model = CasRegister { initial: 0 };
+        let (used, cancel) = (AtomicU64::new(0), AtomicBool::new(false));
+        let budget = Budget {
+            deadline: None,
+            memory_limit: 1 << 30,
+            memory_used: &used,
+            cancel: &cancel,
+            max_steps: u64::MAX,
+            checkpoint: None,
+        };
+        let valid = |ops: &[KeyOp<RegisterOp>]| {
+            matches!(search(&model, ops, &budget).0, KeyVerdict::Linearizable)
+        };
+        let (mut trimmed_some, mut invalid) = (0, 0);
+        for seed in 0..2000 {
+            let all = ops(seed);
+            let fewer = trimmed(&model, &all);
+            if fewer.len() < all.len() {
+                trimmed_some += 1;
+            }
+            let v = valid(&all);
+            invalid += usize::from(!v);
+            assert_eq!(v, valid(&fewer), "seed {seed}: {all:?}");
+        }
+        assert!(
+            trimmed_some > 200 && invalid > 100,
+            "{trimmed_some} {invalid}"
+        );
+    }
 }
