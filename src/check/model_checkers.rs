@@ -27,6 +27,9 @@ pub trait DynModel: Send + Sync {
     /// Checks `history` for sequential consistency under this model.
     fn sequential(&self, history: &History, limit: Option<Duration>)
         -> anyhow::Result<CheckResult>;
+    /// Like [`DynModel::sequential`], bounded by search steps instead of time, so the answer
+    /// does not depend on the machine's load (`unknown` when the steps run out).
+    fn sequential_steps(&self, history: &History, max_steps: u64) -> anyhow::Result<CheckResult>;
 }
 
 /// A history the model cannot take, found before the search (e.g. repeated queue values).
@@ -60,7 +63,19 @@ impl<M: Model + Send> DynModel for Erased<M> {
         if let Some(p) = self.precheck {
             p(history)?;
         }
-        check_sequential(&self.model, history, limit, self.values.clone())
+        check_sequential(&self.model, history, limit, None, self.values.clone())
+    }
+    fn sequential_steps(&self, history: &History, max_steps: u64) -> anyhow::Result<CheckResult> {
+        if let Some(p) = self.precheck {
+            p(history)?;
+        }
+        check_sequential(
+            &self.model,
+            history,
+            None,
+            Some(max_steps),
+            self.values.clone(),
+        )
     }
 }
 

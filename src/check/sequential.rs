@@ -29,11 +29,13 @@ struct SeqOp<O> {
     origin: (usize, Option<usize>),
 }
 
-/// Checks `history` for sequential consistency under `model`.
+/// Checks `history` for sequential consistency under `model`, giving up (`unknown`) after
+/// `time_limit` or after `max_steps` search steps (a budget that does not depend on load).
 pub fn check_sequential<M: Model>(
     model: &M,
     history: &History,
     time_limit: Option<Duration>,
+    max_steps: Option<u64>,
     mut values: Interner,
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
@@ -83,6 +85,9 @@ pub fn check_sequential<M: Model>(
     let mut steps: u64 = 0;
     let outcome: Result<bool, &'static str> = loop {
         steps += 1;
+        if max_steps.is_some_and(|m| steps > m) {
+            break Err("steps");
+        }
         if steps & 1023 == 0 {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break Err("time");
@@ -183,6 +188,7 @@ pub fn check_sequential<M: Model>(
         "processes": by_proc.len(),
         "keys": key_names.len(),
         "configurations": memo.len(),
+        "steps": steps,
         "seconds": seconds,
     });
     let (validity, summary, anomalies) = match outcome {
@@ -198,6 +204,11 @@ pub fn check_sequential<M: Model>(
                     "unknown: the search's memory budget ran out after {} configurations of \
                      {n_procs} processes (sequential consistency is NP-complete to check); a \
                      longer --time-limit will not help: check a shorter part of the history",
+                    memo.len()
+                )
+            } else if what == "steps" {
+                format!(
+                    "unknown: the step budget ran out after {steps} steps and {} configurations",
                     memo.len()
                 )
             } else {

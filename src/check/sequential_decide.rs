@@ -99,8 +99,7 @@ pub fn decide(
         .max(Duration::from_millis(100));
     let mut r = model.sequential(history, Some(left))?;
     if r.validity == Validity::Invalid {
-        let until = Instant::now() + SHRINK_TIME.min(budget / 4);
-        if let Some(small) = shrink(model, history, until) {
+        if let Some(small) = shrink(model, history) {
             r.anomalies = small.anomalies;
             r.summary = small.summary;
         }
@@ -124,10 +123,11 @@ pub fn decide(
     Ok(r)
 }
 
-/// How long shrinking a searched violation may take.
-const SHRINK_TIME: Duration = Duration::from_secs(2);
-/// How long one trial search of the shrinker may take.
-const TRIAL_TIME: Duration = Duration::from_millis(150);
+/// Search steps shrinking a searched violation may take in all: a budget in steps, not time,
+/// so the ops an explanation names do not depend on the machine's load.
+const SHRINK_STEPS: u64 = 6_000_000;
+/// Search steps one trial of the shrinker may take before it counts as "not shown invalid".
+const TRIAL_STEPS: u64 = 200_000;
 
 /// `history` with the completions of the calls at `relax` (positions in `calls`) made `info`:
 /// each such call may have taken effect (in its process's order) or not, and its result is
@@ -144,8 +144,9 @@ fn relaxed(history: &History, calls: &[Call], relax: &[bool]) -> History {
 
 /// A few ops that are still not sequentially consistent on their own, found by relaxing ever
 /// smaller groups of the others (delta debugging): the searched anomaly, on the relaxed
-/// history, naming only the ops kept as recorded. `None` if nothing was relaxed by `until`.
-fn shrink(model: &dyn DynModel, history: &History, until: Instant) -> Option<CheckResult> {
+/// history, naming only the ops kept as recorded. `None` if nothing could be relaxed within
+/// [`SHRINK_STEPS`].
+fn shrink(model: &dyn DynModel, history: &History) -> Option<CheckResult> {
     let calls = history.calls();
     let n = calls.len();
     let mut relax: Vec<bool> = calls
@@ -155,21 +156,24 @@ fn shrink(model: &dyn DynModel, history: &History, until: Instant) -> Option<Che
                 .is_none_or(|d| history.ops[d].kind == OpType::Info)
         })
         .collect();
+    let spent = std::cell::Cell::new(0u64);
+    let left = || SHRINK_STEPS.saturating_sub(spent.get());
     let invalid = |relax: &[bool]| -> Option<CheckResult> {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let steps = left().min(TRIAL_STEPS);
+        if steps == 0 {
             return None;
         }
         let r = model
-            .sequential(&relaxed(history, &calls, relax), Some(left.min(TRIAL_TIME)))
+            .sequential_steps(&relaxed(history, &calls, relax), steps)
             .ok()?;
+        spent.set(spent.get() + r.stats["steps"].as_u64().unwrap_or(steps));
         (r.validity == Validity::Invalid).then_some(r)
     };
     let mut last = None;
     let mut chunk = n.div_ceil(2).max(1);
     loop {
         let mut start = 0;
-        while start < n && Instant::now() < until {
+        while start < n && left() > 0 {
             let group: Vec<usize> = (start..(start + chunk).min(n))
                 .filter(|&i| !relax[i])
                 .collect();
@@ -185,13 +189,14 @@ fn shrink(model: &dyn DynModel, history: &History, until: Instant) -> Option<Che
                 None => group.iter().for_each(|&i| relax[i] = false),
             }
         }
-        if chunk == 1 || Instant::now() >= until {
+        if chunk == 1 || left() == 0 {
             break;
         }
         chunk = chunk.div_ceil(2);
     }
     let mut r = last?;
     let kept: Vec<usize> = (0..n).filter(|&i| !relax[i]).collect();
+    let timed = explain::has_times(history);
     let listed: Vec<String> = kept
         .iter()
         .map(|&i| {
@@ -199,7 +204,7 @@ fn shrink(model: &dyn DynModel, history: &History, until: Instant) -> Option<Che
             format!(
                 "{} (invoked at {})",
                 explain::describe_call(history, (calls[i].invoke, calls[i].complete)),
-                explain::since_start(history, inv)
+                explain::since_start(timed, inv)
             )
         })
         .collect();
