@@ -26,11 +26,18 @@ pub fn when(op: &Op) -> String {
     }
 }
 
+/// Whether `history` records times (some op has a time other than 0); asked once per
+/// explanation and passed to [`since_start`].
+pub fn has_times(history: &History) -> bool {
+    history.ops.iter().any(|o| o.time > 0)
+}
+
 /// When an op happened, for a step-by-step explanation: the op's time as the history records it
 /// (seconds since the run or test began, as in ferrocheck's and Jepsen's histories, and as the
-/// report's timeline shows it), or its index if the history has no times.
-pub fn since_start(history: &History, op: &Op) -> String {
-    if op.time > 0 || history.ops.iter().any(|o| o.time > 0) {
+/// report's timeline shows it), or its index if the history has no times (`timed` is
+/// [`has_times`] of the history).
+pub fn since_start(timed: bool, op: &Op) -> String {
+    if timed || op.time > 0 {
         format!("{:.3} s", op.time as f64 / 1e9)
     } else {
         format!("op #{}", op.index)
@@ -45,6 +52,7 @@ fn steps<M: Model>(
     s: &Shrunk<M::Op, M::State>,
     states: &[String],
     key_name: &str,
+    timed: bool,
 ) -> Vec<String> {
     let b = s.blocked;
     let mut order: Vec<usize> = (0..part.ops.len())
@@ -54,7 +62,7 @@ fn steps<M: Model>(
     let label = |i: usize| order.iter().position(|&j| j == i).map_or(0, |n| n + 1);
     let mut out = Vec::new();
     if let Some((t, gone)) = s.cut {
-        let at = history.ops.get(t).map(|o| since_start(history, o));
+        let at = history.ops.get(t).map(|o| since_start(timed, o));
         out.push(format!(
             "(0) {key_name} is in some state at {}, whatever the {gone} ops that completed \
              before then did",
@@ -66,12 +74,12 @@ fn steps<M: Model>(
         let span = match (done, part.ops[i].ret) {
             (Some(d), Some(_)) => format!(
                 "invoked at {}, completed at {}",
-                since_start(history, &history.ops[inv]),
-                since_start(history, &history.ops[d])
+                since_start(timed, &history.ops[inv]),
+                since_start(timed, &history.ops[d])
             ),
             _ => format!(
                 "invoked at {}, may take effect any time after or never",
-                since_start(history, &history.ops[inv])
+                since_start(timed, &history.ops[inv])
             ),
         };
         // The earlier steps real time puts before this one, without those implied by others.
@@ -215,6 +223,7 @@ pub fn anomaly<M: Model>(
     let key_name = part.key.clone().unwrap_or_else(|| "the object".to_string());
     let inv = &history.ops[blocked.0];
     let end = blocked.1.map(|i| &history.ops[i]).unwrap_or(inv);
+    let timed = has_times(history);
     let mut shown_states: Vec<String> =
         states.iter().take(STATES_SHOWN).map(|s| short(s)).collect();
     if states.len() > STATES_SHOWN {
@@ -224,8 +233,8 @@ pub fn anomaly<M: Model>(
         "{} (invoked at {}, completed at {}) cannot take effect: no legal order of the ops before it \
          allows it{}",
         describe_call(history, blocked),
-        since_start(history, inv),
-        since_start(history, end),
+        since_start(timed, inv),
+        since_start(timed, end),
         if shown_states.is_empty() || shrunk.is_some() {
             String::new()
         } else {
@@ -247,7 +256,7 @@ pub fn anomaly<M: Model>(
             if core.is_empty() && s.cut.is_none() {
                 explanation.push_str(". It contradicts the initial state alone");
             }
-            let steps = steps::<M>(history, part, s, &shown_states, &key_name);
+            let steps = steps::<M>(history, part, s, &shown_states, &key_name, timed);
             explanation.push_str(&format!(". Step by step: {}.", steps.join("; ")));
             steps_json = json!(steps);
             core_json = json!(core
