@@ -2,8 +2,10 @@
 //! (`ferrocheck bench run`, in `bench_run.rs`, measures the run loop).
 //!
 //! Prints, per case, the seconds (parse and check; generating a history is not counted), ops
-//! per second, and the process's peak resident memory so
-//! far (VmHWM from /proc/self/status; run one case at a time for a per-case peak).
+//! per second, and the process's peak resident memory during the measured part (VmHWM from
+//! /proc/self/status, reset where the measuring starts, so a generated history counts only
+//! while it is checked; where Linux does not allow the reset, the peak so far, and one case at
+//! a time gives a per-case peak).
 
 use crate::check::synth::{self, SynthOptions};
 use crate::check::{self, CheckOptions, Validity};
@@ -63,6 +65,12 @@ pub fn peak_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Resets the peak resident memory to the current one (Linux's clear_refs "5"), so the next
+/// [`peak_memory`] is the peak since now; where that is not possible, nothing changes.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 struct Outcome {
     ops: usize,
     /// Seconds of the measured part (generating a history is not measured).
@@ -72,6 +80,7 @@ struct Outcome {
 }
 
 fn corpus(dir: &std::path::Path) -> anyhow::Result<Outcome> {
+    reset_peak_memory();
     let started = Instant::now();
     let mut paths = Vec::new();
     for sub in ["jepsen", "kv"] {
@@ -132,6 +141,7 @@ fn kv_1m() -> anyhow::Result<Outcome> {
         w.flush()?;
     }
     drop(h);
+    reset_peak_memory();
     let started = Instant::now();
     let loaded = formats::load(&path, Format::Jsonl);
     let _ = std::fs::remove_file(&path);
@@ -252,6 +262,7 @@ fn register_with(calls: usize, bad: Option<BadRead>) -> anyhow::Result<Outcome> 
         .iter()
         .filter(|o| o.kind == crate::history::OpType::Info)
         .count();
+    reset_peak_memory();
     let started = Instant::now();
     let r = check::check(
         &h,
@@ -302,6 +313,7 @@ fn list_append_1m() -> anyhow::Result<Outcome> {
         max_mops: 4,
         seed: 1,
     });
+    reset_peak_memory();
     let (started, cpu0) = (Instant::now(), cpu_seconds());
     let r = txn::check(&h, Some(txn::Workload::ListAppend))?;
     let (seconds, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
@@ -357,6 +369,7 @@ fn unique_register(calls: usize, procs: u64) -> crate::history::History {
 fn causal_1m() -> anyhow::Result<Outcome> {
     let calls = 1_000_000;
     let h = unique_register(calls, 50);
+    reset_peak_memory();
     let started = Instant::now();
     let r = check::check(
         &h,
