@@ -95,6 +95,9 @@ fn core_proof<M: Model>(
     }
 }
 
+/// A key's proof of non-linearizability found outside the search, if any.
+type Refuted<M> = Option<Shrunk<<M as Model>::Op, <M as Model>::State>>;
+
 /// Checks every key of `history` for linearizability under `model`.
 pub fn check_linearizable<M: Model>(
     model: &M,
@@ -116,8 +119,7 @@ pub fn check_linearizable<M: Model>(
     // (see `shrink`).
     let mut verdicts: Vec<Option<(KeyVerdict<M::State>, SearchStats)>> =
         (0..parts.len()).map(|_| None).collect();
-    let refuted: Mutex<Vec<Option<Shrunk<M::Op, M::State>>>> =
-        Mutex::new((0..parts.len()).map(|_| None).collect());
+    let refuted: Mutex<Vec<Refuted<M>>> = Mutex::new((0..parts.len()).map(|_| None).collect());
     let tried: Vec<AtomicUsize> = (0..parts.len())
         .map(|_| AtomicUsize::new(usize::MAX))
         .collect();
