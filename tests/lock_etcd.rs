@@ -33,12 +33,7 @@ fn scenario(fencing: bool) -> (CheckResult, usize) {
     }
     let run = LockRun::in_dir(dir, "etcd-lock", &args);
     let r = run.check(fencing);
-    let code = if r.validity == Validity::Invalid {
-        1
-    } else {
-        0
-    };
-    assert_eq!(run.out.status.code(), Some(code), "{}", run.text());
+    run.assert_exit_matches(&r);
     assert_eq!(
         run.servers(),
         ["n1", "n2", "n3", "resource"],

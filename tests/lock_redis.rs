@@ -46,12 +46,7 @@ fn scenario_run(fencing: bool, op_timeout_ms: u64) -> LockRun {
     let run = LockRun::in_dir(dir, "redis-lock", &args);
     let r = run.check(fencing);
     // The run's own verdict is the checker's: exit 1 when invalid, 0 when valid.
-    let code = if r.validity == Validity::Invalid {
-        1
-    } else {
-        0
-    };
-    assert_eq!(run.out.status.code(), Some(code), "{}", run.text());
+    run.assert_exit_matches(&r);
     assert_eq!(
         run.servers(),
         ["lock", "resource"],

@@ -5,7 +5,7 @@
 use super::cmd::{assert_gone, only_run, test_in, text};
 use super::faults::faults_applied;
 use ferrocheck::check::lock::check_lock;
-use ferrocheck::check::CheckResult;
+use ferrocheck::check::{CheckResult, Validity};
 use ferrocheck::history::{History, OpType, Process};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -84,6 +84,16 @@ impl LockRun {
             eprintln!("  {}: {}", a.kind, a.explanation);
         }
         r
+    }
+
+    /// Asserts that the run's exit code is its checker's verdict: 1 when `r` is invalid, else 0.
+    pub fn assert_exit_matches(&self, r: &CheckResult) {
+        let code = if r.validity == Validity::Invalid {
+            1
+        } else {
+            0
+        };
+        assert_eq!(self.out.status.code(), Some(code), "{}", self.text());
     }
 
     /// The names of the run's servers (the folders under `nodes/` that have a server log).
