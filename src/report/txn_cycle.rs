@@ -142,27 +142,70 @@ pub(crate) fn layout(anomaly: &Anomaly) -> Option<TxnCycle> {
         return None;
     }
     let members = members(cycle);
+    let sizes: Vec<(f64, f64)> = members.iter().map(box_size).collect();
+    let centre = centres(&sizes);
+    let index = |name: &str| members.iter().position(|m| m.name == name);
     let n = members.len();
-    let sizes: Vec<(f64, f64)> = members
+    let mut arrows = Vec::new();
+    for s in steps {
+        let (Some(i), Some(j)) = (
+            s["from"].as_str().and_then(index),
+            s["to"].as_str().and_then(index),
+        ) else {
+            continue;
+        };
+        let ends = ((centre[i], sizes[i]), (centre[j], sizes[j]));
+        arrows.push(arrow(s, ends, n == 2));
+    }
+    let (min, max) = extent(&centre, &sizes, &arrows);
+    let (ox, oy) = (PAD - min.0, PAD - min.1);
+    for a in &mut arrows {
+        a.shift(ox, oy);
+    }
+    let boxes = members
+        .into_iter()
+        .zip(centre.iter().zip(&sizes))
+        .map(|(m, (c, s))| txn_box(m, *c, *s, (ox, oy)))
+        .collect::<Vec<_>>();
+    let mut ring: Vec<&str> = steps.iter().filter_map(|s| s["from"].as_str()).collect();
+    if let Some(first) = ring.first().copied() {
+        ring.push(first);
+    }
+    Some(TxnCycle {
+        width: r1(max.0 - min.0 + 2.0 * PAD),
+        height: r1(max.1 - min.1 + 2.0 * PAD),
+        ring: ring.join(" → "),
+        boxes,
+        arrows,
+        steps: steps
+            .iter()
+            .map(|s| s["text"].as_str().unwrap_or("").to_string())
+            .collect(),
+    })
+}
+
+/// A member's box size (width, height): its longest line and its line count.
+fn box_size(m: &Member) -> (f64, f64) {
+    let chars = m
+        .lines
         .iter()
-        .map(|m| {
-            let chars = m
-                .lines
-                .iter()
-                .chain(std::iter::once(&m.heading))
-                .map(|l| l.chars().count())
-                .max()
-                .unwrap_or(4);
-            (
-                chars as f64 * CHAR_W + 16.0,
-                (m.lines.len() + 1) as f64 * LINE_H + 12.0,
-            )
-        })
-        .collect();
+        .chain(std::iter::once(&m.heading))
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(4);
+    (
+        chars as f64 * CHAR_W + 16.0,
+        (m.lines.len() + 1) as f64 * LINE_H + 12.0,
+    )
+}
+
+/// Box centres on an ellipse wide enough that neighbouring boxes leave room for an arrow and
+/// its label between them: two transactions side by side; more around the ellipse, the first
+/// at the top.
+fn centres(sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let n = sizes.len();
     let max_w = sizes.iter().map(|s| s.0).fold(0.0, f64::max);
     let max_h = sizes.iter().map(|s| s.1).fold(0.0, f64::max);
-    // Centres on an ellipse wide enough that neighbouring boxes leave room for an arrow and
-    // its label between them.
     let gap = 70.0;
     let (rx, ry) = if n == 1 {
         (0.0, 0.0)
@@ -176,129 +219,121 @@ pub(crate) fn layout(anomaly: &Anomaly) -> Option<TxnCycle> {
             ((max_h + gap) / s).max(90.0),
         )
     };
-    // Two transactions side by side; more around the ellipse, the first at the top.
     let start = if n == 2 {
         std::f64::consts::PI
     } else {
         -std::f64::consts::FRAC_PI_2
     };
-    let centre: Vec<(f64, f64)> = (0..n)
+    (0..n)
         .map(|i| {
             let a = start + i as f64 * std::f64::consts::TAU / n as f64;
             (rx * a.cos(), if n == 2 { 0.0 } else { ry * a.sin() })
         })
-        .collect();
-    let index = |name: &str| members.iter().position(|m| m.name == name);
-    let mut arrows = Vec::new();
-    let mut words = Vec::new();
-    for s in steps {
-        words.push(s["text"].as_str().unwrap_or("").to_string());
-        let (Some(i), Some(j)) = (
-            s["from"].as_str().and_then(index),
-            s["to"].as_str().and_then(index),
-        ) else {
-            continue;
-        };
-        let rel = s["rel"].as_str().unwrap_or("?").to_string();
-        let label = match s["key"].as_str() {
-            Some(k) => format!("{rel} {k}"),
-            None => rel.clone(),
-        };
-        let ((x1, y1), (x2, y2)) = (centre[i], centre[j]);
-        let (dx, dy) = (x2 - x1, y2 - y1);
-        let len = (dx * dx + dy * dy).sqrt().max(1.0);
-        // Bend to the left of the direction of travel: outwards for a clockwise ring, and to
-        // opposite sides for the two arrows between a pair.
-        let bend = if n == 2 { 50.0 } else { 28.0 };
-        let (mx, my) = (
-            (x1 + x2) / 2.0 + dy / len * bend,
-            (y1 + y2) / 2.0 - dx / len * bend,
-        );
-        let (sx, sy) = leave(x1, y1, sizes[i].0 / 2.0, sizes[i].1 / 2.0, mx, my);
-        let (ex, ey) = leave(x2, y2, sizes[j].0 / 2.0, sizes[j].1 / 2.0, mx, my);
-        // The curve's own midpoint, where the label sits.
-        let (lx, ly) = ((sx + 2.0 * mx + ex) / 4.0, (sy + 2.0 * my + ey) / 4.0);
-        arrows.push(StepArrow {
-            rel,
-            label,
-            sx,
-            sy,
-            mx,
-            my,
-            ex,
-            ey,
-            lx,
-            ly,
-        });
+        .collect()
+}
+
+/// A box: its centre and its size (width, height).
+type Placed = ((f64, f64), (f64, f64));
+
+/// The arrow of one step between two placed boxes, bent to the left of the direction of
+/// travel: outwards for a clockwise ring, and to opposite sides for the two arrows between a
+/// pair (`pair`).
+fn arrow(step: &Value, (from, to): (Placed, Placed), pair: bool) -> StepArrow {
+    let rel = step["rel"].as_str().unwrap_or("?").to_string();
+    let label = match step["key"].as_str() {
+        Some(k) => format!("{rel} {k}"),
+        None => rel.clone(),
+    };
+    let (((x1, y1), (w1, h1)), ((x2, y2), (w2, h2))) = (from, to);
+    let (dx, dy) = (x2 - x1, y2 - y1);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let bend = if pair { 50.0 } else { 28.0 };
+    let (mx, my) = (
+        (x1 + x2) / 2.0 + dy / len * bend,
+        (y1 + y2) / 2.0 - dx / len * bend,
+    );
+    let (sx, sy) = leave(x1, y1, w1 / 2.0, h1 / 2.0, mx, my);
+    let (ex, ey) = leave(x2, y2, w2 / 2.0, h2 / 2.0, mx, my);
+    // The curve's own midpoint, where the label sits.
+    let (lx, ly) = ((sx + 2.0 * mx + ex) / 4.0, (sy + 2.0 * my + ey) / 4.0);
+    StepArrow {
+        rel,
+        label,
+        sx,
+        sy,
+        mx,
+        my,
+        ex,
+        ey,
+        lx,
+        ly,
     }
-    // Shift everything so the picture starts at (PAD, PAD).
+}
+
+impl StepArrow {
+    /// Moves the arrow by `(ox, oy)`, rounded for the page, the label a little below its
+    /// anchor.
+    fn shift(&mut self, ox: f64, oy: f64) {
+        for (x, y) in [
+            (&mut self.sx, &mut self.sy),
+            (&mut self.mx, &mut self.my),
+            (&mut self.ex, &mut self.ey),
+            (&mut self.lx, &mut self.ly),
+        ] {
+            *x = r1(*x + ox);
+            *y = r1(*y + oy);
+        }
+        self.ly = r1(self.ly + 4.0);
+    }
+}
+
+/// The smallest and largest corner of everything drawn: the boxes and the arrows' labels.
+fn extent(
+    centre: &[(f64, f64)],
+    sizes: &[(f64, f64)],
+    arrows: &[StepArrow],
+) -> ((f64, f64), (f64, f64)) {
     let mut min = (f64::MAX, f64::MAX);
     let mut max = (f64::MIN, f64::MIN);
     let mut see = |x: f64, y: f64| {
         min = (min.0.min(x), min.1.min(y));
         max = (max.0.max(x), max.1.max(y));
     };
-    for (c, s) in centre.iter().zip(&sizes) {
+    for (c, s) in centre.iter().zip(sizes) {
         see(c.0 - s.0 / 2.0, c.1 - s.1 / 2.0);
         see(c.0 + s.0 / 2.0, c.1 + s.1 / 2.0);
     }
-    for a in &arrows {
+    for a in arrows {
         let half = a.label.chars().count() as f64 * 3.6;
         see(a.lx - half, a.ly - 12.0);
         see(a.lx + half, a.ly + 6.0);
     }
-    let (ox, oy) = (PAD - min.0, PAD - min.1);
-    for a in &mut arrows {
-        for (x, y) in [
-            (&mut a.sx, &mut a.sy),
-            (&mut a.mx, &mut a.my),
-            (&mut a.ex, &mut a.ey),
-            (&mut a.lx, &mut a.ly),
-        ] {
-            *x = r1(*x + ox);
-            *y = r1(*y + oy);
-        }
-        a.ly = r1(a.ly + 4.0);
+    (min, max)
+}
+
+/// A member's box with its centre at `c` and size `s`, moved by `(ox, oy)` onto the page.
+fn txn_box(m: Member, c: (f64, f64), s: (f64, f64), (ox, oy): (f64, f64)) -> TxnBox {
+    let (left, top) = (c.0 - s.0 / 2.0 + ox, c.1 - s.1 / 2.0 + oy);
+    let line = |k: usize, text: String| BoxLine {
+        y: r1(top + 6.0 + LINE_H * (k + 1) as f64 - 3.0),
+        text,
+    };
+    TxnBox {
+        name: m.name,
+        op: m.op,
+        left: r1(left),
+        top: r1(top),
+        width: r1(s.0),
+        height: r1(s.1),
+        text_x: r1(left + 8.0),
+        heading: line(0, m.heading),
+        lines: m
+            .lines
+            .into_iter()
+            .enumerate()
+            .map(|(k, t)| line(k + 1, t))
+            .collect(),
     }
-    let boxes = members
-        .into_iter()
-        .zip(centre.iter().zip(&sizes))
-        .map(|(m, (c, s))| {
-            let (left, top) = (c.0 - s.0 / 2.0 + ox, c.1 - s.1 / 2.0 + oy);
-            let line = |k: usize, text: String| BoxLine {
-                y: r1(top + 6.0 + LINE_H * (k + 1) as f64 - 3.0),
-                text,
-            };
-            TxnBox {
-                name: m.name,
-                op: m.op,
-                left: r1(left),
-                top: r1(top),
-                width: r1(s.0),
-                height: r1(s.1),
-                text_x: r1(left + 8.0),
-                heading: line(0, m.heading),
-                lines: m
-                    .lines
-                    .into_iter()
-                    .enumerate()
-                    .map(|(k, t)| line(k + 1, t))
-                    .collect(),
-            }
-        })
-        .collect::<Vec<_>>();
-    let mut ring: Vec<&str> = steps.iter().filter_map(|s| s["from"].as_str()).collect();
-    if let Some(first) = ring.first().copied() {
-        ring.push(first);
-    }
-    Some(TxnCycle {
-        width: r1(max.0 - min.0 + 2.0 * PAD),
-        height: r1(max.1 - min.1 + 2.0 * PAD),
-        ring: ring.join(" → "),
-        boxes,
-        arrows,
-        steps: words,
-    })
 }
 
 #[cfg(test)]
