@@ -45,12 +45,17 @@ pub struct CheckArgs {
     /// What `fail` ops and nil reads mean: knossos (a fail did not happen, a nil read of a
     /// register is unknown) or strict (a failed cas saw a value other than its from, a nil read
     /// saw nil). Default: knossos for Jepsen EDN, strict for every other format.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = parse_semantics)]
     pub semantics: Option<Semantics>,
 }
 
 /// `--format` through the library's names.
 pub fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+/// `--semantics` through the library's names.
+fn parse_semantics(s: &str) -> Result<Semantics, String> {
     s.parse()
 }
 

@@ -11,6 +11,7 @@ pub mod check;
 pub mod cleanup;
 pub mod list;
 pub mod lock_worker;
+pub mod maelstrom;
 pub mod node;
 pub mod report;
 pub mod serve;

@@ -77,7 +77,7 @@ pub struct TestArgs {
     pub real: RealArgs,
     /// Maelstrom mode (`--bin`): a student's node program on ferrocheck's simulated network.
     #[command(flatten)]
-    pub maelstrom: Box<crate::maelstrom::cli::MaelstromArgs>,
+    pub maelstrom: Box<super::maelstrom::MaelstromArgs>,
 }
 
 /// Options of the real-system targets, as given on the command line.
@@ -162,7 +162,7 @@ impl TestArgs {
             .or(workload_file.as_ref().and_then(|w| w.concurrency.as_ref()))
         {
             Some(c) => {
-                crate::maelstrom::cli::parse_concurrency(c, nodes.unwrap_or(3)).map_err(usage)?
+                crate::maelstrom::spec::parse_concurrency(c, nodes.unwrap_or(3)).map_err(usage)?
             }
             None => 10,
         };
@@ -323,7 +323,7 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<i32> {
         }
     }
     if args.maelstrom.bin.is_some() {
-        return crate::maelstrom::cli::run(&args);
+        return super::maelstrom::run(&args);
     }
     let spec = args.into_spec()?;
     let command_line = spec.command_line.clone();

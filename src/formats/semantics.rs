@@ -21,7 +21,7 @@ use crate::history::{History, OpType};
 use std::borrow::Cow;
 
 /// How `fail` ops and nil reads are read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Semantics {
     /// ferrocheck's (and Porcupine's): a failed cas saw a value other than `from`, a nil read saw nil.
     Strict,
@@ -43,6 +43,18 @@ impl Semantics {
         match self {
             Semantics::Strict => "strict",
             Semantics::Knossos => "knossos",
+        }
+    }
+}
+
+impl std::str::FromStr for Semantics {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Semantics, String> {
+        match s {
+            "strict" => Ok(Semantics::Strict),
+            "knossos" => Ok(Semantics::Knossos),
+            _ => Err(format!("unknown semantics {s:?}: knossos or strict")),
         }
     }
 }

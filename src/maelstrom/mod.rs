@@ -12,7 +12,6 @@
 //! explanation ([`problems`]), never a harness panic or hang.
 
 pub mod checkers;
-pub mod cli;
 pub mod nemesis;
 pub mod net;
 pub mod node;
@@ -21,6 +20,7 @@ pub mod protocol;
 pub mod runner;
 pub mod schema;
 pub mod services;
+pub mod spec;
 pub mod stats;
 pub mod topology;
 pub mod workload;

@@ -139,7 +139,7 @@ impl Nodes {
             .process_group(0);
         die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
-            crate::cli::usage(format!(
+            crate::error::usage(format!(
                 "cannot start {} for node {}: {e}; check the --bin path (a script needs a #! line and the executable bit)",
                 self.program.bin.display(),
                 node.id

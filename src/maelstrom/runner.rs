@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub use super::cli::Spec;
+pub use super::spec::Spec;
 
 mod routing;
 

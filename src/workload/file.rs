@@ -180,7 +180,7 @@ impl WorkloadFile {
                     toml::Value::String(s) => s.clone(),
                     _ => String::new(),
                 };
-                crate::maelstrom::cli::parse_concurrency(&text, 3).map_err(|_| {
+                crate::maelstrom::spec::parse_concurrency(&text, 3).map_err(|_| {
                     src.at(c.span(), "concurrency must be a number of clients (10) or a multiple of the node count (\"2n\")")
                 })?;
                 Some(text)

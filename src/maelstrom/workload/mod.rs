@@ -162,7 +162,7 @@ pub fn by_name(name: &str, opts: &WorkloadOptions) -> anyhow::Result<Box<dyn Wor
         "txn-list-append" => Box::new(txn_list_append::new(opts)),
         other => {
             let names: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
-            return Err(crate::cli::usage(format!(
+            return Err(crate::error::usage(format!(
                 "unknown Maelstrom workload {other:?}: use one of {}",
                 names.join(", ")
             )));

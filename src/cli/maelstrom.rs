@@ -8,13 +8,13 @@
 //! `--log-stderr`, `--log-net-send`, `--log-net-recv`, `--key-count`, `--max-txn-length`,
 //! `--max-writes-per-key`; arguments after `--` go to the node program.
 
-use super::net::Dist;
-use super::runner::Outcome;
-use super::topology::Topology;
-use crate::cli::test::TestArgs;
-use crate::cli::usage;
+use super::test::TestArgs;
+use super::usage;
 use crate::controller::Ending;
-use serde::Serialize;
+use crate::maelstrom::net::Dist;
+use crate::maelstrom::runner::Outcome;
+use crate::maelstrom::spec::{parse_concurrency, Spec};
+use crate::maelstrom::topology::Topology;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,97 +76,6 @@ pub struct MaelstromArgs {
     pub bin_args: Vec<String>,
 }
 
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-/// A validated Maelstrom run.
-#[derive(Clone, Debug, Serialize)]
-pub struct Spec {
-    /// The workload.
-    pub workload: String,
-    /// The node program.
-    pub bin: PathBuf,
-    /// Its arguments.
-    pub bin_args: Vec<String>,
-    /// Nodes.
-    pub node_count: usize,
-    /// Client ops for this long.
-    #[serde(serialize_with = "seconds")]
-    pub time_limit: Duration,
-    /// Ops per second over all clients (0 = unthrottled).
-    pub rate: f64,
-    /// Client workers.
-    pub concurrency: usize,
-    /// Mean latency (ms).
-    pub latency_ms: f64,
-    /// Latency distribution.
-    #[serde(skip)]
-    pub latency_dist: Dist,
-    /// Faults.
-    #[serde(skip)]
-    pub nemesis: Vec<super::nemesis::Fault>,
-    /// As given.
-    pub nemesis_name: String,
-    /// Between faults.
-    #[serde(serialize_with = "seconds")]
-    pub nemesis_interval: Duration,
-    /// Broadcast topology.
-    #[serde(skip)]
-    pub topology: Topology,
-    /// As given.
-    pub topology_name: String,
-    /// Required availability, if any.
-    pub availability: Option<f64>,
-    /// lin-kv's models.
-    pub consistency_models: Vec<String>,
-    /// Echo node stderr.
-    pub log_stderr: bool,
-    /// Print sends.
-    pub log_net_send: bool,
-    /// Print deliveries.
-    pub log_net_recv: bool,
-    /// Keys.
-    pub key_count: usize,
-    /// Micro-ops per transaction at most.
-    pub max_txn_length: usize,
-    /// Writes per key (lin-kv, txn workloads).
-    pub max_writes_per_key: usize,
-    /// Seed.
-    pub seed: u64,
-    /// Client request timeout.
-    #[serde(serialize_with = "seconds")]
-    pub op_timeout: Duration,
-    /// Init timeout.
-    #[serde(serialize_with = "seconds")]
-    pub init_timeout: Duration,
-    /// Final-read convergence time.
-    #[serde(serialize_with = "seconds")]
-    pub recovery: Duration,
-    /// Histories folder.
-    pub history_dir: PathBuf,
-    /// Reports folder.
-    pub report_dir: PathBuf,
-    /// The command that reproduces the run.
-    pub command_line: String,
-}
-
-/// `10` or `2n` (twice the node count).
-pub fn parse_concurrency(s: &str, nodes: usize) -> Result<usize, String> {
-    let bad = || {
-        format!("--concurrency must be a number of clients (10) or a multiple of the node count (2n), got {s:?}")
-    };
-    let n = match s.strip_suffix('n') {
-        Some("") => nodes,
-        Some(k) => k.parse::<usize>().map_err(|_| bad())? * nodes,
-        None => s.parse::<usize>().map_err(|_| bad())?,
-    };
-    if n == 0 {
-        return Err("--concurrency must be at least 1".into());
-    }
-    Ok(n)
-}
-
 fn positive(name: &str, v: f64, zero_ok: bool) -> anyhow::Result<()> {
     if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) {
         Ok(())
@@ -198,7 +107,7 @@ pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
     let workload = args.workload.clone().ok_or_else(|| {
         usage(format!(
             "a Maelstrom run needs -w WORKLOAD: one of {}",
-            super::workload::SECTIONS
+            crate::maelstrom::workload::SECTIONS
                 .iter()
                 .map(|s| s.name)
                 .collect::<Vec<_>>()
@@ -222,33 +131,9 @@ pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
     positive("--recovery", m.recovery, true)?;
     let latency_dist: Dist = m.latency_dist.parse().map_err(usage)?;
     let topology: Topology = m.topology.parse().map_err(usage)?;
-    let nemesis = super::nemesis::parse(&args.nemesis).map_err(usage)?;
-    let availability = match m.availability.as_deref() {
-        None => None,
-        Some("total") => Some(1.0),
-        Some(s) => match s.parse::<f64>() {
-            Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
-            _ => {
-                return Err(usage(format!(
-                    "--availability must be `total` or a fraction between 0 and 1, got {s:?}"
-                )))
-            }
-        },
-    };
-    let consistency_models: Vec<String> = m
-        .consistency_models
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    for c in &consistency_models {
-        if !super::workload::lin_kv::MODELS.contains(&c.as_str()) {
-            return Err(usage(format!(
-                "unknown consistency model {c:?}: use {}",
-                super::workload::lin_kv::MODELS.join(", ")
-            )));
-        }
-    }
+    let nemesis = crate::maelstrom::nemesis::parse(&args.nemesis).map_err(usage)?;
+    let availability = availability(m.availability.as_deref())?;
+    let consistency_models = consistency_models(&m.consistency_models)?;
     let default_timeout = (10.0 * m.latency).max(1000.0) as u64;
     let op_timeout_ms = args.op_timeout_ms.unwrap_or(default_timeout);
     if op_timeout_ms == 0 {
@@ -264,16 +149,15 @@ pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
             "--max-txn-length and --max-writes-per-key must be at least 1",
         ));
     }
-    let mut command_line = format!(
-        "ferrocheck test -w {workload} --bin {} --node-count {node_count} --time-limit {} --rate {rate} --concurrency {concurrency} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --topology {} --key-count {key_count} --max-txn-length {} --max-writes-per-key {} --seed {seed}",
-        bin.display(), args.time_limit, m.latency, m.latency_dist, args.nemesis, m.nemesis_interval, m.topology, m.max_txn_length, m.max_writes_per_key
+    let command_line = command_line(
+        args,
+        &workload,
+        node_count,
+        concurrency,
+        rate,
+        key_count,
+        seed,
     );
-    if let Some(a) = &m.availability {
-        command_line.push_str(&format!(" --availability {a}"));
-    }
-    if !m.bin_args.is_empty() {
-        command_line.push_str(&format!(" -- {}", m.bin_args.join(" ")));
-    }
     Ok(Spec {
         workload,
         bin,
@@ -307,6 +191,64 @@ pub fn spec(args: &TestArgs) -> anyhow::Result<Spec> {
     })
 }
 
+/// `--availability`: `total` or a fraction between 0 and 1.
+fn availability(given: Option<&str>) -> anyhow::Result<Option<f64>> {
+    Ok(match given {
+        None => None,
+        Some("total") => Some(1.0),
+        Some(s) => match s.parse::<f64>() {
+            Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
+            _ => {
+                return Err(usage(format!(
+                    "--availability must be `total` or a fraction between 0 and 1, got {s:?}"
+                )))
+            }
+        },
+    })
+}
+
+/// `--consistency-models`: a comma-separated list of lin-kv's models.
+fn consistency_models(given: &str) -> anyhow::Result<Vec<String>> {
+    let models: Vec<String> = given
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let known = crate::maelstrom::workload::lin_kv::MODELS;
+    if let Some(c) = models.iter().find(|c| !known.contains(&c.as_str())) {
+        return Err(usage(format!(
+            "unknown consistency model {c:?}: use {}",
+            known.join(", ")
+        )));
+    }
+    Ok(models)
+}
+
+/// The command line that reproduces the run, with every choice (defaults, the seed) spelled
+/// out.
+fn command_line(
+    args: &TestArgs,
+    workload: &str,
+    node_count: usize,
+    concurrency: usize,
+    rate: f64,
+    key_count: usize,
+    seed: u64,
+) -> String {
+    let m = &args.maelstrom;
+    let mut line = format!(
+        "ferrocheck test -w {workload} --bin {} --node-count {node_count} --time-limit {} --rate {rate} --concurrency {concurrency} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --topology {} --key-count {key_count} --max-txn-length {} --max-writes-per-key {} --seed {seed}",
+        m.bin.as_deref().unwrap_or(std::path::Path::new("")).display(), args.time_limit, m.latency, m.latency_dist, args.nemesis, m.nemesis_interval, m.topology, m.max_txn_length, m.max_writes_per_key
+    );
+    if let Some(a) = &m.availability {
+        line.push_str(&format!(" --availability {a}"));
+    }
+    if !m.bin_args.is_empty() {
+        line.push_str(&format!(" -- {}", m.bin_args.join(" ")));
+    }
+    line
+}
+
 /// Runs `ferrocheck test --bin ...`: the run, the report, the summary; returns the exit code.
 pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     let spec = spec(args)?;
@@ -316,7 +258,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         spec.workload
     );
     let started = chrono::Local::now();
-    let outcome = super::runner::run(&spec, &name)?;
+    let outcome = crate::maelstrom::runner::run(&spec, &name)?;
     let mut warnings = outcome.warnings.clone();
     let report = match write_report(&spec, &outcome, started) {
         Ok(p) => Some(p),
@@ -482,18 +424,4 @@ pub fn write_summary(
     writeln!(out, "verdict   {}", o.validity())?;
     writeln!(out, "reproduce: {}", spec.command_line)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn concurrency_takes_a_number_or_a_multiple_of_the_nodes() {
-        assert_eq!(parse_concurrency("10", 5), Ok(10));
-        assert_eq!(parse_concurrency("2n", 5), Ok(10));
-        assert_eq!(parse_concurrency("n", 3), Ok(3));
-        assert!(parse_concurrency("0", 3).is_err());
-        assert!(parse_concurrency("xn", 3).unwrap_err().contains("2n"));
-    }
 }
