@@ -59,7 +59,6 @@ fn steps<M: Model>(
         .filter(|&i| s.hard[i] || i == b)
         .collect();
     order.sort_by_key(|&i| part.ops[i].call);
-    let label = |i: usize| order.iter().position(|&j| j == i).map_or(0, |n| n + 1);
     let mut out = Vec::new();
     if let Some((t, gone)) = s.cut {
         let at = history.ops.get(t).map(|o| since_start(timed, o));
@@ -69,62 +68,89 @@ fn steps<M: Model>(
             at.unwrap_or_default()
         ));
     }
-    for (n, &i) in order.iter().enumerate() {
-        let (inv, done) = (part.origin[i].0, part.origin[i].1);
-        let span = match (done, part.ops[i].ret) {
-            (Some(d), Some(_)) => format!(
-                "invoked at {}, completed at {}",
-                since_start(timed, &history.ops[inv]),
-                since_start(timed, &history.ops[d])
-            ),
-            _ => format!(
-                "invoked at {}, may take effect any time after or never",
-                since_start(timed, &history.ops[inv])
-            ),
-        };
-        // The earlier steps real time puts before this one, without those implied by others.
-        let call = part.ops[i].call;
-        let before: Vec<usize> = order[..n]
-            .iter()
-            .copied()
-            .filter(|&j| part.ops[j].ret.is_some_and(|r| r < call))
-            .collect();
-        let direct: Vec<String> = before
-            .iter()
-            .filter(|&&j| {
-                let rj = part.ops[j].ret.unwrap_or(u64::MAX);
-                !before
-                    .iter()
-                    .any(|&k| k != j && rj < part.ops[k].call && part.ops[k].ret.is_some())
-            })
-            .map(|&j| format!("({})", label(j)))
-            .collect();
-        let after = if direct.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; it began after {} completed, so it takes effect after {}",
-                direct.join(" and "),
-                if direct.len() == 1 { "it" } else { "them" }
-            )
-        };
-        out.push(format!(
-            "({}) {} ({span}){after}",
-            n + 1,
-            describe_call(history, part.origin[i])
-        ));
+    for n in 0..order.len() {
+        out.push(step_line(history, part, &order, n, timed));
     }
+    out.push(conclusion(s, &order, states, key_name));
+    out
+}
+
+/// The number step `i` has in `order` (from 1), as the steps show it.
+fn label(order: &[usize], i: usize) -> usize {
+    order.iter().position(|&j| j == i).map_or(0, |n| n + 1)
+}
+
+/// Step `n` of `order` in words: the op, its times, and the earlier steps real time puts
+/// before it (without those implied by others).
+fn step_line<O>(
+    history: &History,
+    part: &KeyHistory<O>,
+    order: &[usize],
+    n: usize,
+    timed: bool,
+) -> String {
+    let i = order[n];
+    let (inv, done) = (part.origin[i].0, part.origin[i].1);
+    let span = match (done, part.ops[i].ret) {
+        (Some(d), Some(_)) => format!(
+            "invoked at {}, completed at {}",
+            since_start(timed, &history.ops[inv]),
+            since_start(timed, &history.ops[d])
+        ),
+        _ => format!(
+            "invoked at {}, may take effect any time after or never",
+            since_start(timed, &history.ops[inv])
+        ),
+    };
+    let call = part.ops[i].call;
+    let before: Vec<usize> = order[..n]
+        .iter()
+        .copied()
+        .filter(|&j| part.ops[j].ret.is_some_and(|r| r < call))
+        .collect();
+    let direct: Vec<String> = before
+        .iter()
+        .filter(|&&j| {
+            let rj = part.ops[j].ret.unwrap_or(u64::MAX);
+            !before
+                .iter()
+                .any(|&k| k != j && rj < part.ops[k].call && part.ops[k].ret.is_some())
+        })
+        .map(|&j| format!("({})", label(order, j)))
+        .collect();
+    let after = if direct.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; it began after {} completed, so it takes effect after {}",
+            direct.join(" and "),
+            if direct.len() == 1 { "it" } else { "them" }
+        )
+    };
+    format!(
+        "({}) {} ({span}){after}",
+        n + 1,
+        describe_call(history, part.origin[i])
+    )
+}
+
+/// The last step: why the blocked op cannot take effect, whatever the other ops did.
+fn conclusion<O, S>(
+    s: &Shrunk<O, S>,
+    order: &[usize],
+    states: &[String],
+    key_name: &str,
+) -> String {
+    let b = label(order, s.blocked);
     let others = s
         .original_ops
         .saturating_sub(order.len() + s.cut.map_or(0, |c| c.1));
-    let mut so = format!("so ({}) cannot take effect", label(b));
+    let mut so = format!("so ({b}) cannot take effect");
     if !states.is_empty() {
         so = format!(
-            "every order real time allows leaves {key_name} at {} when ({}) must take effect, \
-             which ({}) does not allow; {so}",
+            "every order real time allows leaves {key_name} at {} when ({b}) must take effect, \
+             which ({b}) does not allow; {so}",
             states.join(" or "),
-            label(b),
-            label(b)
         );
     }
     if others > 0 {
@@ -133,8 +159,7 @@ fn steps<M: Model>(
              their invoke, or never"
         ));
     }
-    out.push(so);
-    out
+    so
 }
 
 /// One call in words: "process 3's cas [1 4] on k2 (failed)".
@@ -190,6 +215,106 @@ fn op_json(history: &History, origin: (usize, Option<usize>)) -> serde_json::Val
     })
 }
 
+/// The ops of `part` running concurrently with op `b` (neither returned before the other began).
+fn concurrent_with<O>(part: &KeyHistory<O>, b: usize) -> Vec<usize> {
+    let b_call = part.ops[b].call;
+    let b_ret = part.ops[b].ret.unwrap_or(u64::MAX);
+    (0..part.ops.len())
+        .filter(|&i| {
+            i != b && part.ops[i].call < b_ret && part.ops[i].ret.unwrap_or(u64::MAX) > b_call
+        })
+        .collect()
+}
+
+/// The states the search reached when it had to place op `b`, in words, sorted, once each
+/// (none when the search was stuck at another op).
+fn states_before<M: Model>(
+    model: &M,
+    part: &KeyHistory<M::Op>,
+    stuck: &Stuck<M::State>,
+    b: usize,
+) -> Vec<String> {
+    let mut states: Vec<String> = if stuck.blocked == b {
+        stuck
+            .states
+            .iter()
+            .map(|s| model.describe_state(s, &part.values))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    states.sort();
+    states.dedup();
+    states
+}
+
+/// What an explanation adds about the ops around the blocked one: the history indexes of the
+/// ops it names (after the blocked op's), the text, and the `core` and `steps` details.
+struct Around {
+    ops: Vec<u64>,
+    text: String,
+    core: serde_json::Value,
+    steps: serde_json::Value,
+}
+
+/// With a shrunk proof: its core ops and the steps in words.
+fn around_core<M: Model>(
+    history: &History,
+    part: &KeyHistory<M::Op>,
+    s: &Shrunk<M::Op, M::State>,
+    shown_states: &[String],
+    key_name: &str,
+    timed: bool,
+) -> Around {
+    let b = s.blocked;
+    let core: Vec<usize> = (0..s.part.ops.len())
+        .filter(|&i| s.hard[i] && i != b)
+        .collect();
+    let mut text = String::new();
+    if core.is_empty() && s.cut.is_none() {
+        text.push_str(". It contradicts the initial state alone");
+    }
+    let steps = steps::<M>(history, part, s, shown_states, key_name, timed);
+    text.push_str(&format!(". Step by step: {}.", steps.join("; ")));
+    Around {
+        ops: core
+            .iter()
+            .map(|&i| history.ops[part.origin[i].0].index)
+            .collect(),
+        text,
+        core: json!(core
+            .iter()
+            .map(|&i| op_json(history, part.origin[i]))
+            .collect::<Vec<_>>()),
+        steps: json!(steps),
+    }
+}
+
+/// Without a shrunk proof: how many ops ran concurrently, naming the blocked op's nearest few.
+fn around_concurrent<O>(
+    history: &History,
+    part: &KeyHistory<O>,
+    b: usize,
+    concurrent: &[usize],
+) -> Around {
+    let b_call = part.ops[b].call;
+    let text = format!(" ({} ops ran concurrently with it)", concurrent.len());
+    // Named: the blocked op and the concurrent ops nearest to it, a readable few.
+    let mut near = concurrent.to_vec();
+    near.sort_by_key(|&i| part.ops[i].call.abs_diff(b_call));
+    near.truncate(NAMED - 1);
+    near.sort_unstable();
+    Around {
+        ops: near
+            .iter()
+            .map(|&i| history.ops[part.origin[i].0].index)
+            .collect(),
+        text,
+        core: serde_json::Value::Null,
+        steps: serde_json::Value::Null,
+    }
+}
+
 /// The anomaly for one key whose search got stuck.
 pub fn anomaly<M: Model>(
     model: &M,
@@ -202,24 +327,8 @@ pub fn anomaly<M: Model>(
     // states are those the search reached when it had to place that op.
     let b = shrunk.map_or(stuck.blocked, |s| s.blocked);
     let blocked = part.origin[b];
-    let b_call = part.ops[b].call;
-    let b_ret = part.ops[b].ret.unwrap_or(u64::MAX);
-    let concurrent: Vec<usize> = (0..part.ops.len())
-        .filter(|&i| {
-            i != b && part.ops[i].call < b_ret && part.ops[i].ret.unwrap_or(u64::MAX) > b_call
-        })
-        .collect();
-    let mut states: Vec<String> = if stuck.blocked == b {
-        stuck
-            .states
-            .iter()
-            .map(|s| model.describe_state(s, &part.values))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    states.sort();
-    states.dedup();
+    let concurrent = concurrent_with(part, b);
+    let states = states_before(model, part, stuck, b);
     let key_name = part.key.clone().unwrap_or_else(|| "the object".to_string());
     let inv = &history.ops[blocked.0];
     let end = blocked.1.map(|i| &history.ops[i]).unwrap_or(inv);
@@ -244,39 +353,13 @@ pub fn anomaly<M: Model>(
             )
         },
     );
+    let around = match shrunk {
+        Some(s) => around_core::<M>(history, part, s, &shown_states, &key_name, timed),
+        None => around_concurrent(history, part, b, &concurrent),
+    };
+    explanation.push_str(&around.text);
     let mut ops: Vec<u64> = vec![inv.index];
-    let mut core_json = serde_json::Value::Null;
-    let mut steps_json = serde_json::Value::Null;
-    match shrunk {
-        Some(s) => {
-            let core: Vec<usize> = (0..s.part.ops.len())
-                .filter(|&i| s.hard[i] && i != b)
-                .collect();
-            ops.extend(core.iter().map(|&i| history.ops[part.origin[i].0].index));
-            if core.is_empty() && s.cut.is_none() {
-                explanation.push_str(". It contradicts the initial state alone");
-            }
-            let steps = steps::<M>(history, part, s, &shown_states, &key_name, timed);
-            explanation.push_str(&format!(". Step by step: {}.", steps.join("; ")));
-            steps_json = json!(steps);
-            core_json = json!(core
-                .iter()
-                .map(|&i| op_json(history, part.origin[i]))
-                .collect::<Vec<_>>());
-        }
-        None => {
-            explanation.push_str(&format!(
-                " ({} ops ran concurrently with it)",
-                concurrent.len()
-            ));
-            // Named: the blocked op and the concurrent ops nearest to it, a readable few.
-            let mut near = concurrent.clone();
-            near.sort_by_key(|&i| part.ops[i].call.abs_diff(b_call));
-            near.truncate(NAMED - 1);
-            near.sort_unstable();
-            ops.extend(near.iter().map(|&i| history.ops[part.origin[i].0].index));
-        }
-    }
+    ops.extend(around.ops);
     let shown = &stuck.prefix[stuck.prefix.len().saturating_sub(PREFIX_SHOWN)..];
     Anomaly {
         kind: "nonlinearizable".to_string(),
@@ -290,9 +373,9 @@ pub fn anomaly<M: Model>(
             "prefix_tail": shown.iter().map(|&i| op_json(history, part.origin[i])).collect::<Vec<_>>(),
             "states": states,
             "concurrent": concurrent.iter().map(|&i| op_json(history, part.origin[i])).collect::<Vec<_>>(),
-            "core": core_json,
+            "core": around.core,
             "key_ops": shrunk.map_or(part.ops.len(), |s| s.original_ops),
-            "steps": steps_json,
+            "steps": around.steps,
         }),
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod explain;
 pub mod keys;
+mod layout;
 mod memo;
 mod runs;
 pub mod search;
@@ -98,6 +99,25 @@ fn core_proof<M: Model>(
 /// A key's proof of non-linearizability found outside the search, if any.
 type Refuted<M> = Option<Shrunk<<M as Model>::Op, <M as Model>::State>>;
 
+/// A key's answer from the search, with its counts.
+type Searched<S> = (KeyVerdict<S>, SearchStats);
+
+/// One check in progress: the keys, the limits they share, and the refutations found beside
+/// the search.
+struct Driver<'a, M: Model> {
+    model: &'a M,
+    history: &'a History,
+    parts: Vec<KeyHistory<M::Op>>,
+    started: Instant,
+    deadline: Option<Instant>,
+    memory_used: AtomicU64,
+    cancel: AtomicBool,
+    /// Per key, a proof found by the precheck or the shrinker (at most one key has one).
+    refuted: Mutex<Vec<Refuted<M>>>,
+    /// Per key, the op a refutation was last tried around.
+    tried: Vec<AtomicUsize>,
+}
+
 /// Checks every key of `history` for linearizability under `model`.
 pub fn check_linearizable<M: Model>(
     model: &M,
@@ -107,156 +127,240 @@ pub fn check_linearizable<M: Model>(
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
     let parts = split(model, history, &values)?;
+    let n = parts.len();
+    let driver = Driver {
+        model,
+        history,
+        parts,
+        started,
+        deadline: time_limit.map(|d| started + d),
+        memory_used: AtomicU64::new(0),
+        cancel: AtomicBool::new(false),
+        refuted: Mutex::new((0..n).map(|_| None).collect()),
+        tried: (0..n).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+    };
+    // Sound necessary conditions first (see `stale`): an impossible read ends the check at once.
+    driver.precheck();
+    let verdicts = driver.rounds();
+    Ok(driver.result(verdicts))
+}
 
-    let memory_used = AtomicU64::new(0);
-    let cancel = AtomicBool::new(false);
-    // With several keys, a first round with a small step allowance, so that when one key is
-    // quickly found invalid, a hard key searched alongside it does not hold up the verdict;
-    // then the keys left are searched again from scratch without a step limit (little work is
-    // repeated). Meanwhile the shrinker tries to refute an unresolved key on a small window
-    // around where its search is stuck (between the rounds, and at the search's checkpoints):
-    // proving a violation exhaustively can take very long, a relaxed window proves it as surely
-    // (see `shrink`).
-    let mut verdicts: Vec<Option<(KeyVerdict<M::State>, SearchStats)>> =
-        (0..parts.len()).map(|_| None).collect();
-    let refuted: Mutex<Vec<Refuted<M>>> = Mutex::new((0..parts.len()).map(|_| None).collect());
-    let tried: Vec<AtomicUsize> = (0..parts.len())
-        .map(|_| AtomicUsize::new(usize::MAX))
-        .collect();
-    // Tries to refute key `i` around op `b` (once per op), at most a quarter as long as the
-    // check has run so far, so refuting costs little when it does not pay off.
-    let refute = |i: usize, b: usize| {
-        if tried[i].swap(b, Ordering::Relaxed) == b || cancel.load(Ordering::Relaxed) {
+impl<M: Model> Driver<'_, M> {
+    /// Whether some key was found invalid (the searches may stop).
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Tries to refute key `i` around op `b` (once per op), at most a quarter as long as the
+    /// check has run so far, so refuting costs little when it does not pay off.
+    fn refute(&self, i: usize, b: usize) {
+        if self.tried[i].swap(b, Ordering::Relaxed) == b || self.cancelled() {
             return;
         }
-        let until = Instant::now() + shrink::SHRINK_TIME.min(started.elapsed() / 4);
+        let until = Instant::now() + shrink::SHRINK_TIME.min(self.started.elapsed() / 4);
         let effort = shrink::Effort::Refute;
-        if let Some(s) = shrink::shrink(model, history, &parts[i], b, until, effort) {
-            if let Ok(mut r) = refuted.lock() {
+        let part = &self.parts[i];
+        if let Some(s) = shrink::shrink(self.model, self.history, part, b, until, effort) {
+            if let Ok(mut r) = self.refuted.lock() {
                 if r.iter().all(Option::is_none) {
                     r[i] = Some(s);
                 }
             }
-            cancel.store(true, Ordering::Relaxed);
+            self.cancel.store(true, Ordering::Relaxed);
         }
-    };
-    let deadline = time_limit.map(|d| started + d);
-    // Sound necessary conditions first (see `stale`): an impossible read ends the check at once.
-    let cores: Vec<Option<Vec<usize>>> = parts.par_iter().map(|p| model.refute(&p.ops)).collect();
-    if let Some((k, core)) = cores
-        .into_iter()
-        .enumerate()
-        .find_map(|(k, c)| c.map(|c| (k, c)))
-    {
-        if let Ok(mut r) = refuted.lock() {
-            r[k] = Some(core_proof(model, history, &parts[k], &core));
-        }
-        cancel.store(true, Ordering::Relaxed);
     }
-    let rounds: &[u64] = if parts.len() > 1 {
-        &[FIRST_ROUND, u64::MAX]
-    } else {
-        &[u64::MAX]
-    };
-    for &allowance in rounds {
-        let open: Vec<usize> = (0..parts.len())
-            .filter(|&i| {
-                verdicts[i].is_none()
-                    || matches!(
-                        verdicts[i],
-                        Some((KeyVerdict::Unknown(Exhausted::Steps), _))
-                    )
-            })
-            .collect();
-        if open.is_empty() || cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        let round: Vec<_> = open
+
+    /// The model's quick refutation ([`Model::refute`]) of every key; the first key refuted
+    /// keeps its proof and stops the check.
+    fn precheck(&self) {
+        let cores: Vec<Option<Vec<usize>>> = self
+            .parts
             .par_iter()
+            .map(|p| self.model.refute(&p.ops))
+            .collect();
+        if let Some((k, core)) = cores
+            .into_iter()
+            .enumerate()
+            .find_map(|(k, c)| c.map(|c| (k, c)))
+        {
+            if let Ok(mut r) = self.refuted.lock() {
+                r[k] = Some(core_proof(self.model, self.history, &self.parts[k], &core));
+            }
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Searches the keys, in rounds. With several keys, a first round with a small step
+    /// allowance, so that when one key is quickly found invalid, a hard key searched alongside
+    /// it does not hold up the verdict; then the keys left are searched again from scratch
+    /// without a step limit (little work is repeated). Meanwhile the shrinker tries to refute
+    /// an unresolved key on a small window around where its search is stuck (between the
+    /// rounds, and at the search's checkpoints): proving a violation exhaustively can take very
+    /// long, a relaxed window proves it as surely (see `shrink`).
+    fn rounds(&self) -> Vec<Option<Searched<M::State>>> {
+        let n = self.parts.len();
+        let mut verdicts: Vec<Option<Searched<M::State>>> = (0..n).map(|_| None).collect();
+        let rounds: &[u64] = if n > 1 {
+            &[FIRST_ROUND, u64::MAX]
+        } else {
+            &[u64::MAX]
+        };
+        for &allowance in rounds {
+            let open: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    verdicts[i].is_none()
+                        || matches!(
+                            verdicts[i],
+                            Some((KeyVerdict::Unknown(Exhausted::Steps), _))
+                        )
+                })
+                .collect();
+            if open.is_empty() || self.cancelled() {
+                break;
+            }
+            for (i, v, mut stats) in self.round(&open, allowance) {
+                if let Some((_, old)) = &verdicts[i] {
+                    stats.steps += old.steps;
+                }
+                verdicts[i] = Some((v, stats));
+            }
+            // The keys a round left unresolved (or where a budget ran out), around where each
+            // search was stuck.
+            for (i, v) in verdicts.iter().enumerate() {
+                if self.cancelled() {
+                    break;
+                }
+                if let Some((KeyVerdict::Unknown(_), stats)) = v {
+                    if let Some(b) = stats.deepest_blocked {
+                        self.refute(i, b);
+                    }
+                }
+            }
+        }
+        verdicts
+    }
+
+    /// One round: the `open` keys searched in parallel with `allowance` steps each.
+    fn round(
+        &self,
+        open: &[usize],
+        allowance: u64,
+    ) -> Vec<(usize, KeyVerdict<M::State>, SearchStats)> {
+        open.par_iter()
             .map(|&i| {
-                let checkpoint = |b: usize| refute(i, b);
+                let checkpoint = |b: usize| self.refute(i, b);
                 let budget = Budget {
-                    deadline,
+                    deadline: self.deadline,
                     memory_limit: MEMORY_LIMIT,
-                    memory_used: &memory_used,
-                    cancel: &cancel,
+                    memory_used: &self.memory_used,
+                    cancel: &self.cancel,
                     max_steps: allowance,
                     checkpoint: Some(&checkpoint),
                 };
-                let (v, stats) = search(model, &parts[i].ops, &budget);
+                let (v, stats) = search(self.model, &self.parts[i].ops, &budget);
                 if matches!(v, KeyVerdict::NotLinearizable(_)) {
-                    cancel.store(true, Ordering::Relaxed);
+                    self.cancel.store(true, Ordering::Relaxed);
                 }
                 (i, v, stats)
             })
-            .collect();
-        for (i, v, mut stats) in round {
-            if let Some((_, old)) = &verdicts[i] {
-                stats.steps += old.steps;
-            }
-            verdicts[i] = Some((v, stats));
-        }
-        // The keys a round left unresolved (or where a budget ran out), around where each
-        // search was stuck.
-        for (i, v) in verdicts.iter().enumerate() {
-            if cancel.load(Ordering::Relaxed) {
-                break;
-            }
-            if let Some((KeyVerdict::Unknown(_), stats)) = v {
-                if let Some(b) = stats.deepest_blocked {
-                    refute(i, b);
+            .collect()
+    }
+
+    /// The first anomaly (a refutation, else a failed search explained after shrinking) and
+    /// the first key whose budget ran out.
+    fn explain(
+        &self,
+        verdicts: &[Searched<M::State>],
+        refuted: &[Refuted<M>],
+    ) -> (Vec<Anomaly>, Option<(Option<String>, Exhausted)>) {
+        let (model, history) = (self.model, self.history);
+        let mut anomalies: Vec<Anomaly> = Vec::new();
+        let mut unknown: Option<(Option<String>, Exhausted)> = None;
+        for (k, (part, (v, _))) in self.parts.iter().zip(verdicts).enumerate() {
+            if let Some(s) = &refuted[k] {
+                if anomalies.is_empty() {
+                    anomalies.push(explain::anomaly(model, history, &s.part, &s.stuck, Some(s)));
                 }
+                continue;
             }
+            match v {
+                KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
+                    // Explaining may take as long as finding, within limits.
+                    let spent = self.started.elapsed();
+                    let until =
+                        Instant::now() + spent.clamp(Duration::from_millis(5), shrink::SHRINK_TIME);
+                    let effort = shrink::Effort::Explain;
+                    let shrunk = shrink::shrink(model, history, part, stuck.blocked, until, effort);
+                    anomalies.push(match &shrunk {
+                        Some(s) => explain::anomaly(model, history, &s.part, &s.stuck, Some(s)),
+                        None => explain::anomaly(model, history, part, stuck, None),
+                    });
+                }
+                KeyVerdict::Unknown(e) if unknown.is_none() && *e != Exhausted::Steps => {
+                    unknown = Some((part.key.clone(), e.clone()));
+                }
+                _ => {}
+            }
+        }
+        (anomalies, unknown)
+    }
+
+    /// The check's result from the keys' answers: verdict, summary, anomalies and stats.
+    fn result(mut self, verdicts: Vec<Option<Searched<M::State>>>) -> CheckResult {
+        let refuted = std::mem::take(self.refuted.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let verdicts: Vec<Searched<M::State>> = verdicts
+            .into_iter()
+            .map(|v| v.unwrap_or((KeyVerdict::Cancelled, SearchStats::default())))
+            .collect();
+        let (anomalies, unknown) = self.explain(&verdicts, &refuted);
+        let ops: usize = self.parts.iter().map(|p| p.ops.len()).sum();
+        let configurations: u64 = verdicts.iter().map(|(_, s)| s.configurations).sum();
+        let seconds = self.started.elapsed().as_secs_f64();
+        let invalid_keys = verdicts
+            .iter()
+            .zip(&refuted)
+            .filter(|((v, _), r)| matches!(v, KeyVerdict::NotLinearizable(_)) || r.is_some())
+            .count();
+        let keys = self.parts.len();
+        let (validity, summary) = summarize(&anomalies, &unknown, ops, keys);
+        CheckResult {
+            checker: format!("linearizable({})", self.model.name()),
+            validity,
+            summary,
+            anomalies,
+            stats: serde_json::json!({
+                "ops": ops,
+                "keys": keys,
+                "invalid_keys": invalid_keys,
+                "configurations": configurations,
+                "seconds": seconds,
+                "exhausted": unknown.as_ref().map(|(k, e)| serde_json::json!({
+                    "key": k,
+                    "what": match e {
+                        Exhausted::Time => "time",
+                        Exhausted::Memory => "memory",
+                        Exhausted::Steps => "steps",
+                    },
+                })),
+            }),
         }
     }
-    let refuted = refuted.into_inner().unwrap_or_else(|e| e.into_inner());
-    let verdicts: Vec<(KeyVerdict<M::State>, SearchStats)> = verdicts
-        .into_iter()
-        .map(|v| v.unwrap_or((KeyVerdict::Cancelled, SearchStats::default())))
-        .collect();
-    let ops: usize = parts.iter().map(|p| p.ops.len()).sum();
-    let configurations: u64 = verdicts.iter().map(|(_, s)| s.configurations).sum();
-    let checker = format!("linearizable({})", model.name());
-    let mut anomalies: Vec<Anomaly> = Vec::new();
-    let mut unknown: Option<(Option<String>, Exhausted)> = None;
-    for (k, (part, (v, _))) in parts.iter().zip(&verdicts).enumerate() {
-        if let Some(s) = &refuted[k] {
-            if anomalies.is_empty() {
-                anomalies.push(explain::anomaly(model, history, &s.part, &s.stuck, Some(s)));
-            }
-            continue;
-        }
-        match v {
-            KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
-                // Explaining may take as long as finding, within limits.
-                let spent = started.elapsed();
-                let until =
-                    Instant::now() + spent.clamp(Duration::from_millis(5), shrink::SHRINK_TIME);
-                let effort = shrink::Effort::Explain;
-                let shrunk = shrink::shrink(model, history, part, stuck.blocked, until, effort);
-                anomalies.push(match &shrunk {
-                    Some(s) => explain::anomaly(model, history, &s.part, &s.stuck, Some(s)),
-                    None => explain::anomaly(model, history, part, stuck, None),
-                });
-            }
-            KeyVerdict::Unknown(e) if unknown.is_none() && *e != Exhausted::Steps => {
-                unknown = Some((part.key.clone(), e.clone()));
-            }
-            _ => {}
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let invalid_keys = verdicts
-        .iter()
-        .zip(&refuted)
-        .filter(|((v, _), r)| matches!(v, KeyVerdict::NotLinearizable(_)) || r.is_some())
-        .count();
-    let (validity, summary) = if let Some(a) = anomalies.first() {
+}
+
+/// The verdict and its one-line summary: invalid with the first anomaly, else unknown with
+/// what ran out, else valid.
+fn summarize(
+    anomalies: &[Anomaly],
+    unknown: &Option<(Option<String>, Exhausted)>,
+    ops: usize,
+    keys: usize,
+) -> (Validity, String) {
+    if let Some(a) = anomalies.first() {
         (
             Validity::Invalid,
             format!("not linearizable: {}", a.explanation),
         )
-    } else if let Some((key, e)) = &unknown {
+    } else if let Some((key, e)) = unknown {
         let what = match e {
             Exhausted::Time => "the time limit ran out",
             Exhausted::Memory => "the memory budget ran out",
@@ -273,28 +377,7 @@ pub fn check_linearizable<M: Model>(
     } else {
         (
             Validity::Valid,
-            format!("linearizable ({} ops, {} keys)", ops, parts.len()),
+            format!("linearizable ({ops} ops, {keys} keys)"),
         )
-    };
-    Ok(CheckResult {
-        checker,
-        validity,
-        summary,
-        anomalies,
-        stats: serde_json::json!({
-            "ops": ops,
-            "keys": parts.len(),
-            "invalid_keys": invalid_keys,
-            "configurations": configurations,
-            "seconds": seconds,
-            "exhausted": unknown.as_ref().map(|(k, e)| serde_json::json!({
-                "key": k,
-                "what": match e {
-                    Exhausted::Time => "time",
-                    Exhausted::Memory => "memory",
-                    Exhausted::Steps => "steps",
-                },
-            })),
-        }),
-    })
+    }
 }

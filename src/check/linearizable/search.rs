@@ -23,6 +23,7 @@
 //! before `p` returned (no later op can be linearized while `p` is not); and the bits of unknown
 //! ops invoked before `p` returned.
 
+use crate::check::linearizable::layout::{frontier_without, Layout, Links};
 use crate::check::linearizable::memo::{Bits, Memo, MemoKey};
 use crate::check::linearizable::runs::{unknown_run_useful, RunScratch};
 use crate::check::model::Model;
@@ -111,6 +112,7 @@ pub struct SearchStats {
 /// No node: the end of the list.
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// One step of the current path, with what undoing it needs.
 enum Frame<S> {
     Completed {
         op: u32,
@@ -127,6 +129,7 @@ enum Frame<S> {
     },
 }
 
+/// Where the search loop is within the current configuration.
 enum Cursor {
     /// Entering a configuration: look for a read to take first.
     Start,
@@ -136,25 +139,103 @@ enum Cursor {
     Classes(usize),
     /// Every candidate failed: undo the last step.
     Backtrack,
+    /// The last completed op was linearized: the search is over.
+    Done,
 }
 
+/// What came of linearizing one completed op.
+enum Placed {
+    /// It was the last one: a linearization exists.
+    Last,
+    /// The configuration it leads to was seen before: not taken.
+    Seen,
+    /// Taken: a new configuration.
+    Taken,
+}
+
+/// Whether bit `i` of `words` is set.
+#[inline]
 fn bit(words: &[u64], i: usize) -> bool {
     words[i / 64] >> (i % 64) & 1 == 1
 }
+
+/// Flips bit `i` of `words`.
+#[inline]
 fn flip(words: &mut [u64], i: usize) {
     words[i / 64] ^= 1 << (i % 64);
 }
 
-/// The frontier (first return position in the list) once completed op `i` is unlinked.
-fn frontier_without(head: u32, next: &[u32], i: u32, rets: &[u64]) -> u64 {
-    let mut node = next[head as usize];
-    while node != NIL {
-        if node & 1 == 1 && node / 2 != i {
-            return rets[(node / 2) as usize];
+/// The deepest dead end seen so far, and how much of its prefix still matches the stack.
+struct Best<S> {
+    depth: usize,
+    prefix: Vec<usize>,
+    blocked: Option<usize>,
+    states: Vec<S>,
+    low_water: usize,
+}
+
+impl<S: Clone + PartialEq> Best<S> {
+    /// Records a dead end at `depth` (the stack), blocked at `blocked`, in `state`.
+    fn dead_end<M: Model<State = S>>(
+        &mut self,
+        lay: &Layout<'_, M>,
+        stack: &[Frame<S>],
+        blocked: Option<usize>,
+        state: &S,
+    ) {
+        let depth = stack.len();
+        if depth > self.depth || self.blocked.is_none() {
+            self.prefix.truncate(self.low_water.min(self.prefix.len()));
+            for f in &stack[self.prefix.len()..] {
+                self.prefix.push(match f {
+                    Frame::Completed { op, .. } => lay.completed[*op as usize],
+                    Frame::Unknown { member, .. } => lay.unknown[*member as usize],
+                });
+            }
+            self.low_water = depth;
+            self.depth = depth;
+            self.blocked = blocked;
+            self.states.clear();
+            self.states.push(state.clone());
+        } else if depth == self.depth
+            && blocked == self.blocked
+            && self.states.len() < 16
+            && !self.states.contains(state)
+        {
+            self.states.push(state.clone());
         }
-        node = next[node as usize];
     }
-    u64::MAX
+}
+
+/// The state of one search: the configuration (linearized ops, model state, unknown ops used),
+/// the path that led to it, the memo and the limits.
+struct Search<'a, 'b, M: Model> {
+    model: &'a M,
+    budget: &'a Budget<'b>,
+    lay: Layout<'a, M>,
+    links: Links,
+    /// Per class, how many members are used (always the earliest-invoked ones).
+    next_member: Vec<u32>,
+    /// The linearized completed ops, one bit each.
+    lin: Vec<u64>,
+    /// The first completed op not linearized.
+    p: u32,
+    /// Completed ops not linearized.
+    remaining: usize,
+    state: M::State,
+    stack: Vec<Frame<M::State>>,
+    memo: Memo<M::State>,
+    /// Memo bytes added to `budget.memory_used`.
+    charged: u64,
+    best: Best<M::State>,
+    /// The return position of the frontier op (and its node) of the current configuration.
+    frontier: u64,
+    frontier_node: u32,
+    scratch: Vec<u32>,
+    run_scratch: RunScratch<'a, M>,
+    stats: SearchStats,
+    /// Steps at which `budget.checkpoint` is called next.
+    checkpoint: u64,
 }
 
 /// Searches for a linearization of `ops` (one key) under `model`.
@@ -163,391 +244,352 @@ pub fn search<M: Model>(
     ops: &[KeyOp<M::Op>],
     budget: &Budget,
 ) -> (KeyVerdict<M::State>, SearchStats) {
-    let mut stats = SearchStats::default();
-    // Completed ops in invoke order get dense ids 0..c; unknown ops 0..m.
-    let mut completed: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_some()).collect();
-    completed.sort_by_key(|&i| ops[i].call);
-    let mut unknown: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
-    unknown.sort_by_key(|&i| ops[i].call);
-    let c = completed.len();
-    if c == 0 {
-        return (KeyVerdict::Linearizable, stats);
+    match Layout::new(model, ops) {
+        Some(lay) => Search::new(model, budget, lay).run(),
+        None => (KeyVerdict::Linearizable, SearchStats::default()),
     }
-    let calls: Vec<u64> = completed.iter().map(|&i| ops[i].call).collect();
-    let rets: Vec<u64> = completed
-        .iter()
-        .map(|&i| ops[i].ret.unwrap_or(u64::MAX))
-        .collect();
-    let ucalls: Vec<u64> = unknown.iter().map(|&i| ops[i].call).collect();
+}
 
-    // The linked list of call (2i) and return (2i+1) nodes; node 2c is the head.
-    let head = (2 * c) as u32;
-    let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * c);
-    for i in 0..c {
-        order.push((calls[i], 2 * i as u32));
-        order.push((rets[i], 2 * i as u32 + 1));
-    }
-    order.sort_unstable();
-    let mut next = vec![NIL; 2 * c + 1];
-    let mut prev = vec![NIL; 2 * c + 1];
-    let mut last = head;
-    for &(_, node) in &order {
-        next[last as usize] = node;
-        prev[node as usize] = last;
-        last = node;
-    }
-    // q[i]: completed ops invoked before op i returned.
-    let q: Vec<usize> = rets
-        .iter()
-        .map(|&r| calls.partition_point(|&x| x < r))
-        .collect();
-
-    // Classes of equal unknown ops, members in invoke order.
-    let mut class_of: std::collections::HashMap<&M::Op, usize> = Default::default();
-    let mut members: Vec<Vec<u32>> = Vec::new();
-    for (u, &i) in unknown.iter().enumerate() {
-        let k = *class_of.entry(&ops[i].op).or_insert_with(|| {
-            members.push(Vec::new());
-            members.len() - 1
-        });
-        members[k].push(u as u32);
-    }
-    let mut next_member = vec![0u32; members.len()];
-
-    let mut lin = vec![0u64; c / 64 + 1];
-    let mut p: u32 = 0;
-    let mut remaining = c;
-    let mut state = model.init();
-    let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut memo: Memo<M::State> = Memo {
-        seen: HashMap::default(),
-        bytes: 0,
-        entries: 0,
-    };
-    let mut charged: u64 = 0;
-
-    // The deepest dead end seen, and how much of `best_prefix` still matches the stack.
-    let mut best_depth: usize = 0;
-    let mut best_prefix: Vec<usize> = Vec::new();
-    let mut best_blocked: Option<usize> = None;
-    let mut best_states: Vec<M::State> = Vec::new();
-    let mut low_water: usize = 0;
-
-    let mut frontier: u64 = 0;
-    let mut frontier_node: u32 = NIL;
-    let mut cursor = Cursor::Start;
-
-    // The usage vector stored in the memo. With a per-run bound b from the model, a class with
-    // at least b × R unused members already invoked before the frontier (R = completed ops still
-    // to place) is "saturated": a shortest completion runs unknown ops only right before a
-    // completed op, uses each class at most b times per run, so it can never run out of that
-    // class. A saturated class is stored as 0 used: it is as good as unused.
-    let per_run = model.unknown_uses_per_run();
-    let member_calls: Vec<Vec<u64>> = members
-        .iter()
-        .map(|m| m.iter().map(|&u| ucalls[u as usize]).collect())
-        .collect();
-    let mut scratch: Vec<u32> = Vec::with_capacity(members.len());
-    let mut run_scratch: RunScratch<M> = RunScratch::new();
-    // Only a class with at most as many members as b × R can be saturated, so while R is large
-    // (most of a long history) the frontier is not even computed.
-    let usage = |next_member: &[u32], r: u64, f: &dyn Fn() -> u64, scratch: &mut Vec<u32>| {
-        scratch.clear();
-        scratch.extend_from_slice(next_member);
-        let Some(b) = per_run else {
-            return;
-        };
-        let room = (b as u64).saturating_mul(r);
-        let mut frontier: Option<u64> = None;
-        for (k, n) in scratch.iter_mut().enumerate() {
-            if *n == 0 || room > member_calls[k].len() as u64 {
-                continue;
-            }
-            let f = *frontier.get_or_insert_with(f);
-            let eligible = member_calls[k].partition_point(|&c| c < f) as u64;
-            if *n as u64 + room <= eligible {
-                *n = 0;
-            }
+impl<'a, 'b, M: Model> Search<'a, 'b, M> {
+    /// The search at the initial configuration: nothing linearized, the model's initial state.
+    fn new(model: &'a M, budget: &'a Budget<'b>, lay: Layout<'a, M>) -> Self {
+        let c = lay.completed.len();
+        let classes = lay.members.len();
+        Search {
+            model,
+            budget,
+            links: lay.links(),
+            next_member: vec![0u32; classes],
+            lin: vec![0u64; c / 64 + 1],
+            p: 0,
+            remaining: c,
+            state: model.init(),
+            stack: Vec::new(),
+            memo: Memo {
+                seen: HashMap::default(),
+                bytes: 0,
+                entries: 0,
+            },
+            charged: 0,
+            best: Best {
+                depth: 0,
+                prefix: Vec::new(),
+                blocked: None,
+                states: Vec::new(),
+                low_water: 0,
+            },
+            frontier: 0,
+            frontier_node: NIL,
+            scratch: Vec::with_capacity(classes),
+            run_scratch: RunScratch::new(),
+            stats: SearchStats::default(),
+            checkpoint: FIRST_CHECKPOINT,
+            lay,
         }
-    };
-
-    let key = |p: u32, lin: &[u64]| -> Bits {
-        let pi = p as usize;
-        let hi = q[pi].max(pi + 1);
-        Bits::new(&lin[pi / 64..=(hi - 1) / 64])
-    };
-    let finish = |charged: u64| {
-        budget.memory_used.fetch_sub(charged, Ordering::Relaxed);
-    };
-
-    // Linearizes completed op `i` (call node `node`) into state `ns`: returns from the search
-    // when it was the last one, evaluates to false when the new configuration was seen before.
-    macro_rules! linearize {
-        ($i:expr, $node:expr, $ns:expr, $forced:expr) => {{
-            let (i, node, ns): (usize, u32, M::State) = ($i, $node, $ns);
-            if remaining == 1 {
-                finish(charged);
-                stats.configurations = memo.entries;
-                return (KeyVerdict::Linearizable, stats);
-            }
-            flip(&mut lin, i);
-            let mut np = p as usize;
-            while np < c && bit(&lin, np) {
-                np += 1;
-            }
-            let k = MemoKey {
-                p: np as u32,
-                bits: key(np as u32, &lin),
-                state: ns.clone(),
-            };
-            let f = || frontier_without(head, &next, i as u32, &rets);
-            usage(&next_member, remaining as u64 - 1, &f, &mut scratch);
-            if !memo.visit(k, &scratch) {
-                flip(&mut lin, i);
-                false
-            } else {
-                stack.push(Frame::Completed {
-                    op: i as u32,
-                    prev: std::mem::replace(&mut state, ns),
-                    old_p: p,
-                    forced: $forced,
-                });
-                p = np as u32;
-                for n in [node, node + 1] {
-                    let (a, b) = (prev[n as usize], next[n as usize]);
-                    next[a as usize] = b;
-                    if b != NIL {
-                        prev[b as usize] = a;
-                    }
-                }
-                remaining -= 1;
-                true
-            }
-        }};
     }
 
-    let mut checkpoint = FIRST_CHECKPOINT;
-    loop {
-        stats.steps += 1;
-        if stats.steps & 1023 == 0 {
-            if stats.steps >= checkpoint {
-                checkpoint = checkpoint.saturating_mul(2);
-                if let (Some(call), Some(b)) = (budget.checkpoint, best_blocked) {
-                    call(b);
+    /// The search loop: one candidate step per turn, until an answer or a limit.
+    fn run(mut self) -> (KeyVerdict<M::State>, SearchStats) {
+        let mut cursor = Cursor::Start;
+        loop {
+            if let Cursor::Done = cursor {
+                return self.end(KeyVerdict::Linearizable);
+            }
+            self.stats.steps += 1;
+            if self.stats.steps & 1023 == 0 {
+                if let Some(v) = self.poll() {
+                    return self.end(v);
                 }
             }
-            if stats.steps >= budget.max_steps {
-                finish(charged);
-                stats.deepest_blocked = best_blocked;
-                return (KeyVerdict::Unknown(Exhausted::Steps), stats);
-            }
-            if budget.cancel.load(Ordering::Relaxed) {
-                finish(charged);
-                return (KeyVerdict::Cancelled, stats);
-            }
-            if budget.deadline.is_some_and(|d| Instant::now() >= d) {
-                finish(charged);
-                stats.deepest_blocked = best_blocked;
-                return (KeyVerdict::Unknown(Exhausted::Time), stats);
-            }
-            let bytes = memo.bytes + memo.seen.capacity() as u64 * 8;
-            if bytes > charged {
-                budget
-                    .memory_used
-                    .fetch_add(bytes - charged, Ordering::Relaxed);
-                charged = bytes;
-            }
-            if budget.memory_used.load(Ordering::Relaxed) > budget.memory_limit {
-                finish(charged);
-                stats.deepest_blocked = best_blocked;
-                return (KeyVerdict::Unknown(Exhausted::Memory), stats);
-            }
-        }
-        match cursor {
-            Cursor::Start => {
-                // A new configuration. If some candidate never changes the state (a read) and is
-                // allowed now, taking it first loses nothing: in any linearization from here it
-                // can move to the front (it was invoked before every pending op returned, and
-                // it leaves every later op the same state). So take it, and branch no further.
-                let mut node = next[head as usize];
-                cursor = Cursor::Main(node);
-                while node != NIL && node & 1 == 0 {
-                    let i = (node / 2) as usize;
-                    let op = &ops[completed[i]].op;
-                    if model.is_observer(op) {
-                        if let Some(ns) = model.step(&state, op) {
-                            cursor = if linearize!(i, node, ns, true) {
-                                Cursor::Start
-                            } else {
-                                Cursor::Backtrack
-                            };
-                            break;
-                        }
-                    }
-                    node = next[node as usize];
-                }
-            }
-            Cursor::Main(node) => {
-                if node == NIL || node & 1 == 1 {
-                    frontier = if node == NIL {
-                        u64::MAX
-                    } else {
-                        rets[(node / 2) as usize]
-                    };
-                    frontier_node = node;
-                    // Unknown ops are worth trying only if some run of them can lead to a
-                    // state where a pending completed op is allowed and ends somewhere it would
-                    // not end from here: a completion that starts with unknown ops must reach
-                    // its next completed op c, one of these candidates since the frontier stays
-                    // put; if c from here ends in the same state, dropping the run gives a
-                    // completion that starts with c, which the search tries anyway. States are
-                    // explored ignoring how many members each class has left, which can only
-                    // say "worth trying" too often, never too rarely.
-                    cursor = if members.is_empty()
-                        || unknown_run_useful(
-                            model,
-                            &state,
-                            head,
-                            &next,
-                            |i| &ops[completed[i]].op,
-                            (0..members.len()).filter_map(|k| {
-                                let u = *members[k].get(next_member[k] as usize)? as usize;
-                                (ucalls[u] < frontier).then(|| &ops[unknown[u]].op)
-                            }),
-                            &mut run_scratch,
-                        ) {
-                        Cursor::Classes(0)
-                    } else {
-                        Cursor::Classes(members.len())
-                    };
-                    continue;
-                }
-                let i = (node / 2) as usize;
-                cursor = Cursor::Main(next[node as usize]);
-                if let Some(ns) = model.step(&state, &ops[completed[i]].op) {
-                    if linearize!(i, node, ns, false) {
-                        cursor = Cursor::Start;
-                    }
-                }
-            }
-            Cursor::Classes(k) if k < members.len() => {
-                cursor = Cursor::Classes(k + 1);
-                let Some(&u) = members[k].get(next_member[k] as usize) else {
-                    continue;
-                };
-                let u = u as usize;
-                if ucalls[u] >= frontier {
-                    continue;
-                }
-                let Some(ns) = model.step(&state, &ops[unknown[u]].op) else {
-                    continue;
-                };
-                if ns == state {
-                    continue;
-                }
-                let mk = MemoKey {
-                    p,
-                    bits: key(p, &lin),
-                    state: ns.clone(),
-                };
-                next_member[k] += 1;
-                usage(&next_member, remaining as u64, &|| frontier, &mut scratch);
-                if !memo.visit(mk, &scratch) {
-                    next_member[k] -= 1;
-                    continue;
-                }
-                stack.push(Frame::Unknown {
-                    class: k as u32,
-                    member: u as u32,
-                    prev: std::mem::replace(&mut state, ns),
-                    frontier,
-                    frontier_node,
-                });
-                cursor = Cursor::Start;
-            }
-            Cursor::Classes(_) => {
-                // Dead end: nothing can be linearized before the frontier op returns.
-                let depth = stack.len();
-                let blocked =
-                    (frontier_node != NIL).then(|| completed[(frontier_node / 2) as usize]);
-                if depth > best_depth || best_blocked.is_none() {
-                    best_prefix.truncate(low_water.min(best_prefix.len()));
-                    for f in &stack[best_prefix.len()..] {
-                        best_prefix.push(match f {
-                            Frame::Completed { op, .. } => completed[*op as usize],
-                            Frame::Unknown { member, .. } => unknown[*member as usize],
-                        });
-                    }
-                    low_water = depth;
-                    best_depth = depth;
-                    best_blocked = blocked;
-                    best_states.clear();
-                    best_states.push(state.clone());
-                } else if depth == best_depth
-                    && blocked == best_blocked
-                    && best_states.len() < 16
-                    && !best_states.contains(&state)
-                {
-                    best_states.push(state.clone());
-                }
-                cursor = Cursor::Backtrack;
-            }
-            Cursor::Backtrack => {
-                match stack.pop() {
+            cursor = match cursor {
+                Cursor::Start => self.enter(),
+                Cursor::Main(node) => self.try_completed(node),
+                Cursor::Classes(k) if k < self.lay.members.len() => self.try_class(k),
+                Cursor::Classes(_) => self.dead_end(),
+                Cursor::Backtrack => match self.backtrack() {
+                    Some(c) => c,
                     None => {
-                        finish(charged);
-                        stats.configurations = memo.entries;
-                        return (
-                            KeyVerdict::NotLinearizable(Stuck {
-                                prefix: best_prefix,
-                                blocked: best_blocked.unwrap_or(0),
-                                states: best_states,
-                            }),
-                            stats,
-                        );
-                    }
-                    Some(Frame::Completed {
-                        op,
-                        prev: s,
-                        old_p,
-                        forced,
-                    }) => {
-                        state = s;
-                        p = old_p;
-                        flip(&mut lin, op as usize);
-                        for n in [2 * op + 1, 2 * op] {
-                            let (a, b) = (prev[n as usize], next[n as usize]);
-                            next[a as usize] = n;
-                            if b != NIL {
-                                prev[b as usize] = n;
-                            }
-                        }
-                        remaining += 1;
-                        // A forced step was the only one worth trying from its configuration.
-                        cursor = if forced {
-                            Cursor::Backtrack
-                        } else {
-                            Cursor::Main(next[(2 * op) as usize])
+                        let stuck = Stuck {
+                            prefix: std::mem::take(&mut self.best.prefix),
+                            blocked: self.best.blocked.unwrap_or(0),
+                            states: std::mem::take(&mut self.best.states),
                         };
+                        return self.end(KeyVerdict::NotLinearizable(stuck));
                     }
-                    Some(Frame::Unknown {
-                        class,
-                        member,
-                        prev: s,
-                        frontier: f,
-                        frontier_node: fnode,
-                    }) => {
-                        state = s;
-                        let k = class as usize;
-                        next_member[k] -= 1;
-                        let _ = member;
-                        frontier = f;
-                        frontier_node = fnode;
-                        cursor = Cursor::Classes(k + 1);
-                    }
-                }
-                low_water = low_water.min(stack.len());
+                },
+                Cursor::Done => Cursor::Done,
+            };
+        }
+    }
+
+    /// Gives back the memo's share of the memory budget and returns the answer with the stats.
+    fn end(mut self, verdict: KeyVerdict<M::State>) -> (KeyVerdict<M::State>, SearchStats) {
+        self.budget
+            .memory_used
+            .fetch_sub(self.charged, Ordering::Relaxed);
+        if matches!(
+            verdict,
+            KeyVerdict::Linearizable | KeyVerdict::NotLinearizable(_)
+        ) {
+            self.stats.configurations = self.memo.entries;
+        }
+        (verdict, self.stats)
+    }
+
+    /// Every 1024 steps: the checkpoint, then the limits in order (steps, cancel, time,
+    /// memory); the answer to stop with when one is reached.
+    fn poll(&mut self) -> Option<KeyVerdict<M::State>> {
+        if self.stats.steps >= self.checkpoint {
+            self.checkpoint = self.checkpoint.saturating_mul(2);
+            if let (Some(call), Some(b)) = (self.budget.checkpoint, self.best.blocked) {
+                call(b);
             }
         }
+        if self.stats.steps >= self.budget.max_steps {
+            return Some(self.out_of(Exhausted::Steps));
+        }
+        if self.budget.cancel.load(Ordering::Relaxed) {
+            return Some(KeyVerdict::Cancelled);
+        }
+        if self.budget.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(self.out_of(Exhausted::Time));
+        }
+        let bytes = self.memo.bytes + self.memo.seen.capacity() as u64 * 8;
+        if bytes > self.charged {
+            self.budget
+                .memory_used
+                .fetch_add(bytes - self.charged, Ordering::Relaxed);
+            self.charged = bytes;
+        }
+        if self.budget.memory_used.load(Ordering::Relaxed) > self.budget.memory_limit {
+            return Some(self.out_of(Exhausted::Memory));
+        }
+        None
+    }
+
+    /// The `unknown` answer for a limit reached, noting where the search was stuck deepest.
+    fn out_of(&mut self, what: Exhausted) -> KeyVerdict<M::State> {
+        self.stats.deepest_blocked = self.best.blocked;
+        KeyVerdict::Unknown(what)
+    }
+
+    /// The memo's window of linearized ops for first unlinearized op `p` (see the module doc).
+    #[inline]
+    fn bits(&self, p: u32) -> Bits {
+        let pi = p as usize;
+        let hi = self.lay.q[pi].max(pi + 1);
+        Bits::new(&self.lin[pi / 64..=(hi - 1) / 64])
+    }
+
+    /// Linearizes completed op `i` (call node `node`) into state `ns`, unless it was the last
+    /// one or the configuration it leads to was seen before.
+    fn linearize(&mut self, i: usize, node: u32, ns: M::State, forced: bool) -> Placed {
+        if self.remaining == 1 {
+            return Placed::Last;
+        }
+        flip(&mut self.lin, i);
+        let c = self.lay.completed.len();
+        let mut np = self.p as usize;
+        while np < c && bit(&self.lin, np) {
+            np += 1;
+        }
+        let k = MemoKey {
+            p: np as u32,
+            bits: self.bits(np as u32),
+            state: ns.clone(),
+        };
+        let (head, next, rets) = (self.links.head, &self.links.next, &self.lay.rets);
+        let f = || frontier_without(head, next, i as u32, rets);
+        let r = self.remaining as u64 - 1;
+        self.lay.usage(&self.next_member, r, f, &mut self.scratch);
+        if !self.memo.visit(k, &self.scratch) {
+            flip(&mut self.lin, i);
+            return Placed::Seen;
+        }
+        self.stack.push(Frame::Completed {
+            op: i as u32,
+            prev: std::mem::replace(&mut self.state, ns),
+            old_p: self.p,
+            forced,
+        });
+        self.p = np as u32;
+        self.links.unlink(node);
+        self.links.unlink(node + 1);
+        self.remaining -= 1;
+        Placed::Taken
+    }
+
+    /// Entering a new configuration. If some candidate never changes the state (a read) and is
+    /// allowed now, taking it first loses nothing: in any linearization from here it can move
+    /// to the front (it was invoked before every pending op returned, and it leaves every later
+    /// op the same state). So take it, and branch no further.
+    fn enter(&mut self) -> Cursor {
+        let ops = self.lay.ops;
+        let mut node = self.links.next[self.links.head as usize];
+        let cursor = Cursor::Main(node);
+        while node != NIL && node & 1 == 0 {
+            let i = (node / 2) as usize;
+            let op = &ops[self.lay.completed[i]].op;
+            if self.model.is_observer(op) {
+                if let Some(ns) = self.model.step(&self.state, op) {
+                    return match self.linearize(i, node, ns, true) {
+                        Placed::Last => Cursor::Done,
+                        Placed::Taken => Cursor::Start,
+                        Placed::Seen => Cursor::Backtrack,
+                    };
+                }
+            }
+            node = self.links.next[node as usize];
+        }
+        cursor
+    }
+
+    /// Tries the completed op at call node `node`; at a return node or the end of the list,
+    /// the frontier is reached.
+    fn try_completed(&mut self, node: u32) -> Cursor {
+        if node == NIL || node & 1 == 1 {
+            return self.at_frontier(node);
+        }
+        let i = (node / 2) as usize;
+        let ops = self.lay.ops;
+        let mut cursor = Cursor::Main(self.links.next[node as usize]);
+        if let Some(ns) = self.model.step(&self.state, &ops[self.lay.completed[i]].op) {
+            match self.linearize(i, node, ns, false) {
+                Placed::Last => return Cursor::Done,
+                Placed::Taken => cursor = Cursor::Start,
+                Placed::Seen => {}
+            }
+        }
+        cursor
+    }
+
+    /// The frontier (return node `node`, or the end) is reached: the unknown ops are next.
+    ///
+    /// Unknown ops are worth trying only if some run of them can lead to a state where a
+    /// pending completed op is allowed and ends somewhere it would not end from here: a
+    /// completion that starts with unknown ops must reach its next completed op c, one of these
+    /// candidates since the frontier stays put; if c from here ends in the same state, dropping
+    /// the run gives a completion that starts with c, which the search tries anyway. States are
+    /// explored ignoring how many members each class has left, which can only say "worth
+    /// trying" too often, never too rarely.
+    fn at_frontier(&mut self, node: u32) -> Cursor {
+        let lay = &self.lay;
+        self.frontier = if node == NIL {
+            u64::MAX
+        } else {
+            lay.rets[(node / 2) as usize]
+        };
+        self.frontier_node = node;
+        let (ops, frontier, next_member) = (lay.ops, self.frontier, &self.next_member);
+        let useful = !lay.members.is_empty()
+            && unknown_run_useful(
+                self.model,
+                &self.state,
+                self.links.head,
+                &self.links.next,
+                |i| &ops[lay.completed[i]].op,
+                (0..lay.members.len()).filter_map(|k| {
+                    let u = *lay.members[k].get(next_member[k] as usize)? as usize;
+                    (lay.ucalls[u] < frontier).then(|| &ops[lay.unknown[u]].op)
+                }),
+                &mut self.run_scratch,
+            );
+        if useful {
+            Cursor::Classes(0)
+        } else {
+            Cursor::Classes(lay.members.len())
+        }
+    }
+
+    /// Tries the next unused member of unknown-op class `k`, if it was invoked before the
+    /// frontier and changes the state.
+    fn try_class(&mut self, k: usize) -> Cursor {
+        let skip = Cursor::Classes(k + 1);
+        let Some(&u) = self.lay.members[k].get(self.next_member[k] as usize) else {
+            return skip;
+        };
+        let u = u as usize;
+        if self.lay.ucalls[u] >= self.frontier {
+            return skip;
+        }
+        let ops = self.lay.ops;
+        let Some(ns) = self.model.step(&self.state, &ops[self.lay.unknown[u]].op) else {
+            return skip;
+        };
+        if ns == self.state {
+            return skip;
+        }
+        let mk = MemoKey {
+            p: self.p,
+            bits: self.bits(self.p),
+            state: ns.clone(),
+        };
+        self.next_member[k] += 1;
+        let frontier = self.frontier;
+        let r = self.remaining as u64;
+        self.lay
+            .usage(&self.next_member, r, || frontier, &mut self.scratch);
+        if !self.memo.visit(mk, &self.scratch) {
+            self.next_member[k] -= 1;
+            return skip;
+        }
+        self.stack.push(Frame::Unknown {
+            class: k as u32,
+            member: u as u32,
+            prev: std::mem::replace(&mut self.state, ns),
+            frontier: self.frontier,
+            frontier_node: self.frontier_node,
+        });
+        Cursor::Start
+    }
+
+    /// Dead end: nothing can be linearized before the frontier op returns.
+    fn dead_end(&mut self) -> Cursor {
+        let blocked = (self.frontier_node != NIL)
+            .then(|| self.lay.completed[(self.frontier_node / 2) as usize]);
+        self.best
+            .dead_end(&self.lay, &self.stack, blocked, &self.state);
+        Cursor::Backtrack
+    }
+
+    /// Undoes the last step; `None` when there is none left (no linearization exists).
+    fn backtrack(&mut self) -> Option<Cursor> {
+        let cursor = match self.stack.pop()? {
+            Frame::Completed {
+                op,
+                prev,
+                old_p,
+                forced,
+            } => {
+                self.state = prev;
+                self.p = old_p;
+                flip(&mut self.lin, op as usize);
+                self.links.relink(2 * op + 1);
+                self.links.relink(2 * op);
+                self.remaining += 1;
+                // A forced step was the only one worth trying from its configuration.
+                if forced {
+                    Cursor::Backtrack
+                } else {
+                    Cursor::Main(self.links.next[(2 * op) as usize])
+                }
+            }
+            Frame::Unknown {
+                class,
+                member: _,
+                prev,
+                frontier,
+                frontier_node,
+            } => {
+                self.state = prev;
+                let k = class as usize;
+                self.next_member[k] -= 1;
+                self.frontier = frontier;
+                self.frontier_node = frontier_node;
+                Cursor::Classes(k + 1)
+            }
+        };
+        self.best.low_water = self.best.low_water.min(self.stack.len());
+        Some(cursor)
     }
 }

@@ -175,6 +175,208 @@ pub enum Effort {
     Refute,
 }
 
+/// One key's ops compiled twice, as recorded and as relaxed, in invoke order: the material
+/// every trial window is built from.
+struct Versions<O> {
+    /// Each op as recorded (no value merging).
+    exact: Vec<KeyOp<O>>,
+    /// Each op relaxed (unknown outcome), or `None` where the model drops it.
+    relaxed: Vec<Option<KeyOp<O>>>,
+    /// Positions in the key's op list, sorted by invoke.
+    idx: Vec<usize>,
+    /// The values both were compiled with.
+    values: Interner,
+}
+
+impl<O: Clone> Versions<O> {
+    /// Recompiles `part` as recorded and as relaxed; `None` if the model refuses a call.
+    fn new<M: Model<Op = O>>(
+        model: &M,
+        history: &crate::history::History,
+        part: &KeyHistory<O>,
+    ) -> Option<Self> {
+        let mut values = part.values.clone();
+        let n = part.ops.len();
+        let mut exact = Vec::with_capacity(n);
+        let mut relaxed = Vec::with_capacity(n);
+        for &origin in &part.origin {
+            exact.push(compile_call(model, history, origin, false, &mut values).ok()??);
+            relaxed.push(compile_call(model, history, origin, true, &mut values).ok()?);
+        }
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_by_key(|&i| exact[i].call);
+        Some(Versions {
+            exact,
+            relaxed,
+            idx,
+            values,
+        })
+    }
+
+    /// Whether op `i` completed before history position `cut` (and is left out with the cut).
+    fn before_cut(&self, i: usize, cut: Option<u64>) -> bool {
+        cut.is_some_and(|t| self.exact[i].ret.is_some_and(|r| r < t))
+    }
+
+    /// The ops of a trial: in invoke order, those `hard` as recorded, the others relaxed. With
+    /// a cut at history position t, the ops that completed before t are left out and the proof
+    /// must hold from any state (see `Shrunk::cut`).
+    fn build(&self, hard: &[bool], cut: Option<u64>) -> Vec<KeyOp<O>> {
+        self.idx
+            .iter()
+            .zip(hard)
+            .filter_map(|(&i, &h)| {
+                if self.before_cut(i, cut) {
+                    None
+                } else if h {
+                    Some(self.exact[i].clone())
+                } else {
+                    self.relaxed[i].clone()
+                }
+            })
+            .collect()
+    }
+}
+
+/// A window found invalid: the blocked op, which ops are hard (in invoke order), the cut.
+type Window = (usize, Vec<bool>, Option<u64>);
+
+/// The first window shown invalid. The blocked op: the one given, else one of the next ones to
+/// return. For each, keep hard only the ops invoked before it returned and at most `window` ops
+/// before it, for growing windows.
+fn find_window<M: Model>(
+    trial: &Trial<'_, M>,
+    v: &Versions<M::Op>,
+    blocked: usize,
+    effort: Effort,
+) -> Option<Window> {
+    let (exact, idx) = (&v.exact, &v.idx);
+    let first_ret = exact[blocked].ret?;
+    let mut by_ret: Vec<usize> = (0..exact.len())
+        .filter(|&i| exact[i].ret.is_some_and(|r| r >= first_ret))
+        .collect();
+    by_ret.sort_by_key(|&i| (i != blocked, exact[i].ret));
+    let any_state = trial.model.any_states().is_some();
+    let (candidates, windows) = match effort {
+        Effort::Explain => (CANDIDATES, &WINDOWS[..]),
+        Effort::Refute => (REFUTE_CANDIDATES, &WINDOWS[..WINDOWS.len() - 1]),
+    };
+    for &b in by_ret.iter().take(candidates) {
+        let b_ret = exact[b].ret?;
+        let b_pos = idx.iter().position(|&i| i == b)?;
+        for &window in windows {
+            let start = b_pos.saturating_sub(window);
+            let hard: Vec<bool> = idx
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| k >= start && exact[i].call < b_ret)
+                .collect();
+            if trial.invalid(&v.build(&hard, None), false) {
+                return Some((b, hard, None));
+            }
+            // From any state, with the ops completed before the window left out.
+            let cut = Some(exact[idx[start]].call);
+            if any_state && trial.invalid(&v.build(&hard, cut), true) {
+                return Some((b, hard, cut));
+            }
+            if start == 0 || Instant::now() >= trial.deadline {
+                break;
+            }
+        }
+    }
+    None
+}
+
+/// Relaxes each remaining op of the window, latest first, keeping each relaxation that stays
+/// invalid.
+fn relax_rest<M: Model>(trial: &Trial<'_, M>, v: &Versions<M::Op>, window: &mut Window) {
+    let (b, hard, cut) = window;
+    for k in (0..v.idx.len()).rev() {
+        if !hard[k] || v.idx[k] == *b {
+            continue;
+        }
+        hard[k] = false;
+        if !trial.invalid(&v.build(hard, *cut), cut.is_some()) {
+            hard[k] = true;
+        }
+    }
+}
+
+/// The shrunk history: the window's ops without the relaxed ones the model ignores, with
+/// which are hard and the position of the blocked op.
+fn assemble<O: Clone>(
+    part: &KeyHistory<O>,
+    v: &Versions<O>,
+    window: &Window,
+) -> (KeyHistory<O>, Vec<bool>, usize) {
+    let (b, hard, cut) = window;
+    let mut shrunk = KeyHistory {
+        key: part.key.clone(),
+        ops: Vec::new(),
+        origin: Vec::new(),
+        values: v.values.clone(),
+    };
+    let mut keep = Vec::new();
+    let mut blocked = 0;
+    for (k, &i) in v.idx.iter().enumerate() {
+        if v.before_cut(i, *cut) {
+            continue;
+        }
+        if i == *b {
+            blocked = shrunk.ops.len();
+        }
+        let op = if hard[k] {
+            Some(v.exact[i].clone())
+        } else {
+            v.relaxed[i].clone()
+        };
+        if let Some(op) = op {
+            shrunk.ops.push(op);
+            shrunk.origin.push(part.origin[i]);
+            keep.push(hard[k]);
+        }
+    }
+    (shrunk, keep, blocked)
+}
+
+/// Searches the shrunk ops as recorded, for states in the words of the history; if that takes
+/// too long, with the model's value merging (then `ops` keep the merged values).
+fn stuck_on<M: Model>(trial: &Trial<'_, M>, ops: &mut [KeyOp<M::Op>]) -> Option<Stuck<M::State>> {
+    let model = trial.model;
+    let budget = Budget {
+        deadline: Some(
+            trial
+                .deadline
+                .max(Instant::now() + Duration::from_millis(20)),
+        ),
+        memory_limit: 256 << 20,
+        memory_used: &trial.used,
+        cancel: &trial.cancel,
+        max_steps: u64::MAX,
+        checkpoint: None,
+    };
+    if let KeyVerdict::NotLinearizable(stuck) = search(model, ops, &budget).0 {
+        return Some(stuck);
+    }
+    let mut compiled: Vec<M::Op> = ops.iter().map(|o| o.op.clone()).collect();
+    model.prepare(&mut compiled);
+    for (o, c) in ops.iter_mut().zip(compiled) {
+        o.op = c;
+    }
+    let budget = Budget {
+        deadline: Some(
+            trial
+                .deadline
+                .max(Instant::now() + Duration::from_millis(20)),
+        ),
+        ..budget
+    };
+    match search(model, ops, &budget).0 {
+        KeyVerdict::NotLinearizable(stuck) => Some(stuck),
+        _ => None,
+    }
+}
+
 /// Tries to prove `part` not linearizable around the op at position `blocked` (or one of the
 /// next ops to return) with a small relaxed window, and shrinks that window. `None` if no such
 /// proof was found before `deadline`. Sound on its own: a result is a relaxation of the key's
@@ -193,149 +395,21 @@ pub fn shrink<M: Model>(
         used: AtomicU64::new(0),
         cancel: AtomicBool::new(false),
     };
-    // Recompile as recorded (no value merging) and as relaxed.
-    let mut values = part.values.clone();
-    let values = &mut values;
-    let n = part.ops.len();
-    let mut exact = Vec::with_capacity(n);
-    let mut relaxed = Vec::with_capacity(n);
-    for &origin in &part.origin {
-        exact.push(compile_call(model, history, origin, false, values).ok()??);
-        relaxed.push(compile_call(model, history, origin, true, values).ok()?);
-    }
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.sort_by_key(|&i| exact[i].call);
-    // With a cut at history position t, the ops that completed before t are left out and the
-    // proof must hold from any state (see `Shrunk::cut`).
-    let build = |hard: &[bool], idx: &[usize], cut: Option<u64>| -> Vec<KeyOp<M::Op>> {
-        idx.iter()
-            .zip(hard)
-            .filter_map(|(&i, &h)| {
-                if cut.is_some_and(|t| exact[i].ret.is_some_and(|r| r < t)) {
-                    None
-                } else if h {
-                    Some(exact[i].clone())
-                } else {
-                    relaxed[i].clone()
-                }
-            })
-            .collect()
-    };
-    // The blocked op: the one given, else one of the next ones to return. For each, keep hard
-    // only the ops invoked before it returned and at most `window` ops before it.
-    let first_ret = part.ops[blocked].ret?;
-    let mut by_ret: Vec<usize> = (0..n)
-        .filter(|&i| exact[i].ret.is_some_and(|r| r >= first_ret))
-        .collect();
-    by_ret.sort_by_key(|&i| (i != blocked, exact[i].ret));
-    let mut found = None;
-    let any_state = model.any_states().is_some();
-    let (candidates, windows) = match effort {
-        Effort::Explain => (CANDIDATES, &WINDOWS[..]),
-        Effort::Refute => (REFUTE_CANDIDATES, &WINDOWS[..WINDOWS.len() - 1]),
-    };
-    'candidates: for &b in by_ret.iter().take(candidates) {
-        let b_ret = exact[b].ret?;
-        let b_pos = idx.iter().position(|&i| i == b)?;
-        for &window in windows {
-            let start = b_pos.saturating_sub(window);
-            let hard: Vec<bool> = idx
-                .iter()
-                .enumerate()
-                .map(|(k, &i)| k >= start && exact[i].call < b_ret)
-                .collect();
-            if trial.invalid(&build(&hard, &idx, None), false) {
-                found = Some((b, hard, None));
-                break 'candidates;
-            }
-            // From any state, with the ops completed before the window left out.
-            let cut = Some(exact[idx[start]].call);
-            if any_state && trial.invalid(&build(&hard, &idx, cut), true) {
-                found = Some((b, hard, cut));
-                break 'candidates;
-            }
-            if start == 0 || Instant::now() >= deadline {
-                break;
-            }
-        }
-    }
-    let (b, mut hard, cut) = found?;
-    // Relax each remaining op, latest first, keeping each relaxation that stays invalid.
-    for k in (0..idx.len()).rev() {
-        if !hard[k] || idx[k] == b {
-            continue;
-        }
-        hard[k] = false;
-        if !trial.invalid(&build(&hard, &idx, cut), cut.is_some()) {
-            hard[k] = true;
-        }
-    }
-    let cut_ops = cut.map_or(0, |t| {
-        idx.iter()
-            .filter(|&&i| exact[i].ret.is_some_and(|r| r < t))
-            .count()
+    let v = Versions::new(model, history, part)?;
+    let mut window = find_window(&trial, &v, blocked, effort)?;
+    relax_rest(&trial, &v, &mut window);
+    let cut = window.2;
+    let cut_ops = cut.map_or(0, |_| {
+        v.idx.iter().filter(|&&i| v.before_cut(i, cut)).count()
     });
-    // Drop the relaxed ops the model ignores, and search the result as recorded.
-    let mut shrunk = KeyHistory {
-        key: part.key.clone(),
-        ops: Vec::new(),
-        origin: Vec::new(),
-        values: values.clone(),
-    };
-    let mut keep = Vec::new();
-    let mut blocked = 0;
-    for (k, &i) in idx.iter().enumerate() {
-        if cut.is_some_and(|t| exact[i].ret.is_some_and(|r| r < t)) {
-            continue;
-        }
-        if i == b {
-            blocked = shrunk.ops.len();
-        }
-        let op = if hard[k] {
-            Some(exact[i].clone())
-        } else {
-            relaxed[i].clone()
-        };
-        if let Some(op) = op {
-            shrunk.ops.push(op);
-            shrunk.origin.push(part.origin[i]);
-            keep.push(hard[k]);
-        }
-    }
-    // Search it as recorded, for states in the words of the history; if that takes too long,
-    // with the model's value merging.
-    let budget = Budget {
-        deadline: Some(deadline.max(Instant::now() + Duration::from_millis(20))),
-        memory_limit: 256 << 20,
-        memory_used: &trial.used,
-        cancel: &trial.cancel,
-        max_steps: u64::MAX,
-        checkpoint: None,
-    };
-    let stuck = match search(model, &shrunk.ops, &budget).0 {
-        KeyVerdict::NotLinearizable(stuck) => stuck,
-        _ => {
-            let mut compiled: Vec<M::Op> = shrunk.ops.iter().map(|o| o.op.clone()).collect();
-            model.prepare(&mut compiled);
-            for (o, c) in shrunk.ops.iter_mut().zip(compiled) {
-                o.op = c;
-            }
-            let budget = Budget {
-                deadline: Some(deadline.max(Instant::now() + Duration::from_millis(20))),
-                ..budget
-            };
-            match search(model, &shrunk.ops, &budget).0 {
-                KeyVerdict::NotLinearizable(stuck) => stuck,
-                _ => return None,
-            }
-        }
-    };
+    let (mut shrunk, hard, blocked) = assemble(part, &v, &window);
+    let stuck = stuck_on(&trial, &mut shrunk.ops)?;
     Some(Shrunk {
         part: shrunk,
-        hard: keep,
+        hard,
         stuck,
         blocked,
-        original_ops: n,
+        original_ops: part.ops.len(),
         cut: cut.map(|t| (t as usize, cut_ops)),
     })
 }
