@@ -3,9 +3,9 @@
 //! and the doubly linked list of call and return nodes the search unlinks ops from (see
 //! [`search`](super::search) for how these are used).
 
+use crate::check::linearizable::memo::FxMap;
 use crate::check::linearizable::search::{KeyOp, NIL};
 use crate::check::model::Model;
-use std::collections::HashMap;
 
 /// The frontier (first return position in the list) once completed op `i` is unlinked.
 pub(crate) fn frontier_without(head: u32, next: &[u32], i: u32, rets: &[u64]) -> u64 {
@@ -46,11 +46,16 @@ impl<'a, M: Model> Layout<'a, M> {
     pub(crate) fn new(model: &M, ops: &'a [KeyOp<M::Op>]) -> Option<Self> {
         let mut completed: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_some()).collect();
         completed.sort_by_key(|&i| ops[i].call);
-        let mut unknown: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
-        unknown.sort_by_key(|&i| ops[i].call);
         if completed.is_empty() {
             return None;
         }
+        // An unknown op invoked after the last return is never a candidate (the frontier is
+        // always some completed op's return), nor counted by any usage: it is left out.
+        let last_ret = completed.iter().filter_map(|&i| ops[i].ret).max();
+        let mut unknown: Vec<usize> = (0..ops.len())
+            .filter(|&i| ops[i].ret.is_none() && Some(ops[i].call) < last_ret)
+            .collect();
+        unknown.sort_by_key(|&i| ops[i].call);
         let calls: Vec<u64> = completed.iter().map(|&i| ops[i].call).collect();
         let rets: Vec<u64> = completed
             .iter()
@@ -61,7 +66,7 @@ impl<'a, M: Model> Layout<'a, M> {
             .iter()
             .map(|&r| calls.partition_point(|&x| x < r))
             .collect();
-        let mut class_of: HashMap<&M::Op, usize> = Default::default();
+        let mut class_of: FxMap<&M::Op, usize> = Default::default();
         let mut members: Vec<Vec<u32>> = Vec::new();
         for (u, &i) in unknown.iter().enumerate() {
             let k = *class_of.entry(&ops[i].op).or_insert_with(|| {

@@ -1,6 +1,7 @@
 //! The memo of the linearizability search: which configurations (linearized completed ops,
 //! model state, unknown ops used) have been seen, stored compactly and exactly.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
@@ -63,10 +64,28 @@ pub(crate) struct MemoKey<S> {
     pub(crate) state: S,
 }
 
-/// The unknown-op usages stored for one (completed ops, state); usually just one.
-pub(crate) enum Usages {
-    One(Box<[u32]>),
-    Many(Vec<Box<[u32]>>),
+/// A map with the memo's fast hasher, for the checker's small keys (ops, values, states).
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// A set with the memo's fast hasher.
+pub(crate) type FxSet<K> = std::collections::HashSet<K, BuildHasherDefault<Fx>>;
+
+/// Where the unknown-op usages of one (completed ops, state) are: usually one usage, its
+/// `len` counts in the arena from `at`; with `len == MANY`, entry `at` of the overflow lists.
+#[derive(Clone, Copy)]
+pub(crate) struct Usages {
+    at: u32,
+    len: u32,
+}
+
+/// The `len` of [`Usages`] that stand for several usages.
+const MANY: u32 = u32::MAX;
+
+/// One usage in the arena: `len` counts from `at`.
+#[derive(Clone, Copy)]
+struct Span {
+    at: u32,
+    len: u32,
 }
 
 /// Configurations seen: per (completed ops, state), the unknown-op usages (counts per class,
@@ -82,59 +101,131 @@ pub(crate) enum Usages {
 /// tried because a rule proves a completion as short exists through a step that was tried
 /// (a read taken first, the earliest member of a class, an unknown op that changes nothing
 /// being left out). Each case contradicts the choice of K.
+///
+/// The usages live in one arena (a usage replaced by a larger one stays there, unused), so an
+/// entry allocates nothing of its own and the memo is freed in a few blocks.
 pub(crate) struct Memo<S: Eq + Hash> {
-    pub(crate) seen: HashMap<MemoKey<S>, Usages, BuildHasherDefault<Fx>>,
+    pub(crate) seen: FxMap<MemoKey<S>, Usages>,
     pub(crate) bytes: u64,
     pub(crate) entries: u64,
+    /// The counts of every usage stored.
+    arena: Vec<u32>,
+    /// The usages of the configurations reached with several.
+    many: Vec<Vec<Span>>,
+    /// The usage stored last: stored again, it is shared (the search mostly places completed
+    /// ops one after another without touching the unknown ones).
+    last: Span,
+}
+
+/// Whether usage `a` is covered by `b`: `b` used at least as many of every class.
+#[inline]
+fn covers(a: &[u32], b: &[u32]) -> bool {
+    a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x <= y)
 }
 
 impl<S: Eq + Hash> Memo<S> {
+    /// An empty memo.
+    pub(crate) fn new() -> Self {
+        Memo {
+            seen: FxMap::default(),
+            bytes: 0,
+            entries: 0,
+            arena: Vec::new(),
+            many: Vec::new(),
+            last: Span { at: 0, len: 0 },
+        }
+    }
+
+    /// Bytes the memo holds (approximate), for the memory budget.
+    pub(crate) fn footprint(&self) -> u64 {
+        self.bytes + self.seen.capacity() as u64 * 8 + 4 * self.arena.capacity() as u64
+    }
+
     /// Records the configuration; false if it (or one covering it) was seen before.
     pub(crate) fn visit(&mut self, key: MemoKey<S>, used: &[u32]) -> bool {
         let mut used = used;
         while let [rest @ .., 0] = used {
             used = rest;
         }
-        let covers =
-            |a: &[u32], b: &[u32]| a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x <= y);
         let words = key.bits.heap_words();
-        let slot = match self.seen.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                self.bytes += std::mem::size_of::<(MemoKey<S>, Usages)>() as u64
-                    + 8 * words
-                    + 4 * used.len() as u64
-                    + 8;
-                self.entries += 1;
-                e.insert(Usages::One(used.into()));
+        let Memo {
+            seen,
+            bytes,
+            entries,
+            arena,
+            many,
+            last,
+        } = self;
+        let mut slot = match seen.entry(key) {
+            Entry::Occupied(e) => e,
+            Entry::Vacant(e) => {
+                *bytes += std::mem::size_of::<(MemoKey<S>, Usages)>() as u64 + 8 * words + 8;
+                *entries += 1;
+                let s = store(arena, last, used);
+                e.insert(Usages {
+                    at: s.at,
+                    len: s.len,
+                });
                 return true;
             }
         };
-        let list = match slot {
-            Usages::One(v) if covers(v, used) => return false,
-            Usages::One(v) if covers(used, v) => {
-                *v = used.into();
+        let u = *slot.get();
+        if u.len != MANY {
+            let one = Span {
+                at: u.at,
+                len: u.len,
+            };
+            if covers(counts(arena, one), used) {
+                return false;
+            }
+            let s = store(arena, last, used);
+            if covers(used, counts(arena, one)) {
+                *slot.get_mut() = Usages {
+                    at: s.at,
+                    len: s.len,
+                };
                 return true;
             }
-            Usages::One(v) => {
-                let first = std::mem::take(v);
-                *slot = Usages::Many(vec![first]);
-                match slot {
-                    Usages::Many(list) => list,
-                    Usages::One(_) => return true,
-                }
-            }
-            Usages::Many(list) => list,
-        };
-        if list.iter().any(|v| covers(v, used)) {
+            many.push(vec![one, s]);
+            *slot.get_mut() = Usages {
+                at: (many.len() - 1) as u32,
+                len: MANY,
+            };
+            *entries += 1;
+            *bytes += 16;
+            return true;
+        }
+        let list = &mut many[u.at as usize];
+        if list.iter().any(|&v| covers(counts(arena, v), used)) {
             return false;
         }
         let before = list.len();
-        list.retain(|v| !covers(used, v));
-        self.entries -= (before - list.len()) as u64;
-        self.entries += 1;
-        self.bytes += 16 + 4 * used.len() as u64;
-        list.push(used.into());
+        list.retain(|&v| !covers(used, counts(arena, v)));
+        *entries -= (before - list.len()) as u64;
+        *entries += 1;
+        *bytes += 16;
+        list.push(store(arena, last, used));
         true
     }
+}
+
+/// Stores `used` in the arena, or shares `last` when it holds the same counts.
+#[inline]
+fn store(arena: &mut Vec<u32>, last: &mut Span, used: &[u32]) -> Span {
+    if counts(arena, *last) == used {
+        return *last;
+    }
+    let at = arena.len() as u32;
+    arena.extend_from_slice(used);
+    *last = Span {
+        at,
+        len: used.len() as u32,
+    };
+    *last
+}
+
+/// The counts of a stored usage.
+#[inline]
+fn counts(arena: &[u32], s: Span) -> &[u32] {
+    &arena[s.at as usize..(s.at + s.len) as usize]
 }

@@ -8,7 +8,7 @@
 pub mod explain;
 pub mod keys;
 mod layout;
-mod memo;
+pub(crate) mod memo;
 mod runs;
 pub mod search;
 pub mod shrink;
@@ -25,7 +25,7 @@ use crate::check::result::{Anomaly, CheckResult, Validity};
 use crate::history::History;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use std::time::Instant;
 
@@ -116,6 +116,8 @@ struct Driver<'a, M: Model> {
     refuted: Mutex<Vec<Refuted<M>>>,
     /// Per key, the op a refutation was last tried around.
     tried: Vec<AtomicUsize>,
+    /// Per key, its ops compiled as recorded and as relaxed, made at its first refutation.
+    versions: Vec<OnceLock<Option<shrink::Versions<M::Op>>>>,
 }
 
 /// Checks every key of `history` for linearizability under `model`.
@@ -138,6 +140,7 @@ pub fn check_linearizable<M: Model>(
         cancel: AtomicBool::new(false),
         refuted: Mutex::new((0..n).map(|_| None).collect()),
         tried: (0..n).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+        versions: (0..n).map(|_| OnceLock::new()).collect(),
     };
     // Sound necessary conditions first (see `stale`): an impossible read ends the check at once.
     driver.precheck();
@@ -160,7 +163,11 @@ impl<M: Model> Driver<'_, M> {
         let until = Instant::now() + shrink::SHRINK_TIME.min(self.started.elapsed() / 4);
         let effort = shrink::Effort::Refute;
         let part = &self.parts[i];
-        if let Some(s) = shrink::shrink(self.model, self.history, part, b, until, effort) {
+        let made = || shrink::Versions::new(self.model, self.history, part);
+        let Some(v) = self.versions[i].get_or_init(made) else {
+            return;
+        };
+        if let Some(s) = shrink::shrink_with(self.model, part, v, b, until, effort) {
             if let Ok(mut r) = self.refuted.lock() {
                 if r.iter().all(Option::is_none) {
                     r[i] = Some(s);

@@ -27,7 +27,6 @@ use crate::check::linearizable::layout::{frontier_without, Layout, Links};
 use crate::check::linearizable::memo::{Bits, Memo, MemoKey};
 use crate::check::linearizable::runs::{unknown_run_useful, RunScratch};
 use crate::check::model::Model;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -265,11 +264,7 @@ impl<'a, 'b, M: Model> Search<'a, 'b, M> {
             remaining: c,
             state: model.init(),
             stack: Vec::new(),
-            memo: Memo {
-                seen: HashMap::default(),
-                bytes: 0,
-                entries: 0,
-            },
+            memo: Memo::new(),
             charged: 0,
             best: Best {
                 depth: 0,
@@ -354,7 +349,7 @@ impl<'a, 'b, M: Model> Search<'a, 'b, M> {
         if self.budget.deadline.is_some_and(|d| Instant::now() >= d) {
             return Some(self.out_of(Exhausted::Time));
         }
-        let bytes = self.memo.bytes + self.memo.seen.capacity() as u64 * 8;
+        let bytes = self.memo.footprint();
         if bytes > self.charged {
             self.budget
                 .memory_used

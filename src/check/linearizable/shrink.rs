@@ -12,6 +12,7 @@
 //! tried instead.
 
 use crate::check::linearizable::keys::{compile_call, KeyHistory};
+use crate::check::linearizable::memo::FxMap;
 use crate::check::linearizable::search::{search, Budget, KeyOp, KeyVerdict, Stuck};
 use crate::check::model::{CallView, Interner, Model};
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -86,26 +87,40 @@ impl<M: Model> Model for Started<'_, M> {
 /// bound b on equal ops per run of unknown ops ([`Model::unknown_uses_per_run`]), a shortest
 /// linearization has at most one run before each of the R completed ops, so it uses at most
 /// b × R of them; that many of each kind are kept (at least one: a value merging in `prepare`
-/// sees the same ops). A relaxed window of a long history has thousands of such ops.
-fn trimmed<M: Model>(model: &M, ops: &[KeyOp<M::Op>]) -> Vec<KeyOp<M::Op>> {
-    let Some(b) = model.unknown_uses_per_run() else {
-        return ops.to_vec();
+/// sees the same ops). A relaxed window of a long history has thousands of such ops. Unknown
+/// ops invoked after the last completed op returned are left out too: no completed op is
+/// pending when they are invoked, so a linearization never needs them.
+/// `per_run` is the model's bound b; `ops` are walked three times (so the caller need not
+/// collect them first).
+fn trimmed<'x, O: Clone + Eq + std::hash::Hash + 'x>(
+    per_run: Option<u32>,
+    ops: impl Iterator<Item = &'x KeyOp<O>> + Clone,
+) -> Vec<KeyOp<O>> {
+    let Some(b) = per_run else {
+        return ops.cloned().collect();
     };
-    let completed = ops.iter().filter(|o| o.ret.is_some());
+    let completed = ops.clone().filter(|o| o.ret.is_some());
     let first = completed.clone().map(|o| o.call).min().unwrap_or(u64::MAX);
+    let last_ret = completed
+        .clone()
+        .filter_map(|o| o.ret)
+        .max()
+        .unwrap_or(u64::MAX);
     let cap = (b as usize).saturating_mul(completed.count()).max(1);
-    let mut kept: std::collections::HashMap<&M::Op, usize> = Default::default();
-    ops.iter()
-        .filter(|o| {
-            if o.ret.is_some() || o.call >= first {
-                return true;
-            }
-            let n = kept.entry(&o.op).or_insert(0);
-            *n += 1;
-            *n <= cap
-        })
-        .cloned()
-        .collect()
+    let mut kept: FxMap<&O, usize> = Default::default();
+    ops.filter(|o| {
+        if o.ret.is_some() {
+            return true;
+        }
+        if o.call >= first {
+            return o.call < last_ret;
+        }
+        let n = kept.entry(&o.op).or_insert(0);
+        *n += 1;
+        *n <= cap
+    })
+    .cloned()
+    .collect()
 }
 
 struct Trial<'a, M: Model> {
@@ -122,7 +137,6 @@ impl<M: Model> Trial<'_, M> {
         if Instant::now() >= self.deadline {
             return false;
         }
-        let ops = &trimmed(self.model, ops)[..];
         let budget = Budget {
             deadline: Some(self.deadline),
             memory_limit: 256 << 20,
@@ -176,8 +190,8 @@ pub enum Effort {
 }
 
 /// One key's ops compiled twice, as recorded and as relaxed, in invoke order: the material
-/// every trial window is built from.
-struct Versions<O> {
+/// every trial window is built from (the driver keeps one per key for its refutations).
+pub(crate) struct Versions<O> {
     /// Each op as recorded (no value merging).
     exact: Vec<KeyOp<O>>,
     /// Each op relaxed (unknown outcome), or `None` where the model drops it.
@@ -188,9 +202,9 @@ struct Versions<O> {
     values: Interner,
 }
 
-impl<O: Clone> Versions<O> {
+impl<O: Clone + Eq + std::hash::Hash> Versions<O> {
     /// Recompiles `part` as recorded and as relaxed; `None` if the model refuses a call.
-    fn new<M: Model<Op = O>>(
+    pub(crate) fn new<M: Model<Op = O>>(
         model: &M,
         history: &crate::history::History,
         part: &KeyHistory<O>,
@@ -218,23 +232,21 @@ impl<O: Clone> Versions<O> {
         cut.is_some_and(|t| self.exact[i].ret.is_some_and(|r| r < t))
     }
 
-    /// The ops of a trial: in invoke order, those `hard` as recorded, the others relaxed. With
-    /// a cut at history position t, the ops that completed before t are left out and the proof
-    /// must hold from any state (see `Shrunk::cut`).
-    fn build(&self, hard: &[bool], cut: Option<u64>) -> Vec<KeyOp<O>> {
-        self.idx
-            .iter()
-            .zip(hard)
-            .filter_map(|(&i, &h)| {
-                if self.before_cut(i, cut) {
-                    None
-                } else if h {
-                    Some(self.exact[i].clone())
-                } else {
-                    self.relaxed[i].clone()
-                }
-            })
-            .collect()
+    /// The ops of a trial, [`trimmed`] with the model's bound `per_run`: in invoke order, those
+    /// `hard` as recorded, the others relaxed. With a cut at history position t, the ops that
+    /// completed before t are left out and the proof must hold from any state (see
+    /// `Shrunk::cut`).
+    fn build(&self, hard: &[bool], cut: Option<u64>, per_run: Option<u32>) -> Vec<KeyOp<O>> {
+        let picked = self.idx.iter().zip(hard).filter_map(move |(&i, &h)| {
+            if self.before_cut(i, cut) {
+                None
+            } else if h {
+                Some(&self.exact[i])
+            } else {
+                self.relaxed[i].as_ref()
+            }
+        });
+        trimmed(per_run, picked)
     }
 }
 
@@ -257,6 +269,7 @@ fn find_window<M: Model>(
         .collect();
     by_ret.sort_by_key(|&i| (i != blocked, exact[i].ret));
     let any_state = trial.model.any_states().is_some();
+    let per_run = trial.model.unknown_uses_per_run();
     let (candidates, windows) = match effort {
         Effort::Explain => (CANDIDATES, &WINDOWS[..]),
         Effort::Refute => (REFUTE_CANDIDATES, &WINDOWS[..WINDOWS.len() - 1]),
@@ -271,12 +284,12 @@ fn find_window<M: Model>(
                 .enumerate()
                 .map(|(k, &i)| k >= start && exact[i].call < b_ret)
                 .collect();
-            if trial.invalid(&v.build(&hard, None), false) {
+            if trial.invalid(&v.build(&hard, None, per_run), false) {
                 return Some((b, hard, None));
             }
             // From any state, with the ops completed before the window left out.
             let cut = Some(exact[idx[start]].call);
-            if any_state && trial.invalid(&v.build(&hard, cut), true) {
+            if any_state && trial.invalid(&v.build(&hard, cut, per_run), true) {
                 return Some((b, hard, cut));
             }
             if start == 0 || Instant::now() >= trial.deadline {
@@ -291,12 +304,13 @@ fn find_window<M: Model>(
 /// invalid.
 fn relax_rest<M: Model>(trial: &Trial<'_, M>, v: &Versions<M::Op>, window: &mut Window) {
     let (b, hard, cut) = window;
+    let per_run = trial.model.unknown_uses_per_run();
     for k in (0..v.idx.len()).rev() {
         if !hard[k] || v.idx[k] == *b {
             continue;
         }
         hard[k] = false;
-        if !trial.invalid(&v.build(hard, *cut), cut.is_some()) {
+        if !trial.invalid(&v.build(hard, *cut, per_run), cut.is_some()) {
             hard[k] = true;
         }
     }
@@ -304,7 +318,7 @@ fn relax_rest<M: Model>(trial: &Trial<'_, M>, v: &Versions<M::Op>, window: &mut 
 
 /// The shrunk history: the window's ops without the relaxed ones the model ignores, with
 /// which are hard and the position of the blocked op.
-fn assemble<O: Clone>(
+fn assemble<O: Clone + Eq + std::hash::Hash>(
     part: &KeyHistory<O>,
     v: &Versions<O>,
     window: &Window,
@@ -389,20 +403,32 @@ pub fn shrink<M: Model>(
     deadline: Instant,
     effort: Effort,
 ) -> Option<Shrunk<M::Op, M::State>> {
+    let v = Versions::new(model, history, part)?;
+    shrink_with(model, part, &v, blocked, deadline, effort)
+}
+
+/// [`shrink`] with the key's ops already compiled both ways.
+pub(crate) fn shrink_with<M: Model>(
+    model: &M,
+    part: &KeyHistory<M::Op>,
+    v: &Versions<M::Op>,
+    blocked: usize,
+    deadline: Instant,
+    effort: Effort,
+) -> Option<Shrunk<M::Op, M::State>> {
     let trial = Trial {
         model,
         deadline,
         used: AtomicU64::new(0),
         cancel: AtomicBool::new(false),
     };
-    let v = Versions::new(model, history, part)?;
-    let mut window = find_window(&trial, &v, blocked, effort)?;
-    relax_rest(&trial, &v, &mut window);
+    let mut window = find_window(&trial, v, blocked, effort)?;
+    relax_rest(&trial, v, &mut window);
     let cut = window.2;
     let cut_ops = cut.map_or(0, |_| {
         v.idx.iter().filter(|&&i| v.before_cut(i, cut)).count()
     });
-    let (mut shrunk, hard, blocked) = assemble(part, &v, &window);
+    let (mut shrunk, hard, blocked) = assemble(part, v, &window);
     let stuck = stuck_on(&trial, &mut shrunk.ops)?;
     Some(Shrunk {
         part: shrunk,
@@ -483,7 +509,7 @@ mod tests {
         let (mut trimmed_some, mut invalid) = (0, 0);
         for seed in 0..2000 {
             let all = ops(seed);
-            let fewer = trimmed(&model, &all);
+            let fewer = trimmed(model.unknown_uses_per_run(), all.iter());
             if fewer.len() < all.len() {
                 trimmed_some += 1;
             }

@@ -101,7 +101,7 @@ pub fn step_register(state: u32, op: &RegisterOp) -> Option<u32> {
 /// The gain: all unknown writes of unobserved values become the same op, and the search treats
 /// equal unknown ops as interchangeable, which removes most of the blow-up from timed-out writes.
 pub fn prepare_values(initial: u32, ops: &mut [RegisterOp]) {
-    let mut observed = std::collections::HashSet::new();
+    let mut observed = crate::check::linearizable::memo::FxSet::default();
     observed.insert(initial);
     for op in ops.iter() {
         match *op {
