@@ -493,7 +493,10 @@ mod tests {
 
     #[test]
     fn trimming_unknown_ops_before_every_completed_op_keeps_the_verdict() {
-        let model = CasRegister { initial: 0 };
+        let model = CasRegister {
+            initial: 0,
+            cas: true,
+        };
         let (used, cancel) = (AtomicU64::new(0), AtomicBool::new(false));
         let budget = Budget {
             deadline: None,

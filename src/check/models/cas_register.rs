@@ -31,11 +31,14 @@ pub enum RegisterOp {
     CasFailed(u32),
 }
 
-/// The cas-register model, with every key starting at `initial` (an interned value).
+/// The cas-register model, with every key starting at `initial` (an interned value); with
+/// `cas` false it is the plain read/write register (a cas is refused when compiled).
 #[derive(Clone, Copy, Debug)]
 pub struct CasRegister {
     /// The interned initial value (0 = nil).
     pub initial: u32,
+    /// Whether `cas` ops are allowed (false: the `register` model).
+    pub cas: bool,
 }
 
 /// Compiles a register call; `allow_cas` is false for the plain register model.
@@ -139,7 +142,11 @@ impl Model for CasRegister {
     type Op = RegisterOp;
 
     fn name(&self) -> &'static str {
-        "cas-register"
+        if self.cas {
+            "cas-register"
+        } else {
+            "register"
+        }
     }
     fn init(&self) -> u32 {
         self.initial
@@ -149,7 +156,7 @@ impl Model for CasRegister {
         call: &CallView,
         values: &mut Interner,
     ) -> Result<Option<RegisterOp>, String> {
-        compile_register(call, values, true)
+        compile_register(call, values, self.cas)
     }
     fn unknown_uses_per_run(&self) -> Option<u32> {
         Some(1)
@@ -182,6 +189,7 @@ pub fn build(initial: &Value) -> anyhow::Result<Box<dyn DynModel>> {
     let mut values = Interner::default();
     let m = CasRegister {
         initial: values.intern(initial),
+        cas: true,
     };
     Ok(erase(m, values))
 }
