@@ -8,6 +8,10 @@
 //! the last op of its process anyway). A read that is allowed now is taken at once
 //! without branching, as in the linearizability search (moving it first keeps every process's
 //! order and every state).
+//!
+//! The phases: [`compile`] the calls per process, [`Search::run`] the search, then
+//! [`verdict`] in words ([`unknown_summary`] for a budget that ran out, [`stuck_anomaly`] for a
+//! refutation).
 
 use crate::check::linearizable::keys::compile_call;
 use crate::check::model::{Interner, Model};
@@ -22,11 +26,26 @@ const MEMORY_LIMIT: u64 = 1 << 30;
 /// A configuration: how far each process has got, and every key's state.
 type Config<S> = (Box<[u32]>, Box<[S]>);
 
+/// One compiled call, in its process's order.
 struct SeqOp<O> {
     op: O,
     key: usize,
     unknown: bool,
     origin: (usize, Option<usize>),
+}
+
+/// The calls the search steps, grouped by process in invoke order, and the keys' names.
+struct Compiled<O> {
+    by_proc: Vec<Vec<SeqOp<O>>>,
+    key_names: Vec<Option<String>>,
+}
+
+/// Which budget ran out before the search could answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exhausted {
+    Steps,
+    Time,
+    Memory,
 }
 
 /// Checks `history` for sequential consistency under `model`, giving up (`unknown`) after
@@ -39,15 +58,44 @@ pub fn check_sequential<M: Model>(
     mut values: Interner,
 ) -> anyhow::Result<CheckResult> {
     let started = Instant::now();
-    let deadline = time_limit.map(|d| started + d);
-    // Compile every call, grouped by process in invoke order.
+    let compiled = compile(model, history, &mut values)?;
+    let mut search = Search::new(model, &compiled.by_proc, compiled.key_names.len());
+    let outcome = search.run(time_limit.map(|d| started + d), max_steps);
+    let seconds = started.elapsed().as_secs_f64();
+    let n_ops: usize = compiled.by_proc.iter().map(Vec::len).sum();
+    let stats = serde_json::json!({
+        "ops": n_ops,
+        "processes": compiled.by_proc.len(),
+        "keys": compiled.key_names.len(),
+        "configurations": search.memo.len(),
+        "steps": search.steps,
+        "seconds": seconds,
+    });
+    let (validity, summary, anomalies) = verdict(
+        model, history, &compiled, &search, outcome, seconds, &values,
+    );
+    Ok(CheckResult {
+        checker: format!("sequential({})", model.name()),
+        validity,
+        summary,
+        anomalies,
+        stats,
+    })
+}
+
+/// Compiles every call of `history` for `model`, grouped by process in invoke order.
+fn compile<M: Model>(
+    model: &M,
+    history: &History,
+    values: &mut Interner,
+) -> anyhow::Result<Compiled<M::Op>> {
     let mut keys: HashMap<Option<String>, usize> = HashMap::new();
     let mut key_names: Vec<Option<String>> = Vec::new();
     let mut procs: HashMap<Process, usize> = HashMap::new();
     let mut by_proc: Vec<Vec<SeqOp<M::Op>>> = Vec::new();
     for call in history.calls() {
         let origin = (call.invoke, call.complete);
-        let Some(k) = compile_call(model, history, origin, false, &mut values)? else {
+        let Some(k) = compile_call(model, history, origin, false, values)? else {
             continue;
         };
         let inv = &history.ops[call.invoke];
@@ -66,201 +114,262 @@ pub fn check_sequential<M: Model>(
             origin,
         });
     }
-    let n_ops: usize = by_proc.iter().map(Vec::len).sum();
-    // Done when every process has only unknown (optional) ops left.
-    let needed: Vec<u32> = by_proc
-        .iter()
-        .map(|ops| ops.iter().rposition(|o| !o.unknown).map_or(0, |i| i + 1) as u32)
-        .collect();
-    let n_procs = by_proc.len();
-    let mut pos = vec![0u32; by_proc.len()];
-    let mut states: Vec<M::State> = vec![model.init(); key_names.len()];
-    let mut memo: HashSet<Config<M::State>> = HashSet::new();
-    let entry_bytes =
-        48 + 4 * pos.len() as u64 + std::mem::size_of::<M::State>() as u64 * states.len() as u64;
-    // Stack frames: (cursor value of the move, previous state of the op's key, forced).
-    let mut stack: Vec<(usize, M::State, bool)> = Vec::new();
-    let mut cursor: usize = usize::MAX; // usize::MAX: a fresh configuration
-    let mut deepest: (usize, Vec<u32>, Vec<M::State>) = (0, pos.clone(), states.clone());
-    let mut steps: u64 = 0;
-    let outcome: Result<bool, &'static str> = loop {
-        steps += 1;
-        if max_steps.is_some_and(|m| steps > m) {
-            break Err("steps");
+    Ok(Compiled { by_proc, key_names })
+}
+
+/// The search's state: a depth-first walk over configurations with an explicit stack.
+struct Search<'a, M: Model> {
+    model: &'a M,
+    by_proc: &'a [Vec<SeqOp<M::Op>>],
+    /// Per process, how many ops must be placed (the rest are unknown, optional).
+    needed: Vec<u32>,
+    pos: Vec<u32>,
+    states: Vec<M::State>,
+    memo: HashSet<Config<M::State>>,
+    /// Frames: (cursor value of the move, previous state of the op's key, forced).
+    stack: Vec<(usize, M::State, bool)>,
+    /// The next move to try from the current configuration; `usize::MAX`: a fresh one.
+    cursor: usize,
+    /// The deepest configuration a dead end was met in: (ops placed, positions, states).
+    deepest: (usize, Vec<u32>, Vec<M::State>),
+    steps: u64,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    /// A search at the start: no op placed, every key in the model's initial state.
+    fn new(model: &'a M, by_proc: &'a [Vec<SeqOp<M::Op>>], n_keys: usize) -> Self {
+        // Done when every process has only unknown (optional) ops left.
+        let needed: Vec<u32> = by_proc
+            .iter()
+            .map(|ops| ops.iter().rposition(|o| !o.unknown).map_or(0, |i| i + 1) as u32)
+            .collect();
+        let pos = vec![0u32; by_proc.len()];
+        let states: Vec<M::State> = vec![model.init(); n_keys];
+        Search {
+            model,
+            by_proc,
+            needed,
+            deepest: (0, pos.clone(), states.clone()),
+            pos,
+            states,
+            memo: HashSet::new(),
+            stack: Vec::new(),
+            cursor: usize::MAX,
+            steps: 0,
         }
-        if steps & 1023 == 0 {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break Err("time");
+    }
+
+    /// Searches until a witness (`Ok(true)`), a refutation (`Ok(false)`) or a budget's end.
+    fn run(
+        &mut self,
+        deadline: Option<Instant>,
+        max_steps: Option<u64>,
+    ) -> Result<bool, Exhausted> {
+        let entry_bytes = 48
+            + 4 * self.pos.len() as u64
+            + std::mem::size_of::<M::State>() as u64 * self.states.len() as u64;
+        loop {
+            self.steps += 1;
+            if max_steps.is_some_and(|m| self.steps > m) {
+                return Err(Exhausted::Steps);
             }
-            if memo.len() as u64 * entry_bytes > MEMORY_LIMIT {
-                break Err("memory");
+            if self.steps & 1023 == 0 {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Exhausted::Time);
+                }
+                if self.memo.len() as u64 * entry_bytes > MEMORY_LIMIT {
+                    return Err(Exhausted::Memory);
+                }
+            }
+            if self.pos.iter().zip(&self.needed).all(|(p, n)| p >= n) {
+                return Ok(true);
+            }
+            match self.choose() {
+                Some((mv, forced)) => self.advance(mv, forced),
+                None if self.backtrack() => {}
+                None => return Ok(false),
             }
         }
-        if pos.iter().zip(&needed).all(|(p, n)| p >= n) {
-            break Ok(true);
-        }
-        // Which process to try next, and whether the step is forced (an allowed read).
-        let mut choice: Option<(usize, bool)> = None;
-        if cursor == usize::MAX {
-            for (p, ops) in by_proc.iter().enumerate() {
-                if let Some(o) = ops.get(pos[p] as usize) {
-                    if model.is_observer(&o.op) && model.step(&states[o.key], &o.op).is_some() {
-                        choice = Some((p, true));
-                        break;
+    }
+
+    /// The next move and whether it is forced (an allowed read, the only move worth trying),
+    /// or `None` at a dead end. Move c < P applies process c's next op; P <= c < 2P leaves out
+    /// process (c - P)'s next op, if it is unknown.
+    fn choose(&mut self) -> Option<(usize, bool)> {
+        if self.cursor == usize::MAX {
+            for (p, ops) in self.by_proc.iter().enumerate() {
+                if let Some(o) = ops.get(self.pos[p] as usize) {
+                    if self.model.is_observer(&o.op)
+                        && self.model.step(&self.states[o.key], &o.op).is_some()
+                    {
+                        return Some((p, true));
                     }
                 }
             }
-            if choice.is_none() {
-                cursor = 0;
+            self.cursor = 0;
+        }
+        if self.cursor < 2 * self.by_proc.len() {
+            self.cursor += 1;
+            return Some((self.cursor - 1, false));
+        }
+        None
+    }
+
+    /// At a dead end (no process's next op can go next), undoes moves back to the last
+    /// unforced one, whose configuration tries its next move; false when none is left.
+    fn backtrack(&mut self) -> bool {
+        if self.stack.len() > self.deepest.0 {
+            self.deepest = (self.stack.len(), self.pos.clone(), self.states.clone());
+        }
+        let n_procs = self.by_proc.len();
+        while let Some((mv, prev, was_forced)) = self.stack.pop() {
+            let q = mv % n_procs;
+            self.pos[q] -= 1;
+            self.states[self.by_proc[q][self.pos[q] as usize].key] = prev;
+            if !was_forced {
+                self.cursor = mv + 1;
+                return true;
             }
         }
-        // Cursor c < P: apply process c's next op; P <= c < 2P: leave out process (c - P)'s
-        // next op, if it is unknown.
-        if choice.is_none() && cursor < 2 * n_procs {
-            choice = Some((cursor, false));
-            cursor += 1;
-        }
-        let Some((p, forced)) = choice else {
-            // Dead end: no process's next op can go next. Undo the last unforced step (a
-            // forced step was the only one worth trying from its configuration).
-            if stack.len() > deepest.0 {
-                deepest = (stack.len(), pos.clone(), states.clone());
-            }
-            let mut resumed = false;
-            while let Some((mv, prev, was_forced)) = stack.pop() {
-                let q = mv % n_procs;
-                pos[q] -= 1;
-                states[by_proc[q][pos[q] as usize].key] = prev;
-                if !was_forced {
-                    cursor = mv + 1;
-                    resumed = true;
-                    break;
-                }
-            }
-            if !resumed {
-                break Ok(false);
-            }
-            continue;
-        };
-        let (p, skip) = if p >= n_procs {
-            (p - n_procs, true)
+        false
+    }
+
+    /// Makes move `mv` if the model allows it and it leads to a configuration not seen before.
+    fn advance(&mut self, mv: usize, forced: bool) {
+        let n_procs = self.by_proc.len();
+        let (p, skip) = if mv >= n_procs {
+            (mv - n_procs, true)
         } else {
-            (p, false)
+            (mv, false)
         };
-        let Some(o) = by_proc[p].get(pos[p] as usize) else {
-            continue;
+        let by_proc = self.by_proc;
+        let Some(o) = by_proc[p].get(self.pos[p] as usize) else {
+            return;
         };
         if skip && !o.unknown {
-            continue;
+            return;
         }
         let stepped = if skip {
-            Some(states[o.key].clone())
+            Some(self.states[o.key].clone())
         } else {
-            model.step(&states[o.key], &o.op)
+            self.model.step(&self.states[o.key], &o.op)
         };
         let Some(next) = stepped else {
             if forced {
-                cursor = 0;
+                self.cursor = 0;
             }
-            continue;
+            return;
         };
-        let prev = std::mem::replace(&mut states[o.key], next);
-        pos[p] += 1;
-        if memo.insert((
-            pos.clone().into_boxed_slice(),
-            states.clone().into_boxed_slice(),
+        let prev = std::mem::replace(&mut self.states[o.key], next);
+        self.pos[p] += 1;
+        if self.memo.insert((
+            self.pos.clone().into_boxed_slice(),
+            self.states.clone().into_boxed_slice(),
         )) {
-            stack.push((if skip { p + n_procs } else { p }, prev, forced));
-            cursor = usize::MAX;
+            self.stack.push((mv, prev, forced));
+            self.cursor = usize::MAX;
         } else {
-            pos[p] -= 1;
-            states[by_proc[p][pos[p] as usize].key] = prev;
+            self.pos[p] -= 1;
+            self.states[o.key] = prev;
             if forced {
                 // The forced step leads somewhere already explored: this configuration fails.
-                cursor = 2 * n_procs;
+                self.cursor = 2 * n_procs;
             }
         }
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    let checker = format!("sequential({})", model.name());
-    let stats = serde_json::json!({
-        "ops": n_ops,
-        "processes": by_proc.len(),
-        "keys": key_names.len(),
-        "configurations": memo.len(),
-        "steps": steps,
-        "seconds": seconds,
-    });
-    let (validity, summary, anomalies) = match outcome {
-        Ok(true) => (
-            Validity::Valid,
-            format!("sequentially consistent ({n_ops} ops)"),
-            vec![],
-        ),
+    }
+}
+
+/// The verdict, its summary and its anomalies, from how the search ended.
+fn verdict<M: Model>(
+    model: &M,
+    history: &History,
+    compiled: &Compiled<M::Op>,
+    search: &Search<M>,
+    outcome: Result<bool, Exhausted>,
+    seconds: f64,
+    values: &Interner,
+) -> (Validity, String, Vec<Anomaly>) {
+    match outcome {
+        Ok(true) => {
+            let n_ops: usize = compiled.by_proc.iter().map(Vec::len).sum();
+            (
+                Validity::Valid,
+                format!("sequentially consistent ({n_ops} ops)"),
+                vec![],
+            )
+        }
         Err(what) => (
             Validity::Unknown,
-            if what == "memory" {
-                format!(
-                    "unknown: the search's memory budget ran out after {} configurations of \
-                     {n_procs} processes (sequential consistency is NP-complete to check); a \
-                     longer --time-limit will not help: check a shorter part of the history",
-                    memo.len()
-                )
-            } else if what == "steps" {
-                format!(
-                    "unknown: the step budget ran out after {steps} steps and {} configurations",
-                    memo.len()
-                )
-            } else {
-                format!(
-                    "unknown: the time limit ran out after {seconds:.1} s and {} \
-                     configurations; raise --time-limit, or check a shorter part of the history",
-                    memo.len()
-                )
-            },
+            unknown_summary(what, search, seconds),
             vec![],
         ),
         Ok(false) => {
-            let (depth, at, st) = &deepest;
-            let mut ops = Vec::new();
-            let mut blocked = Vec::new();
-            for (p, o) in by_proc.iter().enumerate() {
-                if let Some(o) = o.get(at[p] as usize).filter(|o| !o.unknown) {
-                    ops.push(history.ops[o.origin.0].index);
-                    let key = key_names[o.key].as_deref().unwrap_or("the object");
-                    blocked.push(format!(
-                        "{} ({key} is {})",
-                        crate::check::linearizable::explain::describe_call(history, o.origin),
-                        model.describe_state(&st[o.key], &values)
-                    ));
-                }
-            }
-            let explanation = format!(
-                "no order that keeps each process's own order explains the history: after the \
-                 best order found of {depth} ops, none of the processes' next ops can take \
-                 effect: {}",
-                blocked.join("; ")
-            );
+            let a = stuck_anomaly(model, history, compiled, &search.deepest, values);
             (
                 Validity::Invalid,
-                format!("not sequentially consistent: {explanation}"),
-                vec![Anomaly {
-                    kind: "not-sequentially-consistent".into(),
-                    key: None,
-                    ops,
-                    explanation,
-                    details: serde_json::json!({ "placed": depth, "next_ops": blocked }),
-                }],
+                format!("not sequentially consistent: {}", a.explanation),
+                vec![a],
             )
         }
-    };
-    Ok(CheckResult {
-        checker,
-        validity,
-        summary,
-        anomalies,
-        stats,
-    })
+    }
+}
+
+/// Why the answer is `unknown`, with advice that fits the budget that ran out.
+fn unknown_summary<M: Model>(what: Exhausted, search: &Search<M>, seconds: f64) -> String {
+    let configurations = search.memo.len();
+    match what {
+        Exhausted::Memory => format!(
+            "unknown: the search's memory budget ran out after {configurations} configurations \
+             of {} processes (sequential consistency is NP-complete to check); a longer \
+             --time-limit will not help: check a shorter part of the history",
+            search.by_proc.len()
+        ),
+        Exhausted::Steps => format!(
+            "unknown: the step budget ran out after {} steps and {configurations} configurations",
+            search.steps
+        ),
+        Exhausted::Time => format!(
+            "unknown: the time limit ran out after {seconds:.1} s and {configurations} \
+             configurations; raise --time-limit, or check a shorter part of the history"
+        ),
+    }
+}
+
+/// The refutation in words: the deepest configuration the search reached, and each process's
+/// next op that could not take effect there.
+fn stuck_anomaly<M: Model>(
+    model: &M,
+    history: &History,
+    compiled: &Compiled<M::Op>,
+    deepest: &(usize, Vec<u32>, Vec<M::State>),
+    values: &Interner,
+) -> Anomaly {
+    let (depth, at, st) = deepest;
+    let mut ops = Vec::new();
+    let mut blocked = Vec::new();
+    for (p, o) in compiled.by_proc.iter().enumerate() {
+        if let Some(o) = o.get(at[p] as usize).filter(|o| !o.unknown) {
+            ops.push(history.ops[o.origin.0].index);
+            let key = compiled.key_names[o.key].as_deref().unwrap_or("the object");
+            blocked.push(format!(
+                "{} ({key} is {})",
+                crate::check::linearizable::explain::describe_call(history, o.origin),
+                model.describe_state(&st[o.key], values)
+            ));
+        }
+    }
+    let explanation = format!(
+        "no order that keeps each process's own order explains the history: after the best \
+         order found of {depth} ops, none of the processes' next ops can take effect: {}",
+        blocked.join("; ")
+    );
+    Anomaly {
+        kind: "not-sequentially-consistent".into(),
+        key: None,
+        ops,
+        explanation,
+        details: serde_json::json!({ "placed": depth, "next_ops": blocked }),
+    }
 }
 
 #[cfg(test)]
