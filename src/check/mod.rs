@@ -28,6 +28,8 @@ pub mod result;
 pub mod sequential;
 pub mod sequential_cycles;
 pub mod sequential_decide;
+pub mod sequential_projection;
+pub mod sequential_shrink;
 pub mod spec;
 pub mod synth;
 pub mod txn;

@@ -12,13 +12,13 @@
 //!    refutes it;
 //! 4. only then the search, with what is left of the budget. When it runs out, the verdict is
 //!    `unknown` and the advice fits what ran out: more time helps a search that ran out of
-//!    time, not one that ran out of memory.
+//!    time, not one that ran out of memory. A violation it finds is shrunk to a proved core by
+//!    [`crate::check::sequential_shrink`].
 
-use crate::check::linearizable::explain;
 use crate::check::model_checkers::DynModel;
 use crate::check::result::{CheckResult, Validity};
-use crate::check::{causal, sequential_cycles};
-use crate::history::{Call, History, OpType, Value};
+use crate::check::{causal, sequential_cycles, sequential_shrink};
+use crate::history::{History, Value};
 use std::time::{Duration, Instant};
 
 /// The whole budget when none is given: a run's check should answer within seconds.
@@ -99,9 +99,18 @@ pub fn decide(
         .max(Duration::from_millis(100));
     let mut r = model.sequential(history, Some(left))?;
     if r.validity == Validity::Invalid {
-        if let Some(small) = shrink(model, history) {
-            r.anomalies = small.anomalies;
-            r.summary = small.summary;
+        match sequential_shrink::shrink(model, history, initial) {
+            Some(small) => {
+                r.anomalies = small.anomalies;
+                r.summary = small.summary;
+            }
+            None => {
+                let note = " (the shrinker could not prove a smaller core within its step budget)";
+                r.summary.push_str(note);
+                if let Some(a) = r.anomalies.first_mut() {
+                    a.explanation.push_str(note);
+                }
+            }
         }
     }
     if let Some(stats) = r.stats.as_object_mut() {
@@ -121,108 +130,6 @@ pub fn decide(
         );
     }
     Ok(r)
-}
-
-/// Search steps shrinking a searched violation may take in all: a budget in steps, not time,
-/// so the ops an explanation names do not depend on the machine's load.
-const SHRINK_STEPS: u64 = 6_000_000;
-/// Search steps one trial of the shrinker may take before it counts as "not shown invalid".
-const TRIAL_STEPS: u64 = 200_000;
-
-/// `history` with the completions of the calls at `relax` (positions in `calls`) made `info`:
-/// each such call may have taken effect (in its process's order) or not, and its result is
-/// unknown. A relaxed history that is not sequentially consistent proves the original is not.
-fn relaxed(history: &History, calls: &[Call], relax: &[bool]) -> History {
-    let mut h = history.clone();
-    for (c, _) in calls.iter().zip(relax).filter(|(_, r)| **r) {
-        if let Some(d) = c.complete {
-            h.ops[d].kind = OpType::Info;
-        }
-    }
-    h
-}
-
-/// A few ops that are still not sequentially consistent on their own, found by relaxing ever
-/// smaller groups of the others (delta debugging): the searched anomaly, on the relaxed
-/// history, naming only the ops kept as recorded. `None` if nothing could be relaxed within
-/// [`SHRINK_STEPS`].
-fn shrink(model: &dyn DynModel, history: &History) -> Option<CheckResult> {
-    let calls = history.calls();
-    let n = calls.len();
-    let mut relax: Vec<bool> = calls
-        .iter()
-        .map(|c| {
-            c.complete
-                .is_none_or(|d| history.ops[d].kind == OpType::Info)
-        })
-        .collect();
-    let spent = std::cell::Cell::new(0u64);
-    let left = || SHRINK_STEPS.saturating_sub(spent.get());
-    let invalid = |relax: &[bool]| -> Option<CheckResult> {
-        let steps = left().min(TRIAL_STEPS);
-        if steps == 0 {
-            return None;
-        }
-        let r = model
-            .sequential_steps(&relaxed(history, &calls, relax), steps)
-            .ok()?;
-        spent.set(spent.get() + r.stats["steps"].as_u64().unwrap_or(steps));
-        (r.validity == Validity::Invalid).then_some(r)
-    };
-    let mut last = None;
-    let mut chunk = n.div_ceil(2).max(1);
-    loop {
-        let mut start = 0;
-        while start < n && left() > 0 {
-            let group: Vec<usize> = (start..(start + chunk).min(n))
-                .filter(|&i| !relax[i])
-                .collect();
-            start += chunk;
-            if group.is_empty() {
-                continue;
-            }
-            for &i in &group {
-                relax[i] = true;
-            }
-            match invalid(&relax) {
-                Some(r) => last = Some(r),
-                None => group.iter().for_each(|&i| relax[i] = false),
-            }
-        }
-        if chunk == 1 || left() == 0 {
-            break;
-        }
-        chunk = chunk.div_ceil(2);
-    }
-    let mut r = last?;
-    let kept: Vec<usize> = (0..n).filter(|&i| !relax[i]).collect();
-    let timed = explain::has_times(history);
-    let listed: Vec<String> = kept
-        .iter()
-        .map(|&i| {
-            let inv = &history.ops[calls[i].invoke];
-            format!(
-                "{} (invoked at {})",
-                explain::describe_call(history, (calls[i].invoke, calls[i].complete)),
-                explain::since_start(timed, inv)
-            )
-        })
-        .collect();
-    let others = n - kept.len();
-    let a = r.anomalies.first_mut()?;
-    a.ops = kept
-        .iter()
-        .map(|&i| history.ops[calls[i].invoke].index)
-        .collect();
-    a.explanation = format!(
-        "no order that keeps each process's own order allows these {} ops together: {}; even if \
-         the other {others} ops took effect or not, each in its process's order. {}",
-        kept.len(),
-        listed.join("; "),
-        a.explanation
-    );
-    r.summary = format!("not sequentially consistent: {}", a.explanation);
-    Some(r)
 }
 
 #[cfg(test)]
