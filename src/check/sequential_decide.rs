@@ -16,13 +16,16 @@
 //!    [`crate::check::sequential_shrink`].
 
 use crate::check::model_checkers::DynModel;
-use crate::check::result::{CheckResult, Validity};
+use crate::check::result::{Anomaly, CheckResult, Validity};
 use crate::check::{causal, sequential_cycles, sequential_shrink};
 use crate::history::{History, Value};
 use std::time::{Duration, Instant};
 
 /// The whole budget when none is given: a run's check should answer within seconds.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(8);
+
+/// A verdict reached before the search: validity, summary, anomalies.
+type Decided = (Validity, String, Vec<Anomaly>);
 
 /// Checks `history` for sequential consistency under `model`, every key starting at `initial`.
 pub fn decide(
@@ -34,10 +37,9 @@ pub fn decide(
     let started = Instant::now();
     let budget = limit.unwrap_or(DEFAULT_BUDGET);
     let deadline = started + budget;
-    let name = format!("sequential({})", model.name());
     let registers = matches!(model.name(), "register" | "cas-register");
-    let done = |validity, summary: String, anomalies, how: &str| CheckResult {
-        checker: name.clone(),
+    let done = |(validity, summary, anomalies): Decided, how: &str| CheckResult {
+        checker: format!("sequential({})", model.name()),
         validity,
         summary,
         anomalies,
@@ -48,71 +50,31 @@ pub fn decide(
         }),
     };
     // 1. A causal violation.
-    if registers {
-        if let Ok(Some((_, report))) = causal::search(history, initial) {
-            let found = [&report.cc, &report.ccv, &report.cm]
-                .into_iter()
-                .find(|a| !a.is_empty());
-            if let Some(anomalies) = found {
-                let first = anomalies[0].explanation.clone();
-                return Ok(done(
-                    Validity::Invalid,
-                    format!(
-                        "not sequentially consistent: a causal violation is a sequential one: \
-                         {first}"
-                    ),
-                    anomalies.clone(),
-                    "causal patterns",
-                ));
-            }
-        }
+    if let Some(d) = registers.then(|| by_causal(history, initial)).flatten() {
+        return Ok(done(d, "causal patterns"));
     }
     // 2. Linearizable, so sequentially consistent.
     let lin = model.linearizable(history, Some(budget / 3))?;
     if lin.validity == Validity::Valid {
-        return Ok(done(
-            Validity::Valid,
-            format!(
-                "sequentially consistent ({} ops): it is linearizable, and its linearization \
-                 keeps every process's order",
-                history.calls().len()
-            ),
-            vec![],
-            "linearizable",
-        ));
+        let summary = format!(
+            "sequentially consistent ({} ops): it is linearizable, and its linearization keeps \
+             every process's order",
+            history.calls().len()
+        );
+        return Ok(done((Validity::Valid, summary, vec![]), "linearizable"));
     }
     // 3. A cycle of required orders.
     if registers {
         let until = Instant::now() + (deadline.saturating_duration_since(Instant::now()) / 2);
-        if let Some(a) = sequential_cycles::refute(history, initial, Some(until)) {
-            return Ok(done(
-                Validity::Invalid,
-                format!("not sequentially consistent: {}", a.explanation),
-                vec![a],
-                "a cycle of required orders",
-            ));
+        if let Some(d) = by_cycles(history, initial, until) {
+            return Ok(done(d, "a cycle of required orders"));
         }
     }
     // 4. The search, with what is left.
     let left = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(100));
-    let mut r = model.sequential(history, Some(left))?;
-    if r.validity == Validity::Invalid {
-        match sequential_shrink::shrink(model, history, initial) {
-            Some(small) => {
-                r.anomalies = small.anomalies;
-                r.summary = small.summary;
-            }
-            None => {
-                let note = " (the shrinker could not prove a smaller core within its step budget)";
-                r.summary.push_str(note);
-                if let Some(a) = r.anomalies.first_mut() {
-                    a.explanation.push_str(note);
-                }
-            }
-        }
-    }
+    let mut r = by_search(model, history, left, initial)?;
     if let Some(stats) = r.stats.as_object_mut() {
         stats.insert("decided_by".into(), "search".into());
         stats.insert("seconds".into(), started.elapsed().as_secs_f64().into());
@@ -128,6 +90,52 @@ pub fn decide(
                 ""
             }
         );
+    }
+    Ok(r)
+}
+
+/// Phase 1: a causal violation of a register history, which is a sequential one.
+fn by_causal(history: &History, initial: &Value) -> Option<Decided> {
+    let (_, report) = causal::search(history, initial).ok()??;
+    let anomalies = [&report.cc, &report.ccv, &report.cm]
+        .into_iter()
+        .find(|a| !a.is_empty())?;
+    let summary = format!(
+        "not sequentially consistent: a causal violation is a sequential one: {}",
+        anomalies[0].explanation
+    );
+    Some((Validity::Invalid, summary, anomalies.clone()))
+}
+
+/// Phase 3: a cycle of orders every sequential witness needs, looked for until `until`.
+fn by_cycles(history: &History, initial: &Value, until: Instant) -> Option<Decided> {
+    let a = sequential_cycles::refute(history, initial, Some(until))?;
+    let summary = format!("not sequentially consistent: {}", a.explanation);
+    Some((Validity::Invalid, summary, vec![a]))
+}
+
+/// Phase 4: the search for `left`, and a violation it finds shrunk to a proved core.
+fn by_search(
+    model: &dyn DynModel,
+    history: &History,
+    left: Duration,
+    initial: &Value,
+) -> anyhow::Result<CheckResult> {
+    let mut r = model.sequential(history, Some(left))?;
+    if r.validity == Validity::Invalid {
+        match sequential_shrink::shrink(model, history, initial) {
+            Some(small) => {
+                r.anomalies = small.anomalies;
+                r.summary = small.summary;
+            }
+            None => {
+                let note = " (the shrinker could not prove a smaller core within its step budget)";
+                r.summary.push_str(note);
+                if let Some(a) = r.anomalies.first_mut() {
+                    a.explanation.push_str(note);
+                }
+            }
+        }
     }
     Ok(r)
 }
