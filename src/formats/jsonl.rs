@@ -1,26 +1,26 @@
-//! ferrocheck's JSON Lines, read fast: the text is cut into chunks at line ends, the chunks are
-//! parsed in parallel, then one pass checks the per-process rules in order. This is the one
-//! JSONL reader; [`History::read_jsonl`] and [`History::parse_jsonl`] hand their text to it. A
-//! torn last line (a run killed mid-write) is left out.
+//! ferrocheck's JSON Lines, read fast: the text is cut into pieces at line ends and the pieces
+//! are searched for lines in parallel; the lines are then read in parallel, straight into the
+//! history's op list (most with [`op_line::read`], the rest with serde), and one pass checks
+//! the per-process rules in order. This is the one JSONL reader; [`History::read_jsonl`] and
+//! [`History::parse_jsonl`] hand their text to it. A torn last line (a run killed mid-write) is
+//! left out. An error names the file's own line: the first bad line, as a reader going line
+//! by line would find it.
 
-use crate::formats::Builder;
-use crate::history::{HeaderLine, History, HistoryError, Op};
+use crate::formats::{op_line, OpenSet};
+use crate::history::{HeaderLine, History, HistoryError, Op, OpType, Process, Value};
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Lines per parallel chunk.
-const CHUNK_LINES: usize = 32 * 1024;
+/// Bytes per piece when looking for lines.
+const PIECE_BYTES: usize = 1 << 20;
 
 /// Parses a whole JSON Lines history held in memory.
 pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
-    let mut lines: Vec<(usize, &str)> = text
-        .split('\n')
-        .enumerate()
-        .map(|(n, l)| (n + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
-        .collect();
+    let mut lines = line_spans(text);
     let mut header = None;
-    if let Some(&(_, first)) = lines.first() {
+    if let Some(&(start, end)) = lines.first() {
+        let first = &text[start..end];
         if first.contains("\"ferrocheck\"") {
             if let Ok(h) = serde_json::from_str::<HeaderLine>(first) {
                 header = Some(h.ferrocheck);
@@ -33,38 +33,133 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
     let torn = !text.ends_with('\n')
         && lines
             .last()
-            .is_some_and(|(_, l)| serde_json::from_str::<Op>(l).is_err());
+            .is_some_and(|&(s, e)| read_op(&text[s..e]).is_err());
     if torn {
         lines.pop();
     }
-    let chunks: Vec<Result<Vec<Op>, HistoryError>> = lines
-        .par_chunks(CHUNK_LINES)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|&(lineno, line)| {
-                    serde_json::from_str::<Op>(line).map_err(|e| HistoryError::Malformed {
-                        path: path.to_owned(),
-                        line: lineno,
-                        column: e.column().max(1),
-                        message: plain_message(&e),
-                    })
+    // Each line straight into its place; a bad line leaves a stand-in and the first bad
+    // position is kept, to be read again for its error. Beside the ops, each op's process and
+    // type packed in a word, for the pass over the rules below.
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let (mut ops, mut packed): (Vec<Op>, Vec<u64>) = (Vec::new(), Vec::new());
+    lines
+        .par_iter()
+        .enumerate()
+        .map(|(i, &(s, e))| {
+            let mut op = read_op(&text[s..e]).unwrap_or_else(|_| {
+                first_bad.fetch_min(i, Ordering::Relaxed);
+                stand_in()
+            });
+            op.index = i as u64;
+            let code = pack(&op);
+            (op, code)
+        })
+        .unzip_into_vecs(&mut ops, &mut packed);
+    let first_bad = first_bad.into_inner();
+    let line_of = |i: usize| 1 + memchr_count(&text.as_bytes()[..lines[i].0]);
+    let error = |i: usize, message: String| HistoryError::Malformed {
+        path: path.to_owned(),
+        line: line_of(i),
+        column: 1,
+        message,
+    };
+    // The rules in order, up to the first bad line: whichever comes first is the error.
+    let mut open = OpenSet::default();
+    for (i, &code) in packed.iter().enumerate().take(first_bad) {
+        let kept = match code {
+            NEMESIS => Ok(()),
+            LARGE => super::open_or_close(&mut open, &ops[i]),
+            _ => super::open_or_close_client(&mut open, code >> 1, code & 1 == 1),
+        };
+        kept.map_err(|m| error(i, m))?;
+    }
+    drop(packed);
+    if first_bad < ops.len() {
+        let (s, e) = lines[first_bad];
+        let e = read_op(&text[s..e]).err().map(|e| HistoryError::Malformed {
+            path: path.to_owned(),
+            line: line_of(first_bad),
+            column: e.column().max(1),
+            message: plain_message(&e),
+        });
+        return Err(e.unwrap_or_else(|| error(first_bad, "this line could not be read".into())));
+    }
+    Ok(History { header, ops })
+}
+
+/// [`pack`]'s word for a nemesis op.
+const NEMESIS: u64 = u64::MAX;
+/// [`pack`]'s word for a client whose id is too large to pack.
+const LARGE: u64 = u64::MAX - 1;
+
+/// An op's process and type in one word: client `p`'s invoke as 2p + 1, its completion as 2p.
+fn pack(op: &Op) -> u64 {
+    match op.process {
+        Process::Nemesis => NEMESIS,
+        Process::Client(p) if p >= LARGE / 2 => LARGE,
+        Process::Client(p) => 2 * p + u64::from(op.kind == OpType::Invoke),
+    }
+}
+
+/// One op line: in the writer's own form without serde, anything else with it.
+fn read_op(line: &str) -> Result<Op, serde_json::Error> {
+    match op_line::read(line) {
+        Some(op) => Ok(op),
+        None => serde_json::from_str::<Op>(line),
+    }
+}
+
+/// What stands in a bad line's place until the error is returned (it allocates nothing).
+fn stand_in() -> Op {
+    Op {
+        index: 0,
+        time: 0,
+        process: Process::Nemesis,
+        kind: OpType::Info,
+        f: String::new(),
+        key: None,
+        value: Value::Nil,
+        error: None,
+    }
+}
+
+/// The byte ranges of `text`'s non-blank lines, trimmed, in order; found in parallel over
+/// pieces of about [`PIECE_BYTES`] that end at line ends.
+fn line_spans(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut cuts = vec![0];
+    let mut at = 0;
+    while at + PIECE_BYTES < bytes.len() {
+        at = match bytes[at + PIECE_BYTES..].iter().position(|&b| b == b'\n') {
+            Some(p) => at + PIECE_BYTES + p + 1,
+            None => bytes.len(),
+        };
+        cuts.push(at);
+    }
+    if *cuts.last().unwrap_or(&0) < bytes.len() {
+        cuts.push(bytes.len());
+    }
+    let pieces: Vec<Vec<(usize, usize)>> = cuts
+        .par_windows(2)
+        .map(|w| {
+            let piece = &text[w[0]..w[1]];
+            piece
+                .split('\n')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let s = l.as_ptr() as usize - text.as_ptr() as usize;
+                    (s, s + l.len())
                 })
                 .collect()
         })
         .collect();
-    let mut b = Builder::new(path);
-    b.reserve(lines.len());
-    let mut at = 0;
-    for chunk in chunks {
-        for op in chunk? {
-            b.push(op, lines[at].0, 1)?;
-            at += 1;
-        }
-    }
-    let mut history = b.finish();
-    history.header = header;
-    Ok(history)
+    pieces.concat()
+}
+
+/// How many line ends `bytes` holds.
+fn memchr_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// serde_json's message in words for a history's reader: without its own position (each line
@@ -106,6 +201,44 @@ mod tests {
         let e = parse(Path::new("h.jsonl"), &text).unwrap_err().to_string();
         assert!(
             e.contains("too large to hold") && !e.contains("at line"),
+            "{e}"
+        );
+    }
+
+    /// Lines over many pieces: an error still names the file's own line, and the first
+    /// broken rule or bad line in file order is the one reported.
+    #[test]
+    fn errors_over_many_pieces_name_the_first_bad_line() {
+        let mut text = String::from("{\"ferrocheck\":{\"version\":1}}\n");
+        for i in 0..30_000u64 {
+            let p = i % 7;
+            text.push_str(&format!("{{\"index\":{i},\"time\":{i},\"process\":{p},\"type\":\"invoke\",\"f\":\"get\",\"key\":\"k{p}\",\"value\":null}}\n\n"));
+            text.push_str(&format!("{{\"process\":{p},\"type\":\"ok\",\"f\":\"get\",\"key\":\"k{p}\",\"value\":\"x y\"}}\n"));
+        }
+        assert!(text.len() > 3 * PIECE_BYTES);
+        let h = parse(Path::new("h.jsonl"), &text).unwrap();
+        assert_eq!(h.ops.len(), 60_000);
+        assert_eq!(h.ops[59_999].index, 59_999);
+        assert_eq!(h.ops[59_999].value, Value::Str("x y".into()));
+        let lines: Vec<&str> = text.split('\n').collect();
+        let with = |edits: &[(usize, &str)]| {
+            let mut lines = lines.clone();
+            for &(n, l) in edits {
+                lines[n - 1] = l;
+            }
+            parse(Path::new("h.jsonl"), &lines.join("\n"))
+                .unwrap_err()
+                .to_string()
+        };
+        let bad = "{\"process\":1,\"type\":\"okay\",\"f\":\"read\"}";
+        let twice = "{\"process\":70,\"type\":\"ok\",\"f\":\"read\"}";
+        let e = with(&[(70_001, bad)]);
+        assert!(e.starts_with("h.jsonl:70001:") && e.contains("okay"), "{e}");
+        let e = with(&[(70_001, bad), (80_002, twice)]);
+        assert!(e.starts_with("h.jsonl:70001:"), "{e}");
+        let e = with(&[(80_001, bad), (70_002, twice)]);
+        assert!(
+            e.starts_with("h.jsonl:70002:") && e.contains("never invoked"),
             "{e}"
         );
     }

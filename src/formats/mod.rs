@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 pub mod edn;
 pub mod jepsen;
 pub mod jsonl;
+pub mod op_line;
 pub mod porcupine;
 pub mod semantics;
 
@@ -224,6 +225,29 @@ impl OpenSet {
     }
 }
 
+/// Applies the one-open-op-per-client rule to `op`: an invoke opens its process, a completion
+/// closes it; the broken rule in words.
+pub fn open_or_close(open: &mut OpenSet, op: &Op) -> Result<(), String> {
+    match op.process {
+        Process::Client(p) => open_or_close_client(open, p, op.kind == OpType::Invoke),
+        Process::Nemesis => Ok(()),
+    }
+}
+
+/// [`open_or_close`] for client `p`'s invoke (`invoke`) or completion.
+pub fn open_or_close_client(open: &mut OpenSet, p: u64, invoke: bool) -> Result<(), String> {
+    match (invoke, open.contains(p)) {
+        (true, true) => Err(format!(
+            "process {p} invokes again while its previous op is still open"
+        )),
+        (false, false) => Err(format!("process {p} completes an op it never invoked")),
+        _ => {
+            open.set(p, invoke);
+            Ok(())
+        }
+    }
+}
+
 /// Builds a history op by op, enforcing one open op per client process, with positions for errors.
 pub struct Builder {
     path: PathBuf,
@@ -254,31 +278,7 @@ impl Builder {
     /// Appends `op` (its index is set here); `line`/`column` locate it for errors.
     pub fn push(&mut self, mut op: Op, line: usize, column: usize) -> Result<(), HistoryError> {
         op.index = self.history.ops.len() as u64;
-        if let Process::Client(p) = op.process {
-            let open = self.open.contains(p);
-            match (op.kind, open) {
-                (OpType::Invoke, true) => {
-                    return Err(self.error(
-                        line,
-                        column,
-                        format!("process {p} invokes again while its previous op is still open"),
-                    ))
-                }
-                (OpType::Invoke, false) => {
-                    self.open.set(p, true);
-                }
-                (_, false) => {
-                    return Err(self.error(
-                        line,
-                        column,
-                        format!("process {p} completes an op it never invoked"),
-                    ))
-                }
-                (_, true) => {
-                    self.open.set(p, false);
-                }
-            }
-        }
+        open_or_close(&mut self.open, &op).map_err(|m| self.error(line, column, m))?;
         self.history.ops.push(op);
         Ok(())
     }
