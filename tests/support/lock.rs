@@ -69,7 +69,27 @@ impl LockRun {
     }
 
     /// How many pauses the nemesis applied (each stopped the lock holder).
+    /// The nemesis's ops and the run's output are printed, for a test that fails on the count.
     pub fn pauses(&self) -> usize {
+        for o in self
+            .history
+            .ops
+            .iter()
+            .filter(|o| o.process == Process::Nemesis)
+        {
+            eprintln!(
+                "nemesis {:?} {} {} {}",
+                o.kind,
+                o.f,
+                o.value,
+                o.error.as_deref().unwrap_or("")
+            );
+        }
+        eprintln!(
+            "ferrocheck's output:\n{}{}",
+            String::from_utf8_lossy(&self.out.stdout),
+            String::from_utf8_lossy(&self.out.stderr)
+        );
         faults_applied(&self.history)
             .iter()
             .filter(|f| *f == "pause")
