@@ -4,12 +4,11 @@
 //! Linearizability is compositional (Herlihy & Wing's locality), so the driver checks each
 //! [`KeyHistory`] on its own; the shrinker and the explanation work on one as well.
 
+use crate::check::linearizable::memo::FxMap;
 use crate::check::linearizable::search::KeyOp;
 use crate::check::model::{CallView, Interner, Model, Outcome};
 use crate::history::{History, OpType, Value};
 use rayon::prelude::*;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Where a call is in `History::ops`: its invoke and its completion (if any).
 pub type Origin = (usize, Option<usize>);
@@ -85,7 +84,9 @@ pub fn split<M: Model>(
     // Group the calls by key (in one pass), then compile each key's calls in parallel, each
     // key with its own copy of the values interned so far (the initial value). Key by key, so
     // that a key's compiled values sit together in memory (they are freed together, too).
-    let mut index: HashMap<Option<&str>, usize, BuildHasherDefault<KeyHasher>> = HashMap::default();
+    // The memo's fast hash: keys are short names hashed once per call, where SipHash cost
+    // more than the rest of the grouping.
+    let mut index: FxMap<Option<&str>, usize> = FxMap::default();
     let mut groups: Vec<(Option<&str>, Vec<Origin>)> = Vec::new();
     for call in history.calls() {
         let inv = &history.ops[call.invoke];
@@ -129,36 +130,4 @@ pub fn split<M: Model>(
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(out)
-}
-
-/// A fast hash for grouping calls by key (a multiply-rotate word hash, as in Firefox's
-/// FxHash): keys are short names, hashed once per call, where SipHash cost more than the rest
-/// of the grouping. It does not resist chosen collisions; a history built to collide is only
-/// slower to group.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl KeyHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.add(u64::from(b));
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
