@@ -117,8 +117,8 @@ fn the_pause_nemesis_breaks_the_lease_lock_and_fencing_fixes_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = test_cmd(dir.path());
         cmd.args(["--quiet", "--target", "redis-lock", "--nemesis", "pause"])
-            // 12 s: the holder is paused at about 4 s for 3 s, caught just after it was sent
-            // its write (so the stall lands before the write does).
+            // 12 s: the holder is paused at about 4 s for 3 s, caught after its read and
+            // before its write is sent (so the stall lands before the write does).
             .args(["--time-limit", "12", "--seed", "1"]);
         if fencing {
             cmd.arg("--fencing");

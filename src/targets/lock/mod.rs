@@ -20,6 +20,7 @@
 //! (value = the whole new list), `release` and `final-read` (the resource, unfenced, after the
 //! run).
 
+pub mod catch;
 pub mod etcd;
 pub mod redis;
 pub mod redlock;

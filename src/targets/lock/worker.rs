@@ -5,6 +5,7 @@
 //! request it had and answers late. Replies carry the request's id, so a late answer to a request
 //! the controller already gave up on is skipped, never taken for the next one.
 
+use crate::targets::lock::catch::{self, Catch};
 use crate::targets::lock::{WorkerInfo, WorkerReply, WorkerRequest};
 use crate::targets::server_process::{die_with_parent, spawn_child};
 use crate::targets::{Client, ClientFactory, Outcome, Request};
@@ -23,17 +24,15 @@ use tokio::process::{ChildStdin, ChildStdout};
 /// answer late rather than be given up on; the controller's own call timeout is usually shorter.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How recently a holder must have been sent its write for a pause to be sure to land before the
-/// write does (the worker's work before writing is 50 ms by default).
-const FRESH_WRITE: Duration = Duration::from_millis(15);
-
 /// Every live worker of a target, by client process: its pid and whether it believes it holds
 /// the lock (from its acquire ok until it invokes release); and the retired workers, still
-/// finishing a request the controller gave up on, until [`WorkerTable::kill_all`].
+/// finishing a request the controller gave up on, until [`WorkerTable::kill_all`]; and the
+/// [`Catch`] through which a pause takes the holder just before its write.
 #[derive(Clone, Debug, Default)]
 pub struct WorkerTable {
     inner: Arc<Mutex<BTreeMap<u64, WorkerInfo>>>,
     retired: Arc<Mutex<Retired>>,
+    catch: Catch,
 }
 
 /// Worker processes whose client is gone; killed and reaped when the last table handle goes.
@@ -70,24 +69,23 @@ impl WorkerTable {
         self.list().into_iter().find(|w| w.holds_lock)
     }
 
+    /// Whether client `process`'s worker believes it holds the lock.
+    fn holder_of(&self, process: u64) -> bool {
+        self.list()
+            .iter()
+            .any(|w| w.process == process && w.holds_lock)
+    }
+
     /// The pid for a fault target name: `holder`, or `worker-<process>`.
     ///
-    /// `holder` is the worker holding the lock, caught mid-update when possible: just after it
-    /// was sent its write, while it does its work, so the stall lands before the write (a
-    /// worker caught at the end of its write may already have answered, and then the
-    /// controller releases on its behalf before the pause matters). This waits up to a second
-    /// for such a moment, else takes any holder mid-update, else the holder as it is.
+    /// `holder` is the worker holding the lock, caught between its read and its write (see
+    /// [`catch`]): this blocks, on the nemesis's own thread, until the next holder is about to
+    /// be sent its write, at most [`catch::ARM_WAIT`]; if none comes, it takes a holder
+    /// mid-update, else the holder as it is.
     pub fn pid_of(&self, name: &str) -> Option<u32> {
         if name == "holder" {
-            let deadline = std::time::Instant::now() + Duration::from_secs(1);
-            while std::time::Instant::now() < deadline {
-                let fresh = self.list().into_iter().find(|w| {
-                    w.holds_lock && w.writing_since.is_some_and(|t| t.elapsed() < FRESH_WRITE)
-                });
-                if let Some(w) = fresh {
-                    return Some(w.pid);
-                }
-                std::thread::sleep(Duration::from_millis(1));
+            if let Some(pid) = self.catch.arm_and_wait(catch::ARM_WAIT) {
+                return Some(pid);
             }
             let list = self.list();
             let mid = list
@@ -363,6 +361,14 @@ impl Client for WorkerClient {
         }
         if req.f == "write" {
             self.set_state(|w| w.writing_since = Some(std::time::Instant::now()));
+            // A pause waiting for a holder takes this one now, before its write is sent.
+            let holds = self.table.holder_of(self.process);
+            if let Some(pid) = self
+                .pid()
+                .filter(|&pid| holds && self.table.catch.claim(pid))
+            {
+                catch::until_stopped(pid).await;
+            }
         }
         let out = self.roundtrip(req).await;
         let ok = matches!(out, Outcome::Ok(_));
@@ -421,9 +427,28 @@ mod tests {
         assert_eq!(t.pid_of("worker-0"), Some(100));
         assert_eq!(t.pid_of("worker-3"), Some(103));
         assert_eq!(t.pid_of("worker-7"), None);
-        // The holder caught just after it was sent its write.
+        // No client claims the catch here: after the wait, the holder mid-update.
         assert_eq!(t.pid_of("holder"), Some(103));
         assert_eq!(t.holder().map(|w| w.process), Some(3));
+    }
+
+    #[test]
+    fn a_pause_takes_the_holder_that_claims_the_catch() {
+        // Worker 3 is mid-update, but worker 5 is the next about to be sent its write.
+        let t = table(&[(3, 103, true, true), (5, 105, true, false)]);
+        let nemesis = {
+            let t = t.clone();
+            std::thread::spawn(move || t.pid_of("holder"))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !t.catch.claim(105) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pause never armed"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(nemesis.join().unwrap(), Some(105));
     }
 
     #[test]
