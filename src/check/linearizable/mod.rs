@@ -38,6 +38,13 @@ const FIRST_ROUND: u64 = 1 << 18;
 /// Cores at most this long are searched for the states to show; longer ones are shown as found.
 const CORE_SEARCHED: usize = 64;
 
+/// A refutation at a checkpoint may do 1/`REFUTE_SHARE` of the work the key's search has done
+/// so far (see [`shrink::Allowance`]), so refuting costs little when it does not pay off.
+const REFUTE_SHARE: u64 = 4;
+
+/// Work explaining an invalid key may do: as much as its search did, within these bounds.
+const EXPLAIN_WORK: (u64, u64) = (1 << 16, 1 << 24);
+
 /// The proof a model's [`Model::refute`] found, as a shrunk history: the core ops as recorded,
 /// every other op of the key relaxed (the refutation holds for them at any time, or never).
 fn core_proof<M: Model>(
@@ -74,7 +81,7 @@ fn core_proof<M: Model>(
     if sub.ops.len() <= CORE_SEARCHED {
         let (used, cancel) = (AtomicU64::new(0), AtomicBool::new(false));
         let budget = Budget {
-            deadline: Some(Instant::now() + Duration::from_millis(200)),
+            deadline: None,
             memory_limit: 64 << 20,
             memory_used: &used,
             cancel: &cancel,
@@ -154,20 +161,24 @@ impl<M: Model> Driver<'_, M> {
         self.cancel.load(Ordering::Relaxed)
     }
 
-    /// Tries to refute key `i` around op `b` (once per op), at most a quarter as long as the
-    /// check has run so far, so refuting costs little when it does not pay off.
-    fn refute(&self, i: usize, b: usize) {
+    /// Tries to refute key `i` around op `b` (once per op), with a share of the `steps` its
+    /// search has taken so far ([`REFUTE_SHARE`]); only the check's time limit, if reached,
+    /// cuts it shorter.
+    fn refute(&self, i: usize, b: usize, steps: u64) {
         if self.tried[i].swap(b, Ordering::Relaxed) == b || self.cancelled() {
             return;
         }
-        let until = Instant::now() + shrink::SHRINK_TIME.min(self.started.elapsed() / 4);
+        let allowance = shrink::Allowance {
+            work: steps / REFUTE_SHARE,
+            deadline: self.deadline,
+        };
         let effort = shrink::Effort::Refute;
         let part = &self.parts[i];
         let made = || shrink::Versions::new(self.model, self.history, part);
         let Some(v) = self.versions[i].get_or_init(made) else {
             return;
         };
-        if let Some(s) = shrink::shrink_with(self.model, part, v, b, until, effort) {
+        if let Some(s) = shrink::shrink_with(self.model, part, v, b, allowance, effort) {
             if let Ok(mut r) = self.refuted.lock() {
                 if r.iter().all(Option::is_none) {
                     r[i] = Some(s);
@@ -239,7 +250,7 @@ impl<M: Model> Driver<'_, M> {
                 }
                 if let Some((KeyVerdict::Unknown(_), stats)) = v {
                     if let Some(b) = stats.deepest_blocked {
-                        self.refute(i, b);
+                        self.refute(i, b, stats.steps);
                     }
                 }
             }
@@ -255,7 +266,7 @@ impl<M: Model> Driver<'_, M> {
     ) -> Vec<(usize, KeyVerdict<M::State>, SearchStats)> {
         open.par_iter()
             .map(|&i| {
-                let checkpoint = |b: usize| self.refute(i, b);
+                let checkpoint = |b: usize, steps: u64| self.refute(i, b, steps);
                 let budget = Budget {
                     deadline: self.deadline,
                     memory_limit: MEMORY_LIMIT,
@@ -283,7 +294,7 @@ impl<M: Model> Driver<'_, M> {
         let (model, history) = (self.model, self.history);
         let mut anomalies: Vec<Anomaly> = Vec::new();
         let mut unknown: Option<(Option<String>, Exhausted)> = None;
-        for (k, (part, (v, _))) in self.parts.iter().zip(verdicts).enumerate() {
+        for (k, (part, (v, stats))) in self.parts.iter().zip(verdicts).enumerate() {
             if let Some(s) = &refuted[k] {
                 if anomalies.is_empty() {
                     anomalies.push(explain::anomaly(model, history, &s.part, &s.stuck, Some(s)));
@@ -292,12 +303,15 @@ impl<M: Model> Driver<'_, M> {
             }
             match v {
                 KeyVerdict::NotLinearizable(stuck) if anomalies.is_empty() => {
-                    // Explaining may take as long as finding, within limits.
-                    let spent = self.started.elapsed();
-                    let until =
-                        Instant::now() + spent.clamp(Duration::from_millis(5), shrink::SHRINK_TIME);
+                    // Explaining may do as much as finding did, within bounds; the user's time
+                    // limit was met by the search, so it does not cut this short.
+                    let allowance = shrink::Allowance {
+                        work: stats.steps.clamp(EXPLAIN_WORK.0, EXPLAIN_WORK.1),
+                        deadline: None,
+                    };
                     let effort = shrink::Effort::Explain;
-                    let shrunk = shrink::shrink(model, history, part, stuck.blocked, until, effort);
+                    let b = stuck.blocked;
+                    let shrunk = shrink::shrink(model, history, part, b, allowance, effort);
                     anomalies.push(match &shrunk {
                         Some(s) => explain::anomaly(model, history, &s.part, &s.stuck, Some(s)),
                         None => explain::anomaly(model, history, part, stuck, None),

@@ -89,9 +89,10 @@ pub struct Budget<'a> {
     /// Give up with `Unknown(Steps)` after this many steps (`u64::MAX`: never).
     pub max_steps: u64,
     /// Called at [`FIRST_CHECKPOINT`] steps and then each time the steps double, with the op
-    /// (a position in the key's ops) the search was blocked at in its deepest dead end so far:
-    /// a chance for the caller to refute the key another way, and then set `cancel`.
-    pub checkpoint: Option<&'a (dyn Fn(usize) + Sync)>,
+    /// (a position in the key's ops) the search was blocked at in its deepest dead end so far
+    /// and the steps taken so far: a chance for the caller to refute the key another way (with
+    /// work in proportion to the steps), and then set `cancel`.
+    pub checkpoint: Option<&'a (dyn Fn(usize, u64) + Sync)>,
 }
 
 /// Steps before the first [`Budget::checkpoint`].
@@ -337,7 +338,7 @@ impl<'a, 'b, M: Model> Search<'a, 'b, M> {
         if self.stats.steps >= self.checkpoint {
             self.checkpoint = self.checkpoint.saturating_mul(2);
             if let (Some(call), Some(b)) = (self.budget.checkpoint, self.best.blocked) {
-                call(b);
+                call(b, self.stats.steps);
             }
         }
         if self.stats.steps >= self.budget.max_steps {
