@@ -43,7 +43,7 @@ const CORE_SEARCHED: usize = 64;
 const REFUTE_SHARE: u64 = 4;
 
 /// Work explaining an invalid key may do: as much as its search did, within these bounds.
-const EXPLAIN_WORK: (u64, u64) = (1 << 16, 1 << 24);
+const EXPLAIN_WORK: (u64, u64) = (1 << 12, 1 << 20);
 
 /// The proof a model's [`Model::refute`] found, as a shrunk history: the core ops as recorded,
 /// every other op of the key relaxed (the refutation holds for them at any time, or never).
