@@ -367,6 +367,16 @@ impl History {
         Ok(())
     }
 
+    /// How many calls [`History::calls`] would list (the client invocations), counted in
+    /// parallel without pairing them.
+    pub fn call_count(&self) -> usize {
+        use rayon::prelude::*;
+        self.ops
+            .par_iter()
+            .filter(|o| matches!(o.process, Process::Client(_)) && o.kind == OpType::Invoke)
+            .count()
+    }
+
     /// Pairs each client invocation with its completion, in invocation order. Nemesis ops are
     /// left out; a call still open at the end has `complete: None`. Process ids index a table
     /// (a map only for very large ids), so pairing a long history hashes nothing.
@@ -444,6 +454,7 @@ mod tests {
                 complete: Some(2)
             }]
         );
+        assert_eq!(h.call_count(), 1, "the nemesis op is no call");
         let mut out = Vec::new();
         h.write_jsonl(&mut out).unwrap();
         assert_eq!(parse(std::str::from_utf8(&out).unwrap()).unwrap(), h);

@@ -261,7 +261,10 @@ pub struct LatticeOptions {
 /// Places `history` on the lattice. `known` are results already computed for it (a run's own
 /// `linearizable(model)`, `eventual` ...), reused rather than searched again.
 pub fn place(history: &History, opts: &LatticeOptions, known: &[CheckResult]) -> Lattice {
-    let shared = Arc::new(history.clone());
+    // The searches run on threads of their own and need the history owned; it is copied only
+    // when one runs (for a big history the copy alone cost more than placing it).
+    let copy = std::cell::OnceCell::new();
+    let shared = || copy.get_or_init(|| Arc::new(history.clone()));
     let mut rungs: Vec<Option<RungResult>> = vec![None; RUNGS.len()];
     let set = |rungs: &mut Vec<Option<RungResult>>, r: RungResult| {
         let i = index(r.rung);
@@ -287,14 +290,14 @@ pub fn place(history: &History, opts: &LatticeOptions, known: &[CheckResult]) ->
         let name = format!("linearizable({})", opts.model);
         let r = match known.iter().find(|r| r.checker == name) {
             Some(r) => from_result(Rung::Linearizable, "checked", r),
-            None => search(Rung::Linearizable, &shared, opts),
+            None => search(Rung::Linearizable, shared(), opts),
         };
         set(&mut rungs, r);
     }
     propagate(&mut rungs);
     // The causal patterns (polynomial), for whatever is still open.
     if causal_ok.is_ok() && open(&rungs, &[Rung::CausalMemory, Rung::CausalConvergence]) {
-        for r in causal_rungs(&shared, opts) {
+        for r in causal_rungs(shared(), opts) {
             set(&mut rungs, r);
         }
         propagate(&mut rungs);
@@ -304,9 +307,9 @@ pub fn place(history: &History, opts: &LatticeOptions, known: &[CheckResult]) ->
         let name = format!("sequential({})", opts.model);
         let r = match known.iter().find(|r| r.checker == name) {
             Some(r) => from_result(Rung::Sequential, "checked", r),
-            None => match causal_ok.as_ref().ok().and_then(|_| cycle(&shared, opts)) {
+            None => match causal_ok.as_ref().ok().and_then(|_| cycle(shared(), opts)) {
                 Some(r) => r,
-                None => search(Rung::Sequential, &shared, opts),
+                None => search(Rung::Sequential, shared(), opts),
             },
         };
         set(&mut rungs, r);

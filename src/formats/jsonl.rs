@@ -41,7 +41,8 @@ pub fn parse(path: &Path, text: &str) -> Result<History, HistoryError> {
     // position is kept, to be read again for its error. Beside the ops, each op's process and
     // type packed in a word, for the pass over the rules below.
     let first_bad = AtomicUsize::new(usize::MAX);
-    let (mut ops, mut packed): (Vec<Op>, Vec<u64>) = (Vec::new(), Vec::new());
+    let mut ops: Vec<Op> = Vec::with_capacity(lines.len());
+    let mut packed: Vec<u64> = Vec::with_capacity(lines.len());
     lines
         .par_iter()
         .enumerate()
@@ -110,7 +111,7 @@ fn read_op(line: &str) -> Result<Op, serde_json::Error> {
 }
 
 /// What stands in a bad line's place until the error is returned (it allocates nothing).
-fn stand_in() -> Op {
+pub(crate) fn stand_in() -> Op {
     Op {
         index: 0,
         time: 0,
@@ -125,7 +126,7 @@ fn stand_in() -> Op {
 
 /// The byte ranges of `text`'s non-blank lines, trimmed, in order; found in parallel over
 /// pieces of about [`PIECE_BYTES`] that end at line ends.
-fn line_spans(text: &str) -> Vec<(usize, usize)> {
+pub(crate) fn line_spans(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
     let mut cuts = vec![0];
     let mut at = 0;

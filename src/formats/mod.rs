@@ -1,5 +1,6 @@
 //! History importers: ferrocheck's JSON Lines, Jepsen's `history.edn`, and the two Porcupine
-//! test formats (Jepsen etcd logs and kv EDN lines). Each turns a file into a [`History`], or
+//! test formats (Jepsen etcd logs and kv EDN lines, the latter read in parallel when in
+//! Porcupine's own line form). Each turns a file into a [`History`], or
 //! into a [`HistoryError`] naming file:line:column; none of them ever guesses a verdict.
 
 use crate::history::{History, HistoryError, Op, OpType, Process};
@@ -11,6 +12,7 @@ pub mod jepsen;
 pub mod jsonl;
 pub mod op_line;
 pub mod porcupine;
+pub mod porcupine_kv;
 pub mod semantics;
 
 /// A history file format.
@@ -128,7 +130,7 @@ pub fn load(path: &Path, format: Format) -> Result<Loaded, HistoryError> {
             "is not a regular file (a FIFO, socket or device): save the history to a file first"
         })));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = read_file(path).map_err(io)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -141,6 +143,35 @@ pub fn load(path: &Path, format: Format) -> Result<Loaded, HistoryError> {
         }
     })?;
     parse(path, &text, format)
+}
+
+/// Files at least this long are read in pieces in parallel.
+const PARALLEL_READ_BYTES: u64 = 8 << 20;
+
+/// The bytes of the file at `path`. A long file is read in pieces on all cores (copying a big
+/// file out of the page cache on one core is a good part of loading it); what was appended
+/// while it was read follows.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use rayon::prelude::*;
+    use std::io::{Read, Seek};
+    use std::os::unix::fs::FileExt;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len < PARALLEL_READ_BYTES {
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes)?;
+        return Ok(bytes);
+    }
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    let piece = (len / rayon::current_num_threads().max(1) / 4).max(1 << 20);
+    let mut bytes = vec![0u8; len];
+    bytes
+        .par_chunks_mut(piece)
+        .enumerate()
+        .try_for_each(|(i, chunk)| file.read_exact_at(chunk, (i * piece) as u64))?;
+    file.seek(std::io::SeekFrom::Start(len as u64))?;
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Parses `text` (read from `path`, used in errors) in `format`.
@@ -160,7 +191,7 @@ pub fn parse(path: &Path, text: &str, format: Format) -> Result<Loaded, HistoryE
             (h, m)
         }
         Format::Edn => (jepsen::parse(path, text)?, None),
-        Format::PorcupineKv => (jepsen::parse(path, text)?, Some("kv".to_string())),
+        Format::PorcupineKv => (porcupine_kv::parse(path, text)?, Some("kv".to_string())),
         Format::PorcupineEtcd => (
             porcupine::parse_etcd(path, text)?,
             Some("cas-register".to_string()),

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! `:fail :read` (a timed-out read) is unknown, so it becomes `info`; `:fail :cas` stays `fail`
-//! (the compare did not match). The kv files are EDN op maps and go through [`super::jepsen`].
+//! (the compare did not match). The kv files are EDN op maps, read by [`super::porcupine_kv`].
 
 use crate::formats::edn::{Edn, Reader};
 use crate::formats::jepsen::edn_to_value;

@@ -11,13 +11,27 @@ use std::sync::Arc;
 
 /// A string with its length and polynomial hash kept alongside, so that hashing a state is
 /// O(1) and unequal states almost always differ in the first words compared. Equality is still
-/// exact: equal hashes and lengths are confirmed by comparing the text.
-#[derive(Clone, Debug)]
+/// exact: equal hashes and lengths are confirmed by comparing the text. Short strings (most
+/// values, and most of what a key holds between two puts) are kept inline, so compiling an op
+/// or appending to a short state allocates nothing.
+#[derive(Clone)]
 pub struct Text {
     hash: u64,
     /// BASE^len, to extend the hash when appending.
     scale: u64,
-    text: Arc<str>,
+    bytes: Bytes,
+}
+
+/// Longest string kept inline in a [`Text`].
+const INLINE: usize = 22;
+
+/// A [`Text`]'s bytes: inline when short, else shared.
+#[derive(Clone)]
+enum Bytes {
+    /// The length and the bytes (the first `len` of them are the string's).
+    Inline(u8, [u8; INLINE]),
+    /// A longer string.
+    Shared(Arc<str>),
 }
 
 const BASE: u64 = 0x100_0000_01b3;
@@ -29,33 +43,68 @@ impl Text {
         Text {
             hash,
             scale,
-            text: Arc::from(s),
+            bytes: Bytes::of(&[s]),
         }
     }
 
     /// This text followed by `tail`.
     pub fn append(&self, tail: &Text) -> Text {
-        let mut s = String::with_capacity(self.text.len() + tail.text.len());
-        s.push_str(&self.text);
-        s.push_str(&tail.text);
         Text {
             hash: self.hash.wrapping_mul(tail.scale).wrapping_add(tail.hash),
             scale: self.scale.wrapping_mul(tail.scale),
-            text: Arc::from(s),
+            bytes: Bytes::of(&[self.as_str(), tail.as_str()]),
+        }
+    }
+
+    /// The string's bytes.
+    fn bytes(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Inline(len, b) => &b[..*len as usize],
+            Bytes::Shared(s) => s.as_bytes(),
         }
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        &self.text
+        match &self.bytes {
+            // Inline bytes are always whole strings' bytes, so they are always UTF-8.
+            Bytes::Inline(len, b) => std::str::from_utf8(&b[..*len as usize]).unwrap_or(""),
+            Bytes::Shared(s) => s,
+        }
+    }
+}
+
+impl Bytes {
+    /// The strings in `parts` one after the other.
+    fn of(parts: &[&str]) -> Bytes {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= INLINE {
+            let mut b = [0u8; INLINE];
+            let mut at = 0;
+            for p in parts {
+                b[at..at + p.len()].copy_from_slice(p.as_bytes());
+                at += p.len();
+            }
+            Bytes::Inline(len as u8, b)
+        } else {
+            Bytes::Shared(Arc::from(parts.concat()))
+        }
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Text").field(&self.as_str()).finish()
     }
 }
 
 impl PartialEq for Text {
     fn eq(&self, other: &Text) -> bool {
         self.hash == other.hash
-            && self.text.len() == other.text.len()
-            && (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+            && match (&self.bytes, &other.bytes) {
+                (Bytes::Shared(a), Bytes::Shared(b)) => Arc::ptr_eq(a, b) || a == b,
+                _ => self.bytes() == other.bytes(),
+            }
     }
 }
 impl Eq for Text {}
@@ -187,5 +236,14 @@ mod tests {
             assert_eq!(Text::new(a).append(&Text::new(b)), Text::new(s));
         }
         assert_ne!(Text::new("ab"), Text::new("ba"));
+        // Inline and shared texts of the same string are equal, whichever way they were made.
+        let long = "x1.2 ".repeat(10);
+        let (a, b) = long.split_at(INLINE - 2);
+        let joined = Text::new(a).append(&Text::new(b));
+        assert_eq!(joined, Text::new(&long));
+        assert_eq!(joined.as_str(), long);
+        let short = Text::new("é").append(&Text::new("x"));
+        assert_eq!(short.as_str(), "éx");
+        assert_eq!(format!("{short:?}"), "Text(\"éx\")");
     }
 }
