@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod op_line;
 pub mod porcupine;
 pub mod porcupine_kv;
+pub mod scan;
 pub mod semantics;
 
 /// A history file format.

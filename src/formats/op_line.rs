@@ -5,6 +5,7 @@
 //! fields, a mistake) gets `None`, and the caller reads the line with serde, which also words
 //! its errors. Big histories are almost all such lines, so this is the hot path of reading one.
 
+use crate::formats::scan::Scan;
 use crate::history::{Op, OpType, Process, Value};
 
 /// Lists nested deeper than this are left to serde.
@@ -61,61 +62,7 @@ pub fn read(line: &str) -> Option<Op> {
     })
 }
 
-/// A position in one line.
-struct Scan<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl<'a> Scan<'a> {
-    fn rest(&self) -> &'a [u8] {
-        &self.text.as_bytes()[self.at..]
-    }
-
-    /// Steps over `lit` if the text goes on with it.
-    fn lit(&mut self, lit: &str) -> Option<()> {
-        self.rest().starts_with(lit.as_bytes()).then(|| {
-            self.at += lit.len();
-        })
-    }
-
-    /// The digits here: at most 18 of them (so any fits an `i64`), no leading zero.
-    fn digits(&mut self) -> Option<u64> {
-        let rest = self.rest();
-        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 || n > 18 || (n > 1 && rest[0] == b'0') {
-            return None;
-        }
-        let v = rest[..n]
-            .iter()
-            .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
-        self.at += n;
-        Some(v)
-    }
-
-    /// A whole number (`index`, `time`, a process).
-    fn whole(&mut self) -> Option<u64> {
-        self.digits()
-    }
-
-    /// A string without escapes or control characters; the text between the quotes.
-    fn string(&mut self) -> Option<&'a str> {
-        let rest = self.rest();
-        if rest.first() != Some(&b'"') {
-            return None;
-        }
-        let len = rest[1..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest[1 + len] != b'"' {
-            return None;
-        }
-        // Quotes are ASCII, so both ends are character boundaries.
-        let s = &self.text[self.at + 1..self.at + 1 + len];
-        self.at += len + 2;
-        Some(s)
-    }
-
+impl Scan<'_> {
     /// An op's value: null, a boolean, an integer, a string, or a list of these.
     fn value(&mut self, depth: usize) -> Option<Value> {
         match *self.rest().first()? {
@@ -123,14 +70,7 @@ impl<'a> Scan<'a> {
             b't' => self.lit("true").map(|()| Value::Bool(true)),
             b'f' => self.lit("false").map(|()| Value::Bool(false)),
             b'"' => self.string().map(|s| Value::Str(s.to_owned())),
-            b'-' => {
-                self.at += 1;
-                match self.digits()? {
-                    0 => None,
-                    v => Some(Value::Int(-(v as i64))),
-                }
-            }
-            b'0'..=b'9' => self.digits().map(|v| Value::Int(v as i64)),
+            b'-' | b'0'..=b'9' => self.int().map(Value::Int),
             b'[' if depth < MAX_DEPTH => {
                 self.at += 1;
                 let mut items = Vec::with_capacity(2);
