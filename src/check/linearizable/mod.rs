@@ -13,6 +13,7 @@ mod runs;
 pub mod search;
 pub mod shrink;
 pub mod stale;
+mod window;
 
 use crate::check::linearizable::keys::split;
 use crate::check::linearizable::keys::KeyHistory;
@@ -124,7 +125,7 @@ struct Driver<'a, M: Model> {
     /// Per key, the op a refutation was last tried around.
     tried: Vec<AtomicUsize>,
     /// Per key, its ops compiled as recorded and as relaxed, made at its first refutation.
-    versions: Vec<OnceLock<Option<shrink::Versions<M::Op>>>>,
+    versions: Vec<OnceLock<Option<window::Versions<M::Op>>>>,
 }
 
 /// Checks every key of `history` for linearizability under `model`.
@@ -174,7 +175,7 @@ impl<M: Model> Driver<'_, M> {
         };
         let effort = shrink::Effort::Refute;
         let part = &self.parts[i];
-        let made = || shrink::Versions::new(self.model, self.history, part);
+        let made = || window::Versions::new(self.model, self.history, part);
         let Some(v) = self.versions[i].get_or_init(made) else {
             return;
         };
