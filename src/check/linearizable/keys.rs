@@ -119,10 +119,10 @@ fn fetch_strings(history: &History, origin: Origin) {
 }
 
 /// Groups the calls by key: pieces of the history grouped in parallel, then the pieces'
-/// groups joined in order, so each key's calls stay in invocation order.
+/// groups joined in order, so each key's calls stay in invocation order. Keys are short names
+/// hashed once per call, so the memo's fast hash (SipHash cost more than the rest of the
+/// grouping).
 fn group_by_key(history: &History) -> Vec<(Option<&str>, Vec<Vec<Origin>>)> {
-    // The memo's fast hash: keys are short names hashed once per call, where SipHash cost
-    // more than the rest of the grouping.
     let calls = history.calls();
     let pieces: Vec<Vec<(Option<&str>, Vec<Origin>)>> = calls
         .par_chunks(GROUP_PIECE)
